@@ -1,0 +1,20 @@
+// The bus: the one module every skiff component shares. It imports none of them.
+
+export * from "./messages.ts";
+export * from "./subjects.ts";
+export { encode, decode, parse, DecodeError } from "./codec.ts";
+export { decoders } from "./schemas.ts";
+export { createBus, RequestTimeoutError, type Bus, type BusStatus, type Handler, type MessageMeta, type Subscription, type Transport } from "./bus.ts";
+export { connectNats, BusConnectError, type NatsConfig } from "./nats-transport.ts";
+export { MemoryBroker } from "./memory-transport.ts";
+export { type BusCounters } from "./rejections.ts";
+export { createLogger, memoryLogger, type Logger, type LogLevel } from "./log.ts";
+
+import { createBus, type Bus } from "./bus.ts";
+import { connectNats, type NatsConfig } from "./nats-transport.ts";
+import type { Logger } from "./log.ts";
+
+/** Connects to NATS and returns the typed Bus. */
+export async function connectBus(config: NatsConfig, log: Logger): Promise<Bus> {
+  return createBus(await connectNats(config, log.child("bus")), log.child("bus"));
+}

@@ -1,0 +1,60 @@
+// Counts accepted and rejected messages per subscription, and logs rejections once per burst so a
+// flood of garbage cannot flood the log.
+
+import type { Logger } from "./log.ts";
+
+export interface BusCounters {
+  accepted: Record<string, number>;
+  rejected: Record<string, number>;
+  handlerErrors: Record<string, number>;
+}
+
+const BURST_MS = 10_000;
+
+export class MessageCounters {
+  readonly accepted = new Map<string, number>();
+  readonly rejected = new Map<string, number>();
+  readonly handlerErrors = new Map<string, number>();
+  private readonly quietUntil = new Map<string, number>();
+  private readonly suppressed = new Map<string, number>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  accept(subject: string): void {
+    this.accepted.set(subject, (this.accepted.get(subject) ?? 0) + 1);
+  }
+
+  reject(subject: string, error: string): void {
+    this.rejected.set(subject, (this.rejected.get(subject) ?? 0) + 1);
+    const now = this.now();
+    const until = this.quietUntil.get(subject) ?? 0;
+    if (now < until) {
+      this.suppressed.set(subject, (this.suppressed.get(subject) ?? 0) + 1);
+      return;
+    }
+    const hidden = this.suppressed.get(subject) ?? 0;
+    this.suppressed.set(subject, 0);
+    this.quietUntil.set(subject, now + BURST_MS);
+    this.log.warn("invalid message rejected", {
+      subject,
+      error,
+      ...(hidden > 0 ? { suppressed_since_last: hidden } : {}),
+    });
+  }
+
+  handlerFailed(subject: string, error: unknown): void {
+    this.handlerErrors.set(subject, (this.handlerErrors.get(subject) ?? 0) + 1);
+    this.log.error("message handler failed", { subject, error: error instanceof Error ? error.message : String(error) });
+  }
+
+  snapshot(): BusCounters {
+    return {
+      accepted: Object.fromEntries(this.accepted),
+      rejected: Object.fromEntries(this.rejected),
+      handlerErrors: Object.fromEntries(this.handlerErrors),
+    };
+  }
+}

@@ -1,0 +1,46 @@
+// Starts a real nats-server for a test on a port it picks itself (`-p -1` plus a ports file, as
+// nats.js's own tests do), and stops exactly that process.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function startNatsServer(extraArgs: string[] = []): Promise<NatsServer> {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-nats-"));
+  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir, ...extraArgs], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const file = readdirSync(dir).find((f) => f.endsWith(".ports"));
+    if (file) {
+      const ports = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nats: string[] };
+      const url = ports.nats[0]!;
+      return { url, port: Number(new URL(url).port), pid: child.pid!, stop: () => stopChild(child, dir) };
+    }
+    if (child.exitCode !== null) break;
+    await Bun.sleep(20);
+  }
+  await stopChild(child, dir);
+  throw new Error(`nats-server did not start: ${stderr}`);
+}
+
+async function stopChild(child: ChildProcess, dir: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([exited, Bun.sleep(3000)]);
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
