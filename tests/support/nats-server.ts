@@ -13,9 +13,11 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(extraArgs: string[] = []): Promise<NatsServer> {
+/** `port` reuses a known port (to restart a server in place); otherwise nats-server picks one. */
+export async function startNatsServer(opts: { port?: number; args?: string[] } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), "skiff-nats-"));
-  const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir, ...extraArgs], {
+  const args = ["-a", "127.0.0.1", "-p", String(opts.port ?? -1), "--ports_file_dir", dir, ...(opts.args ?? [])];
+  const child = spawn("nats-server", args, {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
