@@ -1,0 +1,259 @@
+// Brings up a one-machine skiff cluster as real processes: a nats-server on a generated loopback
+// config, the controller (SQLite in the data dir), the health manager, one router and one agent.
+// Used by `npm start` (scripts/cluster.ts) and by the end-to-end tests, so both run the same thing.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+
+export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), "..");
+const bun = process.execPath; // scripts run under Bun: the same binary runs the Bun components
+
+/** Every path the one-machine cluster uses, in one place (piku-style). */
+export function clusterPaths(dataDir: string) {
+  return {
+    dataDir,
+    natsDir: join(dataDir, "nats"),
+    natsConfig: join(dataDir, "nats", "nats.conf"),
+    natsCredentials: join(dataDir, "nats", "credentials.json"),
+    controllerDir: join(dataDir, "controller"),
+    agentDir: join(dataDir, "agent"),
+    cliHome: join(dataDir, "cli"),
+    adminPassword: join(dataDir, "admin-password"),
+  };
+}
+
+export interface ClusterOptions {
+  dataDir: string;
+  /** preferred ports; a busy one is replaced by a free one */
+  ports?: Partial<Record<"nats" | "controller" | "router" | "routerStatus", number>>;
+  /** echo each process's output with its name in front */
+  echo?: boolean;
+  domain?: string;
+  extraEnv?: Record<string, string>;
+}
+
+export interface ClusterProcess {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+export interface Cluster {
+  natsUrl: string;
+  controllerUrl: string;
+  routerPort: number;
+  routerStatusPort: number;
+  domain: string;
+  adminPassword: string;
+  paths: ReturnType<typeof clusterPaths>;
+  processes: ClusterProcess[];
+  /** Runs the skiff CLI against this cluster; resolves with its exit code and output. */
+  cli(args: string[], opts?: { echo?: boolean }): Promise<{ code: number; output: string }>;
+  stop(): Promise<void>;
+}
+
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function choosePort(preferred?: number): Promise<number> {
+  if (preferred && (await portIsFree(preferred))) return preferred;
+  return freePort();
+}
+
+function readOrCreate(path: string, make: () => string): string {
+  if (existsSync(path)) return readFileSync(path, "utf8").trim();
+  const v = make();
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, v + "\n", { mode: 0o600 });
+  return v;
+}
+
+function startComponent(name: string, command: string, args: string[], env: Record<string, string>, echo: boolean): ClusterProcess {
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true, // own process group: Ctrl-C reaches the launcher, which stops each in order
+  });
+  let out = "";
+  let partial = "";
+  const onData = (d: Buffer) => {
+    const text = d.toString();
+    out += text;
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+    if (!echo) return;
+    const lines = (partial + text).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) process.stdout.write(`${name.padEnd(10)} | ${line}\n`);
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return { name, child, output: () => out, exited };
+}
+
+async function waitForReady(p: ClusterProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (/\bready\b/.test(p.output())) return;
+    if (p.child.exitCode !== null || p.child.signalCode !== null)
+      throw new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.output().slice(-3000)}`);
+    await Bun.sleep(20);
+  }
+  throw new Error(`${p.name} was not ready within ${timeoutMs} ms:\n${p.output().slice(-3000)}`);
+}
+
+async function stopProcess(p: ClusterProcess, graceMs: number): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-p.child.pid!, s);
+    } catch {
+      p.child.kill(s);
+    }
+  };
+  signal("SIGTERM");
+  const done = await Promise.race([p.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
+  if (!done) {
+    signal("SIGKILL");
+    await p.exited;
+  }
+}
+
+export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> {
+  const paths = clusterPaths(resolve(opts.dataDir));
+  for (const d of [paths.natsDir, paths.controllerDir, paths.agentDir, paths.cliHome]) mkdirSync(d, { recursive: true });
+  const echo = opts.echo ?? false;
+  const domain = opts.domain ?? "skiff.localhost";
+  const ports = {
+    nats: await choosePort(opts.ports?.nats),
+    controller: await choosePort(opts.ports?.controller),
+    router: await choosePort(opts.ports?.router),
+    routerStatus: await choosePort(opts.ports?.routerStatus),
+  };
+
+  // NATS with a generated config: loopback only, a user and password made on first start.
+  const creds = JSON.parse(
+    readOrCreate(paths.natsCredentials, () => JSON.stringify({ user: "skiff", pass: randomBytes(18).toString("base64url") })),
+  ) as { user: string; pass: string };
+  writeFileSync(
+    paths.natsConfig,
+    [
+      `# generated by skiff on every start of the one-machine cluster`,
+      `listen: 127.0.0.1:${ports.nats}`,
+      `authorization { user: "${creds.user}", password: "${creds.pass}" }`,
+      `max_payload: 1MB`,
+      ``,
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  const adminPassword = readOrCreate(paths.adminPassword, () => randomBytes(18).toString("base64url"));
+  const natsUrl = `nats://127.0.0.1:${ports.nats}`;
+  const controllerUrl = `http://127.0.0.1:${ports.controller}`;
+  const common: Record<string, string> = {
+    SKIFF_NATS_URL: natsUrl,
+    SKIFF_NATS_USER: creds.user,
+    SKIFF_NATS_PASS: creds.pass,
+    SKIFF_DOMAIN: domain,
+    SKIFF_CONTROLLER_URL: controllerUrl,
+    ...opts.extraEnv,
+  };
+
+  const processes: ClusterProcess[] = [];
+  const stop = async () => {
+    // Reverse start order: agent (stops its instances), router, health manager, controller, NATS.
+    for (const p of [...processes].reverse()) await stopProcess(p, p.name === "agent" ? 15_000 : 5_000);
+  };
+  const launch = async (name: string, command: string, args: string[], env: Record<string, string>, readyMs = 20_000) => {
+    const p = startComponent(name, command, args, { ...common, ...env }, echo);
+    processes.push(p);
+    if (name === "nats") await waitForTcp(ports.nats, readyMs, p);
+    else await waitForReady(p, readyMs);
+  };
+
+  try {
+    await launch("nats", "nats-server", ["-c", paths.natsConfig], {});
+    await launch("controller", bun, ["controller/main.ts"], {
+      SKIFF_CONTROLLER_PORT: String(ports.controller),
+      SKIFF_DATA_DIR: paths.controllerDir,
+      SKIFF_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+    });
+    await launch("health", bun, ["controller/health-main.ts"], { SKIFF_DATA_DIR: paths.controllerDir });
+    await launch("router", "node", ["router/dist/router.mjs"], {
+      SKIFF_ROUTER_PORT: String(ports.router),
+      SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
+    });
+    await launch("agent", bun, ["agent/main.ts"], { SKIFF_DATA_DIR: paths.agentDir, SKIFF_AGENT_DIR: paths.agentDir });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const cli = (args: string[], cliOpts: { echo?: boolean } = {}) =>
+    new Promise<{ code: number; output: string }>((resolvePromise) => {
+      const child = spawn(bun, ["cli/main.ts", ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, SKIFF_HOME: paths.cliHome },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (cliOpts.echo) process.stdout.write(d.toString().replace(/^(?=.)/gm, `${"push".padEnd(10)} | `));
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.on("exit", (code) => resolvePromise({ code: code ?? 1, output: out }));
+    });
+
+  return {
+    natsUrl,
+    controllerUrl,
+    routerPort: ports.router,
+    routerStatusPort: ports.routerStatus,
+    domain,
+    adminPassword,
+    paths,
+    processes,
+    cli,
+    stop,
+  };
+}
+
+async function waitForTcp(port: number, timeoutMs: number, p: ClusterProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await acceptsConnections(port)) return; // connect, never bind: binding could steal the port
+    if (p.child.exitCode !== null) throw new Error(`${p.name} exited before listening:\n${p.output()}`);
+    await Bun.sleep(20);
+  }
+  throw new Error(`${p.name} did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}

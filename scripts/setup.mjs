@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Sets up a machine for skiff, idempotently and quickly when nothing changed: Debian packages,
+// npm dependencies (Bun included), the WASM route matcher and the router's Node bundle.
+// Plain Node with no dependencies, because it runs before `npm install` has.
+//   node scripts/setup.mjs               everything the cluster and the tests need
+//   node scripts/setup.mjs --build-only  only rebuild the WASM and the router bundle
+//   node scripts/setup.mjs --bench       also the benchmark peers (wrk, nginx, haproxy)
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const args = new Set(process.argv.slice(2));
+const t0 = Date.now();
+const say = (msg) => process.stdout.write(`setup: ${msg}\n`);
+
+/** Debian packages by what needs them: [command or path that proves it is installed, package]. */
+const SYSTEM = [
+  ["/usr/sbin/nats-server", "nats-server"],
+  ["/usr/bin/tar", "tar"],
+  ["/usr/bin/rustc", "rustc"],
+  ["/usr/bin/cargo", "cargo"],
+  ["/usr/lib/rustlib/wasm32-unknown-unknown", "libstd-rust-dev-wasm32"],
+  ["/usr/bin/wasm-opt", "binaryen"],
+];
+const BENCH = [
+  ["/usr/bin/wrk", "wrk"],
+  ["/usr/sbin/nginx", "nginx-light"],
+  ["/usr/sbin/haproxy", "haproxy"],
+];
+
+function run(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: "inherit", ...opts });
+  if (r.status !== 0) {
+    console.error(`setup: failed: ${cmd} ${argv.join(" ")} (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+function installSystemPackages(wanted) {
+  const missing = wanted.filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const isRoot = process.getuid?.() === 0;
+  const sudo = isRoot ? [] : ["sudo", "-n"];
+  if (!isRoot && spawnSync("sudo", ["-n", "true"]).status !== 0) {
+    console.error(`setup: these Debian packages are missing and I am not root: ${missing.join(" ")}\n  run: sudo apt-get install -y ${missing.join(" ")}`);
+    process.exit(1);
+  }
+  say(`installing Debian packages: ${missing.join(" ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const [c, ...pre] = sudo.length ? sudo : ["apt-get"];
+  const aptArgs = (xs) => (sudo.length ? [...pre, "apt-get", ...xs] : xs);
+  run(c, aptArgs(["update", "-qq"]), { env });
+  run(c, aptArgs(["install", "-y", "-qq", "--no-install-recommends", ...missing]), { env });
+}
+
+function hashFiles(paths) {
+  const h = createHash("sha256");
+  for (const p of paths) if (existsSync(join(root, p))) h.update(readFileSync(join(root, p)));
+  return h.digest("hex");
+}
+
+function installNpmDependencies() {
+  const stamp = join(root, "node_modules", ".skiff-deps");
+  const want = hashFiles(["package.json", "package-lock.json"]);
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === want && existsSync(join(root, "node_modules/.bin/bun"))) return;
+  say("installing npm dependencies");
+  // `npm install` with the committed lock, not `npm ci`: npm ci refuses locks whose optional
+  // per-platform packages (cbor-extract's) were resolved on another platform.
+  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"]);
+  writeFileSync(stamp, want);
+}
+
+/** Newest modification time of the files below `dirs` whose names pass `filter`. */
+function newest(dirs, filter = () => true) {
+  let t = 0;
+  const walk = (d) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.name === "node_modules" || e.name === "target" || e.name === "dist") continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (filter(e.name)) t = Math.max(t, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of dirs) walk(join(root, d));
+  return t;
+}
+
+const mtime = (p) => (existsSync(join(root, p)) ? statSync(join(root, p)).mtimeMs : 0);
+
+function buildWasm() {
+  if (!existsSync(join(root, "wasm/build.sh"))) return;
+  const out = "wasm/dist/matcher.wasm";
+  if (mtime(out) > newest(["wasm"], (n) => n.endsWith(".rs") || n === "Cargo.toml" || n === "build.sh")) return;
+  say("building the WASM route matcher");
+  run("bash", ["wasm/build.sh"]);
+}
+
+function bundleRouter() {
+  if (!existsSync(join(root, "router/main.ts"))) return;
+  const out = "router/dist/router.mjs";
+  if (mtime(out) > newest(["router", "bus"], (n) => n.endsWith(".ts") && !n.endsWith(".test.ts"))) return;
+  say("bundling the router for Node");
+  run(join(root, "node_modules/.bin/bun"), [
+    "build", "router/main.ts", "--target=node", "--format=esm", "--outfile", out, "--external", "uWebSockets.js",
+  ]);
+}
+
+if (!args.has("--build-only")) {
+  installSystemPackages(args.has("--bench") ? [...SYSTEM, ...BENCH] : SYSTEM);
+  installNpmDependencies();
+}
+buildWasm();
+bundleRouter();
+say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
