@@ -1,0 +1,47 @@
+// `npm run bench [-- NAME…] [--quick]`: runs every benchmark of the project (or the named ones), each
+// as its own process, then regenerates bench/README.md from bench/results/*.json.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { benchRoot } from "./lib/report.ts";
+import { writeBenchReadme } from "./lib/readme.ts";
+
+/** Every benchmark, in the order a full run takes them. */
+export const BENCHES: { name: string; script: string; what: string }[] = [
+  { name: "bus", script: "bus/bus-bench.ts", what: "CBOR vs JSON codec, NATS round trips" },
+  { name: "matcher", script: "matcher/matcher-bench.ts", what: "WASM route matcher vs JS structures" },
+  { name: "router", script: "router/router-bench.ts", what: "the router vs nginx and HAProxy" },
+  { name: "agent", script: "agent/agent-bench.ts", what: "start-to-routable latency, staging, RSS" },
+  { name: "controller", script: "controller/controller-bench.ts", what: "health-manager pass, API p99, push-to-first-200" },
+];
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const named = argv.filter((a) => !a.startsWith("--"));
+const unknown = named.filter((n) => !BENCHES.some((b) => b.name === n));
+if (unknown.length) {
+  console.error(`unknown bench: ${unknown.join(", ")}; choose from ${BENCHES.map((b) => b.name).join(", ")}`);
+  process.exit(2);
+}
+const chosen = named.length ? BENCHES.filter((b) => named.includes(b.name)) : BENCHES;
+
+const failed: string[] = [];
+for (const b of chosen) {
+  const script = join(benchRoot, b.script);
+  if (!existsSync(script)) {
+    console.error(`bench ${b.name}: ${b.script} does not exist yet`);
+    failed.push(b.name);
+    continue;
+  }
+  console.log(`\n=== bench ${b.name}: ${b.what}${quick ? " (quick)" : ""}`);
+  const t0 = Date.now();
+  const proc = Bun.spawn([process.execPath, script, ...(quick ? ["--quick"] : [])], { stdio: ["ignore", "inherit", "inherit"] });
+  const code = await proc.exited;
+  console.log(`=== bench ${b.name}: ${code === 0 ? "done" : `FAILED (exit ${code})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  if (code !== 0) failed.push(b.name);
+}
+writeBenchReadme(BENCHES.map((b) => b.name));
+if (failed.length) {
+  console.error(`\nbenches that failed: ${failed.join(", ")}`);
+  process.exit(1);
+}
