@@ -25,6 +25,11 @@ const SYSTEM = [
   ["/usr/bin/cargo", "cargo"],
   ["/usr/lib/rustlib/wasm32-unknown-unknown", "libstd-rust-dev-wasm32"],
   ["/usr/bin/wasm-opt", "binaryen"],
+  // Real servers behind the service brokers (started by skiff on loopback, never as system services).
+  ["/usr/lib/postgresql", "postgresql"],
+  ["/usr/bin/redis-server", "redis-server"],
+  ["/usr/sbin/mariadbd", "mariadb-server"],
+  ["/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server"],
 ];
 const BENCH = [
   ["/usr/bin/wrk", "wrk"],

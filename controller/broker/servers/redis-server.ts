@@ -1,0 +1,78 @@
+// Starts a real redis-server on loopback (no persistence unless asked) whose `default` user is the
+// admin, protected by a password: the RedisProvisioner creates ACL users beside it.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freeLoopbackPort, randomSecret, startManagedProcess, type ManagedProcess } from "./managed-process.ts";
+
+export interface RedisServerOptions {
+  dir: string;
+  port?: number;
+  adminPassword?: string;
+  /** Keep an append-only file of the data in `dir` (off for tests). ACL users are always kept. */
+  durable?: boolean;
+}
+
+export interface RunningRedis {
+  host: string;
+  port: number;
+  adminPassword: string;
+  /** redis://default:password@127.0.0.1:port: what RedisProvisioner takes. */
+  adminUrl: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(opts: RedisServerOptions): Promise<RunningRedis> {
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const port = opts.port ?? (await freeLoopbackPort());
+  const aclPath = join(opts.dir, "users.acl");
+  // ACL SAVE stores only hashes, so the admin password of a restart comes from its own file.
+  const passwordFile = join(opts.dir, "admin-password");
+  const saved = existsSync(aclPath) && existsSync(passwordFile) ? readFileSync(passwordFile, "utf8").trim() : undefined;
+  const adminPassword = saved ?? opts.adminPassword ?? randomSecret();
+  if (!saved) writeFileSync(passwordFile, adminPassword, { mode: 0o600 });
+  // Secrets go in files, never in argv, where `ps` would show them.
+  const conf = join(opts.dir, "redis.conf");
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      "bind 127.0.0.1",
+      `dir ${opts.dir}`,
+      'save ""',
+      `appendonly ${opts.durable ? "yes" : "no"}`,
+      `aclfile ${aclPath}`,
+      "protected-mode yes",
+    ].join("\n") + "\n",
+    { mode: 0o600 },
+  );
+  // Users live in an ACL file (the provisioner runs ACL SAVE), so bindings survive a restart.
+  if (!saved) writeFileSync(aclPath, `user default on >${adminPassword} ~* &* +@all\n`, { mode: 0o600 });
+  const proc = await startManagedProcess({
+    command: process.env.SKIFF_REDIS_SERVER ?? "redis-server",
+    args: [conf],
+    logFile: join(opts.dir, "redis.log"),
+    what: "redis-server",
+    ready: () => redisPing(port, adminPassword),
+  });
+  const adminUrl = `redis://default:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}`;
+  return { host: "127.0.0.1", port, adminPassword, adminUrl, process: proc, stop: () => proc.stop() };
+}
+
+/** AUTH + PING over a raw socket: readiness without a client library. */
+function redisPing(port: number, password: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = require("node:net").connect(port, "127.0.0.1");
+    let buf = "";
+    const done = (ok: boolean) => (s.destroy(), resolve(ok));
+    s.setTimeout(1000, () => done(false));
+    s.once("error", () => done(false));
+    s.once("connect", () => s.write(`AUTH ${JSON.stringify(password)}\r\nPING\r\n`));
+    s.on("data", (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes("+PONG")) done(true);
+      else if (buf.includes("-")) done(false);
+    });
+  });
+}

@@ -1,0 +1,88 @@
+// Issue 8: MySQL (MariaDB) through the broker against a real mariadbd: provision → bind → use → unbind →
+// deprovision, and tenant isolation.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { MysqlProvisioner } from "../../controller/broker/provisioners/mysql.ts";
+import { startMysql, type RunningMysql } from "../../controller/broker/servers/mysql-server.ts";
+import { brokerFor, installed, rejection, tempDir } from "./harness.ts";
+
+const available = installed("mariadbd", "mysqld");
+
+let server: RunningMysql;
+let admin: SQL;
+const dir = tempDir("mysql");
+
+beforeAll(async () => {
+  server = await startMysql({ dir: dir.path, durable: false });
+  admin = new SQL({ url: server.adminUrl, adapter: "mysql", max: 1 });
+}, 90_000);
+
+afterAll(async () => {
+  await admin?.close({ timeout: 1 });
+  await server?.stop();
+  dir.remove();
+});
+
+async function connect(uri: string) {
+  const sql = new SQL({ url: uri, adapter: "mysql", max: 1, connectionTimeout: 5, idleTimeout: 5 });
+  await sql`SELECT 1`;
+  return sql;
+}
+
+async function canConnect(uri: string): Promise<boolean> {
+  try {
+    const sql = await connect(uri);
+    await sql.close({ timeout: 1 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("mysql provisioner", () => {
+  test("provision, bind, use, unbind, deprovision; tenants cannot reach each other", async () => {
+    const { client, ids, close } = brokerFor([new MysqlProvisioner({ adminUrl: server.adminUrl })]);
+    try {
+      const a = { instanceId: "mysql-tenant-a", ...ids };
+      const b = { instanceId: "mysql-tenant-b", ...ids };
+      await client.provision(a);
+      await client.provision(b);
+      const dbA = MysqlProvisioner.databaseName(a.instanceId);
+      const { credentials: ca } = await client.bind({ ...a, bindingId: "mysql-ba" });
+      const { credentials: cb } = await client.bind({ ...b, bindingId: "mysql-bb" });
+      expect(ca).toMatchObject({ hostname: "127.0.0.1", port: server.port, name: dbA });
+      expect(ca.uri).toBe(`mysql://${ca.username}:${ca.password}@127.0.0.1:${server.port}/${dbA}`);
+      expect(ca.jdbcUrl).toStartWith(`jdbc:mysql://127.0.0.1:${server.port}/${dbA}`);
+
+      const appA = await connect(ca.uri);
+      await appA`CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, body TEXT)`;
+      await appA`INSERT INTO notes (body) VALUES ('hello')`;
+      expect((await appA`SELECT body FROM notes`)[0].body).toBe("hello");
+
+      // B's user sees neither A's database nor its table.
+      const appB = await connect(cb.uri);
+      expect(await rejection(appB.unsafe(`SELECT * FROM \`${dbA}\`.notes`))).toBeInstanceOf(Error);
+      const visible = (await appB`SHOW DATABASES`).map((r: Record<string, string>) => Object.values(r)[0]);
+      expect(visible).not.toContain(dbA);
+      await appB.close({ timeout: 1 });
+      const u = new URL(cb.uri);
+      u.pathname = `/${dbA}`;
+      expect(await canConnect(u.toString())).toBe(false);
+
+      // Unbind: the open connection is killed and the user is gone.
+      await client.unbind({ ...a, bindingId: "mysql-ba" });
+      expect(await rejection(appA`SELECT 1`)).toBeInstanceOf(Error);
+      await appA.close({ timeout: 0 }).catch(() => {});
+      expect(await canConnect(ca.uri)).toBe(false);
+      expect(await admin.unsafe(`SELECT 1 FROM mysql.user WHERE User = ?`, [ca.username])).toHaveLength(0);
+
+      await client.deprovision(a);
+      await client.deprovision(b);
+      expect(await admin.unsafe(`SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN (?, ?)`, [dbA, cb.name])).toHaveLength(0);
+      expect(await admin.unsafe(`SELECT 1 FROM mysql.user WHERE User = ?`, [cb.username])).toHaveLength(0);
+    } finally {
+      await close();
+    }
+  }, 90_000);
+});

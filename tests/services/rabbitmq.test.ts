@@ -1,0 +1,74 @@
+// Issue 8: RabbitMQ through the broker against a real rabbitmq-server (Debian 3.10): a vhost per instance,
+// a user per binding confined to it. Data goes through the management API's publish/get (no AMQP client
+// is installed), authenticated as the binding's user.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RabbitmqProvisioner } from "../../controller/broker/provisioners/rabbitmq.ts";
+import { rabbitmqServerScript, startRabbitmq, type RunningRabbitmq } from "../../controller/broker/servers/rabbitmq-server.ts";
+import { brokerFor, tempDir } from "./harness.ts";
+
+const installed = rabbitmqServerScript() !== undefined;
+if (!installed) throw new Error("rabbitmq-server is not installed: run `node scripts/setup.mjs`");
+let server: RunningRabbitmq;
+const dir = tempDir("rabbitmq");
+
+beforeAll(async () => {
+  if (installed) server = await startRabbitmq({ dir: dir.path });
+}, 90_000);
+
+afterAll(async () => {
+  await server?.stop();
+  dir.remove();
+}, 30_000);
+
+/** Calls the management API as a binding's user, from its http_api_uri. */
+async function asUser(httpApiUri: string, method: string, path: string, body?: unknown) {
+  const u = new URL(httpApiUri);
+  const auth = `Basic ${btoa(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`)}`;
+  const res = await fetch(`${u.protocol}//${u.host}/api/${path}`, {
+    method,
+    headers: { authorization: auth, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text() };
+}
+
+describe("rabbitmq provisioner", () => {
+  test("provision, bind, publish and get on its own vhost only, unbind, deprovision", async () => {
+    const { client, ids, close } = brokerFor([new RabbitmqProvisioner({ managementUrl: server.managementUrl, amqp: { port: server.port } })]);
+    try {
+      const a = { instanceId: "rmq-tenant-a", ...ids };
+      const b = { instanceId: "rmq-tenant-b", ...ids };
+      await client.provision(a);
+      await client.provision(b);
+      const { credentials: ca } = await client.bind({ ...a, bindingId: "rmq-ba" });
+      const { credentials: cb } = await client.bind({ ...b, bindingId: "rmq-bb" });
+      const vhA = RabbitmqProvisioner.vhost(a.instanceId);
+      expect(ca.uri).toBe(`amqp://${ca.username}:${ca.password}@127.0.0.1:${server.port}/${vhA}`);
+      const api = ca.http_api_uri as string;
+
+      expect((await asUser(api, "PUT", `queues/${vhA}/jobs`, { durable: false })).status).toBeOneOf([201, 204]);
+      const pub = await asUser(api, "POST", `exchanges/${vhA}/amq.default/publish`, { properties: {}, routing_key: "jobs", payload: "hello", payload_encoding: "string" });
+      expect(pub.body).toEqual({ routed: true });
+      const got = await asUser(api, "POST", `queues/${vhA}/jobs/get`, { count: 1, ackmode: "ack_requeue_false", encoding: "auto" });
+      expect(got.body[0].payload).toBe("hello");
+
+      // B's user cannot touch A's vhost.
+      const cross = await asUser(cb.http_api_uri as string, "PUT", `queues/${vhA}/intruder`, { durable: false });
+      expect(cross.status).toBeGreaterThanOrEqual(400);
+
+      await client.unbind({ ...a, bindingId: "rmq-ba" });
+      expect((await asUser(api, "GET", "whoami")).status).toBe(401);
+
+      await client.deprovision(a);
+      await client.deprovision(b);
+      const admin = new URL(server.managementUrl);
+      const adminAuth = `Basic ${btoa(`${admin.username}:${decodeURIComponent(admin.password)}`)}`;
+      const vhosts = (await (await fetch(`http://127.0.0.1:${server.managementPort}/api/vhosts`, { headers: { authorization: adminAuth } })).json()) as { name: string }[];
+      expect(vhosts.map((v) => v.name)).not.toContain(vhA);
+      expect((await asUser(cb.http_api_uri as string, "GET", "whoami")).status).toBe(401);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+});
