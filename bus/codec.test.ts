@@ -83,3 +83,9 @@ function wrongField(kind: MessageKind): Record<string, unknown> {
   const v = sample[key];
   return { [key]: typeof v === "string" ? 12345 : "not-the-right-type" };
 }
+
+test("long strings survive the codec (cbor-x's native extractor broke them under Bun)", () => {
+  const line = "x".repeat(16_000) + "é✓";
+  const bytes = encode("logs", { app: "a", source: "APP", index: 0, stream: "out", ts: 1, line });
+  expect(decode("logs", bytes).line).toBe(line);
+});

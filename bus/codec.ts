@@ -1,6 +1,7 @@
 // The wire encoding: standard CBOR maps (RFC 8949, no cbor-x record extension), so a client in any
 // language can speak the bus. A payload starting with `{` is JSON, as Cloud Foundry's own clients send.
 
+import "./cbor-native-off.ts"; // must run before cbor-x loads
 import { Decoder, Encoder } from "cbor-x";
 import { decoders } from "./schemas.ts";
 import type { MessageKind, MessageKinds } from "./messages.ts";

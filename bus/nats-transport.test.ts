@@ -68,3 +68,11 @@ describe("Bus over a real nats-server", () => {
     await c.close();
   });
 });
+
+test("a request nobody answers times out quietly: NATS's no-responders status is not an invalid message", async () => {
+  const rejected = () => Object.values(a.counters().rejected).reduce((x, y) => x + y, 0);
+  const before = rejected();
+  const replies = await a.requestMany("nobody.listens.here", "router.greet", {}, "router.start", { timeoutMs: 200 });
+  expect(replies).toEqual([]);
+  expect(rejected()).toBe(before);
+});

@@ -77,6 +77,9 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
         queue,
         callback: (err, msg) => {
           if (err) return log.warn("subscription error", { subject, error: err });
+          // nats-server's "no responders" status (503, empty body) answers a request nobody
+          // subscribes to: no reply at all, not an invalid one.
+          if (msg.headers?.code === 503 && msg.data.length === 0) return;
           onMessage(msg.data, msg.subject, msg.reply || undefined);
         },
       });
