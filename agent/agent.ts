@@ -1,0 +1,430 @@
+// The agent's shell: subscribes to the bus (dea.<id>.start, dea.stop, dea.update, dea.find.droplet,
+// dea.locate, router.start, dea.logs.recent, staging.<id>.start, healthmanager.start), keeps the
+// instances, and publishes advertise/heartbeat/exited/register/logs on their timers and events.
+
+import { randomUUID } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import {
+  deaStartSubject,
+  isSubjectToken,
+  logsSubject,
+  stagingStartSubject,
+  Subjects,
+  type Bus,
+  type DeaStart,
+  type ExitReason,
+  type LogLine,
+  type Logger,
+  type RouterRegister,
+  type StagingStart,
+  type Subscription,
+} from "../bus/index.ts";
+import {
+  buildAdvertise,
+  buildExited,
+  buildFindDropletReply,
+  buildHeartbeat,
+  buildShutdown,
+  type AgentIdentity,
+} from "./beacons.ts";
+import type { Buildpack } from "./buildpacks/index.ts";
+import { diskUsage } from "./disk-usage.ts";
+import type { DropletCache } from "./droplet-cache.ts";
+import { Instance, matchesFilter } from "./instance.ts";
+import { InstanceRunner } from "./instance-runner.ts";
+import type { InstanceStore } from "./instance-store.ts";
+import { AppLogBuffers, LineRateLimit } from "./log-buffer.ts";
+import type { MemoryCgroups } from "./memory-cgroup.ts";
+import { isAlive, processStartTicks, sampleSessions, signalSession } from "./proc-stats.ts";
+import type { RunAsUser } from "./run-as.ts";
+import { buildRouteMessage, diffRoutes } from "./routes.ts";
+import { stage } from "./stager.ts";
+
+export interface AgentOptions {
+  identity: AgentIdentity;
+  dataDir: string;
+  advertiseIntervalMs: number;
+  heartbeatIntervalMs: number;
+  defaultRegisterIntervalMs: number;
+  stopGraceMs: number;
+  evacuationWaitMs: number;
+  stagingTimeoutMs: number;
+  maxArchiveBytes: number;
+  logLinesPerApp: number;
+  /** per instance; lines beyond it (after a burst of twice as many) are dropped and counted */
+  logLinesPerSecond: number;
+  sampleIntervalMs: number;
+  /** kill an instance over its memory limit by RSS sampling when it has no cgroup */
+  enforceMemoryByRss: boolean;
+  runAs?: RunAsUser;
+  cgroups?: MemoryCgroups;
+  buildpacks: readonly Buildpack[];
+  staticServerPath: string;
+  bunPath: string;
+  /** directories put first on instances' and build commands' PATH (where `bun` is) */
+  pathPrefix: string[];
+}
+
+interface Running {
+  instance: Instance;
+  runner: InstanceRunner;
+  registered: boolean;
+  /** droplet.exited was already published (evacuation) */
+  exitAnnounced: boolean;
+  logLimit: LineRateLimit;
+  lastCpu?: { seconds: number; at: number };
+}
+
+export class Agent {
+  private readonly instances = new Map<string, Running>();
+  private readonly logs: AppLogBuffers;
+  private readonly subs: Subscription[] = [];
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private registerTimer?: ReturnType<typeof setInterval>;
+  private registerIntervalMs: number;
+  private heartbeatQueued = false;
+  private accepting = true;
+  private samples = 0;
+  private readonly stagingTasks = new Set<Promise<unknown>>();
+  /** aborted at shutdown: cancels staging tasks in flight */
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly droplets: DropletCache,
+    private readonly store: InstanceStore,
+    private readonly opts: AgentOptions,
+    private readonly log: Logger,
+  ) {
+    this.logs = new AppLogBuffers(opts.logLinesPerApp);
+    this.registerIntervalMs = opts.defaultRegisterIntervalMs;
+  }
+
+  get id(): string {
+    return this.opts.identity.id;
+  }
+
+  /** Instances by id (read-only view, for tests and benchmarks). */
+  list(): Instance[] {
+    return [...this.instances.values()].map((r) => r.instance);
+  }
+
+  async start(): Promise<void> {
+    await this.recoverLeftovers();
+    const b = this.bus;
+    this.subs.push(
+      b.subscribe(deaStartSubject(this.id), "dea.start", (m) => this.startInstance(m)),
+      b.subscribe(Subjects.deaStop, "dea.stop", (m) => {
+        for (const r of this.matching(m)) void r.runner.stop("STOPPED");
+      }),
+      b.subscribe(Subjects.deaUpdate, "dea.update", (m) => this.updateRoutes(m.droplet, m.uris, m.version)),
+      b.subscribe(Subjects.deaFindDroplet, "dea.find.droplet", (m, meta) => {
+        if (!meta.reply) return;
+        for (const r of this.matching(m))
+          b.publish(meta.reply, "dea.find.droplet.reply", buildFindDropletReply(this.opts.identity, r.instance, m.include_stats ?? false));
+      }),
+      b.subscribe(Subjects.deaLocate, "dea.locate", () => this.advertise()),
+      b.subscribe(Subjects.healthManagerStart, "healthmanager.start", () => this.heartbeat()),
+      b.subscribe(Subjects.routerStart, "router.start", (m) => this.onRouterStart(m.minimumRegisterIntervalInSeconds)),
+      b.subscribe(Subjects.deaLogsRecent, "dea.logs.recent", (m, meta) => {
+        const lines = this.logs.recent(m.droplet, m.limit);
+        if (meta.reply && lines.length > 0) b.publish(meta.reply, "dea.logs.recent.reply", { dea: this.id, lines });
+      }),
+      b.subscribe(stagingStartSubject(this.id), "staging.start", (m, meta) => this.stage(m, meta.reply)),
+    );
+    b.onStatus((s) => {
+      if (s.type !== "reconnect") return;
+      this.advertise();
+      this.heartbeat();
+      this.registerAll();
+    });
+    this.timers.push(
+      setInterval(() => this.advertise(), this.opts.advertiseIntervalMs),
+      setInterval(() => this.heartbeat(), this.opts.heartbeatIntervalMs),
+      setInterval(() => this.sample(), this.opts.sampleIntervalMs),
+    );
+    this.scheduleRegistration();
+    await b.flush();
+    this.advertise();
+    this.heartbeat();
+    // learn the routers' register interval; routers that boot later announce it with router.start
+    b.request(Subjects.routerGreet, "router.greet", {}, "router.start", { timeoutMs: 1000 })
+      .then((m) => this.onRouterStart(m.minimumRegisterIntervalInSeconds))
+      .catch(() => this.log.debug("no router answered router.greet; registering every default interval"));
+  }
+
+  // ---- instances -------------------------------------------------------------------------------
+
+  private startInstance(m: DeaStart): void {
+    if (!this.accepting) return this.log.warn("refusing a start while shutting down", { app: m.droplet, index: m.index });
+    if (!isSubjectToken(m.droplet)) return this.log.warn("refusing a start with an invalid app id", { app: m.droplet });
+    const instance = new Instance(randomUUID().replaceAll("-", ""), m);
+    const runner = new InstanceRunner(instance, {
+      instancesDir: join(this.opts.dataDir, "instances"),
+      droplets: this.droplets,
+      host: this.opts.identity.ip,
+      runAs: this.opts.runAs,
+      cgroups: this.opts.cgroups,
+      stopGraceMs: this.opts.stopGraceMs,
+      pathPrefix: this.opts.pathPrefix,
+      maxArchiveBytes: this.opts.maxArchiveBytes,
+      log: this.log,
+      onState: (i) => this.onState(i),
+      onSpawned: (i) => this.persist(i),
+      onLog: (i, stream, line) => this.instanceLog(i, stream, line),
+      onExit: (i, reason, status, description) => this.onExit(i, reason, status, description),
+    });
+    this.instances.set(instance.id, {
+      instance,
+      runner,
+      registered: false,
+      exitAnnounced: false,
+      logLimit: new LineRateLimit(this.opts.logLinesPerSecond, this.opts.logLinesPerSecond * 2),
+    });
+    this.log.info("starting instance", { app: m.droplet, name: m.name, index: m.index, instance: instance.id });
+    this.queueHeartbeat();
+    void runner.run();
+  }
+
+  private onState(i: Instance): void {
+    const r = this.instances.get(i.id);
+    if (!r) return;
+    if (i.state === "RUNNING") {
+      this.register(r);
+      void diskUsage(r.runner.dir).then((bytes) => (i.usage.disk = bytes));
+      this.log.info("instance running", { app: i.appId, index: i.index, instance: i.id, port: i.port });
+    }
+    if (i.state === "STOPPING") this.unregister(r);
+    this.persist(i);
+    this.queueHeartbeat();
+  }
+
+  private onExit(i: Instance, reason: ExitReason, status: number, description: string): void {
+    const r = this.instances.get(i.id);
+    if (!r) return;
+    this.unregister(r);
+    if (!r.exitAnnounced) this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(i, reason, status, description));
+    this.log.info("instance ended", { app: i.appId, index: i.index, instance: i.id, state: i.state, reason, description });
+    this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "out", ts: Date.now(), line: `instance ${i.index} ${i.state.toLowerCase()}: ${description}` });
+    // the final state goes out in a heartbeat before the instance is forgotten
+    this.heartbeat();
+    this.instances.delete(i.id);
+    this.store.remove(i.id);
+    r.runner.removeFiles();
+    this.droplets.prune(new Set(this.list().map((x) => x.start.droplet_sha256)));
+    this.advertise();
+  }
+
+  private persist(i: Instance): void {
+    this.store.save({ id: i.id, pid: i.pid, startTicks: i.pid ? processStartTicks(i.pid) : undefined, state: i.state, port: i.port, start: i.start });
+  }
+
+  private *matching(filter: Parameters<typeof matchesFilter>[1]): Iterable<Running> {
+    for (const r of this.instances.values()) if (matchesFilter(r.instance, filter)) yield r;
+  }
+
+  // ---- routes ----------------------------------------------------------------------------------
+
+  private routeMessage(i: Instance, uris: string[]): RouterRegister {
+    return buildRouteMessage(this.opts.identity.ip, i, uris);
+  }
+
+  private register(r: Running): void {
+    r.registered = true;
+    if (r.instance.uris.length > 0) this.bus.publish(Subjects.routerRegister, "router.register", this.routeMessage(r.instance, r.instance.uris));
+  }
+
+  private unregister(r: Running): void {
+    if (!r.registered) return;
+    r.registered = false;
+    if (r.instance.uris.length > 0) this.bus.publish(Subjects.routerUnregister, "router.unregister", this.routeMessage(r.instance, r.instance.uris));
+  }
+
+  private registerAll(): void {
+    for (const r of this.instances.values()) if (r.registered && r.instance.state === "RUNNING") this.register(r);
+  }
+
+  private updateRoutes(appId: string, uris: string[], version?: string): void {
+    for (const r of this.instances.values()) {
+      const i = r.instance;
+      if (i.appId !== appId || (version && i.version !== version)) continue;
+      const { added, removed } = diffRoutes(i.uris, uris);
+      i.uris = [...uris];
+      if (!r.registered) continue;
+      if (removed.length > 0) this.bus.publish(Subjects.routerUnregister, "router.unregister", this.routeMessage(i, removed));
+      if (added.length > 0) this.bus.publish(Subjects.routerRegister, "router.register", this.routeMessage(i, added));
+    }
+  }
+
+  private onRouterStart(intervalSeconds: number): void {
+    const ms = Math.max(1000, intervalSeconds * 1000);
+    if (ms !== this.registerIntervalMs) {
+      this.registerIntervalMs = ms;
+      this.scheduleRegistration();
+    }
+    this.registerAll();
+  }
+
+  private scheduleRegistration(): void {
+    if (this.registerTimer) clearInterval(this.registerTimer);
+    this.registerTimer = setInterval(() => this.registerAll(), this.registerIntervalMs);
+  }
+
+  // ---- beacons ---------------------------------------------------------------------------------
+
+  advertise(): void {
+    if (!this.accepting) return;
+    this.bus.publish(Subjects.deaAdvertise, "dea.advertise", buildAdvertise(this.opts.identity, this.list()));
+  }
+
+  heartbeat(): void {
+    this.heartbeatQueued = false;
+    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", buildHeartbeat(this.id, this.list()));
+  }
+
+  /** Heartbeats at once on a state change, coalescing the changes of one tick into one message. */
+  private queueHeartbeat(): void {
+    if (this.heartbeatQueued) return;
+    this.heartbeatQueued = true;
+    queueMicrotask(() => this.heartbeatQueued && this.heartbeat());
+  }
+
+  /** An instance's output line, within its rate limit; a summary says how many were held back. */
+  private instanceLog(i: Instance, stream: "out" | "err", line: string): void {
+    const limit = this.instances.get(i.id)?.logLimit;
+    if (limit && !limit.take()) return;
+    const dropped = limit?.dropped() ?? 0;
+    const ts = Date.now();
+    if (dropped > 0)
+      this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts, line: `${dropped} log lines dropped: over ${this.opts.logLinesPerSecond} lines/s` });
+    this.publishLog({ app: i.appId, source: "APP", index: i.index, stream, ts, line });
+  }
+
+  private publishLog(line: LogLine): void {
+    this.logs.push(line);
+    this.bus.publish(logsSubject(line.app), "logs", line);
+  }
+
+  // ---- resource sampling ---------------------------------------------------------------------------
+
+  private sample(): void {
+    const now = Date.now();
+    const sessions = new Set<number>();
+    for (const r of this.instances.values()) if (r.instance.pid && r.instance.alive) sessions.add(r.instance.pid);
+    const usage = sampleSessions(sessions);
+    const measureDisk = this.samples++ % 15 === 0;
+    for (const r of this.instances.values()) {
+      const i = r.instance;
+      const u = usage.get(i.pid);
+      if (!u) continue;
+      i.usage.mem = u.rssBytes;
+      if (r.lastCpu) i.usage.cpu = Math.max(0, ((u.cpuSeconds - r.lastCpu.seconds) / ((now - r.lastCpu.at) / 1000)) * 100);
+      r.lastCpu = { seconds: u.cpuSeconds, at: now };
+      const limit = i.start.limits.mem * 1024 * 1024;
+      if (this.opts.enforceMemoryByRss && !r.runner.hasCgroup && limit > 0 && u.rssBytes > limit) {
+        this.log.warn("instance over its memory limit; killing it", { app: i.appId, index: i.index, rss: u.rssBytes, limit });
+        r.runner.killForMemory();
+      }
+      if (measureDisk) void diskUsage(r.runner.dir).then((bytes) => (i.usage.disk = bytes));
+    }
+    if (measureDisk) this.logs.prune((app) => this.list().some((i) => i.appId === app), now - 3600_000);
+  }
+
+  // ---- staging ---------------------------------------------------------------------------------
+
+  private stage(m: StagingStart, reply: string | undefined): void {
+    const publishReply = (msg: Parameters<Bus["publish"]>[2] & object) => reply && this.bus.publish(reply, "staging.reply", msg as never);
+    if (!this.accepting || !isSubjectToken(m.app_id)) {
+      publishReply({ task_id: m.task_id, phase: "done", error: this.accepting ? "invalid app id" : "the agent is shutting down" });
+      return;
+    }
+    publishReply({ task_id: m.task_id, phase: "started" });
+    this.log.info("staging", { app: m.app_id, task: m.task_id });
+    const task = stage(m, {
+      workDir: join(this.opts.dataDir, "staging"),
+      droplets: this.droplets,
+      buildpacks: this.opts.buildpacks,
+      staticServerPath: this.opts.staticServerPath,
+      bunPath: this.opts.bunPath,
+      pathPrefix: this.opts.pathPrefix,
+      maxArchiveBytes: this.opts.maxArchiveBytes,
+      timeoutMs: this.opts.stagingTimeoutMs,
+      runAs: this.opts.runAs,
+      stack: this.opts.identity.stacks[0] ?? "bun",
+      log: this.log,
+      cancel: this.stopping.signal,
+      onLog: (app, stream, line) => this.publishLog({ app, source: "STG", index: -1, stream, ts: Date.now(), line }),
+    }).then((done) => {
+      this.log.info(done.error ? "staging failed" : "staged", { app: m.app_id, task: m.task_id, error: done.error, sha: done.droplet_sha });
+      publishReply(done);
+    });
+    this.stagingTasks.add(task);
+    void task.finally(() => this.stagingTasks.delete(task));
+  }
+
+  // ---- restarts and shutdown -----------------------------------------------------------------------
+
+  /**
+   * Instances recorded by an earlier run of this agent: their output pipes are gone, so they cannot be
+   * re-adopted. Any still alive is stopped; each is reported with droplet.exited so that the health
+   * manager starts a replacement at once, and its files are removed.
+   */
+  private async recoverLeftovers(): Promise<void> {
+    const records = this.store.list();
+    for (const rec of records) {
+      const alive = rec.pid > 0 && isAlive(rec.pid) && (rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks);
+      if (alive) {
+        signalSession(rec.pid, "SIGTERM");
+        const deadline = Date.now() + Math.min(this.opts.stopGraceMs, 5000);
+        while (isAlive(rec.pid) && Date.now() < deadline) await Bun.sleep(50);
+        signalSession(rec.pid, "SIGKILL");
+      }
+      const inst = new Instance(rec.id, rec.start);
+      const description = alive
+        ? "stopped when the agent restarted (a running instance cannot be re-adopted)"
+        : "the instance ended while the agent was down";
+      this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, alive ? "DEA_SHUTDOWN" : "CRASHED", -1, description));
+      this.log.info("cleaned up an instance from an earlier run", { app: rec.start.droplet, index: rec.start.index, instance: rec.id, was_alive: alive });
+      this.store.remove(rec.id);
+      rmSync(join(this.opts.dataDir, "instances", rec.id), { recursive: true, force: true });
+    }
+    rmSync(join(this.opts.dataDir, "staging"), { recursive: true, force: true });
+    this.opts.cgroups?.sweep(false);
+  }
+
+  /** SIGTERM: tell the world every instance is leaving (DEA_EVACUATION), give replacements time, then stop. */
+  async evacuate(): Promise<void> {
+    this.log.info("evacuating", { instances: this.instances.size, wait_ms: this.opts.evacuationWaitMs });
+    this.bus.publish(Subjects.deaShutdown, "dea.shutdown", buildShutdown(this.id, this.list()));
+    this.accepting = false;
+    for (const r of this.instances.values()) {
+      if (!r.instance.alive) continue;
+      this.bus.publish(
+        Subjects.dropletExited,
+        "droplet.exited",
+        buildExited(r.instance, "DEA_EVACUATION", -1, "the agent is evacuating; start this instance elsewhere"),
+      );
+      r.exitAnnounced = true;
+    }
+    await this.bus.flush().catch(() => {});
+    if (this.instances.size > 0) await Bun.sleep(this.opts.evacuationWaitMs);
+    await this.stopEverything("DEA_EVACUATION");
+  }
+
+  /** SIGINT (or after evacuation): stop every instance and leave the bus. */
+  async stopEverything(reason: ExitReason = "DEA_SHUTDOWN"): Promise<void> {
+    if (this.accepting) this.bus.publish(Subjects.deaShutdown, "dea.shutdown", buildShutdown(this.id, this.list()));
+    this.accepting = false;
+    for (const t of this.timers) clearInterval(t);
+    if (this.registerTimer) clearInterval(this.registerTimer);
+    for (const s of this.subs) s.unsubscribe();
+    this.stopping.abort();
+    await Promise.all([...this.instances.values()].map((r) => r.runner.stop(reason)));
+    await Promise.race([Promise.allSettled([...this.stagingTasks]), Bun.sleep(2000)]);
+    // a killed process leaves its cgroup a moment later
+    for (let k = 0; k < 20 && this.opts.cgroups && !this.opts.cgroups.sweep(true); k++) await Bun.sleep(50);
+    this.heartbeat();
+    await this.bus.flush().catch(() => {});
+  }
+}

@@ -1,0 +1,68 @@
+// The agent's configuration, read once from the environment by main.ts (see docs in agent/README.md).
+
+export interface AgentConfig {
+  natsServers: string[];
+  natsUser?: string;
+  natsPass?: string;
+  dataDir: string;
+  /** undefined: use the stable id saved in the data dir */
+  id?: string;
+  zone: string;
+  ip: string;
+  memoryMb: number;
+  diskMb: number;
+  stacks: string[];
+  /** run instances as this user when the agent runs as root; "" to run them as the agent's user */
+  runAs: string;
+  advertiseIntervalMs: number;
+  heartbeatIntervalMs: number;
+  /** used until a router answers router.greet */
+  defaultRegisterIntervalMs: number;
+  stopGraceMs: number;
+  evacuationWaitMs: number;
+  stagingTimeoutMs: number;
+  /** cap on a downloaded package or droplet, unpacked */
+  maxArchiveBytes: number;
+  logLinesPerApp: number;
+  logLinesPerSecond: number;
+  /** droplets kept in the disk cache (least recently used unused ones are removed beyond this) */
+  dropletCacheCount: number;
+  /** how often process-tree RSS and CPU are sampled (and the RSS memory limit enforced) */
+  sampleIntervalMs: number;
+  /** "auto" uses cgroups where writable, "rss" always samples, "off" enforces nothing */
+  memoryEnforcement: "auto" | "rss" | "off";
+}
+
+const num = (v: string | undefined, fallback: number): number => {
+  const n = v === undefined || v === "" ? NaN : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+};
+
+export function readAgentConfig(env: Record<string, string | undefined>): AgentConfig {
+  const enforcement = env.SKIFF_AGENT_MEMORY_ENFORCEMENT;
+  return {
+    natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
+    natsUser: env.SKIFF_NATS_USER || undefined,
+    natsPass: env.SKIFF_NATS_PASS || undefined,
+    dataDir: env.SKIFF_AGENT_DIR || env.SKIFF_DATA_DIR || "./.skiff/agent",
+    id: env.SKIFF_AGENT_ID || undefined,
+    zone: env.SKIFF_AGENT_ZONE || "default",
+    ip: env.SKIFF_AGENT_IP || "127.0.0.1",
+    memoryMb: num(env.SKIFF_AGENT_MEMORY_MB, 4096),
+    diskMb: num(env.SKIFF_AGENT_DISK_MB, 16384),
+    stacks: (env.SKIFF_AGENT_STACKS || "bun,cflinuxfs-skiff").split(",").map((s) => s.trim()).filter(Boolean),
+    runAs: env.SKIFF_AGENT_RUN_AS ?? "nobody",
+    advertiseIntervalMs: num(env.SKIFF_AGENT_ADVERTISE_MS, 5000),
+    heartbeatIntervalMs: num(env.SKIFF_AGENT_HEARTBEAT_MS, 10_000),
+    defaultRegisterIntervalMs: num(env.SKIFF_AGENT_REGISTER_MS, 20_000),
+    stopGraceMs: num(env.SKIFF_AGENT_STOP_GRACE_MS, 10_000),
+    evacuationWaitMs: num(env.SKIFF_AGENT_EVACUATION_MS, 5000),
+    stagingTimeoutMs: num(env.SKIFF_AGENT_STAGING_TIMEOUT_S, 900) * 1000,
+    maxArchiveBytes: num(env.SKIFF_AGENT_MAX_ARCHIVE_MB, 1024) * 1024 * 1024,
+    logLinesPerApp: num(env.SKIFF_AGENT_LOG_LINES, 1000) || 1000,
+    logLinesPerSecond: num(env.SKIFF_AGENT_LOG_RATE, 1000) || 1000,
+    dropletCacheCount: num(env.SKIFF_AGENT_DROPLET_CACHE, 64) || 64,
+    sampleIntervalMs: num(env.SKIFF_AGENT_SAMPLE_MS, 2000) || 2000,
+    memoryEnforcement: enforcement === "rss" || enforcement === "off" ? enforcement : "auto",
+  };
+}

@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { buildInstanceEnv, databaseUrl, launchScript } from "./instance-env.ts";
+import { startFixture } from "./fixtures/start-message.ts";
+import { describeExit, exitStatus } from "./exit-description.ts";
+import { parseProcfile } from "./procfile.ts";
+import { readAgentConfig } from "./config.ts";
+
+const placement = { instanceId: "i1", port: 61001, host: "10.0.0.5", homeDir: "/d/app", tmpDir: "/d/tmp", pathPrefix: ["/d/bin"], basePath: "/usr/bin", startedAt: 1_700_000_000_000 };
+
+describe("instance environment", () => {
+  test("has Cloud Foundry's variables, and the platform's win over the app's", () => {
+    const env = buildInstanceEnv(startFixture({ index: 3, env: { PORT: "1", FOO: "bar" } }), placement);
+    expect(env).toMatchObject({ PORT: "61001", VCAP_APP_PORT: "61001", VCAP_APP_HOST: "0.0.0.0", CF_INSTANCE_INDEX: "3", MEMORY_LIMIT: "256m", HOME: "/d/app", TMPDIR: "/d/tmp", FOO: "bar", PATH: "/d/bin:/usr/bin" });
+    const vcap = JSON.parse(env.VCAP_APPLICATION!);
+    expect(vcap).toMatchObject({ instance_id: "i1", instance_index: 3, port: 61001, application_name: "hello", uris: ["hello.example.com"] });
+    expect(env.DATABASE_URL).toBeUndefined();
+  });
+  test("VCAP_SERVICES by label and DATABASE_URL from a database uri", () => {
+    const svc = (label: string, uri?: string) => ({ name: label, label, plan: "p", tags: [], instance_guid: "g", binding_guid: "b", credentials: uri ? { uri } : {} });
+    const services = [svc("cache", "redis://r"), svc("db", "postgres://u@h/d"), svc("plain")];
+    expect(databaseUrl(services)).toBe("redis://r");
+    expect(databaseUrl([svc("x", "http://a"), svc("db", "mysql://m")])).toBe("mysql://m");
+    const env = buildInstanceEnv(startFixture({ services }), placement);
+    expect(Object.keys(JSON.parse(env.VCAP_SERVICES!))).toEqual(["cache", "db", "plain"]);
+  });
+  test("launch script sets the fd limit and execs plain commands", () => {
+    expect(launchScript("bun run start", 1024)).toBe('ulimit -n 1024 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\nexec bun run start\n');
+    expect(launchScript("a && b", 0)).toBe("a && b\n");
+  });
+});
+
+describe("exit descriptions", () => {
+  test.each([
+    [{ type: "exited" as const, code: 1 }, "exited with status 1", 1],
+    [{ type: "signal" as const, signal: "SIGKILL" }, "killed by signal 9", 137],
+    [{ type: "out_of_memory" as const, limitMb: 64 }, "out of memory (over the 64 MB limit)", 137],
+    [{ type: "health_check_timeout" as const, timeoutSeconds: 60, check: "port" }, "health check timed out (port check, 60 s)", -1],
+  ])("%o", (cause, text, status) => {
+    expect(describeExit(cause)).toBe(text);
+    expect(exitStatus(cause)).toBe(status);
+  });
+});
+
+test("Procfile", () => {
+  expect(parseProcfile("# c\nweb: bun x.ts --a\r\nworker:  node w.js\nbad line\n")).toEqual({ web: "bun x.ts --a", worker: "node w.js" });
+});
+
+test("config defaults and overrides", () => {
+  const d = readAgentConfig({});
+  expect(d).toMatchObject({ natsServers: ["nats://127.0.0.1:4222"], zone: "default", ip: "127.0.0.1", memoryMb: 4096, diskMb: 16384, dataDir: "./.skiff/agent", runAs: "nobody" });
+  const c = readAgentConfig({ SKIFF_NATS_URL: "nats://a:1, nats://b:2", SKIFF_AGENT_DIR: "/x", SKIFF_DATA_DIR: "/y", SKIFF_AGENT_MEMORY_MB: "512", SKIFF_AGENT_RUN_AS: "" });
+  expect(c).toMatchObject({ natsServers: ["nats://a:1", "nats://b:2"], dataDir: "/x", memoryMb: 512, runAs: "" });
+});

@@ -1,0 +1,93 @@
+// The environment an instance runs with (Cloud Foundry's names, see BRIEF "Apps get"). Pure.
+
+import type { DeaStart, ServiceBinding } from "../bus/index.ts";
+
+export interface InstancePlacement {
+  instanceId: string;
+  port: number;
+  /** the agent's address, where routers reach the instance */
+  host: string;
+  homeDir: string;
+  tmpDir: string;
+  /** extra directories put first on PATH (the agent's own Bun) */
+  pathPrefix: string[];
+  basePath: string;
+  startedAt: number;
+}
+
+const DB_SCHEMES = /^(postgres|postgresql|mysql|mysql2|mariadb|mongodb|mongodb\+srv|redis|rediss):/;
+
+export function vcapServices(services: ServiceBinding[]): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const s of services)
+    (out[s.label] ??= []).push({
+      name: s.name,
+      label: s.label,
+      plan: s.plan,
+      tags: s.tags,
+      instance_guid: s.instance_guid,
+      binding_guid: s.binding_guid,
+      credentials: s.credentials,
+    });
+  return out;
+}
+
+/** The first bound service's `uri`, preferring database schemes, as DATABASE_URL. */
+export function databaseUrl(services: ServiceBinding[]): string | undefined {
+  const uris = services.map((s) => s.credentials.uri).filter((u): u is string => typeof u === "string" && u !== "");
+  return uris.find((u) => DB_SCHEMES.test(u)) ?? uris[0];
+}
+
+export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record<string, string> {
+  const startedAtSec = Math.floor(at.startedAt / 1000);
+  const vcapApplication = {
+    ...start.vcap_application,
+    application_id: start.droplet,
+    application_name: start.name,
+    name: start.name,
+    application_uris: start.uris,
+    uris: start.uris,
+    application_version: start.version,
+    version: start.version,
+    instance_id: at.instanceId,
+    instance_index: start.index,
+    host: "0.0.0.0",
+    port: at.port,
+    limits: start.limits,
+    started_at: new Date(at.startedAt).toISOString(),
+    started_at_timestamp: startedAtSec,
+    state_timestamp: startedAtSec,
+  };
+  const env: Record<string, string> = {
+    ...start.env,
+    PATH: [...at.pathPrefix, at.basePath].filter(Boolean).join(":"),
+    HOME: at.homeDir,
+    TMPDIR: at.tmpDir,
+    LANG: start.env.LANG ?? "en_US.UTF-8",
+    PORT: String(at.port),
+    VCAP_APP_PORT: String(at.port),
+    VCAP_APP_HOST: "0.0.0.0",
+    VCAP_APPLICATION: JSON.stringify(vcapApplication),
+    VCAP_SERVICES: JSON.stringify(vcapServices(start.services)),
+    MEMORY_LIMIT: `${start.limits.mem}m`,
+    CF_INSTANCE_INDEX: String(start.index),
+    CF_INSTANCE_GUID: at.instanceId,
+    CF_INSTANCE_IP: at.host,
+    CF_INSTANCE_PORT: String(at.port),
+    CF_INSTANCE_ADDR: `${at.host}:${at.port}`,
+  };
+  const db = databaseUrl(start.services);
+  if (db !== undefined) env.DATABASE_URL = db;
+  return env;
+}
+
+/**
+ * The shell script that starts an instance: the file-descriptor limit, then the start command.
+ * A plain command is exec'd so signals reach the app itself; one using shell syntax runs in the shell.
+ */
+export function launchScript(startCommand: string, fds: number): string {
+  // over the hard limit, settle for the hard limit rather than the (often 1024) soft default
+  const limit = fds > 0 ? `ulimit -n ${Math.floor(fds)} 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\n` : "";
+  const plain = /^[\w@%+=:,./ -]+$/.test(startCommand);
+  return `${limit}${plain ? "exec " : ""}${startCommand}\n`;
+}

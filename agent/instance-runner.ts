@@ -1,0 +1,271 @@
+// Runs one instance: unpacks its droplet, starts its process in its own session (as the run-as user,
+// in its memory cgroup, with its fd limit), health-checks it, and stops it (SIGTERM, grace, SIGKILL
+// to the whole session). Reports state changes, log lines and the exit through callbacks.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import type { ExitReason } from "../bus/index.ts";
+import type { Logger } from "../bus/index.ts";
+import type { DropletCache } from "./droplet-cache.ts";
+import { describeExit, exitStatus, type ExitCause } from "./exit-description.ts";
+import { waitHealthy } from "./health-check.ts";
+import { buildInstanceEnv, launchScript } from "./instance-env.ts";
+import type { Instance } from "./instance.ts";
+import { LineSplitter } from "./log-buffer.ts";
+import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
+import { signalSession } from "./proc-stats.ts";
+import type { RunAsUser } from "./run-as.ts";
+import { extractTarGz } from "./tarball.ts";
+
+/** What the droplet says about itself (staging_info.json at its root). */
+export interface StagingInfo {
+  start_command: string;
+  detected_buildpack: string;
+  stack?: string;
+  staged_at?: string;
+}
+
+export interface RunnerDeps {
+  instancesDir: string;
+  droplets: DropletCache;
+  host: string;
+  runAs?: RunAsUser;
+  cgroups?: MemoryCgroups;
+  stopGraceMs: number;
+  pathPrefix: string[];
+  maxArchiveBytes: number;
+  log: Logger;
+  onState(instance: Instance): void;
+  onSpawned(instance: Instance): void;
+  onLog(instance: Instance, stream: "out" | "err", line: string): void;
+  onExit(instance: Instance, reason: ExitReason, status: number, description: string): void;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "0.0.0.0", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class InstanceRunner {
+  readonly dir: string;
+  private child?: ChildProcess;
+  private exited = false;
+  private exitPromise?: Promise<void>;
+  private stopReason?: ExitReason;
+  /** why we killed it, when we did (memory, health check) */
+  private killCause?: ExitCause;
+  private cgroup?: MemoryCgroup;
+  private finished = false;
+
+  constructor(
+    readonly instance: Instance,
+    private readonly deps: RunnerDeps,
+  ) {
+    this.dir = join(deps.instancesDir, instance.id);
+  }
+
+  get hasCgroup(): boolean {
+    return this.cgroup !== undefined;
+  }
+
+  get sessionId(): number {
+    return this.instance.pid;
+  }
+
+  /** Prepares and starts the instance; resolves once it is RUNNING or has ended. Never throws. */
+  async run(): Promise<void> {
+    try {
+      await this.launch();
+    } catch (err) {
+      this.deps.log.warn("instance failed to start", { instance: this.instance.id, error: (err as Error).message });
+      if (this.child && !this.exited) {
+        this.killCause ??= { type: "start_failed", message: (err as Error).message };
+        signalSession(this.instance.pid, "SIGKILL");
+        return;
+      }
+      this.finish(this.stopReason ?? "CRASHED", this.stopReason ? { type: "stopped" } : { type: "start_failed", message: (err as Error).message });
+    }
+  }
+
+  private async launch(): Promise<void> {
+    const { instance: i, deps } = this;
+    const start = i.start;
+    const bytes = await deps.droplets.get(start.droplet_sha256, start.droplet_uri);
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
+
+    const appDir = join(this.dir, "app");
+    const tmpDir = join(this.dir, "tmp");
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(tmpDir, { recursive: true, mode: 0o755 });
+    const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
+    const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
+    extractTarGz(bytes, this.dir, { maxBytes: diskCap, owner });
+    mkdirSync(appDir, { recursive: true });
+    if (owner) for (const d of [this.dir, appDir, tmpDir]) chownSync(d, owner.uid, owner.gid);
+
+    const info = readStagingInfo(this.dir);
+    const command = start.start_command.trim() || info?.start_command;
+    if (!command) throw new Error("no start command: the start order has none and the droplet names none");
+
+    i.port = await freePort();
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
+    i.startedAt = Date.now();
+    const env = buildInstanceEnv(start, {
+      instanceId: i.id,
+      port: i.port,
+      host: deps.host,
+      homeDir: appDir,
+      tmpDir,
+      pathPrefix: deps.pathPrefix,
+      basePath: process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
+      startedAt: i.startedAt,
+    });
+    if (deps.cgroups && start.limits.mem > 0) {
+      try {
+        this.cgroup = deps.cgroups.create(i.id, start.limits.mem * 1024 * 1024);
+      } catch (err) {
+        deps.log.warn("no memory cgroup; enforcing by RSS sampling", { instance: i.id, error: (err as Error).message });
+      }
+    }
+    const child = spawn("/bin/sh", ["-c", launchScript(command, start.limits.fds)], {
+      cwd: appDir,
+      env,
+      detached: true, // its own session and process group: stop() reaches everything it starts
+      stdio: ["ignore", "pipe", "pipe"],
+      uid: deps.runAs?.uid,
+      gid: deps.runAs?.gid,
+    });
+    this.child = child;
+    this.exitPromise = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        this.exited = true;
+        this.onExit(code, signal);
+        resolve();
+      });
+      child.once("error", (err) => {
+        if (this.exited) return;
+        this.exited = true;
+        this.finish(this.stopReason ?? "CRASHED", this.stopReason ? { type: "stopped" } : { type: "start_failed", message: err.message });
+        resolve();
+      });
+    });
+    if (!child.pid) {
+      await this.exitPromise;
+      return;
+    }
+    i.pid = child.pid;
+    try {
+      this.cgroup?.addProcess(child.pid);
+    } catch (err) {
+      deps.log.warn("could not move the instance into its cgroup", { instance: i.id, error: (err as Error).message });
+      this.cgroup = undefined;
+    }
+    for (const [stream, pipe] of [["out", child.stdout], ["err", child.stderr]] as const) {
+      const splitter = new LineSplitter((line) => deps.onLog(i, stream, line));
+      pipe!.on("data", (d: Buffer) => splitter.write(d));
+      pipe!.on("end", () => splitter.end());
+    }
+    deps.onSpawned(i);
+
+    const result = await waitHealthy(start.health_check, { host: "127.0.0.1", port: i.port }, () => this.exited || this.stopReason !== undefined);
+    if (result === "healthy" && i.state === "STARTING") {
+      i.moveTo("RUNNING");
+      deps.onState(i);
+    } else if (result === "timeout" && !this.exited && !this.stopReason) {
+      this.killCause = { type: "health_check_timeout", timeoutSeconds: start.health_check.timeout, check: start.health_check.type };
+      signalSession(i.pid, "SIGKILL");
+    }
+  }
+
+  /** Kills the instance because it went over its memory limit (RSS enforcement). */
+  killForMemory(): void {
+    if (this.exited || this.stopReason || !this.instance.pid) return;
+    this.killCause = { type: "out_of_memory", limitMb: this.instance.start.limits.mem };
+    signalSession(this.instance.pid, "SIGKILL");
+  }
+
+  /** STOPPING → SIGTERM → grace → SIGKILL → STOPPED. Resolves when the process is gone. */
+  async stop(reason: ExitReason): Promise<void> {
+    const i = this.instance;
+    if (this.finished) return;
+    if (!this.stopReason) {
+      this.stopReason = reason;
+      if (i.canMoveTo("STOPPING")) {
+        i.moveTo("STOPPING");
+        this.deps.onState(i);
+      }
+    }
+    if (!this.child || this.exited) {
+      await this.exitPromise;
+      return;
+    }
+    signalSession(i.pid, "SIGTERM");
+    const gone = await Promise.race([this.exitPromise!.then(() => true), Bun.sleep(this.deps.stopGraceMs).then(() => false)]);
+    if (!gone) {
+      signalSession(i.pid, "SIGKILL");
+      await this.exitPromise;
+    }
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    // whatever the leader left behind dies with it: no orphans
+    if (this.instance.pid) signalSession(this.instance.pid, "SIGKILL");
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
+    if (this.cgroup?.oomKilled()) this.killCause = { type: "out_of_memory", limitMb: this.instance.start.limits.mem };
+    const cause: ExitCause = this.killCause ?? (signal ? { type: "signal", signal } : { type: "exited", code: code ?? -1 });
+    this.finish("CRASHED", cause);
+  }
+
+  private finish(reason: ExitReason, cause: ExitCause): void {
+    if (this.finished) return;
+    this.finished = true;
+    const i = this.instance;
+    const to = reason === "CRASHED" ? "CRASHED" : "STOPPED";
+    if (i.canMoveTo(to)) i.moveTo(to);
+    else if (i.state === "STARTING" || i.state === "RUNNING") i.moveTo("CRASHED");
+    this.cgroup?.remove();
+    const description = reason === "CRASHED" ? describeExit(cause) : describeStop(reason);
+    const status = reason === "CRASHED" ? exitStatus(cause) : this.stopExitStatus();
+    this.deps.onExit(i, reason, status, description);
+    if (this.cgroup) setTimeout(() => this.cgroup?.remove(), 1000).unref();
+  }
+
+  private stopExitStatus(): number {
+    const c = this.child;
+    if (!c) return -1;
+    if (c.signalCode) return exitStatus({ type: "signal", signal: c.signalCode });
+    return c.exitCode ?? -1;
+  }
+
+  /** Deletes the instance's files (after it ended). */
+  removeFiles(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function describeStop(reason: ExitReason): string {
+  switch (reason) {
+    case "DEA_EVACUATION":
+      return "stopped: the agent is evacuating";
+    case "DEA_SHUTDOWN":
+      return "stopped: the agent is shutting down";
+    default:
+      return "stopped";
+  }
+}
+
+export function readStagingInfo(dir: string): StagingInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "staging_info.json"), "utf8")) as StagingInfo;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,101 @@
+// The agent's entry point, and the only place that wires it: reads the environment, connects the
+// bus, builds the agent, starts it, logs `ready`; SIGTERM evacuates, SIGINT stops; then exits 0.
+
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname, join, resolve } from "node:path";
+import { connectBus, createLogger, isSubjectToken } from "../bus/index.ts";
+import { Agent } from "./agent.ts";
+import { BUILDPACKS } from "./buildpacks/index.ts";
+import { readAgentConfig } from "./config.ts";
+import { DropletCache } from "./droplet-cache.ts";
+import { InstanceStore } from "./instance-store.ts";
+import { openMemoryCgroups } from "./memory-cgroup.ts";
+import { resolveRunAs } from "./run-as.ts";
+import { linkBun } from "./bun-path.ts";
+
+const log = createLogger("agent");
+const config = readAgentConfig(process.env);
+const dataDir = resolve(config.dataDir);
+mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+
+/** SKIFF_AGENT_ID, else the id saved in the data dir on the first start. */
+function agentId(): string {
+  if (config.id) return config.id;
+  const file = join(dataDir, "agent-id");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const id = `agent-${randomBytes(6).toString("hex")}`;
+  writeFileSync(file, id + "\n");
+  return id;
+}
+
+const id = agentId();
+if (!isSubjectToken(id)) {
+  log.error("SKIFF_AGENT_ID may hold only letters, digits, - and _", { id });
+  process.exit(2);
+}
+
+const runAs = resolveRunAs(config.runAs);
+if (process.getuid?.() === 0 && !runAs)
+  log.warn("running instances as root: set SKIFF_AGENT_RUN_AS to an existing unprivileged user", { run_as: config.runAs });
+// instances run as another user must be able to reach their files under the data dir
+if (runAs) chmodSync(dataDir, 0o755);
+const binDir = linkBun(dataDir);
+const cgroups = config.memoryEnforcement === "auto" ? openMemoryCgroups(id) : undefined;
+
+const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass }, log);
+const agent = new Agent(
+  bus,
+  new DropletCache(join(dataDir, "droplets"), config.maxArchiveBytes, config.dropletCacheCount),
+  new InstanceStore(join(dataDir, "records")),
+  {
+    identity: { id, ip: config.ip, zone: config.zone, stacks: config.stacks, memoryMb: config.memoryMb, diskMb: config.diskMb },
+    dataDir,
+    advertiseIntervalMs: config.advertiseIntervalMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    defaultRegisterIntervalMs: config.defaultRegisterIntervalMs,
+    stopGraceMs: config.stopGraceMs,
+    evacuationWaitMs: config.evacuationWaitMs,
+    stagingTimeoutMs: config.stagingTimeoutMs,
+    maxArchiveBytes: config.maxArchiveBytes,
+    logLinesPerApp: config.logLinesPerApp,
+    logLinesPerSecond: config.logLinesPerSecond,
+    sampleIntervalMs: config.sampleIntervalMs,
+    enforceMemoryByRss: config.memoryEnforcement !== "off",
+    runAs,
+    cgroups,
+    buildpacks: BUILDPACKS,
+    staticServerPath: join(import.meta.dir, "static-server.ts"),
+    bunPath: process.execPath,
+    pathPrefix: [binDir, dirname(process.execPath)],
+  },
+  log,
+);
+
+await agent.start();
+log.info("ready", {
+  id,
+  ip: config.ip,
+  zone: config.zone,
+  data_dir: dataDir,
+  run_as: runAs?.name ?? "agent user",
+  memory_limits: cgroups ? `cgroup v${cgroups.version}` : config.memoryEnforcement === "off" ? "off" : "rss sampling",
+});
+
+let stopping = false;
+async function shutdown(signal: "SIGTERM" | "SIGINT"): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info("stopping", { signal });
+  try {
+    if (signal === "SIGTERM") await agent.evacuate();
+    else await agent.stopEverything("DEA_SHUTDOWN");
+    await bus.close();
+  } catch (err) {
+    log.error("error while stopping", { error: (err as Error).message });
+  }
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

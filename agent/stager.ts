@@ -1,0 +1,201 @@
+// Stages an app package into a droplet: download the package, unpack it safely, pick a buildpack,
+// compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
+// to the controller. Every step's output goes to the staging log; the whole task has a timeout.
+
+import { spawn } from "node:child_process";
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
+import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
+import type { DropletCache } from "./droplet-cache.ts";
+import { sha256Hex } from "./droplet-cache.ts";
+import { LineSplitter } from "./log-buffer.ts";
+import { parseProcfile } from "./procfile.ts";
+import { signalSession } from "./proc-stats.ts";
+import type { RunAsUser } from "./run-as.ts";
+import type { StagingInfo } from "./instance-runner.ts";
+import { extractTarGz } from "./tarball.ts";
+
+export interface StagerDeps {
+  workDir: string;
+  droplets: DropletCache;
+  buildpacks: readonly Buildpack[];
+  staticServerPath: string;
+  bunPath: string;
+  pathPrefix: string[];
+  maxArchiveBytes: number;
+  timeoutMs: number;
+  runAs?: RunAsUser;
+  stack: string;
+  log: Logger;
+  /** aborts the task (the agent is stopping) */
+  cancel?: AbortSignal;
+  /** one line of the staging log, published on logs.<app> with source STG */
+  onLog(appId: string, stream: "out" | "err", line: string): void;
+}
+
+export class StagingError extends Error {
+  override name = "StagingError";
+}
+
+export type StagingDone = StagingReply & { phase: "done" };
+
+/** Reads the app's top level once: what buildpack detection looks at. */
+export function snapshotApp(dir: string): AppSnapshot {
+  const files = new Set(readdirSync(dir));
+  let packageJson: PackageJson | undefined;
+  if (files.has("package.json")) {
+    try {
+      packageJson = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as PackageJson;
+    } catch (err) {
+      throw new StagingError(`package.json is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const procfile = files.has("Procfile") ? parseProcfile(readFileSync(join(dir, "Procfile"), "utf8")) : undefined;
+  return { files, packageJson, procfile };
+}
+
+/** Runs one staging task to its `done` reply (with `error` on failure). Never throws. */
+export async function stage(req: StagingStart, deps: StagerDeps): Promise<StagingDone> {
+  const taskDir = join(deps.workDir, req.task_id.replace(/[^A-Za-z0-9_.-]/g, "_"));
+  const abort = new AbortController();
+  let why = `staging timed out after ${Math.round(deps.timeoutMs / 1000)} s`;
+  const timer = setTimeout(() => abort.abort(), deps.timeoutMs);
+  const onCancel = () => {
+    why = "staging was cancelled: the agent is stopping";
+    abort.abort();
+  };
+  deps.cancel?.addEventListener("abort", onCancel);
+  const say = (line: string, stream: "out" | "err" = "out") => deps.onLog(req.app_id, stream, line);
+  const started = Date.now();
+  try {
+    const result = await Promise.race([
+      runStaging(req, deps, taskDir, abort.signal, say),
+      new Promise<never>((_, reject) =>
+        abort.signal.addEventListener("abort", () => reject(new StagingError(why))),
+      ),
+    ]);
+    say(`staging done in ${Date.now() - started} ms: buildpack ${result.detected_buildpack}, start command "${result.detected_start_command}"`);
+    return result;
+  } catch (err) {
+    const message = (err as Error).message;
+    say(`staging failed: ${message}`, "err");
+    return { task_id: req.task_id, phase: "done", error: message };
+  } finally {
+    clearTimeout(timer);
+    deps.cancel?.removeEventListener("abort", onCancel);
+    abort.abort();
+    rmSync(taskDir, { recursive: true, force: true });
+  }
+}
+
+async function runStaging(
+  req: StagingStart,
+  deps: StagerDeps,
+  taskDir: string,
+  signal: AbortSignal,
+  say: (line: string, stream?: "out" | "err") => void,
+): Promise<StagingDone> {
+  const appDir = join(taskDir, "app");
+  rmSync(taskDir, { recursive: true, force: true });
+  mkdirSync(join(taskDir, "home"), { recursive: true });
+  const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
+
+  say("downloading the app package");
+  const res = await fetch(req.download_uri, { signal }).catch((err) => {
+    throw new StagingError(`could not download the app package: ${(err as Error).message}`);
+  });
+  if (!res.ok) throw new StagingError(`downloading the app package answered ${res.status}`);
+  const pkg = new Uint8Array(await res.arrayBuffer());
+  if (pkg.length > deps.maxArchiveBytes) throw new StagingError(`the app package is over ${deps.maxArchiveBytes} bytes`);
+  const unpacked = extractTarGz(pkg, appDir, { maxBytes: deps.maxArchiveBytes, owner });
+  if (owner) for (const d of [taskDir, appDir, join(taskDir, "home")]) chownSync(d, owner.uid, owner.gid);
+  say(`unpacked ${unpacked.files} files (${unpacked.bytes} bytes)`);
+
+  const app = snapshotApp(appDir);
+  const buildpack = selectBuildpack(deps.buildpacks, app, req.properties.buildpack || undefined);
+  say(`buildpack: ${buildpack.name}`);
+  await buildpack.compile(app, {
+    dir: appDir,
+    log: (line) => say(line),
+    bunPath: deps.bunPath,
+    staticServerPath: deps.staticServerPath,
+    run: (argv, what) => runCommand(argv, what, { cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, owner, signal, say, pathPrefix: deps.pathPrefix }),
+  });
+  const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
+  const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
+  writeFileSync(join(taskDir, "staging_info.json"), JSON.stringify(info, null, 2) + "\n");
+
+  const dropletPath = join(taskDir, "droplet.tgz");
+  await runCommand(["tar", "-czf", dropletPath, "--owner=0", "--group=0", "--numeric-owner", "-C", taskDir, "staging_info.json", "app"], "packing the droplet", {
+    cwd: taskDir,
+    home: taskDir,
+    env: {},
+    signal,
+    say,
+    pathPrefix: deps.pathPrefix,
+  });
+  const droplet = new Uint8Array(readFileSync(dropletPath));
+  const sha = sha256Hex(droplet);
+  say(`droplet: ${droplet.length} bytes, sha256 ${sha}`);
+
+  const put = await fetch(req.upload_uri, {
+    method: "PUT",
+    body: droplet,
+    headers: { "content-type": "application/gzip" },
+    signal,
+  }).catch((err) => {
+    throw new StagingError(`could not upload the droplet: ${(err as Error).message}`);
+  });
+  const answer = (await put.json().catch(() => ({}))) as { sha256?: string };
+  if (put.status !== 201 && put.status !== 200) throw new StagingError(`uploading the droplet answered ${put.status}`);
+  if (answer.sha256 && answer.sha256 !== sha) throw new StagingError(`the controller stored the droplet with sha256 ${answer.sha256}, expected ${sha}`);
+  deps.droplets.put(sha, droplet);
+  return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand };
+}
+
+interface RunOptions {
+  cwd: string;
+  home: string;
+  env: Record<string, string>;
+  owner?: { uid: number; gid: number };
+  signal: AbortSignal;
+  say: (line: string, stream?: "out" | "err") => void;
+  pathPrefix: string[];
+}
+
+/** Runs a build command in its own session, streaming its output to the staging log. */
+function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (o.signal.aborted) return reject(new StagingError(`${what} was cancelled`));
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: o.cwd,
+      env: {
+        ...o.env,
+        PATH: [...o.pathPrefix, process.env.PATH ?? "/usr/bin:/bin"].join(":"),
+        HOME: o.home,
+        TMPDIR: o.home,
+        npm_config_cache: join(o.home, ".npm"),
+        CI: "true",
+      },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      uid: o.owner?.uid,
+      gid: o.owner?.gid,
+    });
+    const onAbort = () => child.pid && signalSession(child.pid, "SIGKILL");
+    o.signal.addEventListener("abort", onAbort);
+    for (const [stream, pipe] of [["out", child.stdout], ["err", child.stderr]] as const) {
+      const splitter = new LineSplitter((line) => o.say(line, stream));
+      pipe!.on("data", (d: Buffer) => splitter.write(d));
+      pipe!.on("end", () => splitter.end());
+    }
+    child.once("error", (err) => reject(new StagingError(`${what} could not run: ${err.message}`)));
+    child.once("exit", (code, sig) => {
+      o.signal.removeEventListener("abort", onAbort);
+      if (code === 0) resolve();
+      else reject(new StagingError(`${what} failed (${sig ? `killed by ${sig}` : `exit status ${code}`})`));
+    });
+  });
+}
+

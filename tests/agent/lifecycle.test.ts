@@ -1,0 +1,180 @@
+// The agent's own lifecycle with real processes: SIGTERM evacuation, a restart that finds instances
+// left behind, memory limits by RSS sampling where no cgroup is used, dea.update, fd limits, and
+// staged static and Node droplets actually serving.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, type Bus, type DeaStart, type StagingReply } from "../../bus/index.ts";
+import { isAlive } from "../../agent/proc-stats.ts";
+import { openMemoryCgroups } from "../../agent/memory-cgroup.ts";
+import { startBlobstore, type Blobstore } from "./blobstore.ts";
+import { behavioursDroplet, helloDroplet } from "./droplets.ts";
+import { closeBus, collect, REPO, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
+import type { NatsServer } from "../support/nats-server.ts";
+
+let nats: NatsServer;
+let bus: Bus;
+let blobs: Blobstore;
+let helloSha: string;
+let behavioursSha: string;
+const agents: AgentUnderTest[] = [];
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  blobs = startBlobstore();
+  bus = await startBus(nats);
+  helloSha = blobs.addDroplet(helloDroplet());
+  behavioursSha = blobs.addDroplet(behavioursDroplet());
+}, 30_000);
+
+afterAll(async () => {
+  for (const a of agents) await a.stop().catch(() => {});
+  await closeBus(bus);
+  blobs?.stop();
+  await nats?.stop();
+}, 60_000);
+
+async function agentWith(env: Record<string, string> = {}): Promise<AgentUnderTest> {
+  const a = await startAgent(nats, env);
+  agents.push(a);
+  return a;
+}
+
+function sendStart(agent: AgentUnderTest, overrides: Partial<DeaStart> & { droplet: string }) {
+  const sha = overrides.droplet_sha256 ?? helloSha;
+  bus.publish(
+    deaStartSubject(agent.id),
+    "dea.start",
+    startMessage({ droplet_uri: blobs.dropletUri(sha), droplet_sha256: sha, uris: [`${overrides.droplet}.skiff.localhost`], ...overrides }),
+  );
+}
+
+const pidFromLogs = (lines: { line: string }[]) => Number(/pid=(\d+)/.exec(lines.find((l) => l.line.startsWith("pid="))!.line)![1]);
+
+describe("agent lifecycle", () => {
+  test("SIGTERM evacuates: DEA_EVACUATION for every instance, then stops them and leaves no process", async () => {
+    const agent = await agentWith();
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    const shutdown = collect(bus, Subjects.deaShutdown, "dea.shutdown");
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    const logs = collect(bus, logsSubject("evac"), "logs");
+    await bus.flush();
+    for (const index of [0, 1]) sendStart(agent, { droplet: "evac", index, droplet_sha256: behavioursSha });
+    await waitFor(() => registered.filter((r) => r.app === "evac").length === 2, 15_000, "two instances running");
+    await waitFor(() => logs.filter((l) => l.line.startsWith("pid=")).length === 2, 5000, "pids");
+    const pids = logs.filter((l) => l.line.startsWith("pid=")).map((l) => Number(/pid=(\d+)/.exec(l.line)![1]));
+    await agent.proc.stop("SIGTERM", 15_000);
+    const evac = exited.filter((e) => e.droplet === "evac");
+    expect(evac).toHaveLength(2);
+    expect(evac.every((e) => e.reason === "DEA_EVACUATION")).toBe(true);
+    expect(shutdown.some((s) => s.id === agent.id && s.app_id_to_count.evac === 2)).toBe(true);
+    expect(await agent.proc.exited).toBe(0);
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+  }, 30_000);
+
+  test("an agent that restarts stops the instances it left behind and reports them", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "skiff-agent-restart-"));
+    const id = `restart${Math.random().toString(36).slice(2, 8)}`;
+    const first = await startAgent(nats, { SKIFF_DATA_DIR: dataDir }, id);
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    const logs = collect(bus, logsSubject("orphan"), "logs");
+    await bus.flush();
+    sendStart(first, { droplet: "orphan", droplet_sha256: behavioursSha });
+    await waitFor(() => registered.find((r) => r.app === "orphan"), 15_000, "running");
+    const pid = await waitFor(() => (logs.some((l) => l.line.startsWith("pid=")) ? pidFromLogs(logs) : undefined), 5000, "pid");
+    // the agent dies without a chance to stop its instances
+    process.kill(first.proc.pid, "SIGKILL");
+    await first.proc.exited;
+    expect(isAlive(pid)).toBe(true);
+
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    await bus.flush();
+    const second = await startAgent(nats, { SKIFF_DATA_DIR: dataDir }, id);
+    agents.push(second);
+    const report = await waitFor(() => exited.find((e) => e.droplet === "orphan"), 10_000, "droplet.exited for the orphan");
+    expect(report.reason).toBe("DEA_SHUTDOWN");
+    expect(report.exit_description).toMatch(/agent restarted/);
+    await waitFor(() => !isAlive(pid) || undefined, 5000, "orphan gone");
+    expect(readdirSync(join(dataDir, "instances"))).toEqual([]);
+    await second.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    // the killed agent's cgroup can outlive the second agent's sweep by a moment on a busy host
+    for (let k = 0; k < 20 && !(openMemoryCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
+  }, 40_000);
+
+  test.skipIf(process.getuid?.() !== 0)("as root, the memory cgroup alone enforces the limit (no RSS sampling)", async () => {
+    const agent = await agentWith({ SKIFF_AGENT_SAMPLE_MS: "600000" });
+    expect(agent.proc.output()).toMatch(/memory_limits="cgroup v[12]"/);
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    await bus.flush();
+    sendStart(agent, { droplet: "cghog", droplet_sha256: behavioursSha, env: { MODE: "hog" }, limits: { mem: 96, disk: 1024, fds: 256 } });
+    const exit = await waitFor(() => exited.find((e) => e.droplet === "cghog"), 20_000, "droplet.exited");
+    expect(exit.exit_description).toMatch(/^out of memory/);
+  }, 30_000);
+
+  test("without cgroups, RSS sampling enforces the memory limit", async () => {
+    const agent = await agentWith({ SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss" });
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    await bus.flush();
+    sendStart(agent, { droplet: "rsshog", droplet_sha256: behavioursSha, env: { MODE: "hog" }, limits: { mem: 128, disk: 1024, fds: 256 } });
+    const exit = await waitFor(() => exited.find((e) => e.droplet === "rsshog"), 20_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/^out of memory/);
+  }, 30_000);
+
+  test("dea.update re-registers only the routes that changed; router.start re-registers everything", async () => {
+    const agent = await agentWith();
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    const unregistered = collect(bus, Subjects.routerUnregister, "router.unregister");
+    await bus.flush();
+    sendStart(agent, { droplet: "movable", uris: ["a.skiff.localhost", "b.skiff.localhost"] });
+    await waitFor(() => registered.find((r) => r.app === "movable"), 15_000, "running");
+    bus.publish(Subjects.deaUpdate, "dea.update", { droplet: "movable", uris: ["b.skiff.localhost", "c.skiff.localhost"] });
+    await waitFor(() => unregistered.find((r) => r.app === "movable"), 5000, "unregister");
+    await waitFor(() => registered.filter((r) => r.app === "movable").length === 2, 5000, "register of the new route");
+    expect(unregistered.find((r) => r.app === "movable")!.uris).toEqual(["a.skiff.localhost"]);
+    expect(registered.filter((r) => r.app === "movable")[1]!.uris).toEqual(["c.skiff.localhost"]);
+    bus.publish(Subjects.routerStart, "router.start", { id: "r1", hosts: ["127.0.0.1"], minimumRegisterIntervalInSeconds: 20, pruneThresholdInSeconds: 120 });
+    await waitFor(() => registered.filter((r) => r.app === "movable").length === 3, 5000, "re-registration on router.start");
+    expect(registered.filter((r) => r.app === "movable")[2]!.uris).toEqual(["b.skiff.localhost", "c.skiff.localhost"]);
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "movable" });
+  }, 30_000);
+
+  test("staged static and Node droplets serve, and the fd limit applies", async () => {
+    const agent = await agentWith();
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    for (const [appId, fixture] of [["site", "static-site"], ["nodeapp", "node-app"]] as const) {
+      const replies: StagingReply[] = [];
+      const inbox = bus.inbox();
+      bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
+      await bus.flush();
+      bus.publish(stagingStartSubject(agent.id), "staging.start", {
+        app_id: appId,
+        task_id: `t-${appId}`,
+        properties: {},
+        download_uri: blobs.addPackage(appId, join(REPO, "agent/fixtures", fixture)),
+        upload_uri: blobs.uploadUri(appId),
+      }, { reply: inbox });
+      const done = await waitFor(() => replies.find((r) => r.phase === "done"), 30_000, `staging ${appId}`);
+      expect(done.error).toBeUndefined();
+      sendStart(agent, { droplet: appId, droplet_sha256: done.droplet_sha!, index: 3 });
+    }
+    const site = await waitFor(() => registered.find((r) => r.app === "site"), 15_000, "site running");
+    expect(await (await fetch(`http://127.0.0.1:${site.port}/`)).text()).toContain("hello from a static site");
+    expect((await fetch(`http://127.0.0.1:${site.port}/.skiff/static-server.ts`)).status).toBe(404);
+    const node = await waitFor(() => registered.find((r) => r.app === "nodeapp"), 15_000, "node app running");
+    expect(await (await fetch(`http://127.0.0.1:${node.port}/`)).text()).toBe("hello from node (instance 3)\n");
+
+    const logs = collect(bus, logsSubject("fds"), "logs");
+    await bus.flush();
+    const fdsDroplet = blobs.addDroplet(
+      (await import("./droplets.ts")).makeDroplet({}, "sh -c 'echo fds=$(ulimit -n); exec sleep 30'"),
+    );
+    sendStart(agent, { droplet: "fds", droplet_sha256: fdsDroplet, limits: { mem: 64, disk: 64, fds: 77 }, health_check: { type: "process", timeout: 5 } });
+    const line = await waitFor(() => logs.find((l) => l.line.startsWith("fds=")), 10_000, "fds line");
+    expect(line.line).toBe("fds=77");
+    for (const app of ["site", "nodeapp", "fds"]) bus.publish(Subjects.deaStop, "dea.stop", { droplet: app });
+  }, 60_000);
+});

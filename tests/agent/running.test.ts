@@ -1,0 +1,198 @@
+// Running instances with a real agent, nats-server and child processes: start → RUNNING → routes,
+// stop, crash, kill, out of memory, health-check timeout, logs, stats, and refused droplets.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { deaStartSubject, logsSubject, Subjects, type Bus, type DeaStart } from "../../bus/index.ts";
+import { startBlobstore, type Blobstore } from "./blobstore.ts";
+import { behavioursDroplet, helloDroplet, makeDroplet } from "./droplets.ts";
+import { closeBus, collect, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
+import type { NatsServer } from "../support/nats-server.ts";
+
+let nats: NatsServer;
+let agent: AgentUnderTest;
+let bus: Bus;
+let blobs: Blobstore;
+let helloSha: string;
+let behavioursSha: string;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  blobs = startBlobstore();
+  agent = await startAgent(nats);
+  bus = await startBus(nats);
+  helloSha = blobs.addDroplet(helloDroplet());
+  behavioursSha = blobs.addDroplet(behavioursDroplet());
+}, 30_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await closeBus(bus);
+  blobs?.stop();
+  await nats?.stop();
+}, 60_000);
+
+function start(appId: string, sha: string, overrides: Partial<DeaStart> = {}) {
+  const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+  const registered = collect(bus, Subjects.routerRegister, "router.register");
+  const logs = collect(bus, logsSubject(appId), "logs");
+  return bus.flush().then(() => {
+    bus.publish(
+      deaStartSubject(agent.id),
+      "dea.start",
+      startMessage({ droplet: appId, droplet_uri: blobs.dropletUri(sha), droplet_sha256: sha, uris: [`${appId}.skiff.localhost`], ...overrides }),
+    );
+    return {
+      exited: () => exited.filter((e) => e.droplet === appId),
+      registered: () => registered.filter((r) => r.app === appId),
+      logs,
+    };
+  });
+}
+
+describe("running instances", () => {
+  test("hello turns RUNNING, registers its route, answers, reports stats, and stops cleanly", async () => {
+    const heartbeats = collect(bus, Subjects.deaHeartbeat, "dea.heartbeat");
+    const unregistered = collect(bus, Subjects.routerUnregister, "router.unregister");
+    const s = await start("hello", helloSha, { index: 2 });
+    const reg = await waitFor(() => s.registered()[0], 15_000, "router.register");
+    expect(reg.host).toBe("127.0.0.1");
+    expect(reg.uris).toEqual(["hello.skiff.localhost"]);
+    expect(reg.private_instance_index).toBe("2");
+    const body = await (await fetch(`http://127.0.0.1:${reg.port}/`)).text();
+    expect(body).toBe("hello from skiff (instance 2)\n");
+    await waitFor(() => heartbeats.some((h) => h.droplets.some((d) => d.droplet === "hello" && d.state === "RUNNING")), 5000, "RUNNING heartbeat");
+
+    await Bun.sleep(600); // a couple of samples
+    const found = await bus.requestMany(Subjects.deaFindDroplet, "dea.find.droplet", { droplet: "hello", include_stats: true }, "dea.find.droplet.reply", { timeoutMs: 500 });
+    expect(found).toHaveLength(1);
+    expect(found[0]!.state).toBe("RUNNING");
+    expect(found[0]!.stats!.port).toBe(reg.port);
+    expect(found[0]!.stats!.usage.mem).toBeGreaterThan(1024 * 1024);
+    expect(found[0]!.stats!.uptime).toBeGreaterThan(0);
+
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "hello" });
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("STOPPED");
+    expect(unregistered.some((u) => u.port === reg.port)).toBe(true);
+    const stillUp = await fetch(`http://127.0.0.1:${reg.port}/`).then(() => true, () => false);
+    expect(stillUp).toBe(false);
+  }, 30_000);
+
+  test("an app that exits is CRASHED with 'exited with status 1'", async () => {
+    const s = await start("crasher", behavioursSha, { env: { MODE: "crash" } });
+    const exit = await waitFor(() => s.exited()[0], 15_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_status).toBe(1);
+    expect(exit.exit_description).toBe("exited with status 1");
+  }, 30_000);
+
+  test("an app killed by a signal says so", async () => {
+    const s = await start("victim", behavioursSha);
+    await waitFor(() => s.registered()[0], 15_000, "router.register");
+    const pid = Number(/pid=(\d+)/.exec(s.logs.find((l) => l.line.startsWith("pid="))!.line)![1]);
+    process.kill(pid, "SIGKILL");
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toBe("killed by signal 9");
+    expect(exit.exit_status).toBe(137);
+  }, 30_000);
+
+  test("an app over its memory limit is killed: out of memory", async () => {
+    const s = await start("hog", behavioursSha, { env: { MODE: "hog" }, limits: { mem: 96, disk: 1024, fds: 256 } });
+    const exit = await waitFor(() => s.exited()[0], 20_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/^out of memory/);
+  }, 30_000);
+
+  test("an app that never listens fails its health check", async () => {
+    const s = await start("silent", behavioursSha, { env: { MODE: "silent" }, health_check: { type: "port", timeout: 1 } });
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/^health check timed out/);
+    expect(s.registered()).toHaveLength(0);
+  }, 30_000);
+
+  test("an http health check waits for a good answer on its endpoint", async () => {
+    const s = await start("httpcheck", behavioursSha, { health_check: { type: "http", endpoint: "/healthz", timeout: 10 } });
+    const reg = await waitFor(() => s.registered()[0], 15_000, "router.register");
+    expect(await (await fetch(`http://127.0.0.1:${reg.port}/healthz`)).text()).toContain("behaviours serve");
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "httpcheck" });
+    await waitFor(() => s.exited()[0], 10_000, "stop");
+  }, 30_000);
+
+  test("stdout and stderr stream on logs.<app> and stay in the recent buffer", async () => {
+    const s = await start("chatty", behavioursSha, { env: { MODE: "chatty" }, index: 1 });
+    await waitFor(() => s.logs.some((l) => l.line === "line 5"), 10_000, "five lines");
+    const out = s.logs.find((l) => l.line === "line 1")!;
+    expect(out).toMatchObject({ app: "chatty", source: "APP", index: 1, stream: "out" });
+    expect(s.logs.some((l) => l.stream === "err" && l.line === "to stderr from 1")).toBe(true);
+    const recent = await bus.request(Subjects.deaLogsRecent, "dea.logs.recent", { droplet: "chatty" }, "dea.logs.recent.reply", { timeoutMs: 2000 });
+    expect(recent.dea).toBe(agent.id);
+    expect(recent.lines.map((l) => l.line)).toContain("line 5");
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "chatty" });
+    await waitFor(() => s.exited()[0], 10_000, "stop");
+  }, 30_000);
+
+  test("the instance gets the platform environment and runs unprivileged", async () => {
+    const s = await start("envy", behavioursSha, {
+      env: { MODE: "env", CUSTOM: "yes" },
+      services: [{ name: "db", label: "postgresql", plan: "small", tags: [], instance_guid: "i1", binding_guid: "b1", credentials: { uri: "postgres://u:p@h/db" } }],
+    });
+    const line = await waitFor(() => s.logs.find((l) => l.line.startsWith("ENV ")), 15_000, "env line");
+    const env = JSON.parse(line.line.slice(4));
+    expect(env.CUSTOM).toBe("yes");
+    expect(env.MEMORY_LIMIT).toBe("256m");
+    expect(env.DATABASE_URL).toBe("postgres://u:p@h/db");
+    expect(JSON.parse(env.VCAP_SERVICES).postgresql[0].name).toBe("db");
+    expect(JSON.parse(env.VCAP_APPLICATION).application_name).toBe("hello");
+    expect(env.HOME).toEndWith("/app");
+    if (process.getuid?.() === 0) expect(env.uid).not.toBe(0);
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "envy" });
+    await waitFor(() => s.exited()[0], 10_000, "stop");
+  }, 30_000);
+
+  test("a droplet whose sha256 does not match is refused", async () => {
+    const wrong = "0".repeat(64);
+    const bytes = helloDroplet();
+    const sha = blobs.addDroplet(bytes);
+    blobs.droplets.set(wrong, bytes); // served under a hash it does not have
+    const s = await start("corrupt", sha, { droplet_uri: blobs.dropletUri(wrong), droplet_sha256: wrong });
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/sha256 mismatch/);
+  }, 30_000);
+
+  test.each([
+    ["a .. entry", [{ name: "app/../../escaped-dotdot", data: "x" }], "escaped-dotdot"],
+    ["an absolute path", [{ name: "/tmp/skiff-escaped-absolute", data: "x" }], "/tmp/skiff-escaped-absolute"],
+    [
+      "a file written through a symlink",
+      [
+        { name: "app/link", type: "2" as const, linkname: "../../.." },
+        { name: "app/link/escaped-symlink", data: "x" },
+      ],
+      "escaped-symlink",
+    ],
+    [
+      "a symlink that resolves outside through another symlink",
+      [
+        { name: "app/d", type: "2" as const, linkname: "." },
+        { name: "app/d/l", type: "2" as const, linkname: "../../../escaped-chain" },
+      ],
+      "escaped-chain",
+    ],
+  ])("a hostile droplet with %s is refused and writes nothing outside", async (_what, extra, marker) => {
+    const appId = `hostile${Math.random().toString(36).slice(2, 8)}`;
+    const sha = blobs.addDroplet(makeDroplet({ "index.ts": "" }, "bun index.ts", extra));
+    const s = await start(appId, sha);
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/failed to start/);
+    const outside = marker.startsWith("/") ? marker : join(agent.dataDir, marker);
+    expect(existsSync(outside)).toBe(false);
+    expect(existsSync(join(agent.dataDir, "instances", marker))).toBe(false);
+    expect(readdirSync(agent.dataDir).filter((f) => f.startsWith("escaped"))).toEqual([]);
+  }, 30_000);
+});
