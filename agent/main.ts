@@ -11,7 +11,7 @@ import { readAgentConfig } from "./config.ts";
 import { DropletCache } from "./droplet-cache.ts";
 import { InstanceStore } from "./instance-store.ts";
 import { openMemoryCgroups } from "./memory-cgroup.ts";
-import { resolveRunAs } from "./run-as.ts";
+import { resolveRunAs, unreachableAncestor } from "./run-as.ts";
 import { linkBun } from "./bun-path.ts";
 
 const log = createLogger("agent");
@@ -39,7 +39,16 @@ const runAs = resolveRunAs(config.runAs);
 if (process.getuid?.() === 0 && !runAs)
   log.warn("running instances as root: set SKIFF_AGENT_RUN_AS to an existing unprivileged user", { run_as: config.runAs });
 // instances run as another user must be able to reach their files under the data dir
-if (runAs) chmodSync(dataDir, 0o755);
+if (runAs) {
+  chmodSync(dataDir, 0o755);
+  for (const need of [dataDir, dirname(process.execPath)]) {
+    const blocked = unreachableAncestor(need, runAs);
+    if (blocked) {
+      log.error(`instances run as ${runAs.name} but ${runAs.name} cannot enter ${blocked} on the way to ${need}: chmod o+x ${blocked}, choose another SKIFF_AGENT_DIR, or set SKIFF_AGENT_RUN_AS=""`);
+      process.exit(2);
+    }
+  }
+}
 const binDir = linkBun(dataDir);
 const cgroups = config.memoryEnforcement === "auto" ? openMemoryCgroups(id) : undefined;
 

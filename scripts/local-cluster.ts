@@ -4,7 +4,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 
@@ -143,6 +143,8 @@ async function stopProcess(p: ClusterProcess, graceMs: number): Promise<void> {
 export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> {
   const paths = clusterPaths(resolve(opts.dataDir));
   for (const d of [paths.natsDir, paths.controllerDir, paths.agentDir, paths.cliHome]) mkdirSync(d, { recursive: true });
+  // The agent runs instances as an unprivileged user, who must be able to pass through to its dir.
+  chmodSync(paths.dataDir, 0o711);
   const echo = opts.echo ?? false;
   const domain = opts.domain ?? "skiff.localhost";
   const ports = {
