@@ -1,0 +1,76 @@
+// The CLI's HTTP client for the controller: bearer auth, JSON in and out, and errors that say
+// what to do next. Every failure becomes a CliError with an exit code.
+
+import type { CliConfig } from "./config.ts";
+
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export interface CfErrorBody {
+  errors?: { code: number; title: string; detail: string }[];
+}
+
+export class ApiClient {
+  constructor(readonly api: string, private readonly token?: string) {}
+
+  static from(cfg: CliConfig, needToken = true): ApiClient {
+    if (!cfg.api) throw new CliError("No API endpoint set. Run: skiff login -a http://127.0.0.1:9022 -u admin -p PASSWORD");
+    if (needToken && !cfg.token) throw new CliError("Not logged in. Run: skiff login -a " + cfg.api + " -u USER -p PASSWORD");
+    return new ApiClient(cfg.api.replace(/\/+$/, ""), cfg.token);
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.token ? { authorization: `bearer ${this.token}` } : {}), ...extra };
+  }
+
+  async raw(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    try {
+      return await fetch(this.api + path, { method, body: init.body, headers: this.headers(init.headers), signal: init.signal });
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      throw new CliError(`Cannot reach the skiff API at ${this.api}: ${(err as Error).message}. Is the controller running? (skiff login -a URL to change it)`);
+    }
+  }
+
+  async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    return this.parse<T>(res);
+  }
+
+  async parse<T>(res: Response): Promise<T> {
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const e = (json as CfErrorBody | undefined)?.errors?.[0];
+      if (res.status === 401) throw new CliError(`${e?.detail ?? "Not authenticated."} (run: skiff login)`);
+      throw new CliError(e ? `${e.detail} [${e.title}]` : `HTTP ${res.status} from ${res.url}: ${text.slice(0, 300)}`);
+    }
+    return json as T;
+  }
+
+  get = <T = any>(path: string) => this.request<T>("GET", path);
+  post = <T = any>(path: string, body: unknown = {}) => this.request<T>("POST", path, body);
+  patch = <T = any>(path: string, body: unknown) => this.request<T>("PATCH", path, body);
+  del = <T = any>(path: string) => this.request<T>("DELETE", path);
+
+  /** Every page of a list. */
+  async all<T = any>(path: string): Promise<T[]> {
+    const out: T[] = [];
+    let next: string | null = path + (path.includes("?") ? "&" : "?") + "per_page=500";
+    for (let i = 0; next && i < 1000; i++) {
+      const page: { resources: T[]; pagination?: { next?: { href: string } | null } } = await this.get(next);
+      out.push(...page.resources);
+      next = page.pagination?.next?.href ?? null;
+    }
+    return out;
+  }
+}

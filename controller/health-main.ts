@@ -1,0 +1,90 @@
+// The health manager as its own process. It shares the controller's database (desired state,
+// crash records, the leader lease, the URL-signing secret) and places instances itself with the
+// same placement and launcher code the controller uses, hearing agents on the bus.
+// Env: SKIFF_NATS_URL, SKIFF_DATA_DIR / SKIFF_DATABASE_URL (the controller's), SKIFF_CONTROLLER_URL
+// (the URL agents fetch droplets from).
+
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
+import { AgentRegistry } from "./src/agent-registry.ts";
+import { UrlSigner } from "./src/blobstore.ts";
+import { openDatabase } from "./src/db/open.ts";
+import { Store } from "./src/db/store.ts";
+import { ActualState } from "./src/health/actual-state.ts";
+import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
+import { InstanceLauncher } from "./src/launcher.ts";
+import { feedState } from "./src/state-feed.ts";
+
+export interface HealthConfig {
+  natsUrl: string;
+  natsUser?: string;
+  natsPass?: string;
+  dataDir: string;
+  databaseUrl?: string;
+  controllerUrl: string;
+  health?: Partial<HealthManagerOptions>;
+}
+
+export function healthConfigFromEnv(env = process.env): HealthConfig {
+  return {
+    natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
+    natsUser: env.SKIFF_NATS_USER || undefined,
+    natsPass: env.SKIFF_NATS_PASS || undefined,
+    dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
+    databaseUrl: env.SKIFF_DATABASE_URL || undefined,
+    controllerUrl: env.SKIFF_CONTROLLER_URL || "http://127.0.0.1:9022",
+  };
+}
+
+export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus; log?: Logger } = {}) {
+  const log = opts.log ?? createLogger("health");
+  const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const store = new Store(db);
+  const secret = await store.settingOrInit("url_signing_secret", () => randomBytes(32).toString("hex"));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass }, log));
+  const agents = new AgentRegistry();
+  const actual = new ActualState();
+  const feed = feedState(bus, agents, actual);
+  const launcher = new InstanceLauncher({ bus, store, agents, signer: new UrlSigner(secret, config.controllerUrl), log: log.child("launcher") });
+  const holder = `health-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const hm = new HealthManager({ bus, store, actual, launcher, log }, { holder, ...config.health });
+  hm.start();
+  log.info("ready", { holder });
+  return {
+    hm,
+    async stop() {
+      await hm.stop();
+      feed.unsubscribe();
+      if (!opts.bus) await bus.close().catch(() => undefined);
+      await db.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const log = createLogger("health");
+  startHealthProcess(healthConfigFromEnv(), { log }).then(
+    (h) => {
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info("stopping", { signal });
+        // never hang on the way out: a stuck request or pass must not keep the process alive
+        setTimeout(() => {
+          log.warn("stop took over 10 s; exiting anyway");
+          process.exit(0);
+        }, 10_000).unref();
+        await h.stop();
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      process.on("SIGINT", () => void stop("SIGINT"));
+    },
+    (err) => {
+      log.error("failed to start", { error: err });
+      process.exit(1);
+    },
+  );
+}

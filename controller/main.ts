@@ -1,0 +1,154 @@
+// The Cloud Controller process: reads its environment once, builds the store, blobstore, bus
+// feeds, stager, launcher and API (and the health manager when SKIFF_EMBED_HEALTH_MANAGER=1),
+// starts them in order and stops them on SIGTERM/SIGINT. The only place that wires things.
+
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
+import { AgentRegistry } from "./src/agent-registry.ts";
+import { buildApi } from "./src/api/server.ts";
+import { DEFAULT_LIMITS, type ControllerContext, type Limits } from "./src/api/context.ts";
+import { Blobstore, UrlSigner } from "./src/blobstore.ts";
+import { bootstrap } from "./src/bootstrap.ts";
+import { openDatabase } from "./src/db/open.ts";
+import { Store } from "./src/db/store.ts";
+import { ActualState } from "./src/health/actual-state.ts";
+import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
+import { InstanceLauncher } from "./src/launcher.ts";
+import { Stager } from "./src/stager.ts";
+import { feedState } from "./src/state-feed.ts";
+import { LogRelay } from "./src/log-relay.ts";
+
+export interface ControllerConfig {
+  natsUrl: string;
+  natsUser?: string;
+  natsPass?: string;
+  /** 0 picks a free port */
+  port: number;
+  dataDir: string;
+  databaseUrl?: string;
+  domain: string;
+  adminPassword?: string;
+  embedHealthManager: boolean;
+  /** the URL agents reach this controller at (signed blob URLs); default http://127.0.0.1:<port> */
+  publicUrl?: string;
+  limits?: Partial<Limits>;
+  health?: Partial<HealthManagerOptions>;
+  findTimeoutMs?: number;
+}
+
+export function configFromEnv(env = process.env): ControllerConfig {
+  return {
+    natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
+    natsUser: env.SKIFF_NATS_USER || undefined,
+    natsPass: env.SKIFF_NATS_PASS || undefined,
+    port: Number(env.SKIFF_CONTROLLER_PORT || 9022),
+    dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
+    databaseUrl: env.SKIFF_DATABASE_URL || undefined,
+    domain: (env.SKIFF_DOMAIN || "skiff.localhost").toLowerCase(),
+    adminPassword: env.SKIFF_BOOTSTRAP_ADMIN_PASSWORD || undefined,
+    embedHealthManager: env.SKIFF_EMBED_HEALTH_MANAGER === "1",
+    publicUrl: env.SKIFF_CONTROLLER_PUBLIC_URL || undefined,
+  };
+}
+
+export interface RunningController {
+  port: number;
+  url: string;
+  ctx: ControllerContext;
+  app: ReturnType<typeof buildApi>;
+  health?: HealthManager;
+  /** the generated bootstrap admin password, when this start created the admin with one */
+  generatedPassword?: string;
+  stop(): Promise<void>;
+}
+
+/** Builds and starts a controller. Pass `bus` to run on an existing (e.g. in-memory) bus. */
+export async function startController(config: ControllerConfig, opts: { bus?: Bus; log?: Logger; listen?: boolean } = {}): Promise<RunningController> {
+  const log = opts.log ?? createLogger("controller");
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const store = new Store(db);
+  const boot = await bootstrap(store, { adminPassword: config.adminPassword, domain: config.domain });
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass }, log));
+  const blobs = new Blobstore(join(config.dataDir, "blobs"));
+
+  const agents = new AgentRegistry();
+  const actual = new ActualState();
+  // The signer needs the port; with port 0 it is known only after listening, so it is built late.
+  let signer!: UrlSigner;
+  const signerRef = {
+    sign: (m: "GET" | "PUT", p: string) => signer.sign(m, p),
+    verify: (m: string, p: string, e: string | null, s: string | null) => signer.verify(m, p, e, s),
+  } as unknown as UrlSigner;
+  const launcher = new InstanceLauncher({ bus, store, agents, signer: signerRef, log: log.child("launcher") });
+  let health: HealthManager | undefined;
+  const pokeHealth = () => void health?.poke();
+  const stager = new Stager({ bus, store, agents, signer: signerRef, blobs, log: log.child("stager"), onStaged: pokeHealth });
+  const ctx: ControllerContext = {
+    store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain,
+    limits: { ...DEFAULT_LIMITS, ...config.limits }, pokeHealth, findTimeoutMs: config.findTimeoutMs ?? 600, version: "0.1.0",
+  };
+  const logRelay = new LogRelay(bus);
+  const app = buildApi(ctx, logRelay);
+  const feed = feedState(bus, agents, actual);
+
+  let port = config.port;
+  if (opts.listen !== false) {
+    app.listen({ port: config.port, hostname: "0.0.0.0", maxRequestBodySize: ctx.limits.packageBytes + 1024 * 1024, idleTimeout: 60 });
+    port = app.server!.port!;
+  }
+  const url = config.publicUrl ?? `http://127.0.0.1:${port}`;
+  signer = new UrlSigner(boot.signingSecret, url);
+
+  if (config.embedHealthManager) {
+    health = new HealthManager({ bus, store, actual, launcher, log: log.child("health") }, { holder: `controller-${hostname()}-${process.pid}-${port}`, ...config.health });
+    health.start();
+  }
+  if (boot.generatedPassword) {
+    // printed once, on the start that created the admin; only its hash is stored
+    process.stdout.write(`\n  bootstrap admin created: user "admin", password "${boot.generatedPassword}" (shown once; store it now)\n\n`);
+  }
+  log.info("ready", { port, url, domain: config.domain, health_manager: config.embedHealthManager ? "embedded" : "external" });
+
+  return {
+    port, url, ctx, app, health, generatedPassword: boot.generatedPassword,
+    async stop() {
+      await health?.stop();
+      feed.unsubscribe();
+      if (app.server) await app.stop().catch(() => undefined);
+      logRelay.close();
+      if (!opts.bus) await bus.close().catch(() => undefined);
+      await db.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  const log = createLogger("controller");
+  const config = configFromEnv();
+  startController(config, { log }).then(
+    (c) => {
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info("stopping", { signal });
+        // never hang on the way out: a stuck request or pass must not keep the process alive
+        setTimeout(() => {
+          log.warn("stop took over 10 s; exiting anyway");
+          process.exit(0);
+        }, 10_000).unref();
+        await c.stop();
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop("SIGTERM"));
+      process.on("SIGINT", () => void stop("SIGINT"));
+    },
+    (err) => {
+      log.error("failed to start", { error: err });
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,73 @@
+// Bearer tokens (random, stored as sha256) and who may see or change what: admins everything;
+// other users the spaces where they hold a role (org_manager covers the org's spaces).
+
+import { createHash, randomBytes } from "node:crypto";
+import type { Store, UserRecord } from "../db/store.ts";
+import { notAuthenticated, notAuthorized } from "./errors.ts";
+
+export const TOKEN_TTL_MS = 24 * 3600_000;
+export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+export const SPACE_ROLES = ["space_developer", "space_manager", "space_auditor"] as const;
+export const ORG_ROLES = ["organization_user", "organization_manager", "organization_auditor"] as const;
+export const ROLE_TYPES = [...SPACE_ROLES, ...ORG_ROLES] as const;
+
+export async function issueToken(store: Store, user: UserRecord, ttlMs = TOKEN_TTL_MS): Promise<{ access_token: string; token_type: "bearer"; expires_in: number }> {
+  const token = randomBytes(32).toString("base64url");
+  await store.insertToken(hashToken(token), user.guid, Date.now() + ttlMs);
+  return { access_token: token, token_type: "bearer", expires_in: Math.floor(ttlMs / 1000) };
+}
+
+export function bearer(request: Request): string | undefined {
+  const h = request.headers.get("authorization");
+  const m = h ? /^bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1];
+}
+
+export async function authenticate(store: Store, request: Request): Promise<UserRecord> {
+  const token = bearer(request);
+  if (!token) throw notAuthenticated();
+  const user = await store.tokenUser(hashToken(token), Date.now());
+  if (!user) throw notAuthenticated("Your token is invalid or has expired: run `skiff login` again.");
+  return user;
+}
+
+export interface Access {
+  user: UserRecord;
+  /** undefined: every space (admin) */
+  readable: string[] | undefined;
+  canRead(spaceGuid: string): boolean;
+  canWrite(spaceGuid: string): boolean;
+  requireWrite(spaceGuid: string): void;
+  requireAdmin(): void;
+}
+
+export async function accessOf(store: Store, user: UserRecord): Promise<Access> {
+  if (user.admin) {
+    return { user, readable: undefined, canRead: () => true, canWrite: () => true, requireWrite: () => {}, requireAdmin: () => {} };
+  }
+  const roles = await store.rolesOf(user.guid);
+  const read = new Set<string>();
+  const write = new Set<string>();
+  for (const r of roles) {
+    if (r.space_guid) {
+      read.add(r.space_guid);
+      if (r.type === "space_developer") write.add(r.space_guid);
+    } else if (r.org_guid && r.type === "organization_manager") {
+      for (const s of await store.listSpaces(r.org_guid)) read.add(s.guid);
+    }
+  }
+  const a: Access = {
+    user,
+    readable: [...read],
+    canRead: (s) => read.has(s),
+    canWrite: (s) => write.has(s),
+    requireWrite: (s) => {
+      if (!write.has(s)) throw notAuthorized("You need the space_developer role in this space to change it.");
+    },
+    requireAdmin: () => {
+      throw notAuthorized("Only an admin can do this.");
+    },
+  };
+  return a;
+}

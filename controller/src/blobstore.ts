@@ -1,0 +1,68 @@
+// Packages and droplets on disk, content-addressed by sha256 (`<dir>/<kind>/<ab>/<sha>`), and the
+// short-lived HMAC-signed URLs through which agents fetch and upload them.
+
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export type BlobKind = "packages" | "droplets";
+
+export class Blobstore {
+  constructor(private readonly dir: string) {
+    for (const k of ["packages", "droplets", "tmp"]) mkdirSync(join(dir, k), { recursive: true });
+  }
+
+  path(kind: BlobKind, sha: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new Error(`not a sha256: ${sha}`);
+    return join(this.dir, kind, sha.slice(0, 2), sha);
+  }
+
+  has(kind: BlobKind, sha: string): boolean {
+    return /^[0-9a-f]{64}$/.test(sha) && existsSync(this.path(kind, sha));
+  }
+
+  size(kind: BlobKind, sha: string): number {
+    return statSync(this.path(kind, sha)).size;
+  }
+
+  /** Stores bytes; the write lands under a temporary name and is renamed, so a reader never sees half a blob. */
+  async put(kind: BlobKind, bytes: Uint8Array): Promise<string> {
+    const sha = createHash("sha256").update(bytes).digest("hex");
+    const final = this.path(kind, sha);
+    if (existsSync(final)) return sha;
+    mkdirSync(join(this.dir, kind, sha.slice(0, 2)), { recursive: true });
+    const tmp = join(this.dir, "tmp", `${sha}.${process.pid}.${Math.random().toString(36).slice(2)}`);
+    await Bun.write(tmp, bytes);
+    renameSync(tmp, final);
+    return sha;
+  }
+
+  file(kind: BlobKind, sha: string): ReturnType<typeof Bun.file> {
+    return Bun.file(this.path(kind, sha));
+  }
+
+  remove(kind: BlobKind, sha: string): void {
+    rmSync(this.path(kind, sha), { force: true });
+  }
+}
+
+/** Signs and checks URLs handed to agents: HMAC-SHA256 over method, path and expiry. */
+export class UrlSigner {
+  constructor(private readonly secret: string, private readonly baseUrl: string, private readonly ttlMs = 15 * 60_000) {}
+
+  private mac(method: string, path: string, expires: number): string {
+    return createHmac("sha256", this.secret).update(`${method} ${path} ${expires}`).digest("hex");
+  }
+
+  sign(method: "GET" | "PUT", path: string, now = Date.now()): string {
+    const expires = now + this.ttlMs;
+    return `${this.baseUrl}${path}?expires=${expires}&signature=${this.mac(method, path, expires)}`;
+  }
+
+  verify(method: string, path: string, expires: string | null, signature: string | null, now = Date.now()): boolean {
+    if (!expires || !signature || !/^\d+$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return false;
+    if (Number(expires) < now) return false;
+    const want = Buffer.from(this.mac(method, path, Number(expires)), "hex");
+    return timingSafeEqual(want, Buffer.from(signature, "hex"));
+  }
+}

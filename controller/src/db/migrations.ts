@@ -1,0 +1,66 @@
+// Versioned schema migrations. Portable SQL only (TEXT, INTEGER, BIGINT, plain UNIQUE/PRIMARY KEY),
+// so the same list runs on SQLite and PostgreSQL. Append new versions; never edit applied ones.
+
+import type { Database } from "./database.ts";
+
+export const migrations: { version: number; name: string; sql: string[] }[] = [
+  {
+    version: 1,
+    name: "core",
+    sql: [
+      `CREATE TABLE users (guid TEXT PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL)`,
+      `CREATE TABLE tokens (token_hash TEXT PRIMARY KEY, user_guid TEXT NOT NULL REFERENCES users(guid) ON DELETE CASCADE,
+        expires_at BIGINT NOT NULL)`,
+      `CREATE TABLE orgs (guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL)`,
+      `CREATE TABLE spaces (guid TEXT PRIMARY KEY, name TEXT NOT NULL, org_guid TEXT NOT NULL REFERENCES orgs(guid),
+        created_at BIGINT NOT NULL, UNIQUE (org_guid, name))`,
+      `CREATE TABLE roles (guid TEXT PRIMARY KEY, user_guid TEXT NOT NULL REFERENCES users(guid) ON DELETE CASCADE,
+        type TEXT NOT NULL, org_guid TEXT, space_guid TEXT, created_at BIGINT NOT NULL)`,
+      `CREATE TABLE apps (guid TEXT PRIMARY KEY, name TEXT NOT NULL, space_guid TEXT NOT NULL REFERENCES spaces(guid),
+        state TEXT NOT NULL, instances INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_mb INTEGER NOT NULL,
+        command TEXT, env_json TEXT NOT NULL, buildpack TEXT, stack TEXT,
+        health_check_type TEXT NOT NULL, health_check_endpoint TEXT, health_check_timeout INTEGER NOT NULL,
+        package_sha TEXT, package_state TEXT NOT NULL, staging_error TEXT, droplet_guid TEXT,
+        release INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+        UNIQUE (space_guid, name))`,
+      `CREATE TABLE droplets (guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, sha256 TEXT NOT NULL,
+        detected_start_command TEXT, buildpack TEXT, package_sha TEXT, created_at BIGINT NOT NULL)`,
+      `CREATE INDEX droplets_app ON droplets (app_guid, created_at)`,
+      `CREATE TABLE domains (guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, shared INTEGER NOT NULL,
+        org_guid TEXT, created_at BIGINT NOT NULL)`,
+      `CREATE TABLE routes (guid TEXT PRIMARY KEY, host TEXT NOT NULL, domain_guid TEXT NOT NULL REFERENCES domains(guid),
+        path TEXT NOT NULL, space_guid TEXT NOT NULL REFERENCES spaces(guid), created_at BIGINT NOT NULL,
+        UNIQUE (host, domain_guid, path))`,
+      `CREATE TABLE route_mappings (route_guid TEXT NOT NULL REFERENCES routes(guid) ON DELETE CASCADE,
+        app_guid TEXT NOT NULL REFERENCES apps(guid) ON DELETE CASCADE, PRIMARY KEY (route_guid, app_guid))`,
+      `CREATE TABLE events (guid TEXT PRIMARY KEY, type TEXT NOT NULL, actor_guid TEXT, actor_name TEXT,
+        target_type TEXT NOT NULL, target_guid TEXT NOT NULL, target_name TEXT, space_guid TEXT,
+        data_json TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+      `CREATE INDEX events_target ON events (target_guid, created_at)`,
+      `CREATE TABLE instance_crashes (app_guid TEXT NOT NULL, idx INTEGER NOT NULL, crash_count INTEGER NOT NULL,
+        last_crash_at BIGINT NOT NULL, next_restart_at BIGINT NOT NULL, last_exit_description TEXT,
+        PRIMARY KEY (app_guid, idx))`,
+      `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+      `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+      `CREATE TABLE deployments (guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, state TEXT NOT NULL,
+        droplet_guid TEXT, release INTEGER NOT NULL, reason TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      `CREATE INDEX deployments_app ON deployments (app_guid, state)`,
+    ],
+  },
+];
+
+export async function migrate(db: Database): Promise<number[]> {
+  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+  const applied = new Set((await db.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => Number(r.version)));
+  const ran: number[] = [];
+  for (const m of migrations) {
+    if (applied.has(m.version)) continue;
+    await db.tx(async (q) => {
+      for (const s of m.sql) await q.run(s);
+      await q.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, [m.version, m.name, Date.now()]);
+    });
+    ran.push(m.version);
+  }
+  return ran;
+}

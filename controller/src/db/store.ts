@@ -1,0 +1,394 @@
+// The controller's records and the queries over them. Every write that changes more than one row,
+// or records an audit event, runs inside one transaction (`db.tx`).
+
+import { randomUUID } from "node:crypto";
+import type { Database, Queryable, SqlValue } from "./database.ts";
+import type { HealthCheckType } from "../../../bus/index.ts";
+
+export const newGuid = (): string => randomUUID();
+
+export type AppState = "STARTED" | "STOPPED";
+export type PackageState = "AWAITING_UPLOAD" | "PENDING" | "STAGING" | "STAGED" | "FAILED";
+
+export interface AppRecord {
+  guid: string;
+  name: string;
+  space_guid: string;
+  state: AppState;
+  instances: number;
+  memory_mb: number;
+  disk_mb: number;
+  command: string | null;
+  env: Record<string, string>;
+  buildpack: string | null;
+  stack: string | null;
+  health_check_type: HealthCheckType;
+  health_check_endpoint: string | null;
+  health_check_timeout: number;
+  package_sha: string | null;
+  package_state: PackageState;
+  staging_error: string | null;
+  droplet_guid: string | null;
+  release: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DropletRecord {
+  guid: string;
+  app_guid: string;
+  sha256: string;
+  detected_start_command: string | null;
+  buildpack: string | null;
+  package_sha: string | null;
+  created_at: number;
+}
+
+export interface UserRecord {
+  guid: string;
+  username: string;
+  password_hash: string;
+  admin: boolean;
+  created_at: number;
+}
+
+export interface OrgRecord { guid: string; name: string; created_at: number }
+export interface SpaceRecord { guid: string; name: string; org_guid: string; created_at: number }
+export interface DomainRecord { guid: string; name: string; shared: boolean; org_guid: string | null; created_at: number }
+export interface RouteRecord { guid: string; host: string; domain_guid: string; path: string; space_guid: string; created_at: number }
+export interface RoleRecord { guid: string; user_guid: string; type: string; org_guid: string | null; space_guid: string | null; created_at: number }
+export interface EventRecord {
+  guid: string; type: string; actor_guid: string | null; actor_name: string | null; target_type: string;
+  target_guid: string; target_name: string | null; space_guid: string | null; data: Record<string, unknown>; created_at: number;
+}
+export interface CrashRecord { app_guid: string; idx: number; crash_count: number; last_crash_at: number; next_restart_at: number; last_exit_description: string | null }
+
+export interface Actor { guid: string; name: string }
+
+const APP_COLUMNS = `guid, name, space_guid, state, instances, memory_mb, disk_mb, command, env_json, buildpack, stack,
+  health_check_type, health_check_endpoint, health_check_timeout, package_sha, package_state, staging_error,
+  droplet_guid, release, created_at, updated_at`;
+
+function toApp(r: Record<string, unknown>): AppRecord {
+  return {
+    guid: r.guid as string,
+    name: r.name as string,
+    space_guid: r.space_guid as string,
+    state: r.state as AppState,
+    instances: Number(r.instances),
+    memory_mb: Number(r.memory_mb),
+    disk_mb: Number(r.disk_mb),
+    command: (r.command as string | null) ?? null,
+    env: JSON.parse(r.env_json as string),
+    buildpack: (r.buildpack as string | null) ?? null,
+    stack: (r.stack as string | null) ?? null,
+    health_check_type: r.health_check_type as HealthCheckType,
+    health_check_endpoint: (r.health_check_endpoint as string | null) ?? null,
+    health_check_timeout: Number(r.health_check_timeout),
+    package_sha: (r.package_sha as string | null) ?? null,
+    package_state: r.package_state as PackageState,
+    staging_error: (r.staging_error as string | null) ?? null,
+    droplet_guid: (r.droplet_guid as string | null) ?? null,
+    release: Number(r.release),
+    created_at: Number(r.created_at),
+    updated_at: Number(r.updated_at),
+  };
+}
+
+const num = (r: Record<string, unknown>, k: string) => Number(r[k]);
+
+/** The typed queries the API, the stager and the health manager use. */
+export class Store {
+  constructor(readonly db: Database) {}
+
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    return this.db.tx(fn);
+  }
+
+  // ---- settings ----
+  async setting(name: string, q: Queryable = this.db): Promise<string | undefined> {
+    return (await q.get<{ value: string }>(`SELECT value FROM settings WHERE name = ?`, [name]))?.value;
+  }
+  /** Returns the stored value, storing `make()` first if there is none (first writer wins). */
+  async settingOrInit(name: string, make: () => string): Promise<string> {
+    return this.db.tx(async (q) => {
+      const existing = await this.setting(name, q);
+      if (existing !== undefined) return existing;
+      const value = make();
+      await q.run(`INSERT INTO settings (name, value) VALUES (?, ?)`, [name, value]);
+      return value;
+    });
+  }
+
+  // ---- users and tokens ----
+  async userByName(username: string): Promise<UserRecord | undefined> {
+    const r = await this.db.get<Record<string, unknown>>(`SELECT * FROM users WHERE username = ?`, [username]);
+    return r && { ...(r as unknown as UserRecord), admin: Number(r.admin) === 1, created_at: num(r, "created_at") };
+  }
+  async userByGuid(guid: string): Promise<UserRecord | undefined> {
+    const r = await this.db.get<Record<string, unknown>>(`SELECT * FROM users WHERE guid = ?`, [guid]);
+    return r && { ...(r as unknown as UserRecord), admin: Number(r.admin) === 1, created_at: num(r, "created_at") };
+  }
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.db.all<Record<string, unknown>>(`SELECT * FROM users ORDER BY created_at, guid`);
+    return rows.map((r) => ({ ...(r as unknown as UserRecord), admin: Number(r.admin) === 1, created_at: num(r, "created_at") }));
+  }
+  async countUsers(): Promise<number> {
+    return Number((await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM users`))!.n);
+  }
+  async insertUser(q: Queryable, u: UserRecord): Promise<void> {
+    await q.run(`INSERT INTO users (guid, username, password_hash, admin, created_at) VALUES (?, ?, ?, ?, ?)`, [
+      u.guid, u.username, u.password_hash, u.admin ? 1 : 0, u.created_at,
+    ]);
+  }
+  async insertToken(tokenHash: string, userGuid: string, expiresAt: number): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.run(`DELETE FROM tokens WHERE expires_at < ?`, [Date.now()]);
+      await q.run(`INSERT INTO tokens (token_hash, user_guid, expires_at) VALUES (?, ?, ?)`, [tokenHash, userGuid, expiresAt]);
+    });
+  }
+  async tokenUser(tokenHash: string, now: number): Promise<UserRecord | undefined> {
+    const r = await this.db.get<{ user_guid: string; expires_at: number }>(`SELECT user_guid, expires_at FROM tokens WHERE token_hash = ?`, [tokenHash]);
+    if (!r || Number(r.expires_at) < now) return undefined;
+    return this.userByGuid(r.user_guid);
+  }
+  async deleteToken(tokenHash: string): Promise<void> {
+    await this.db.run(`DELETE FROM tokens WHERE token_hash = ?`, [tokenHash]);
+  }
+
+  // ---- orgs, spaces, roles ----
+  async listOrgs(): Promise<OrgRecord[]> {
+    return (await this.db.all<OrgRecord>(`SELECT * FROM orgs ORDER BY name`)).map((o) => ({ ...o, created_at: Number(o.created_at) }));
+  }
+  async orgByGuidOrName(key: string): Promise<OrgRecord | undefined> {
+    return this.db.get<OrgRecord>(`SELECT * FROM orgs WHERE guid = ? OR name = ?`, [key, key]);
+  }
+  async listSpaces(orgGuid?: string): Promise<SpaceRecord[]> {
+    return orgGuid
+      ? this.db.all<SpaceRecord>(`SELECT * FROM spaces WHERE org_guid = ? ORDER BY name`, [orgGuid])
+      : this.db.all<SpaceRecord>(`SELECT * FROM spaces ORDER BY name`);
+  }
+  async spaceByGuid(guid: string): Promise<SpaceRecord | undefined> {
+    return this.db.get<SpaceRecord>(`SELECT * FROM spaces WHERE guid = ?`, [guid]);
+  }
+  async spaceByName(orgGuid: string, name: string): Promise<SpaceRecord | undefined> {
+    return this.db.get<SpaceRecord>(`SELECT * FROM spaces WHERE org_guid = ? AND name = ?`, [orgGuid, name]);
+  }
+  async rolesOf(userGuid: string): Promise<RoleRecord[]> {
+    return this.db.all<RoleRecord>(`SELECT * FROM roles WHERE user_guid = ?`, [userGuid]);
+  }
+  async listRoles(): Promise<RoleRecord[]> {
+    return this.db.all<RoleRecord>(`SELECT * FROM roles ORDER BY created_at`);
+  }
+
+  // ---- apps ----
+  async appByGuid(guid: string, q: Queryable = this.db): Promise<AppRecord | undefined> {
+    const r = await q.get<Record<string, unknown>>(`SELECT ${APP_COLUMNS} FROM apps WHERE guid = ?`, [guid]);
+    return r && toApp(r);
+  }
+  async appByName(spaceGuid: string, name: string): Promise<AppRecord | undefined> {
+    const r = await this.db.get<Record<string, unknown>>(`SELECT ${APP_COLUMNS} FROM apps WHERE space_guid = ? AND name = ?`, [spaceGuid, name]);
+    return r && toApp(r);
+  }
+  async listApps(filter: { spaceGuids?: string[]; names?: string[]; limit: number; offset: number }): Promise<{ total: number; apps: AppRecord[] }> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.spaceGuids) {
+      if (filter.spaceGuids.length === 0) return { total: 0, apps: [] };
+      where.push(`space_guid IN (${filter.spaceGuids.map(() => "?").join(",")})`);
+      params.push(...filter.spaceGuids);
+    }
+    if (filter.names && filter.names.length > 0) {
+      where.push(`name IN (${filter.names.map(() => "?").join(",")})`);
+      params.push(...filter.names);
+    }
+    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = Number((await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM apps ${w}`, params))!.n);
+    const rows = await this.db.all<Record<string, unknown>>(
+      `SELECT ${APP_COLUMNS} FROM apps ${w} ORDER BY name, guid LIMIT ? OFFSET ?`,
+      [...params, filter.limit, filter.offset],
+    );
+    return { total, apps: rows.map(toApp) };
+  }
+  /** Apps the health manager must keep running: started and with a droplet. */
+  async startedApps(): Promise<(AppRecord & { droplet_sha: string })[]> {
+    const rows = await this.db.all<Record<string, unknown>>(
+      `SELECT a.guid, a.name, a.space_guid, a.state, a.instances, a.memory_mb, a.disk_mb, a.command, a.env_json, a.buildpack,
+        a.stack, a.health_check_type, a.health_check_endpoint, a.health_check_timeout, a.package_sha, a.package_state,
+        a.staging_error, a.droplet_guid, a.release, a.created_at, a.updated_at, d.sha256 AS droplet_sha
+       FROM apps a JOIN droplets d ON d.guid = a.droplet_guid WHERE a.state = 'STARTED'`,
+    );
+    return rows.map((r) => ({ ...toApp(r), droplet_sha: r.droplet_sha as string }));
+  }
+  async insertApp(q: Queryable, a: AppRecord): Promise<void> {
+    await q.run(
+      `INSERT INTO apps (${APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [a.guid, a.name, a.space_guid, a.state, a.instances, a.memory_mb, a.disk_mb, a.command, JSON.stringify(a.env), a.buildpack,
+        a.stack, a.health_check_type, a.health_check_endpoint, a.health_check_timeout, a.package_sha, a.package_state,
+        a.staging_error, a.droplet_guid, a.release, a.created_at, a.updated_at],
+    );
+  }
+  async updateApp(q: Queryable, guid: string, patch: Partial<Omit<AppRecord, "guid" | "created_at">>): Promise<void> {
+    const sets: string[] = [];
+    const params: SqlValue[] = [];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      if (k === "env") {
+        sets.push(`env_json = ?`);
+        params.push(JSON.stringify(v));
+      } else {
+        sets.push(`${k} = ?`);
+        params.push(v as SqlValue);
+      }
+    }
+    sets.push(`updated_at = ?`);
+    params.push(Date.now(), guid);
+    await q.run(`UPDATE apps SET ${sets.join(", ")} WHERE guid = ?`, params);
+  }
+  async deleteApp(q: Queryable, guid: string): Promise<void> {
+    await q.run(`DELETE FROM route_mappings WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM deployments WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM droplets WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM apps WHERE guid = ?`, [guid]);
+  }
+
+  // ---- droplets ----
+  async dropletByGuid(guid: string, q: Queryable = this.db): Promise<DropletRecord | undefined> {
+    const r = await q.get<DropletRecord>(`SELECT * FROM droplets WHERE guid = ?`, [guid]);
+    return r && { ...r, created_at: Number(r.created_at) };
+  }
+  async dropletsOf(appGuid: string): Promise<DropletRecord[]> {
+    return (await this.db.all<DropletRecord>(`SELECT * FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid`, [appGuid]))
+      .map((d) => ({ ...d, created_at: Number(d.created_at) }));
+  }
+  async insertDroplet(q: Queryable, d: DropletRecord, keep: number): Promise<void> {
+    await q.run(`INSERT INTO droplets (guid, app_guid, sha256, detected_start_command, buildpack, package_sha, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+      d.guid, d.app_guid, d.sha256, d.detected_start_command, d.buildpack, d.package_sha, d.created_at,
+    ]);
+    // keep the newest `keep` droplets (the current one is always among them)
+    const old = await q.all<{ guid: string }>(`SELECT guid FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid LIMIT 1000000 OFFSET ?`, [d.app_guid, keep]);
+    for (const o of old) await q.run(`DELETE FROM droplets WHERE guid = ?`, [o.guid]);
+  }
+  async allDropletShas(): Promise<Set<string>> {
+    return new Set((await this.db.all<{ sha256: string }>(`SELECT sha256 FROM droplets`)).map((r) => r.sha256));
+  }
+
+  // ---- domains and routes ----
+  async listDomains(): Promise<DomainRecord[]> {
+    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM domains ORDER BY name`)).map((d) => ({ ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 }));
+  }
+  async domainByName(name: string): Promise<DomainRecord | undefined> {
+    const d = await this.db.get<Record<string, unknown>>(`SELECT * FROM domains WHERE name = ?`, [name]);
+    return d && { ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 };
+  }
+  async domainByGuid(guid: string): Promise<DomainRecord | undefined> {
+    const d = await this.db.get<Record<string, unknown>>(`SELECT * FROM domains WHERE guid = ?`, [guid]);
+    return d && { ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 };
+  }
+  async defaultDomain(): Promise<DomainRecord | undefined> {
+    const name = await this.setting("default_domain");
+    return name ? this.domainByName(name) : undefined;
+  }
+  async routeByGuid(guid: string): Promise<RouteRecord | undefined> {
+    return this.db.get<RouteRecord>(`SELECT * FROM routes WHERE guid = ?`, [guid]);
+  }
+  async findRoute(host: string, domainGuid: string, path: string, q: Queryable = this.db): Promise<RouteRecord | undefined> {
+    return q.get<RouteRecord>(`SELECT * FROM routes WHERE host = ? AND domain_guid = ? AND path = ?`, [host, domainGuid, path]);
+  }
+  async listRoutes(spaceGuids?: string[]): Promise<RouteRecord[]> {
+    if (!spaceGuids) return this.db.all<RouteRecord>(`SELECT * FROM routes ORDER BY host, path`);
+    if (spaceGuids.length === 0) return [];
+    return this.db.all<RouteRecord>(`SELECT * FROM routes WHERE space_guid IN (${spaceGuids.map(() => "?").join(",")}) ORDER BY host, path`, spaceGuids);
+  }
+  async routesOfApp(appGuid: string, q: Queryable = this.db): Promise<(RouteRecord & { domain: string })[]> {
+    return q.all(`SELECT r.*, d.name AS domain FROM routes r JOIN route_mappings m ON m.route_guid = r.guid
+      JOIN domains d ON d.guid = r.domain_guid WHERE m.app_guid = ? ORDER BY r.host, r.path`, [appGuid]);
+  }
+  async appsOfRoute(routeGuid: string): Promise<string[]> {
+    return (await this.db.all<{ app_guid: string }>(`SELECT app_guid FROM route_mappings WHERE route_guid = ?`, [routeGuid])).map((r) => r.app_guid);
+  }
+  /** `host.domain/path` for every route mapped to the app: what agents register with routers. */
+  async urisOf(appGuid: string, q: Queryable = this.db): Promise<string[]> {
+    return (await this.routesOfApp(appGuid, q)).map((r) => routeUri(r.host, r.domain, r.path));
+  }
+
+  // ---- events ----
+  async recordEvent(q: Queryable, e: Omit<EventRecord, "guid" | "created_at">): Promise<void> {
+    await q.run(`INSERT INTO events (guid, type, actor_guid, actor_name, target_type, target_guid, target_name, space_guid, data_json, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      newGuid(), e.type, e.actor_guid, e.actor_name, e.target_type, e.target_guid, e.target_name, e.space_guid, JSON.stringify(e.data), Date.now(),
+    ]);
+  }
+  async listEvents(filter: { targetGuid?: string; spaceGuids?: string[]; limit: number }): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (filter.targetGuid) {
+      where.push(`target_guid = ?`);
+      params.push(filter.targetGuid);
+    }
+    if (filter.spaceGuids) {
+      if (filter.spaceGuids.length === 0) return [];
+      where.push(`space_guid IN (${filter.spaceGuids.map(() => "?").join(",")})`);
+      params.push(...filter.spaceGuids);
+    }
+    const rows = await this.db.all<Record<string, unknown>>(
+      `SELECT * FROM events ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at DESC, guid LIMIT ?`,
+      [...params, filter.limit],
+    );
+    return rows.map((r) => ({ ...(r as unknown as EventRecord), data: JSON.parse(r.data_json as string), created_at: Number(r.created_at) }));
+  }
+
+  // ---- health manager state ----
+  async crashesOf(appGuid: string): Promise<CrashRecord[]> {
+    return this.db.all<CrashRecord>(`SELECT * FROM instance_crashes WHERE app_guid = ? ORDER BY idx`, [appGuid]);
+  }
+  async allCrashes(): Promise<CrashRecord[]> {
+    return (await this.db.all<CrashRecord>(`SELECT * FROM instance_crashes`)).map((c) => ({
+      ...c, idx: Number(c.idx), crash_count: Number(c.crash_count), last_crash_at: Number(c.last_crash_at), next_restart_at: Number(c.next_restart_at),
+    }));
+  }
+  async upsertCrash(c: CrashRecord): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.run(`DELETE FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [c.app_guid, c.idx]);
+      await q.run(`INSERT INTO instance_crashes (app_guid, idx, crash_count, last_crash_at, next_restart_at, last_exit_description) VALUES (?, ?, ?, ?, ?, ?)`, [
+        c.app_guid, c.idx, c.crash_count, c.last_crash_at, c.next_restart_at, c.last_exit_description,
+      ]);
+    });
+  }
+  async clearCrash(appGuid: string, idx?: number, q: Queryable = this.db): Promise<void> {
+    if (idx === undefined) await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [appGuid]);
+    else await q.run(`DELETE FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [appGuid, idx]);
+  }
+
+  /**
+   * Takes or renews a named lease for `holder` until now+ttl. Returns true when `holder` holds it.
+   * The read-check-write runs in one transaction, so two health managers cannot both win.
+   */
+  async acquireLease(name: string, holder: string, ttlMs: number, now = Date.now()): Promise<boolean> {
+    return this.db.tx(async (q) => {
+      const row = await q.get<{ holder: string; expires_at: number }>(`SELECT holder, expires_at FROM leases WHERE name = ?`, [name]);
+      if (!row) {
+        await q.run(`INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)`, [name, holder, now + ttlMs]);
+        return true;
+      }
+      if (row.holder !== holder && Number(row.expires_at) > now) return false;
+      const r = await q.run(`UPDATE leases SET holder = ?, expires_at = ? WHERE name = ? AND holder = ? AND expires_at = ?`, [
+        holder, now + ttlMs, name, row.holder, row.expires_at,
+      ]);
+      return r.changes === 1;
+    });
+  }
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.db.run(`DELETE FROM leases WHERE name = ? AND holder = ?`, [name, holder]);
+  }
+
+  // ---- deployments ----
+  async activeDeployments(): Promise<Set<string>> {
+    return new Set((await this.db.all<{ app_guid: string }>(`SELECT app_guid FROM deployments WHERE state = 'DEPLOYING' AND updated_at > ?`, [Date.now() - 10 * 60_000])).map((r) => r.app_guid));
+  }
+}
+
+export function routeUri(host: string, domain: string, path: string): string {
+  return `${host ? host + "." : ""}${domain}${path}`;
+}

@@ -1,0 +1,202 @@
+// The health manager's shell: feeds heartbeats and exits into ActualState, reads desired state
+// from the database, runs the pure diff and carries out its actions through the launcher.
+// Only the holder of the `health-manager` lease acts, so any number may run.
+
+import { Subjects, type Bus, type DropletExited, type Logger, type Subscription, logsSubject } from "../../../bus/index.ts";
+import type { Store } from "../db/store.ts";
+import { appVersion, type InstanceLauncher } from "../launcher.ts";
+import type { ActualState } from "./actual-state.ts";
+import { crashBackoffMs, crashKey, diff, pendingKey, type Action, type CrashInfo, type DesiredApp } from "./diff.ts";
+
+export const LEASE_NAME = "health-manager";
+/** A crash count is forgotten once the index has run this long. */
+export const CRASH_RESET_AFTER_MS = 5 * 60_000;
+
+export interface HealthManagerOptions {
+  holder: string;
+  intervalMs?: number;
+  leaseTtlMs?: number;
+  /** after start, wait this long for heartbeats (healthmanager.start) before acting */
+  startGraceMs?: number;
+  maxStartsPerPass?: number;
+  /** how long a start stays pending before the index counts as missing again */
+  pendingMs?: number;
+}
+
+export interface PassResult {
+  leader: boolean;
+  actions: Action[];
+  durationMs: number;
+}
+
+export class HealthManager {
+  private readonly opts: Required<HealthManagerOptions>;
+  private readonly pending = new Map<string, number>();
+  private readonly subs: Subscription[] = [];
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private startedAt = 0;
+  private running: Promise<PassResult> | undefined;
+  private again = false;
+  private leader = false;
+
+  constructor(
+    private readonly deps: { bus: Bus; store: Store; actual: ActualState; launcher: InstanceLauncher; log: Logger; now?: () => number },
+    opts: HealthManagerOptions,
+  ) {
+    this.opts = { intervalMs: 1000, leaseTtlMs: 10_000, startGraceMs: 2000, maxStartsPerPass: 200, pendingMs: 90_000, ...opts };
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    const { bus } = this.deps;
+    this.startedAt = this.now();
+    this.subs.push(bus.subscribe(Subjects.dropletExited, "droplet.exited", (m) => this.onExited(m)));
+    bus.publish(Subjects.healthManagerStart, "healthmanager.start", {});
+    this.timer = setInterval(() => void this.poke(), this.opts.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+    await this.running?.catch(() => undefined);
+    if (this.leader) await this.deps.store.releaseLease(LEASE_NAME, this.opts.holder).catch(() => undefined);
+    this.leader = false;
+  }
+
+  /** Runs a pass now (or right after the one in progress). */
+  poke(): Promise<PassResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.pass()
+      .catch((err) => {
+        this.deps.log.error("health pass failed", { error: err });
+        return { leader: this.leader, actions: [], durationMs: 0 };
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          void this.poke();
+        }
+      });
+    return this.running;
+  }
+
+  private async onExited(e: DropletExited): Promise<void> {
+    this.pending.delete(pendingKey(e.droplet, e.index, e.version));
+    if (e.reason !== "CRASHED") {
+      if (e.reason !== "STOPPED") void this.poke();
+      return;
+    }
+    if (!this.leader) return;
+    const { store } = this.deps;
+    const now = this.now();
+    const prev = (await store.crashesOf(e.droplet)).find((c) => Number(c.idx) === e.index);
+    const count = (prev ? Number(prev.crash_count) : 0) + 1;
+    const next = now + crashBackoffMs(count);
+    await store.upsertCrash({ app_guid: e.droplet, idx: e.index, crash_count: count, last_crash_at: now, next_restart_at: next, last_exit_description: e.exit_description });
+    const when = next > now ? `in ${Math.round((next - now) / 1000)} s` : "now";
+    this.logTo(e.droplet, e.index, `instance ${e.index} crashed (${e.exit_description || "exit " + e.exit_status}); crash ${count}, restarting ${when}`);
+    this.deps.log.info("instance crashed", { app: e.droplet, index: e.index, count, restart: when });
+    void this.poke();
+  }
+
+  private logTo(app: string, index: number, line: string): void {
+    this.deps.bus.publish(logsSubject(app), "logs", { app, source: "HEALTH", index, stream: "err", ts: Date.now(), line });
+  }
+
+  async pass(): Promise<PassResult> {
+    const t0 = performance.now();
+    const { store, actual, launcher, log } = this.deps;
+    const now = this.now();
+    this.leader = await store.acquireLease(LEASE_NAME, this.opts.holder, this.opts.leaseTtlMs, now);
+    if (!this.leader || now - this.startedAt < this.opts.startGraceMs) return { leader: this.leader, actions: [], durationMs: performance.now() - t0 };
+
+    for (const [k, until] of this.pending) if (until <= now) this.pending.delete(k);
+    const apps = await store.startedApps();
+    const skip = await store.activeDeployments();
+    const desired: DesiredApp[] = apps.map((a) => ({ guid: a.guid, version: appVersion(a.droplet_sha, a.release), instances: a.instances }));
+    const crashes = new Map<string, CrashInfo>();
+    for (const c of await store.allCrashes()) crashes.set(crashKey(c.app_guid, c.idx), { count: c.crash_count, nextRestartAt: c.next_restart_at });
+
+    const actions = this.decide(desired, crashes, skip, now);
+    await this.resetCrashCounts(crashes, desired, now);
+    await this.apply(actions);
+    const durationMs = performance.now() - t0;
+    if (actions.length) log.info("health pass", { actions: actions.length, ms: Math.round(durationMs) });
+    return { leader: true, actions, durationMs };
+  }
+
+  /** The pure part of a pass, exposed for the benchmark. */
+  decide(desired: DesiredApp[], crashes: Map<string, CrashInfo>, skip: ReadonlySet<string>, now: number): Action[] {
+    const { actual } = this.deps;
+    return diff({ desired, actual: (app) => actual.liveOf(app, now), actualApps: actual.apps(), pending: this.pending, crashes, skip, now });
+  }
+
+  private async resetCrashCounts(crashes: Map<string, CrashInfo>, desired: DesiredApp[], now: number): Promise<void> {
+    if (crashes.size === 0) return;
+    const byGuid = new Map(desired.map((d) => [d.guid, d]));
+    for (const key of crashes.keys()) {
+      const [app, idx] = key.split("/") as [string, string];
+      const d = byGuid.get(app);
+      const steady = d && this.deps.actual.liveOf(app, now).some((i) => i.index === Number(idx) && i.version === d.version && i.runningSince !== undefined && now - i.runningSince >= CRASH_RESET_AFTER_MS);
+      if (steady || !d || Number(idx) >= d.instances) await this.deps.store.clearCrash(app, Number(idx));
+    }
+  }
+
+  private async apply(actions: Action[]): Promise<void> {
+    const { store, launcher, log } = this.deps;
+    const byApp = new Map<string, Action[]>();
+    for (const a of actions) {
+      const l = byApp.get(a.app);
+      if (l) l.push(a);
+      else byApp.set(a.app, [a]);
+    }
+    let startBudget = this.opts.maxStartsPerPass;
+    for (const [guid, list] of byApp) {
+      // Re-check desired state right before acting: the app may have changed since the pass began.
+      const app = await store.appByGuid(guid);
+      const droplet = app?.droplet_guid ? await store.dropletByGuid(app.droplet_guid) : undefined;
+      const version = droplet && app ? appVersion(droplet.sha256, app.release) : undefined;
+      const started = app?.state === "STARTED" && !!droplet;
+      const stops: string[] = [];
+      const starts: number[] = [];
+      for (const a of list) {
+        if (a.type === "stop") {
+          const still = a.reason === "not-desired" ? !started : a.reason === "extra" ? !started || a.index >= app!.instances : started;
+          if (still) stops.push(a.instance);
+        } else if (started && a.version === version && a.index < app!.instances && startBudget > 0) {
+          starts.push(a.index);
+          startBudget--;
+        }
+      }
+      if (stops.length) {
+        launcher.stopInstances(guid, stops);
+        for (const s of stops) this.deps.actual.remove(s);
+        log.info("stopping instances", { app: guid, instances: stops.length, reasons: [...new Set(list.filter((a) => a.type === "stop").map((a) => (a as { reason: string }).reason))] });
+      }
+      if (starts.length && app && droplet && version) {
+        const results = await launcher.start(app, droplet, starts);
+        const until = this.now() + Math.max(this.opts.pendingMs, (app.health_check_timeout + 30) * 1000);
+        for (const r of results) {
+          if (r.agent) this.pending.set(pendingKey(guid, r.index, version), until);
+          else {
+            // no agent can take it now: try again in a few seconds, not on every pass
+            this.pending.set(pendingKey(guid, r.index, version), this.now() + 5000);
+            this.logTo(guid, r.index, `cannot start instance ${r.index}: ${r.error}`);
+            log.warn("cannot place instance", { app: guid, index: r.index, reason: r.error });
+          }
+        }
+      }
+    }
+  }
+}

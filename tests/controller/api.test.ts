@@ -1,0 +1,289 @@
+// The controller's API in-process (`app.handle`, no port) on the in-memory bus, with a fake agent
+// at the bus level: auth, validation, apps, bits, staging, the health manager's restarts, scaling,
+// rolling restarts, routes, signed blob URLs, events and the OpenAPI document.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index.ts";
+import { startController, type RunningController } from "../../controller/main.ts";
+import { eventually } from "../support/ports.ts";
+import { FakeAgent } from "./fake-agent.ts";
+
+let dir: string;
+let c: RunningController;
+let bus: Bus;
+let agent: FakeAgent;
+let token: string;
+const BASE = "http://controller.test";
+
+const http = (req: Request) => c.app.handle(req);
+async function call(method: string, path: string, body?: unknown, auth = true): Promise<{ status: number; json: any }> {
+  const res = await http(new Request(BASE + path, {
+    method,
+    headers: { ...(auth ? { authorization: `bearer ${token}` } : {}), ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
+  }));
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
+  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
+  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
+  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
+  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
+  await p.exited;
+  rmSync(d, { recursive: true, force: true });
+  return out;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "skiff-ctl-"));
+  const broker = new MemoryBroker();
+  bus = createBus(broker.transport(), memoryLogger());
+  c = await startController(
+    { natsUrl: "", port: 0, dataDir: dir, domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, publicUrl: BASE, health: { intervalMs: 50, startGraceMs: 0 }, findTimeoutMs: 150 },
+    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false },
+  );
+  agent = new FakeAgent(bus, "agent1", http).begin();
+  await Bun.sleep(20);
+});
+
+afterAll(async () => {
+  agent.end();
+  await c.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("auth and info", () => {
+  test("GET /v3/info needs no token", async () => {
+    const r = await call("GET", "/v3/info", undefined, false);
+    expect(r.status).toBe(200);
+    expect(r.json.default_domain).toBe("skiff.test");
+  });
+  test("protected endpoints answer 401 in CF's error shape", async () => {
+    const r = await call("GET", "/v3/apps", undefined, false);
+    expect(r.status).toBe(401);
+    expect(r.json.errors[0]).toMatchObject({ code: 10002, title: "CF-NotAuthenticated" });
+  });
+  test("wrong password is refused; the bootstrap admin logs in", async () => {
+    expect((await call("POST", "/v3/tokens", { username: "admin", password: "nope" }, false)).status).toBe(401);
+    const r = await call("POST", "/v3/tokens", { username: "admin", password: "adminpass" }, false);
+    expect(r.status).toBe(201);
+    token = r.json.access_token;
+    expect(token.length).toBeGreaterThan(20);
+    expect((await call("GET", "/v3/users/me")).json.username).toBe("admin");
+  });
+});
+
+describe("apps", () => {
+  let guid: string;
+  test("input is validated with clear errors", async () => {
+    for (const [body, msg] of [
+      [{ name: "bad name!" }, "app name"],
+      [{ name: "x", instances: "three" }, "instances"],
+      [{ name: "x", environment_variables: { PORT: "1" } }, "PORT"],
+      [{ name: "x", memory_in_mb: 1 }, "memory_in_mb"],
+      [{}, "name"],
+    ] as const) {
+      const r = await call("POST", "/v3/apps", body);
+      expect(r.status).toBe(422);
+      expect(r.json.errors[0].detail).toContain(msg);
+    }
+    const bad = await http(new Request(BASE + "/v3/apps", { method: "POST", headers: { authorization: `bearer ${token}`, "content-type": "application/json" }, body: "{nope" }));
+    expect(bad.status).toBeGreaterThanOrEqual(400);
+  });
+  test("create gives the app its default route; names are unique per space", async () => {
+    const r = await call("POST", "/v3/apps", { name: "hello", instances: 1, memory_in_mb: 128 });
+    expect(r.status).toBe(201);
+    guid = r.json.guid;
+    expect(r.json.routes).toEqual(["hello.skiff.test"]);
+    expect(r.json.state).toBe("STOPPED");
+    expect((await call("POST", "/v3/apps", { name: "hello" })).json.errors[0].title).toBe("CF-UniquenessError");
+  });
+  test("list, filter and paginate", async () => {
+    await call("POST", "/v3/apps", { name: "other", no_route: true });
+    const all = await call("GET", "/v3/apps?per_page=1");
+    expect(all.json.pagination.total_results).toBe(2);
+    expect(all.json.resources.length).toBe(1);
+    expect(all.json.pagination.next.href).toContain("page=2");
+    const one = await call("GET", "/v3/apps?names=hello");
+    expect(one.json.resources.map((a: any) => a.name)).toEqual(["hello"]);
+    expect((await call("GET", "/v3/apps?page=0")).status).toBe(400);
+  });
+  test("start without bits says to upload first", async () => {
+    const r = await call("POST", `/v3/apps/${guid}/actions/start`);
+    expect(r.status).toBe(422);
+    expect(r.json.errors[0].detail).toContain("upload");
+  });
+  test("bits: non-gzip and escaping archives are refused; a tar.gz is stored", async () => {
+    expect((await call("PUT", `/v3/apps/${guid}/bits`, new TextEncoder().encode("plain text"))).json.errors[0].detail).toContain("gzip");
+    const d = mkdtempSync(join(tmpdir(), "skiff-evil-"));
+    await Bun.write(join(d, "a.txt"), "x");
+    const p = Bun.spawn(["tar", "-czf", "-", "-P", "-C", d, "a.txt", "--transform", "s,^,../,"], { stdout: "pipe" });
+    const evil = new Uint8Array(await new Response(p.stdout).arrayBuffer());
+    rmSync(d, { recursive: true, force: true });
+    const r = await call("PUT", `/v3/apps/${guid}/bits`, evil);
+    expect(r.status).toBe(422);
+    expect(r.json.errors[0].detail).toContain("outside");
+    const ok = await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": "console.log(1)" }));
+    expect(ok.status).toBe(200);
+    expect(ok.json.package_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(ok.json.package_state).toBe("PENDING");
+  });
+  test("a zip upload is converted to a gzip tar", async () => {
+    const d = mkdtempSync(join(tmpdir(), "skiff-zip-"));
+    await Bun.write(join(d, "index.ts"), "console.log('zip')");
+    Bun.spawnSync(["zip", "-q", "-r", join(d, "app.zip"), "index.ts"], { cwd: d });
+    const zip = new Uint8Array(await Bun.file(join(d, "app.zip")).arrayBuffer());
+    rmSync(d, { recursive: true, force: true });
+    const other = (await call("GET", "/v3/apps?names=other")).json.resources[0].guid;
+    const r = await call("PUT", `/v3/apps/${other}/bits`, zip);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const sha = r.json.package_sha256;
+    const gz = await Bun.file(join(dir, "blobs/packages", sha.slice(0, 2), sha)).arrayBuffer();
+    expect(new Uint8Array(gz).subarray(0, 2)).toEqual(new Uint8Array([0x1f, 0x8b]));
+  });
+  test("bodies over the cap are refused with 413", async () => {
+    const { readCapped } = await import("../../controller/src/api/bits-routes.ts");
+    const req = (n: number, len?: number) => new Request("http://x.test/", { method: "PUT", body: new Uint8Array(n), headers: len === undefined ? {} : { "content-length": String(len) } });
+    await expect(readCapped(req(10, 10), 5, "package")).rejects.toMatchObject({ status: 413 });
+    await expect(readCapped(req(10), 5, "package")).rejects.toMatchObject({ status: 413 });
+    expect((await readCapped(req(5), 5, "package")).length).toBe(5);
+  });
+  test("start stages on an agent, records the droplet, and the health manager starts the instance", async () => {
+    const pos = (await call("GET", `/v3/apps/${guid}/logs/poll`)).json.next;
+    const r = await call("POST", `/v3/apps/${guid}/actions/start`);
+    expect(r.json.state).toBe("STARTED");
+    await eventually(async () => ((await call("GET", `/v3/apps/${guid}`)).json.package_state === "STAGED" ? true : undefined), 5000, "staged");
+    await eventually(() => (agent.running(guid).length === 1 ? true : undefined), 5000, "an instance");
+    const polled = await call("GET", `/v3/apps/${guid}/logs/poll?after=${pos}&wait=0&format=text`);
+    const text = polled.json.resources.join("\n");
+    expect(text).toContain("[API] OUT Staging hello on agent agent1");
+    expect(text).toContain("[STG] OUT fake buildpack: compiling");
+    expect(text).toContain("[API] OUT Staging complete");
+    const start = agent.starts.at(-1)!;
+    expect(start.start_command).toBe("bun index.ts");
+    expect(start.uris).toEqual(["hello.skiff.test"]);
+    expect(start.limits.mem).toBe(128);
+    expect(agent.fetched.every((f) => f.status === 200)).toBe(true);
+    const inst = await call("GET", `/v3/apps/${guid}/instances`);
+    expect(inst.json.resources.map((x: any) => x.state)).toEqual(["RUNNING"]);
+    const droplets = await call("GET", `/v3/apps/${guid}/droplets`);
+    expect(droplets.json.resources[0].current).toBe(true);
+  });
+  test("a crashed instance is replaced at once", async () => {
+    const [victim] = agent.running(guid);
+    const before = agent.starts.length;
+    const t0 = Date.now();
+    agent.crash(victim!.instance);
+    await eventually(() => (agent.running(guid).length === 1 && agent.starts.length > before ? true : undefined), 3000, "a replacement");
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const crashes = await c.ctx.store.crashesOf(guid);
+    expect(Number(crashes[0]?.crash_count)).toBe(1);
+  });
+  test("scale out and in", async () => {
+    await call("PATCH", `/v3/apps/${guid}`, { instances: 3 });
+    await eventually(() => (agent.running(guid).length === 3 ? true : undefined), 3000, "3 instances");
+    expect(new Set(agent.running(guid).map((i) => i.index))).toEqual(new Set([0, 1, 2]));
+    await call("PATCH", `/v3/apps/${guid}`, { instances: 1 });
+    await eventually(() => (agent.running(guid).length === 1 ? true : undefined), 3000, "1 instance");
+    expect(agent.running(guid)[0]!.index).toBe(0);
+  });
+  test("restart rolls instances over to a new version", async () => {
+    await call("PATCH", `/v3/apps/${guid}`, { instances: 2 });
+    await eventually(() => (agent.running(guid).length === 2 ? true : undefined), 3000, "2 instances");
+    const oldVersion = agent.running(guid)[0]!.version;
+    let maxSeen = 0;
+    const watch = setInterval(() => (maxSeen = Math.max(maxSeen, agent.running(guid).length)), 5);
+    await call("POST", `/v3/apps/${guid}/actions/restart`);
+    await eventually(() => (agent.running(guid).length === 2 && agent.running(guid).every((i) => i.version !== oldVersion) ? true : undefined), 5000, "rolled");
+    clearInterval(watch);
+    expect(maxSeen).toBeLessThanOrEqual(3); // one extra at a time
+  });
+  test("env set and unset", async () => {
+    expect((await call("PATCH", `/v3/apps/${guid}/env`, { var: { GREETING: "hi" } })).json.environment_variables).toEqual({ GREETING: "hi" });
+    expect((await call("PATCH", `/v3/apps/${guid}/env`, { var: { GREETING: null } })).json.environment_variables).toEqual({});
+    expect((await call("PATCH", `/v3/apps/${guid}/env`, { var: { VCAP_X: "1" } })).status).toBe(422);
+  });
+  test("routes: create, map (dea.update), unmap", async () => {
+    const space = (await call("GET", "/v3/spaces")).json.resources[0].guid;
+    const r = await call("POST", "/v3/routes", { space_guid: space, url: "api.skiff.test/v1" });
+    expect(r.status).toBe(201);
+    expect(r.json.url).toBe("api.skiff.test/v1");
+    const m = await call("POST", `/v3/routes/${r.json.guid}/destinations`, { app_guid: guid });
+    expect(m.json.destinations).toEqual([{ app: { guid } }]);
+    expect((await call("GET", `/v3/apps/${guid}`)).json.routes.sort()).toEqual(["api.skiff.test/v1", "hello.skiff.test"]);
+    expect((await call("DELETE", `/v3/routes/${r.json.guid}/destinations/${guid}`)).status).toBe(204);
+    expect((await call("POST", "/v3/routes", { space_guid: space, url: "x.unknown.example" })).status).toBe(422);
+    expect((await call("POST", "/v3/routes", { space_guid: space, host: "Bad_Host" })).status).toBe(422);
+  });
+  test("signed blob URLs: tampering or expiry is refused", async () => {
+    const uri = agent.starts.at(-1)!.droplet_uri;
+    const ok = await http(new Request(uri));
+    expect(ok.status).toBe(200);
+    await ok.arrayBuffer();
+    expect((await http(new Request(uri.replace(/signature=./, "signature=0")))).status).toBe(403);
+    expect((await http(new Request(uri.replace(/expires=\d+/, "expires=1")))).status).toBe(403);
+  });
+  test("failed staging is visible and leaves the running droplet alone", async () => {
+    const before = (await call("GET", `/v3/apps/${guid}`)).json.droplet_guid;
+    agent.stagingError = "no buildpack detected";
+    await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": "console.log(2)" }));
+    await call("POST", `/v3/apps/${guid}/actions/start`);
+    const app = await eventually(async () => {
+      const a = (await call("GET", `/v3/apps/${guid}`)).json;
+      return a.package_state === "FAILED" ? a : undefined;
+    }, 3000, "failed staging");
+    expect(app.staging_error).toContain("no buildpack");
+    expect(app.droplet_guid).toBe(before);
+    agent.stagingError = undefined;
+  });
+  test("rollback to the previous droplet", async () => {
+    await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": "console.log(3)" }));
+    await call("POST", `/v3/apps/${guid}/actions/start`);
+    await eventually(async () => ((await call("GET", `/v3/apps/${guid}/droplets`)).json.resources.length === 2 ? true : undefined), 3000, "second droplet");
+    const [newest, previous] = (await call("GET", `/v3/apps/${guid}/droplets`)).json.resources;
+    expect(newest.current).toBe(true);
+    const r = await call("POST", `/v3/apps/${guid}/actions/rollback`, {});
+    expect(r.json.droplet_guid).toBe(previous.guid);
+    await eventually(() => (agent.running(guid).length === 2 && agent.running(guid).every((i) => i.start.droplet_sha256 === previous.sha256) ? true : undefined), 5000, "rolled back");
+  });
+  test("events record who did what", async () => {
+    const types = (await call("GET", `/v3/events?target_guids=${guid}&per_page=100`)).json.resources.map((e: any) => e.type);
+    for (const t of ["audit.app.create", "audit.app.upload-bits", "audit.app.start", "audit.app.droplet.create", "audit.app.restart", "audit.app.rollback", "audit.app.staging.failed"]) expect(types).toContain(t);
+  });
+  test("stop and delete stop every instance", async () => {
+    await call("POST", `/v3/apps/${guid}/actions/stop`);
+    await eventually(() => (agent.running(guid).length === 0 ? true : undefined), 3000, "stopped");
+    expect((await call("DELETE", `/v3/apps/${guid}`)).status).toBe(204);
+    expect((await call("GET", `/v3/apps/${guid}`)).status).toBe(404);
+  });
+});
+
+describe("orgs, spaces, users and roles", () => {
+  test("a developer sees only their space", async () => {
+    const org = (await call("POST", "/v3/organizations", { name: "acme" })).json;
+    const space = (await call("POST", "/v3/spaces", { name: "prod", organization_guid: org.guid })).json;
+    expect((await call("POST", "/v3/users", { username: "dev", password: "short" })).status).toBe(422);
+    await call("POST", "/v3/users", { username: "dev", password: "devpassword" });
+    expect((await call("POST", "/v3/roles", { type: "space_developer", user: "dev", space_guid: space.guid })).status).toBe(201);
+    const devToken = (await call("POST", "/v3/tokens", { username: "dev", password: "devpassword" }, false)).json.access_token;
+    const as = (path: string, method = "GET", body?: unknown) => http(new Request(BASE + path, { method, headers: { authorization: `bearer ${devToken}`, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined }));
+    const spaces = (await (await as("/v3/spaces")).json()) as any;
+    expect(spaces.resources.map((s: any) => s.name)).toEqual(["prod"]);
+    expect((await as("/v3/apps", "POST", { name: "mine", space_guid: space.guid })).status).toBe(201);
+    const otherSpace = (await call("GET", "/v3/spaces?names=dev")).json.resources[0].guid;
+    expect((await as("/v3/apps", "POST", { name: "theirs", space_guid: otherSpace })).status).toBe(403);
+    expect((await as("/v3/organizations", "POST", { name: "x" })).status).toBe(403);
+  });
+});
+
+test("the OpenAPI document lists the routes with their schemas", async () => {
+  const doc = (await call("GET", "/v3/openapi.json", undefined, false)).json;
+  expect(doc.openapi).toBe("3.0.3");
+  expect(doc.paths["/v3/apps"].post.requestBody.content["application/json"].schema.properties.name).toBeDefined();
+  expect(doc.paths["/v3/apps/{guid}/bits"].put).toBeDefined();
+});

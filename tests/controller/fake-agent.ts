@@ -1,0 +1,97 @@
+// A fake agent speaking the bus protocol (our own interface), for controller tests: advertises,
+// stages by fetching the package and uploading a droplet, "runs" instances and heartbeats them.
+
+import { createHash, randomUUID } from "node:crypto";
+import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, type Bus, type DeaStart, type HeartbeatDroplet } from "../../bus/index.ts";
+
+export interface FakeInstance extends HeartbeatDroplet {
+  start: DeaStart;
+}
+
+export class FakeAgent {
+  readonly instances = new Map<string, FakeInstance>();
+  readonly starts: DeaStart[] = [];
+  readonly stops: unknown[] = [];
+  readonly fetched: { url: string; status: number }[] = [];
+  /** what staging answers: override to fail */
+  stagingError: string | undefined;
+  /** instances turn RUNNING at once unless this is false */
+  autoRun = true;
+  private subs: { unsubscribe(): void }[] = [];
+
+  constructor(readonly bus: Bus, readonly id: string, private readonly http: (req: Request) => Promise<Response>, readonly zone = "default") {}
+
+  advertise(): void {
+    const counts: Record<string, number> = {};
+    for (const i of this.instances.values()) counts[i.droplet] = (counts[i.droplet] ?? 0) + 1;
+    this.bus.publish(Subjects.deaAdvertise, "dea.advertise", { id: this.id, ip: "127.0.0.1", stacks: ["bun"], available_memory: 8192, available_disk: 65536, app_id_to_count: counts, placement_properties: { zone: this.zone } });
+  }
+
+  heartbeat(): void {
+    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", { dea: this.id, droplets: [...this.instances.values()].map(({ start: _s, ...hb }) => hb) });
+  }
+
+  begin(): this {
+    const b = this.bus;
+    this.subs.push(
+      b.subscribe(Subjects.deaLocate, "dea.locate", () => this.advertise()),
+      b.subscribe(Subjects.healthManagerStart, "healthmanager.start", () => this.heartbeat()),
+      b.subscribe(deaStartSubject(this.id), "dea.start", async (m) => {
+        this.starts.push(m);
+        const res = await this.http(new Request(m.droplet_uri));
+        this.fetched.push({ url: m.droplet_uri, status: res.status });
+        const sha = createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex");
+        if (sha !== m.droplet_sha256) throw new Error("droplet sha mismatch");
+        const inst: FakeInstance = { droplet: m.droplet, version: m.version, instance: randomUUID(), index: m.index, state: this.autoRun ? "RUNNING" : "STARTING", state_timestamp: Date.now() / 1000, start: m };
+        this.instances.set(inst.instance, inst);
+        this.heartbeat();
+      }),
+      b.subscribe(Subjects.deaStop, "dea.stop", (f) => {
+        this.stops.push(f);
+        for (const i of [...this.instances.values()]) {
+          if (i.droplet !== f.droplet || (f.version && i.version !== f.version) || (f.instances && !f.instances.includes(i.instance)) || (f.indices && !f.indices.includes(i.index))) continue;
+          this.instances.delete(i.instance);
+          b.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "STOPPED", exit_status: 0, exit_description: "stopped", crash_timestamp: Date.now() / 1000 });
+        }
+      }),
+      b.subscribe(Subjects.deaFindDroplet, "dea.find.droplet", (f, meta) => {
+        for (const i of this.instances.values()) {
+          if (i.droplet !== f.droplet || !meta.reply) continue;
+          b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp });
+        }
+      }),
+      b.subscribe(stagingStartSubject(this.id), "staging.start", async (m, meta) => {
+        const reply = meta.reply!;
+        b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "started" });
+        const pkg = await this.http(new Request(m.download_uri));
+        this.fetched.push({ url: m.download_uri, status: pkg.status });
+        b.publish(logsSubject(m.app_id), "logs", { app: m.app_id, source: "STG", index: -1, stream: "out", ts: Date.now(), line: "fake buildpack: compiling" });
+        if (this.stagingError) {
+          b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "done", error: this.stagingError });
+          return;
+        }
+        const droplet = Bun.gzipSync(new Uint8Array(await pkg.arrayBuffer()));
+        const put = await this.http(new Request(m.upload_uri, { method: "PUT", body: droplet }));
+        const { sha256 } = (await put.json()) as { sha256: string };
+        b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "done", droplet_sha: sha256, detected_buildpack: "fake", detected_start_command: "bun index.ts" });
+      }),
+    );
+    this.advertise();
+    return this;
+  }
+
+  /** Simulates SIGKILL of one instance: the agent reports it CRASHED. */
+  crash(instanceId: string): void {
+    const i = this.instances.get(instanceId)!;
+    this.instances.delete(instanceId);
+    this.bus.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "CRASHED", exit_status: 137, exit_description: "killed by SIGKILL", crash_timestamp: Date.now() / 1000 });
+  }
+
+  running(app: string): FakeInstance[] {
+    return [...this.instances.values()].filter((i) => i.droplet === app);
+  }
+
+  end(): void {
+    for (const s of this.subs) s.unsubscribe();
+  }
+}

@@ -1,0 +1,100 @@
+// The controller's storage on a real PostgreSQL (Debian's, started here as the postgres user on a
+// free port), through Bun's built-in SQL client: the same migrations, store queries, transactions,
+// the health-manager lease, and the API on top. Skipped when PostgreSQL is not installed.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBus, MemoryBroker, memoryLogger } from "../../bus/index.ts";
+import { startController, type RunningController } from "../../controller/main.ts";
+import { openDatabase } from "../../controller/src/db/open.ts";
+import { Store, newGuid } from "../../controller/src/db/store.ts";
+import { freePort, waitForPort } from "../support/ports.ts";
+
+const pgBin = (() => {
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const v = readdirSync(root).sort().at(-1);
+  return v && existsSync(join(root, v, "bin/initdb")) ? join(root, v, "bin") : undefined;
+})();
+const canRun = !!pgBin && process.getuid?.() === 0 && Bun.spawnSync(["id", "postgres"]).exitCode === 0;
+
+let dir: string;
+let port: number;
+let url: string;
+
+function asPostgres(cmd: string[]): { code: number; out: string } {
+  const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...cmd], { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
+}
+
+beforeAll(async () => {
+  if (!canRun) return;
+  dir = mkdtempSync(join(tmpdir(), "skiff-pg-"));
+  chmodSync(dir, 0o755);
+  chownSync(dir, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString()));
+  const init = asPostgres([join(pgBin!, "initdb"), "-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"]);
+  if (init.code !== 0) throw new Error(init.out);
+  port = await freePort();
+  const start = asPostgres([join(pgBin!, "pg_ctl"), "-D", join(dir, "data"), "-l", join(dir, "log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+  if (start.code !== 0) throw new Error(start.out);
+  await waitForPort(port);
+  url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+}, 60_000);
+
+afterAll(() => {
+  if (!canRun || !dir) return;
+  asPostgres([join(pgBin!, "pg_ctl"), "-D", join(dir, "data"), "-m", "immediate", "stop"]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!canRun)("PostgreSQL storage", () => {
+  test("migrations, store queries, transactions and the lease", async () => {
+    const db = await openDatabase({ dataDir: "/nonexistent", databaseUrl: url });
+    expect(db.dialect).toBe("postgres");
+    const again = await openDatabase({ dataDir: "/nonexistent", databaseUrl: url }); // migrations are idempotent
+    await again.close();
+    const store = new Store(db);
+    await store.tx(async (q) => store.insertUser(q, { guid: newGuid(), username: "u1", password_hash: "x", admin: true, created_at: Date.now() }));
+    expect((await store.userByName("u1"))!.admin).toBe(true);
+    // a failing transaction leaves nothing behind
+    await expect(store.tx(async (q) => {
+      await store.insertUser(q, { guid: newGuid(), username: "u2", password_hash: "x", admin: false, created_at: Date.now() });
+      throw new Error("boom");
+    })).rejects.toThrow("boom");
+    expect(await store.userByName("u2")).toBeUndefined();
+    expect(await store.acquireLease("hm", "a", 10_000, 1000)).toBe(true);
+    expect(await store.acquireLease("hm", "b", 10_000, 2000)).toBe(false);
+    expect(await store.acquireLease("hm", "a", 10_000, 3000)).toBe(true);
+    expect(await store.acquireLease("hm", "b", 10_000, 20_000)).toBe(true);
+    expect(await store.settingOrInit("k", () => "v1")).toBe("v1");
+    expect(await store.settingOrInit("k", () => "v2")).toBe("v1");
+    await db.close();
+  });
+
+  test("the API runs on PostgreSQL", async () => {
+    const broker = new MemoryBroker();
+    const d = mkdtempSync(join(tmpdir(), "skiff-pg-ctl-"));
+    let c: RunningController | undefined;
+    const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", "CREATE DATABASE api_test"]);
+    expect(created.code, created.out).toBe(0);
+    try {
+      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: url.replace(/\/postgres$/, "/api_test"), domain: "pg.test", adminPassword: "adminpass", embedHealthManager: true, health: { startGraceMs: 0 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
+      const h = (path: string, init: RequestInit = {}) => c!.app.handle(new Request("http://controller.test" + path, init)).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+      const tok = (await h("/v3/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "adminpass" }) })).json.access_token;
+      const auth = { authorization: `bearer ${tok}`, "content-type": "application/json" };
+      const app = await h("/v3/apps", { method: "POST", headers: auth, body: JSON.stringify({ name: "pgapp", instances: 2 }) });
+      expect(app.status, JSON.stringify(app.json)).toBe(201);
+      expect(app.json.routes).toEqual(["pgapp.pg.test"]);
+      const list = await h("/v3/apps?names=pgapp", { headers: auth });
+      expect(list.json.resources[0].instances).toBe(2);
+      const ev = await h(`/v3/events?target_guids=${app.json.guid}`, { headers: auth });
+      expect(ev.json.resources.map((e: any) => e.type)).toContain("audit.app.create");
+      expect((await c.health!.pass()).leader).toBe(true);
+    } finally {
+      await c?.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
