@@ -153,7 +153,7 @@ try {
     heartbeat_bytes: { instances: heartbeatEntries, cbor_bytes: lastHeartbeat, per_instance: round(lastHeartbeat / Math.max(1, heartbeatEntries)) },
   };
   mkdirSync(join(REPO, "bench/results"), { recursive: true });
-  writeFileSync(join(REPO, "bench/results/agent.json"), JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(join(REPO, `bench/results/agent${quick ? ".quick" : ""}.json`), JSON.stringify(results, null, 2) + "\n");
   const md = `# agent benchmark
 
 Command: \`${results.command}\` (${results.date}; ${results.machine}; load average ${results.loadavg.before} before, ${results.loadavg.after} after: p99 and max move with the load of other work, p50 barely does).
@@ -173,7 +173,7 @@ process health check so the host's two cores measure the agent, not 100 Bun runt
 | time for ${MANY} instances to all be RUNNING | ${results.many_instances.seconds_to_all_running} s |
 | heartbeat with ${heartbeatEntries} instances | ${lastHeartbeat} bytes CBOR (${results.heartbeat_bytes.per_instance} per instance) |
 `;
-  writeFileSync(join(REPO, "bench/results/agent.md"), md);
+  writeFileSync(join(REPO, `bench/results/agent${quick ? ".quick" : ""}.md`), md);
   console.log(md);
 } finally {
   await bus?.close().catch(() => {});

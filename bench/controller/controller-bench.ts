@@ -132,9 +132,9 @@ rmSync(dir2, { recursive: true, force: true });
 const out = resolve(import.meta.dir, "../results");
 mkdirSync(out, { recursive: true });
 const meta = { date: new Date().toISOString(), command: `bun bench/controller/controller-bench.ts${quick ? " --quick" : ""}`, quick, bun: Bun.version, cpus: cpus().length, note: "sequential requests over loopback keep-alive (Bun fetch), SQLite WAL on local disk, memory bus; machine shared with other work" };
-writeFileSync(join(out, "controller.json"), JSON.stringify({ ...meta, health_manager: hmResult, api: listResult }, null, 2) + "\n");
+writeFileSync(join(out, `controller${quick ? ".quick" : ""}.json`), JSON.stringify({ ...meta, health_manager: hmResult, api: listResult }, null, 2) + "\n");
 const row = (name: string, s: ReturnType<typeof stats>) => `| ${name} | ${s.n} | ${s.mean} | ${s.p50} | ${s.p99} | ${s.max} |`;
-writeFileSync(join(out, "controller.md"), `# Controller benchmarks
+writeFileSync(join(out, `controller${quick ? ".quick" : ""}.md`), `# Controller benchmarks
 
 Command: \`${meta.command}\` (${meta.date}, Bun ${meta.bun}, ${meta.cpus} CPUs, ${meta.note}).
 
@@ -156,5 +156,5 @@ ${row("pass starting 100 missing instances (placement + dea.start)", hmResult.pa
 | --- | --- | --- | --- | --- | --- |
 ${Object.entries(listResult).filter(([k]) => k !== "apps").map(([k, v]) => row(k, v as ReturnType<typeof stats>)).join("\n")}
 `);
-console.log(`wrote ${join(out, "controller.json")} and controller.md`);
+console.log(`wrote ${join(out, `controller${quick ? ".quick" : ""}.json`)} and controller.md`);
 process.exit(0);

@@ -3,7 +3,7 @@
 
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { benchRoot, markdownTable, resultsDir, type BenchReport, type Table } from "./report.ts";
+import { benchRoot, resultsDir, type BenchReport, type Table } from "./report.ts";
 import { barChart } from "./svg.ts";
 
 type Stored = BenchReport & { date: string; machine: Record<string, unknown>; versions: Record<string, string> };
@@ -25,23 +25,24 @@ export function writeBenchReadme(names: string[]): void {
   ];
   mkdirSync(join(resultsDir, "charts"), { recursive: true });
   for (const name of names) {
-    const file = join(resultsDir, `${name}.json`);
-    if (!existsSync(file)) {
+    const json = join(resultsDir, `${name}.json`);
+    const md = join(resultsDir, `${name}.md`);
+    if (!existsSync(json) || !existsSync(md)) {
       parts.push(`## ${name}`, "", "No full run recorded yet (`npm run bench -- " + name + "`).", "");
       continue;
     }
-    const r = JSON.parse(readFileSync(file, "utf8")) as Stored;
-    parts.push(`## ${name}`, "", `Measured ${r.date}; command: \`${r.command}\`.`, "");
-    r.tables.forEach((t: Table, i: number) => {
+    // Each bench's own Markdown, its title demoted under this page's heading for the bench.
+    const body = readFileSync(md, "utf8").replace(/^# .*\n/, "").replace(/^(#+) /gm, "#$1 ");
+    parts.push(`## ${name}`, "", `Full results: [results/${name}.json](results/${name}.json).`, "");
+    const r = JSON.parse(readFileSync(json, "utf8")) as Partial<Stored>;
+    (Array.isArray(r.tables) ? r.tables : []).forEach((t: Table, i: number) => {
       const svg = barChart(t);
-      if (svg) {
-        const chart = `charts/${name}-${i}.svg`;
-        writeFileSync(join(resultsDir, chart), svg);
-        parts.push(`![${t.title}](results/${chart})`, "");
-      }
-      parts.push(markdownTable(t));
+      if (!svg) return;
+      const chart = `charts/${name}-${i}.svg`;
+      writeFileSync(join(resultsDir, chart), svg);
+      parts.push(`![${t.title}](results/${chart})`, "");
     });
-    if (r.notes?.length) parts.push(...r.notes.map((n) => `- ${n}`), "");
+    parts.push(body.trim(), "");
   }
   writeFileSync(join(benchRoot, "README.md"), parts.join("\n"));
 }
