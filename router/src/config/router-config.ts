@@ -1,0 +1,75 @@
+// The router's configuration, read from the environment once by main.ts. A pure function of the
+// environment so it can be tested without a process.
+
+import { randomBytes } from "node:crypto";
+
+export interface RouterConfig {
+  natsServers: string[];
+  natsUser: string | undefined;
+  natsPass: string | undefined;
+  port: number;
+  statusPort: number;
+  statusUser: string;
+  statusPass: string;
+  /** true when the status password was generated (main.ts prints it once) */
+  statusPassGenerated: boolean;
+  drainSeconds: number;
+  pruneIntervalSeconds: number;
+  staleThresholdSeconds: number;
+  minimumRegisterIntervalSeconds: number;
+  maxHeaderBytes: number;
+  maxBodyBytes: number;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  upstreamIdleTimeoutMs: number;
+  maxIdlePerEndpoint: number;
+  maxConnsPerEndpoint: number;
+  accessLog: string | undefined;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** the address other components see this router at (router.start hosts) */
+  host: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function readRouterConfig(env: Record<string, string | undefined>): RouterConfig {
+  const num = (name: string, def: number, min = 0): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name}=${raw} is not a number >= ${min}`);
+    return n;
+  };
+  const generated = !env.SKIFF_ROUTER_STATUS_PASS;
+  const tlsCert = env.SKIFF_ROUTER_TLS_CERT || undefined;
+  const tlsKey = env.SKIFF_ROUTER_TLS_KEY || undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError("set both SKIFF_ROUTER_TLS_CERT and SKIFF_ROUTER_TLS_KEY, or neither");
+  return {
+    natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
+    natsUser: env.SKIFF_NATS_USER || undefined,
+    natsPass: env.SKIFF_NATS_PASS || undefined,
+    port: num("SKIFF_ROUTER_PORT", 8080, 1),
+    statusPort: num("SKIFF_ROUTER_STATUS_PORT", 8081, 1),
+    statusUser: env.SKIFF_ROUTER_STATUS_USER || "router-status",
+    statusPass: env.SKIFF_ROUTER_STATUS_PASS || randomBytes(12).toString("base64url"),
+    statusPassGenerated: generated,
+    drainSeconds: num("SKIFF_ROUTER_DRAIN_SECONDS", 20),
+    pruneIntervalSeconds: num("SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS", 30, 0.05),
+    staleThresholdSeconds: num("SKIFF_ROUTER_STALE_THRESHOLD_SECONDS", 120, 1),
+    minimumRegisterIntervalSeconds: num("SKIFF_ROUTER_REGISTER_INTERVAL_SECONDS", 20, 1),
+    maxHeaderBytes: num("SKIFF_ROUTER_MAX_HEADER_BYTES", 32 * 1024, 256),
+    maxBodyBytes: num("SKIFF_ROUTER_MAX_BODY_BYTES", 1024 * 1024 * 1024, 0),
+    connectTimeoutMs: num("SKIFF_ROUTER_CONNECT_TIMEOUT_MS", 5_000, 1),
+    responseTimeoutMs: num("SKIFF_ROUTER_RESPONSE_TIMEOUT_MS", 900_000, 1),
+    upstreamIdleTimeoutMs: num("SKIFF_ROUTER_UPSTREAM_IDLE_MS", 30_000, 1),
+    maxIdlePerEndpoint: num("SKIFF_ROUTER_MAX_IDLE_PER_ENDPOINT", 1024, 0),
+    maxConnsPerEndpoint: num("SKIFF_ROUTER_MAX_CONNS_PER_ENDPOINT", 0, 0),
+    accessLog: env.SKIFF_ROUTER_ACCESS_LOG || undefined,
+    tlsCert,
+    tlsKey,
+    host: env.SKIFF_ROUTER_HOST || "127.0.0.1",
+  };
+}

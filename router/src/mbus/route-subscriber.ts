@@ -1,0 +1,106 @@
+// Keeps the route table in step with the bus (gorouter's mbus/): router.register/unregister applied,
+// router.start published at boot and after every reconnect, router.greet answered, pruning
+// suspended while cut off from NATS.
+
+import { Subjects, type Bus, type Logger, type RouterRegister, type RouterStart, type Subscription } from "../../../bus/index.ts";
+import type { RouteRegistry } from "../registry/route-registry.ts";
+
+/** Longest stretch of table changes applied in one turn of the event loop, so a burst of
+ * registrations never holds requests up for long. */
+const APPLY_BUDGET_MS = 1;
+
+type Change = { op: "register" | "unregister"; msg: RouterRegister };
+
+export interface RouteSubscriberOptions {
+  id: string;
+  hosts: string[];
+  minimumRegisterIntervalSeconds: number;
+  pruneThresholdSeconds: number;
+  now?: () => number;
+}
+
+export class RouteSubscriber {
+  private subs: Subscription[] = [];
+  private readonly now: () => number;
+  private queue: Change[] = [];
+  private head = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly registry: RouteRegistry,
+    private readonly opts: RouteSubscriberOptions,
+    private readonly log: Logger,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get startMessage(): RouterStart {
+    return {
+      id: this.opts.id,
+      hosts: this.opts.hosts,
+      minimumRegisterIntervalInSeconds: this.opts.minimumRegisterIntervalSeconds,
+      pruneThresholdInSeconds: this.opts.pruneThresholdSeconds,
+    };
+  }
+
+  start(): void {
+    const { bus, registry } = this;
+    this.subs.push(
+      bus.subscribe(Subjects.routerRegister, "router.register", (msg) => this.enqueue({ op: "register", msg })),
+      bus.subscribe(Subjects.routerUnregister, "router.unregister", (msg) => this.enqueue({ op: "unregister", msg })),
+      bus.subscribe(Subjects.routerGreet, "router.greet", (_msg, meta) => {
+        if (meta.reply) bus.publish(meta.reply, "router.start", this.startMessage);
+      }),
+    );
+    bus.onStatus((s) => {
+      if (s.type === "disconnect") {
+        registry.suspendPruning();
+        this.log.warn("pruning suspended while disconnected from NATS");
+      } else if (s.type === "reconnect") {
+        registry.resumePruning(this.now());
+        this.publishStart();
+      }
+    });
+    this.publishStart();
+  }
+
+  /** Changes wait here in arrival order and are applied in slices of at most APPLY_BUDGET_MS. */
+  private enqueue(change: Change): void {
+    this.queue.push(change);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  private readonly drain = (): void => {
+    const deadline = performance.now() + APPLY_BUDGET_MS;
+    const { queue, registry } = this;
+    let n = 0;
+    while (this.head < queue.length) {
+      const change = queue[this.head++]!;
+      if (change.op === "register") registry.register(change.msg, this.now());
+      else registry.unregister(change.msg);
+      if ((++n & 15) === 0 && performance.now() > deadline) break;
+    }
+    if (this.head < queue.length) return void setImmediate(this.drain);
+    this.queue = [];
+    this.head = 0;
+    this.scheduled = false;
+  };
+
+  /** Changes received but not yet applied (for tests and metrics). */
+  get pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  publishStart(): void {
+    this.bus.publish(Subjects.routerStart, "router.start", this.startMessage);
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+  }
+}

@@ -1,0 +1,157 @@
+// The request path: ONE ordered list of stages, mirrored in router/README.md. Stages 1-7 run
+// synchronously inside the uWS handler (HttpRequest is valid only there); 8-10 run as the upstream
+// socket and the client socket make progress, inside the Exchange.
+//
+//  1. copy-request      method, target and headers copied from HttpRequest at once; the upstream
+//                       request head is built in the same pass (hop-by-hop and spoofable headers dropped)
+//  2. on-aborted        onAborted registered before anything can wait
+//  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one;
+//                       413 for a declared body over the limit (uWS itself closes CL+TE and garbage)
+//  4. require-host      400 empty_host
+//  5. lookup-route      the matcher maps Host + path to a pool: 404 unknown_route
+//  6. forwarded-headers X-Forwarded-For/-Proto, X-Request-Start, X-Vcap-Request-Id
+//  7. read-body         onData streams the body (chunked bodies re-framed) with backpressure
+//  8. send-upstream     pick an endpoint (sticky, round-robin or least-connection): 503 no_endpoints;
+//                       pooled keep-alive connection or a new one; per-endpoint X-CF-* headers appended;
+//                       up to 3 attempts, retried only when no request byte reached the instance;
+//                       otherwise 502 endpoint_failure (504 endpoint_timeout when it never answers)
+//  9. relay-response    incremental parser -> corked uWS writes; tryEnd/onWritable with the upstream
+//                       socket paused; upstream close mid-body closes the client connection
+// 10. finish            idempotent: counters, access log, connection back to the pool or closed
+
+import type { HttpRequest, HttpResponse } from "uWebSockets.js";
+import { BodyMode, Exchange } from "./exchange.ts";
+import type { ProxyContext } from "./proxy-context.ts";
+import { RouterErrors, type RouterError } from "./router-errors.ts";
+import { RequestIds } from "./request-id.ts";
+import { remoteAddress } from "./remote-address.ts";
+
+export const REQUEST_STAGES = [
+  "copy-request",
+  "on-aborted",
+  "reject-hostile",
+  "require-host",
+  "lookup-route",
+  "forwarded-headers",
+  "read-body",
+  "send-upstream",
+  "relay-response",
+  "finish",
+] as const;
+
+const VCAP_COOKIE = "__VCAP_ID__=";
+
+export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req: HttpRequest) => void {
+  const ids = new RequestIds();
+  const logging = ctx.accessLog !== undefined;
+  return (res, req) => {
+    const ex = new Exchange(ctx, res);
+    // 1. copy-request
+    const problem = copyRequest(ex, req, ctx.limits.maxHeaderBytes, logging);
+    if (logging || problem === undefined) ex.remoteAddress = remoteAddress(res);
+    // 2. on-aborted
+    res.onAborted(() => ex.onAborted());
+    // 3. reject-hostile
+    if (problem !== undefined) return ex.respondError(problem);
+    if (ex.contentLength > ctx.limits.maxBodyBytes) return ex.respondError(RouterErrors.payloadTooLarge);
+    // 4. require-host
+    if (ex.host === "") return ex.respondError(RouterErrors.emptyHost);
+    // 5. lookup-route
+    const route = ctx.registry.lookup(ex.host, ex.target);
+    if (route === undefined) return ex.respondError(RouterErrors.unknownRoute);
+    ex.route = route;
+    // 6. forwarded-headers
+    ex.requestId = ids.next();
+    ex.head +=
+      `X-Forwarded-For: ${ex.forwardedFor === "" ? ex.remoteAddress : `${ex.forwardedFor}, ${ex.remoteAddress}`}\r\n` +
+      `X-Forwarded-Proto: ${ex.forwardedProto || ctx.scheme}\r\n` +
+      `X-Request-Start: ${ex.startedAtMs}\r\nX-Vcap-Request-Id: ${ex.requestId}\r\n`;
+    ctx.addActive(ex);
+    // 7. read-body
+    if (ex.bodyMode !== BodyMode.None) ex.readBody();
+    // 8-10. send-upstream, relay-response, finish
+    ex.attempt();
+  };
+}
+
+/** Stage 1. Returns the error to answer with, or undefined. */
+function copyRequest(ex: Exchange, req: HttpRequest, maxHeaderBytes: number, logging: boolean): RouterError | undefined {
+  const method = req.getCaseSensitiveMethod();
+  const path = req.getUrl();
+  const query = req.getQuery();
+  ex.method = method;
+  ex.target = query ? `${path}?${query}` : path;
+  let head = `${method} ${ex.target} HTTP/1.1\r\n`;
+  let headerBytes = head.length;
+  let problem: RouterError | undefined;
+  let contentLength = -1;
+  let chunked = false;
+  req.forEach((k, v) => {
+    headerBytes += k.length + v.length + 4;
+    switch (k) {
+      case "host":
+        ex.host = v;
+        break;
+      case "content-length": {
+        const n = /^\d{1,15}$/.test(v) ? Number(v) : -2;
+        if (n === -2 || (contentLength >= 0 && contentLength !== n)) problem = RouterErrors.badRequest;
+        contentLength = n;
+        return;
+      }
+      case "transfer-encoding":
+        chunked = true;
+        return;
+      case "connection":
+        if (v.toLowerCase().includes("close")) ex.clientClose = true;
+        return;
+      case "cookie": {
+        const at = v.indexOf(VCAP_COOKIE);
+        if (at >= 0) {
+          const start = at + VCAP_COOKIE.length;
+          const end = v.indexOf(";", start);
+          ex.stickyInstanceId = (end < 0 ? v.slice(start) : v.slice(start, end)).trim();
+        }
+        break;
+      }
+      case "x-forwarded-for":
+        ex.forwardedFor = v;
+        return;
+      case "x-forwarded-proto":
+        ex.forwardedProto = v;
+        return;
+      case "user-agent":
+        if (logging) ex.userAgent = v;
+        break;
+      case "referer":
+        if (logging) ex.referer = v;
+        break;
+      // hop-by-hop, answered by uWS (expect), or ours to set: never forwarded as the client sent them
+      case "keep-alive":
+      case "proxy-connection":
+      case "te":
+      case "trailer":
+      case "upgrade":
+      case "expect":
+      case "x-request-start":
+      case "x-vcap-request-id":
+      case "x-cf-applicationid":
+      case "x-cf-instanceindex":
+      case "x-cf-instanceid":
+        return;
+    }
+    head += `${k}: ${v}\r\n`;
+  });
+  if (headerBytes > maxHeaderBytes) return RouterErrors.headersTooLarge;
+  if (problem) return problem;
+  if (chunked) {
+    if (contentLength >= 0) return RouterErrors.badRequest;
+    ex.bodyMode = BodyMode.Chunked;
+    head += "transfer-encoding: chunked\r\n";
+  } else if (contentLength > 0) {
+    ex.bodyMode = BodyMode.Length;
+    ex.contentLength = contentLength;
+    head += `content-length: ${contentLength}\r\n`;
+  } else if (contentLength === 0) head += "content-length: 0\r\n";
+  ex.head = head;
+  return undefined;
+}

@@ -1,0 +1,115 @@
+// Shared set-up for the router's integration suites: builds the real bundle, starts a real
+// nats-server, the router under Node, and Bun.serve backends on free ports; raw-socket requests for
+// the cases fetch cannot express.
+
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { connect } from "node:net";
+import { join, resolve } from "node:path";
+import { connectBus, createLogger, type Bus } from "../../bus/index.ts";
+import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import { freePort } from "../support/ports.ts";
+import { startProcess, type TestProcess } from "../support/processes.ts";
+
+export const root = resolve(import.meta.dir, "../..");
+
+/** Bundles router/main.ts exactly as the set-up does, into a file of its own (inside the repo, so
+ * Node resolves uWebSockets.js from node_modules). */
+export function buildRouter(): string {
+  const outfile = join(root, "router", "dist", `.test-${process.pid}-${Math.random().toString(36).slice(2, 8)}.mjs`);
+  execFileSync(join(root, "node_modules/.bin/bun"), ["build", join(root, "router/main.ts"), "--target=node", "--outfile", outfile, "--external", "uWebSockets.js", "--format=esm"], {
+    stdio: "pipe",
+  });
+  return outfile;
+}
+
+export interface RunningRouter {
+  process: TestProcess;
+  port: number;
+  statusPort: number;
+  url: string;
+  statusUrl: string;
+  auth: string;
+}
+
+export async function startRouter(bundle: string, nats: NatsServer, env: Record<string, string> = {}): Promise<RunningRouter> {
+  const port = await freePort();
+  const statusPort = await freePort();
+  const process = startProcess("router", "node", [bundle], {
+    env: {
+      SKIFF_NATS_URL: nats.url,
+      SKIFF_ROUTER_PORT: String(port),
+      SKIFF_ROUTER_STATUS_PORT: String(statusPort),
+      SKIFF_ROUTER_STATUS_USER: "admin",
+      SKIFF_ROUTER_STATUS_PASS: "secret",
+      SKIFF_ROUTER_DRAIN_SECONDS: "1",
+      SKIFF_MATCHER_WASM: join(root, "wasm/dist/matcher.wasm"),
+      ...env,
+    },
+  });
+  await process.waitForLine(/ready/);
+  return {
+    process,
+    port,
+    statusPort,
+    url: `http://127.0.0.1:${port}`,
+    statusUrl: `http://127.0.0.1:${statusPort}`,
+    auth: "Basic " + Buffer.from("admin:secret").toString("base64"),
+  };
+}
+
+export interface Harness {
+  nats: NatsServer;
+  bus: Bus;
+  bundle: string;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const bundle = buildRouter();
+  const nats = await startNatsServer();
+  const bus = await connectBus({ servers: [nats.url], name: "router-test" }, createLogger("test", "warn"));
+  return {
+    nats,
+    bus,
+    bundle,
+    async stop() {
+      await bus.close().catch(() => {});
+      await nats.stop();
+      rmSync(bundle, { force: true });
+    },
+  };
+}
+
+/** Sends raw bytes and collects what comes back until the server closes or `waitMs` passes. */
+export function rawRequest(port: number, data: string | Buffer, waitMs = 1000): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    let closed = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ text, closed });
+    }, waitMs);
+    socket.on("data", (d) => (text += d.toString("latin1")));
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed = true;
+      clearTimeout(timer);
+      resolve({ text, closed });
+    });
+    socket.write(data);
+  });
+}
+
+/** Polls until a request to `host` gets the wanted status (route changes travel over NATS). */
+export async function waitForStatus(url: string, host: string, status: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = (await fetch(url, { headers: { host } })).status;
+    if (last === status) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`${host} answered ${last}, not ${status}, within ${timeoutMs} ms`);
+}

@@ -1,0 +1,94 @@
+// How the router process starts: it refuses uWS's JS fallback and Bun, serves TLS through SSLApp
+// when a certificate is configured, and enforces the body-size limit.
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Subjects } from "../../bus/index.ts";
+import { stopAllProcesses } from "../support/processes.ts";
+import { root, startHarness, startRouter, waitForStatus, type Harness } from "./router-harness.ts";
+
+let h: Harness;
+const dir = mkdtempSync(join(tmpdir(), "skiff-router-tls-"));
+
+beforeAll(async () => {
+  h = await startHarness();
+}, 60_000);
+
+afterAll(async () => {
+  await stopAllProcesses();
+  await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("refuses to run on uWebSockets.js's JS fallback", () => {
+  const r = spawnSync("node", [h.bundle], { env: { ...process.env, UWS_USE_FALLBACK: "1", SKIFF_NATS_URL: h.nats.url }, encoding: "utf8", timeout: 15_000 });
+  expect(r.status).toBe(1);
+  expect(r.stdout + r.stderr).toContain("fallback");
+});
+
+test("refuses to run under Bun", () => {
+  const r = spawnSync(join(root, "node_modules/.bin/bun"), [h.bundle], { env: { ...process.env, SKIFF_NATS_URL: h.nats.url }, encoding: "utf8", timeout: 15_000 });
+  expect(r.status).toBe(1);
+  expect(r.stdout + r.stderr).toContain("must run under Node");
+});
+
+test("TLS via SSLApp when a certificate and key are configured", async () => {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tls.skiff.localhost"], { stdio: "ignore" });
+  const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_TLS_CERT: cert, SKIFF_ROUTER_TLS_KEY: key });
+  const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => new Response(`proto=${req.headers.get("x-forwarded-proto")}`) });
+  try {
+    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["tls.skiff.localhost"] });
+    await h.bus.flush();
+    const url = `https://127.0.0.1:${router.port}/`;
+    const deadline = Date.now() + 5000;
+    let text = "";
+    while (Date.now() < deadline) {
+      const res = await fetch(url, { headers: { host: "tls.skiff.localhost" }, tls: { rejectUnauthorized: false } } as RequestInit);
+      text = await res.text();
+      if (res.status === 200) break;
+      await Bun.sleep(50);
+    }
+    expect(text).toBe("proto=https");
+  } finally {
+    backend.stop(true);
+    await router.process.stop();
+  }
+});
+
+test("a body over SKIFF_ROUTER_MAX_BODY_BYTES gets 413", async () => {
+  const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_MAX_BODY_BYTES: "1000" });
+  const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async (req) => new Response(String((await req.arrayBuffer()).byteLength)) });
+  try {
+    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["limit.skiff.localhost"] });
+    await h.bus.flush();
+    await waitForStatus(router.url, "limit.skiff.localhost", 200);
+    const ok = await fetch(router.url, { method: "POST", body: "x".repeat(1000), headers: { host: "limit.skiff.localhost" } });
+    expect(await ok.text()).toBe("1000");
+    const big = await fetch(router.url, { method: "POST", body: "x".repeat(1001), headers: { host: "limit.skiff.localhost" } });
+    expect(big.status).toBe(413);
+  } finally {
+    backend.stop(true);
+    await router.process.stop();
+  }
+});
+
+test("stale endpoints are pruned by their own threshold", async () => {
+  const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS: "0.2" });
+  const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") });
+  try {
+    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["stale.skiff.localhost"], stale_threshold_in_seconds: 1 });
+    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["lasting.skiff.localhost"] });
+    await h.bus.flush();
+    await waitForStatus(router.url, "stale.skiff.localhost", 200);
+    await waitForStatus(router.url, "stale.skiff.localhost", 404, 5000);
+    expect((await fetch(router.url, { headers: { host: "lasting.skiff.localhost" } })).status).toBe(200);
+  } finally {
+    backend.stop(true);
+    await router.process.stop();
+  }
+}, 20_000);
