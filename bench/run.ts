@@ -5,15 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { benchRoot } from "./lib/report.ts";
 import { writeBenchReadme } from "./lib/readme.ts";
-
-/** Every benchmark, in the order a full run takes them. */
-export const BENCHES: { name: string; script: string; what: string }[] = [
-  { name: "bus", script: "bus/bus-bench.ts", what: "CBOR vs JSON codec, NATS round trips" },
-  { name: "matcher", script: "matcher/matcher-bench.ts", what: "WASM route matcher vs JS structures" },
-  { name: "router", script: "router/router-bench.ts", what: "the router vs nginx and HAProxy" },
-  { name: "agent", script: "agent/agent-bench.ts", what: "start-to-routable latency, staging, RSS" },
-  { name: "controller", script: "controller/controller-bench.ts", what: "health-manager pass, API p99, push-to-first-200" },
-];
+import { BENCHES } from "./benches.ts";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");

@@ -4,7 +4,6 @@
 // Plain Node with no dependencies, because it runs before `npm install` has.
 //   node scripts/setup.mjs               everything the cluster and the tests need
 //   node scripts/setup.mjs --build-only  only rebuild the WASM and the router bundle
-//   node scripts/setup.mjs --bench       also the benchmark peers (wrk, nginx, haproxy)
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -31,6 +30,7 @@ const SYSTEM = [
   ["/usr/sbin/mariadbd", "mariadb-server"],
   ["/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server"],
 ];
+// The benchmark peers: the test suite runs every bench in --quick mode, so they are always installed.
 const BENCH = [
   ["/usr/bin/wrk", "wrk"],
   ["/usr/sbin/nginx", "nginx-light"],
@@ -116,7 +116,7 @@ function bundleRouter() {
 }
 
 if (!args.has("--build-only")) {
-  installSystemPackages(args.has("--bench") ? [...SYSTEM, ...BENCH] : SYSTEM);
+  installSystemPackages([...SYSTEM, ...BENCH]);
   installNpmDependencies();
 }
 buildWasm();

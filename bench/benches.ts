@@ -1,0 +1,12 @@
+// The registry of benchmarks: `npm run bench` runs them in this order; tests run each with --quick.
+
+/** Every benchmark, in the order a full run takes them. */
+export const BENCHES: { name: string; script: string; what: string }[] = [
+  { name: "bus", script: "bus/bus-bench.ts", what: "CBOR vs JSON codec, NATS round trips" },
+  { name: "matcher", script: "matcher/matcher-bench.ts", what: "WASM route matcher vs JS structures" },
+  { name: "router", script: "router/router-bench.ts", what: "the router vs nginx and HAProxy" },
+  { name: "agent", script: "agent/agent-bench.ts", what: "start-to-routable latency, staging, RSS" },
+  { name: "controller", script: "controller/controller-bench.ts", what: "health-manager pass, API p99, push-to-first-200" },
+  { name: "multi-router", script: "multi-router/multi-router-bench.ts", what: "two routers behind HAProxy, one drained mid-run: zero failures" },
+];
+
