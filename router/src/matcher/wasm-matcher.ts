@@ -1,0 +1,267 @@
+// The production route matcher: wasm/dist/matcher.wasm (Rust, see wasm/README.md) behind the
+// RouteMatcher interface. Only numbers cross the boundary: strings are copied as bytes into a buffer
+// in linear memory, lengths go in, a route id comes out. Works under Node 20 and Bun.
+
+import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RouteMatcher } from "./route-matcher.ts";
+
+/** Everything matcher.wasm exports, typed in one place (see wasm/src/ffi.rs for the contracts). */
+export interface MatcherExports {
+  readonly memory: WebAssembly.Memory;
+  matcher_input(): number;
+  matcher_capacity(region: 0 | 1 | 2): number;
+  matcher_seed(low: number, high: number): void;
+  /** 0 refused, 1 added, 2 replaced. */
+  matcher_insert(uriLength: number, truncated: 0 | 1, id: number): number;
+  /** 1 removed, 0 absent or refused. */
+  matcher_remove(uriLength: number, truncated: 0 | 1): number;
+  matcher_lookup(hostLength: number, pathLength: number): number;
+  /** The host half of a lookup: an id, -1, or -2 (NEEDS_PATH: write the target, call lookup_path). */
+  matcher_lookup_host(hostLength: number): number;
+  matcher_lookup_path(pathLength: number): number;
+  matcher_last_match_length(): number;
+  matcher_clear(): void;
+  matcher_count(): number;
+  matcher_memory_bytes(): number;
+  matcher_reserve(routes: number, keyBytes: number): void;
+  matcher_alloc(length: number): number;
+  matcher_free(pointer: number, length: number): void;
+  matcher_insert_many(pointer: number, length: number): number;
+}
+
+export const MATCHER_WASM_RELATIVE_PATH = join("wasm", "dist", "matcher.wasm");
+
+export class MatcherWasmMissingError extends Error {
+  override readonly name = "MatcherWasmMissingError";
+  constructor(searchedFrom: string, options?: { cause?: unknown }) {
+    super(
+      `the route matcher ${MATCHER_WASM_RELATIVE_PATH} was not found above ${searchedFrom}: ` +
+        "run `bash wasm/build.sh` (the project's set-up does), or set SKIFF_MATCHER_WASM to its path",
+      options,
+    );
+  }
+}
+
+/** Strings up to this many UTF-16 units are copied by a byte loop; longer ones by encodeInto. */
+const BYTE_LOOP_LIMIT = 128;
+const BULK_CHUNK_BYTES = 1 << 20;
+/** matcher_lookup_host's answer when the target decides (wasm/src/matcher.rs NEEDS_PATH). */
+const NEEDS_PATH = -2;
+const encoder = new TextEncoder();
+
+/**
+ * The matcher.wasm to load: `SKIFF_MATCHER_WASM`, else the first `wasm/dist/matcher.wasm` found
+ * walking up from `startDir` (this module's directory: router/src/matcher from source, router/dist
+ * from the bundle; both reach the repository root).
+ */
+export function findMatcherWasm(startDir: string = dirname(fileURLToPath(import.meta.url))): string {
+  const fromEnv = process.env.SKIFF_MATCHER_WASM;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new MatcherWasmMissingError(`SKIFF_MATCHER_WASM=${fromEnv}`);
+    return resolve(fromEnv);
+  }
+  let dir = resolve(startDir);
+  for (;;) {
+    const candidate = join(dir, MATCHER_WASM_RELATIVE_PATH);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new MatcherWasmMissingError(startDir);
+    dir = parent;
+  }
+}
+
+const modules = new Map<string, WebAssembly.Module>();
+
+/** Loads a matcher synchronously (compiling the module once per path per process). */
+export function loadWasmMatcherSync(wasmPath: string = findMatcherWasm()): WasmMatcher {
+  let module = modules.get(wasmPath);
+  if (module === undefined) {
+    module = new WebAssembly.Module(readWasm(wasmPath));
+    modules.set(wasmPath, module);
+  }
+  return new WasmMatcher(new WebAssembly.Instance(module, {}).exports as unknown as MatcherExports);
+}
+
+export async function loadWasmMatcher(wasmPath?: string): Promise<WasmMatcher> {
+  const path = wasmPath ?? findMatcherWasm();
+  let module = modules.get(path);
+  if (module === undefined) {
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = await readFile(path);
+    } catch (cause) {
+      throw new MatcherWasmMissingError(path, { cause });
+    }
+    module = await WebAssembly.compile(bytes);
+    modules.set(path, module);
+  }
+  const instance = await WebAssembly.instantiate(module, {});
+  return new WasmMatcher(instance.exports as unknown as MatcherExports);
+}
+
+function readWasm(path: string): Uint8Array<ArrayBuffer> {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw new MatcherWasmMissingError(path, { cause });
+  }
+}
+
+/** Copies an ASCII string's bytes to `bytes[at..]`: its length, or -1 (bytes undefined) if not ASCII. */
+function writeAscii(bytes: Uint8Array, at: number, s: string): number {
+  const length = s.length;
+  for (let i = 0; i < length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    bytes[at + i] = c;
+  }
+  return length;
+}
+
+/** One wasm instance holding one route table. */
+export class WasmMatcher implements RouteMatcher {
+  private readonly wasm: MatcherExports;
+  private readonly input: number;
+  private readonly hostCapacity: number;
+  private readonly pathCapacity: number;
+  private readonly uriCapacity: number;
+  // Views over linear memory; memory.grow detaches the old buffer (byteLength 0), so each call
+  // checks that and rebuilds them.
+  private bytes!: Uint8Array;
+  private hostView!: Uint8Array;
+  private pathView!: Uint8Array;
+  private uriView!: Uint8Array;
+
+  constructor(wasm: MatcherExports) {
+    this.wasm = wasm;
+    this.input = wasm.matcher_input();
+    this.hostCapacity = wasm.matcher_capacity(0);
+    this.pathCapacity = wasm.matcher_capacity(1);
+    this.uriCapacity = wasm.matcher_capacity(2);
+    const seed = crypto.getRandomValues(new Uint32Array(2));
+    wasm.matcher_seed(seed[0]!, seed[1]!);
+    this.refreshViews();
+  }
+
+  get size(): number {
+    return this.wasm.matcher_count();
+  }
+
+  /** Bytes of the target the last successful lookup matched (0 for a route without a path). */
+  get lastMatchedLength(): number {
+    return this.wasm.matcher_last_match_length();
+  }
+
+  /** Bytes held by the table's vectors (what the routes cost, allocator slack excluded). */
+  get tableBytes(): number {
+    return this.wasm.matcher_memory_bytes();
+  }
+
+  /** Size of the instance's linear memory (never shrinks: wasm memory only grows). */
+  get linearMemoryBytes(): number {
+    return this.wasm.memory.buffer.byteLength;
+  }
+
+  insert(uri: string, id: number): boolean {
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) return false;
+    const length = this.writeUri(uri);
+    const result = length >= 0 ? this.wasm.matcher_insert(length, 0, id) : this.wasm.matcher_insert(-length - 1, 1, id);
+    return result !== 0;
+  }
+
+  remove(uri: string): boolean {
+    const length = this.writeUri(uri);
+    const result = length >= 0 ? this.wasm.matcher_remove(length, 0) : this.wasm.matcher_remove(-length - 1, 1);
+    return result !== 0;
+  }
+
+  lookup(host: string, path: string): number {
+    if (this.bytes.byteLength === 0) this.refreshViews();
+    // encodeInto beat a charCodeAt loop and Buffer#latin1Write for 20-40 byte strings under both
+    // Node 20 and Bun (measured here). A host that does not fit is over 1024 bytes: refused.
+    const hostWrite = encoder.encodeInto(host, this.hostView);
+    if (hostWrite.read < host.length) return -1;
+    // Most hosts have no path routes: the host alone decides, and the target is never copied.
+    const decided = this.wasm.matcher_lookup_host(hostWrite.written);
+    if (decided !== NEEDS_PATH) return decided;
+    // A cut target is fine: registered paths are at most 4096 bytes, the region holds 8192.
+    return this.wasm.matcher_lookup_path(encoder.encodeInto(path, this.pathView).written);
+  }
+
+  clear(): void {
+    this.wasm.matcher_clear();
+  }
+
+  /** Pre-sizes the table for `routes` more keys of `keyBytes` bytes in all. */
+  reserve(routes: number, keyBytes: number): void {
+    this.wasm.matcher_reserve(routes, keyBytes);
+    this.refreshViews();
+  }
+
+  /**
+   * Inserts many routes with few boundary crossings (records batched in linear memory). Returns how
+   * many were accepted; entries with a refused key or a bad id are skipped.
+   */
+  insertMany(entries: Iterable<readonly [uri: string, id: number]>): number {
+    if (Array.isArray(entries)) {
+      let keyBytes = 0;
+      for (const [uri] of entries as readonly (readonly [string, number])[]) keyBytes += uri.length;
+      this.reserve(entries.length, keyBytes);
+    }
+    const chunk = this.wasm.matcher_alloc(BULK_CHUNK_BYTES);
+    let bytes = this.refreshViews();
+    let used = 0;
+    let accepted = 0;
+    const flush = (): void => {
+      if (used > 0) accepted += this.wasm.matcher_insert_many(chunk, used);
+      used = 0;
+      bytes = this.refreshViews();
+    };
+    try {
+      for (const [uri, id] of entries) {
+        if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) continue;
+        if (uri.length * 3 + 8 > BULK_CHUNK_BYTES - used) flush();
+        if (uri.length * 3 + 8 > BULK_CHUNK_BYTES) {
+          if (this.insert(uri, id)) accepted++;
+          bytes = this.refreshViews();
+          continue;
+        }
+        const at = chunk + used;
+        let written = uri.length <= BYTE_LOOP_LIMIT ? writeAscii(bytes, at + 8, uri) : -1;
+        if (written < 0) written = encoder.encodeInto(uri, bytes.subarray(at + 8, chunk + BULK_CHUNK_BYTES)).written;
+        bytes[at] = id & 0xff;
+        bytes[at + 1] = (id >>> 8) & 0xff;
+        bytes[at + 2] = (id >>> 16) & 0xff;
+        bytes[at + 3] = id >>> 24;
+        bytes[at + 4] = written & 0xff;
+        bytes[at + 5] = (written >>> 8) & 0xff;
+        bytes[at + 6] = (written >>> 16) & 0xff;
+        bytes[at + 7] = written >>> 24;
+        used += 8 + written;
+      }
+      flush();
+    } finally {
+      this.wasm.matcher_free(chunk, BULK_CHUNK_BYTES);
+    }
+    return accepted;
+  }
+
+  /** Writes a uri into the input buffer: its byte length, or -(length + 1) if it was cut short. */
+  private writeUri(uri: string): number {
+    if (this.bytes.byteLength === 0) this.refreshViews();
+    const { read, written } = encoder.encodeInto(uri, this.uriView);
+    return read < uri.length ? -written - 1 : written;
+  }
+
+  private refreshViews(): Uint8Array {
+    const buffer = this.wasm.memory.buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.hostView = new Uint8Array(buffer, this.input, this.hostCapacity);
+    this.pathView = new Uint8Array(buffer, this.input + this.hostCapacity, this.pathCapacity);
+    this.uriView = new Uint8Array(buffer, this.input, this.uriCapacity);
+    return this.bytes;
+  }
+}
