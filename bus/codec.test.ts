@@ -89,3 +89,12 @@ test("long strings survive the codec (cbor-x's native extractor broke them under
   const bytes = encode("logs", { app: "a", source: "APP", index: 0, stream: "out", ts: 1, line });
   expect(decode("logs", bytes).line).toBe(line);
 });
+
+test("a problem deep in a message names its whole path", () => {
+  const badUri = encode("router.register", { host: "h", port: 1, uris: ["ok", 7] } as never);
+  expect(() => decode("router.register", badUri)).toThrow("router.register: uris[1]: expected a non-empty string");
+  const badOption = encode("router.register", { host: "h", port: 1, uris: [], options: { loadbalancing: "random" } } as never);
+  expect(() => decode("router.register", badOption)).toThrow(/options\.loadbalancing: expected one of round-robin, least-connection/);
+  const badDroplet = encode("dea.heartbeat", { dea: "a", droplets: [{ ...sampleMessages["dea.heartbeat"].droplets[0], state: "DEAD" }] } as never);
+  expect(() => decode("dea.heartbeat", badDroplet)).toThrow(/droplets\[0\]\.state: expected one of/);
+});

@@ -4,6 +4,7 @@
 import "./cbor-native-off.ts"; // must run before cbor-x loads
 import { Decoder, Encoder } from "cbor-x";
 import { decoders } from "./schemas.ts";
+import { Invalid } from "./schema.ts";
 import type { MessageKind, MessageKinds } from "./messages.ts";
 
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false, variableMapSize: true });
@@ -40,9 +41,9 @@ export function parse(bytes: Uint8Array): unknown {
 
 /** Parses and validates; throws DecodeError naming the first bad field. */
 export function decode<K extends MessageKind>(kind: K, bytes: Uint8Array): MessageKinds[K] {
-  const checked = decoders[kind](parse(bytes), "");
-  if (!checked.ok) throw new DecodeError(`${kind}: ${checked.error}`);
-  return checked.value;
+  const checked = decoders[kind](parse(bytes));
+  if (checked instanceof Invalid) throw new DecodeError(`${kind}: ${checked}`);
+  return checked as MessageKinds[K];
 }
 
 function stripUndefined(v: unknown): unknown {

@@ -24,7 +24,7 @@ function nsPerOp(fn: () => void, iterations: number): number {
 }
 
 const jsonEncode = (m: unknown) => new TextEncoder().encode(JSON.stringify(m));
-const jsonDecode = (kind: MessageKind, b: Uint8Array) => decoders[kind](JSON.parse(new TextDecoder().decode(b)), "");
+const jsonDecode = (kind: MessageKind, b: Uint8Array) => decoders[kind](JSON.parse(new TextDecoder().decode(b)));
 
 const codecRows: (string | number)[][] = [];
 const figures: Record<string, number> = {};
