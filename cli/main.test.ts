@@ -9,6 +9,8 @@ describe("argument parsing", () => {
   test("-f is a file for push and a yes for delete", () => {
     expect(parseArgs(["-f", "m.yml"], "push").flags.f).toBe("m.yml");
     expect(parseArgs(["app", "-f"], "delete")).toEqual({ positional: ["app"], flags: { f: true } });
+    expect(parseArgs(["db", "-f"], "delete-service")).toEqual({ positional: ["db"], flags: { f: true } });
+    expect(parseArgs(["pg", "small", "db", "-c", '{"a":1}'], "create-service").flags.c).toBe('{"a":1}');
   });
   test("a flag without its value is a usage error (exit 2)", () => {
     expect(() => parseArgs(["-i"])).toThrow(expect.objectContaining({ exitCode: 2 }));

@@ -2,8 +2,11 @@
 // (1: the operation failed, 2: bad usage).
 
 import { CliError } from "./src/client.ts";
-import { commands, type Args } from "./src/commands.ts";
+import { commands as appCommands, type Args, type Command } from "./src/commands.ts";
+import { serviceCommands } from "./src/service-commands.ts";
 import { terminalOut } from "./src/output.ts";
+
+const commands: Record<string, Command> = { ...appCommands, ...serviceCommands };
 
 /** Short flags that never take a value. */
 const BOOLEAN_FLAGS = new Set(["json", "recent", "random-route", "no-route", "no-start", "no-wait", "admin", "f-force", "help", "h", "version"]);
@@ -24,8 +27,8 @@ export function parseArgs(argv: string[], command?: string): Args {
     }
     const name = m[1]!;
     if (m[2] !== undefined) flags[name] = m[2];
-    // `delete NAME -f` is a yes-flag; `push -f FILE` takes a file
-    else if (BOOLEAN_FLAGS.has(name) || (name === "f" && command === "delete")) flags[name] = true;
+    // `delete NAME -f` (and delete-service…) is a yes-flag; `push -f FILE` takes a file
+    else if (BOOLEAN_FLAGS.has(name) || (name === "f" && (command === "delete" || command?.startsWith("delete-")))) flags[name] = true;
     else if (i + 1 < argv.length) flags[name] = argv[++i]!;
     else throw new CliError(`flag ${a} needs a value`, 2);
   }
@@ -33,7 +36,7 @@ export function parseArgs(argv: string[], command?: string): Args {
 }
 
 function help(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(22)} ${c.summary}`);
   return `skiff: push apps to a skiff platform\n\nUsage: skiff COMMAND [ARGS]\n\n${lines.join("\n")}\n\nskiff help COMMAND shows a command's flags. Config lives in $SKIFF_HOME (default ~/.skiff).`;
 }
 

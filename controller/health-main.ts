@@ -15,6 +15,9 @@ import { ActualState } from "./src/health/actual-state.ts";
 import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
 import { InstanceLauncher } from "./src/launcher.ts";
 import { feedState } from "./src/state-feed.ts";
+import { CredentialBox } from "./src/services/credential-box.ts";
+import { ServiceGateway } from "./src/services/service-gateway.ts";
+import { ServiceStore } from "./src/services/service-store.ts";
 
 export interface HealthConfig {
   natsUrl: string;
@@ -23,6 +26,8 @@ export interface HealthConfig {
   dataDir: string;
   databaseUrl?: string;
   controllerUrl: string;
+  /** base64 AES key for stored service credentials; default <dataDir>/credentials.key (the controller's) */
+  credentialsKey?: string;
   health?: Partial<HealthManagerOptions>;
 }
 
@@ -34,6 +39,7 @@ export function healthConfigFromEnv(env = process.env): HealthConfig {
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
     databaseUrl: env.SKIFF_DATABASE_URL || undefined,
     controllerUrl: env.SKIFF_CONTROLLER_URL || "http://127.0.0.1:9022",
+    credentialsKey: env.SKIFF_CREDENTIALS_KEY || undefined,
   };
 }
 
@@ -46,7 +52,10 @@ export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus
   const agents = new AgentRegistry();
   const actual = new ActualState();
   const feed = feedState(bus, agents, actual);
-  const launcher = new InstanceLauncher({ bus, store, agents, signer: new UrlSigner(secret, config.controllerUrl), log: log.child("launcher") });
+  // the same bindings the controller would send: it needs the controller's credentials key
+  const box = await CredentialBox.open({ dataDir: config.dataDir, keyBase64: config.credentialsKey });
+  const services = new ServiceGateway({ store, services: new ServiceStore(db), box, log: log.child("services") });
+  const launcher = new InstanceLauncher({ bus, store, agents, signer: new UrlSigner(secret, config.controllerUrl), log: log.child("launcher"), services });
   const holder = `health-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   const hm = new HealthManager({ bus, store, actual, launcher, log }, { holder, ...config.health });
   hm.start();

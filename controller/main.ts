@@ -19,6 +19,9 @@ import { InstanceLauncher } from "./src/launcher.ts";
 import { Stager } from "./src/stager.ts";
 import { feedState } from "./src/state-feed.ts";
 import { LogRelay } from "./src/log-relay.ts";
+import { CredentialBox } from "./src/services/credential-box.ts";
+import { ServiceGateway, type GatewayOptions } from "./src/services/service-gateway.ts";
+import { ServiceStore } from "./src/services/service-store.ts";
 
 export interface ControllerConfig {
   natsUrl: string;
@@ -36,6 +39,10 @@ export interface ControllerConfig {
   limits?: Partial<Limits>;
   health?: Partial<HealthManagerOptions>;
   findTimeoutMs?: number;
+  /** base64 of a 32-byte AES key for stored service credentials; default <dataDir>/credentials.key */
+  credentialsKey?: string;
+  /** broker client timeouts and polling (tests shorten them) */
+  services?: GatewayOptions;
 }
 
 export function configFromEnv(env = process.env): ControllerConfig {
@@ -50,6 +57,7 @@ export function configFromEnv(env = process.env): ControllerConfig {
     adminPassword: env.SKIFF_BOOTSTRAP_ADMIN_PASSWORD || undefined,
     embedHealthManager: env.SKIFF_EMBED_HEALTH_MANAGER === "1",
     publicUrl: env.SKIFF_CONTROLLER_PUBLIC_URL || undefined,
+    credentialsKey: env.SKIFF_CREDENTIALS_KEY || undefined,
   };
 }
 
@@ -82,12 +90,15 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     sign: (m: "GET" | "PUT", p: string) => signer.sign(m, p),
     verify: (m: string, p: string, e: string | null, s: string | null) => signer.verify(m, p, e, s),
   } as unknown as UrlSigner;
-  const launcher = new InstanceLauncher({ bus, store, agents, signer: signerRef, log: log.child("launcher") });
+  const box = await CredentialBox.open({ dataDir: config.dataDir, keyBase64: config.credentialsKey });
+  const services = new ServiceGateway({ store, services: new ServiceStore(db), box, log: log.child("services") }, config.services);
+  await services.failInterrupted();
+  const launcher = new InstanceLauncher({ bus, store, agents, signer: signerRef, log: log.child("launcher"), services });
   let health: HealthManager | undefined;
   const pokeHealth = () => void health?.poke();
   const stager = new Stager({ bus, store, agents, signer: signerRef, blobs, log: log.child("stager"), onStaged: pokeHealth });
   const ctx: ControllerContext = {
-    store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain,
+    store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain, services,
     limits: { ...DEFAULT_LIMITS, ...config.limits }, pokeHealth, findTimeoutMs: config.findTimeoutMs ?? 600, version: "0.1.0",
   };
   const logRelay = new LogRelay(bus);
@@ -116,6 +127,8 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     port, url, ctx, app, health, generatedPassword: boot.generatedPassword,
     async stop() {
       await health?.stop();
+      // give running broker calls a moment to record their outcome; an unfinished one reads failed next start
+      await Promise.race([services.settled(), Bun.sleep(3000)]);
       feed.unsubscribe();
       if (app.server) await app.stop().catch(() => undefined);
       logRelay.close();

@@ -1,5 +1,7 @@
 // Brings up a one-machine skiff cluster as real processes: a nats-server on a generated loopback
-// config, the controller (SQLite in the data dir), the health manager, one router and one agent.
+// config, the controller (SQLite in the data dir), the health manager, one router and one agent; with
+// `services`, also real PostgreSQL/MariaDB/Redis/RabbitMQ servers and the service broker, registered with
+// the controller as the broker "skiff" (so `skiff marketplace` offers them).
 // Used by `npm start` (scripts/cluster.ts) and by the end-to-end tests, so both run the same thing.
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -7,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { startLocalServices, type LocalServiceName, type LocalServices } from "../controller/broker/servers/index.ts";
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const bun = process.execPath; // scripts run under Bun: the same binary runs the Bun components
@@ -22,18 +25,30 @@ export function clusterPaths(dataDir: string) {
     agentDir: join(dataDir, "agent"),
     cliHome: join(dataDir, "cli"),
     adminPassword: join(dataDir, "admin-password"),
+    servicesDir: join(dataDir, "services"),
+    brokerDir: join(dataDir, "broker"),
+    brokerPassword: join(dataDir, "broker", "password"),
   };
 }
 
 export interface ClusterOptions {
   dataDir: string;
   /** preferred ports; a busy one is replaced by a free one */
-  ports?: Partial<Record<"nats" | "controller" | "router" | "routerStatus", number>>;
+  ports?: Partial<Record<"nats" | "controller" | "router" | "routerStatus" | "broker", number>>;
   /** echo each process's output with its name in front */
   echo?: boolean;
   domain?: string;
   extraEnv?: Record<string, string>;
+  /**
+   * Start real service servers and the broker, and register it as "skiff": `true` for all four
+   * (postgres, mysql, redis, rabbitmq; RabbitMQ adds ~7 s to start and stop), or the ones named.
+   */
+  services?: boolean | readonly LocalServiceName[];
+  /** fsync in the service servers (default true; tests pass false) */
+  servicesDurable?: boolean;
 }
+
+export const ALL_LOCAL_SERVICES: readonly LocalServiceName[] = ["postgres", "mysql", "redis", "rabbitmq"];
 
 export interface ClusterProcess {
   name: string;
@@ -51,6 +66,9 @@ export interface Cluster {
   adminPassword: string;
   paths: ReturnType<typeof clusterPaths>;
   processes: ClusterProcess[];
+  /** with `services`: the running servers (admin URLs in `env`) and the broker registered as "skiff" */
+  services?: LocalServices;
+  broker?: { name: string; url: string; username: string; password: string };
   /** Runs the skiff CLI against this cluster; resolves with its exit code and output. */
   cli(args: string[], opts?: { echo?: boolean }): Promise<{ code: number; output: string }>;
   stop(): Promise<void>;
@@ -152,6 +170,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     controller: await choosePort(opts.ports?.controller),
     router: await choosePort(opts.ports?.router),
     routerStatus: await choosePort(opts.ports?.routerStatus),
+    broker: opts.services ? await choosePort(opts.ports?.broker) : 0,
   };
 
   // NATS with a generated config: loopback only, a user and password made on first start.
@@ -182,10 +201,14 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   };
 
   const processes: ClusterProcess[] = [];
+  let services: LocalServices | undefined;
   const stop = async () => {
-    // Reverse start order: agent (stops its instances), router, health manager, controller, NATS.
+    // Reverse start order: broker, agent (stops its instances), router, health manager, controller, NATS;
+    // then the service servers.
     for (const p of [...processes].reverse()) await stopProcess(p, p.name === "agent" ? 15_000 : 5_000);
+    await services?.stop();
   };
+  let broker: Cluster["broker"];
   const launch = async (name: string, command: string, args: string[], env: Record<string, string>, readyMs = 20_000) => {
     const p = startComponent(name, command, args, { ...common, ...env }, echo);
     processes.push(p);
@@ -206,6 +229,22 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
       SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
     });
     await launch("agent", bun, ["agent/main.ts"], { SKIFF_DATA_DIR: paths.agentDir, SKIFF_AGENT_DIR: paths.agentDir });
+    if (opts.services) {
+      const names = opts.services === true ? ALL_LOCAL_SERVICES : opts.services;
+      services = await startLocalServices(paths.servicesDir, names, { durable: opts.servicesDurable ?? true });
+      broker = {
+        name: "skiff", url: `http://127.0.0.1:${ports.broker}`, username: "skiff-broker",
+        password: readOrCreate(paths.brokerPassword, () => randomBytes(18).toString("base64url")),
+      };
+      await launch("broker", bun, ["controller/broker/main.ts"], {
+        ...services.env,
+        SKIFF_BROKER_PORT: String(ports.broker),
+        SKIFF_BROKER_USER: broker.username,
+        SKIFF_BROKER_PASS: broker.password,
+        SKIFF_DATA_DIR: paths.brokerDir,
+      });
+      await registerBroker(controllerUrl, adminPassword, broker);
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -237,9 +276,29 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     adminPassword,
     paths,
     processes,
+    services,
+    broker,
     cli,
     stop,
   };
+}
+
+/** Registers the broker with the controller as admin, or points the existing registration at it (its port may differ per start). */
+async function registerBroker(controllerUrl: string, adminPassword: string, broker: NonNullable<Cluster["broker"]>): Promise<void> {
+  const call = async (method: string, path: string, body: unknown, token?: string) => {
+    const res = await fetch(controllerUrl + path, {
+      method, body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { "content-type": "application/json", ...(token ? { authorization: `bearer ${token}` } : {}) },
+    });
+    const json = (await res.json().catch(() => ({}))) as any;
+    if (!res.ok) throw new Error(`registering the service broker: ${method} ${path} answered ${res.status}: ${JSON.stringify(json).slice(0, 500)}`);
+    return json;
+  };
+  const token = (await call("POST", "/v3/tokens", { username: "admin", password: adminPassword })).access_token as string;
+  const authentication = { type: "basic", credentials: { username: broker.username, password: broker.password } };
+  const existing = (await call("GET", `/v3/service_brokers?names=${broker.name}`, undefined, token)).resources[0];
+  if (existing) await call("PATCH", `/v3/service_brokers/${existing.guid}`, { url: broker.url, authentication }, token);
+  else await call("POST", "/v3/service_brokers", { name: broker.name, url: broker.url, authentication }, token);
 }
 
 async function waitForTcp(port: number, timeoutMs: number, p: ClusterProcess): Promise<void> {

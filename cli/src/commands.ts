@@ -18,12 +18,12 @@ export interface Command {
   run(args: Args, out: Out): Promise<void>;
 }
 
-const str = (a: Args, ...names: string[]): string | undefined => {
+export const str = (a: Args, ...names: string[]): string | undefined => {
   for (const n of names) if (typeof a.flags[n] === "string") return a.flags[n] as string;
   return undefined;
 };
-const has = (a: Args, ...names: string[]) => names.some((n) => a.flags[n] !== undefined && a.flags[n] !== false);
-const need = (a: Args, i: number, what: string, usage: string): string => {
+export const has = (a: Args, ...names: string[]) => names.some((n) => a.flags[n] !== undefined && a.flags[n] !== false);
+export const need = (a: Args, i: number, what: string, usage: string): string => {
   const v = a.positional[i];
   if (!v) throw new CliError(`missing ${what}. Usage: skiff ${usage}`, 2);
   return v;
@@ -51,17 +51,17 @@ function since(ts: unknown): string {
   return new Date(n).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
-function client(): { cfg: CliConfig; api: ApiClient } {
+export function client(): { cfg: CliConfig; api: ApiClient } {
   const cfg = loadConfig();
   return { cfg, api: ApiClient.from(cfg) };
 }
 
-function spaceOf(cfg: CliConfig) {
+export function spaceOf(cfg: CliConfig) {
   if (!cfg.space) throw new CliError("No space targeted. Run: skiff target -o ORG -s SPACE");
   return cfg.space;
 }
 
-async function appByName(api: ApiClient, cfg: CliConfig, name: string): Promise<any> {
+export async function appByName(api: ApiClient, cfg: CliConfig, name: string): Promise<any> {
   const space = spaceOf(cfg);
   const r = await api.get(`/v3/apps?names=${encodeURIComponent(name)}&space_guids=${space.guid}&include=routes`);
   const app = r.resources[0];
@@ -89,7 +89,7 @@ async function readPassword(prompt: string): Promise<string> {
   return pw;
 }
 
-async function readLine(prompt: string): Promise<string> {
+export async function readLine(prompt: string): Promise<string> {
   if (!process.stdin.isTTY) throw new CliError("missing a value and no TTY to prompt on", 2);
   process.stdout.write(prompt);
   for await (const line of console) return line.trim();
@@ -108,7 +108,7 @@ async function chooseTarget(api: ApiClient, cfg: CliConfig, orgName?: string, sp
   cfg.space = space ? { guid: space.guid, name: space.name } : undefined;
 }
 
-const json = (out: Out, v: unknown) => out.say(JSON.stringify(v, null, 2));
+export const json = (out: Out, v: unknown) => out.say(JSON.stringify(v, null, 2));
 
 export const commands: Record<string, Command> = {
   login: {
@@ -321,8 +321,11 @@ export const commands: Record<string, Command> = {
     async run(a, out) {
       const { cfg, api } = client();
       const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
-      const env = (await api.get(`/v3/apps/${app.guid}/env`)).environment_variables;
+      const r = await api.get(`/v3/apps/${app.guid}/env`);
+      const env = r.environment_variables;
       if (has(a, "json")) return json(out, env);
+      const vcap = r.system_env_json?.VCAP_SERVICES ?? {};
+      if (Object.keys(vcap).length) out.say(`System-provided (from service bindings; applied at the next restart):\nVCAP_SERVICES: ${JSON.stringify(vcap, null, 2)}\n\nUser-provided:`);
       out.say(Object.keys(env).length ? Object.entries(env).map(([k, v]) => `${k}: ${v}`).join("\n") : "No user-provided environment variables.");
     },
   },

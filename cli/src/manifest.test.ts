@@ -52,7 +52,8 @@ describe("manifest", () => {
   test("parses every supported field", () => {
     const { apps, warnings } = parseManifest(m);
     expect(apps[0]).toMatchObject({ name: "web", path: "./app", instances: 2, memory: 512, disk_quota: 1024, buildpacks: ["bun"], command: "bun server.ts", env: { GREETING: "hi", COUNT: "3" }, routes: ["web.example.com/api"], health_check_type: "http", health_check_http_endpoint: "/health", timeout: 30, services: ["db"] });
-    expect(warnings.join()).toContain("services");
+    // issue 8: services are bound on push now, so they are no longer warned about
+    expect(warnings).toEqual([]);
   });
   test("clear errors on bad manifests", () => {
     expect(() => parseManifest("applications: []")).toThrow(ManifestError);

@@ -98,7 +98,6 @@ export function parseManifest(text: string, file = "manifest.yml"): { apps: AppM
     if (a.services !== undefined) {
       if (!Array.isArray(a.services)) throw new ManifestError(`${where}: "services" must be a list of service instance names`);
       out.services = a.services.map((s) => (typeof s === "object" && s ? String((s as Record<string, unknown>).name) : String(s)));
-      if (out.services.length) warnings.push(`${where}: services are not bound by this version of skiff yet (${out.services.join(", ")})`);
     }
     const hct = str("health-check-type");
     if (hct !== undefined) {

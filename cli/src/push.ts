@@ -9,6 +9,7 @@ import type { CliConfig } from "./config.ts";
 import { appDir, parseManifest, ManifestError, type AppManifest } from "./manifest.ts";
 import { bytes } from "./table.ts";
 import { formatLine, type LogLineJson, type Out } from "./output.ts";
+import { bindService } from "./service-commands.ts";
 
 export interface PushOptions {
   dir?: string;
@@ -131,6 +132,9 @@ export async function push(cfg: CliConfig, opts: PushOptions, out: Out): Promise
     const route = await api.post("/v3/routes", { space_guid: cfg.space.guid, url });
     await api.post(`/v3/routes/${route.guid}/destinations`, { app_guid: app.guid });
   }
+
+  // manifest `services:` are bound before the start, so the first instances already have the credentials
+  for (const name of m.services ?? []) await bindService(api, cfg, app, name, out);
 
   out.say(`Packing ${dir}...`);
   const pkg = await packDir(dir);

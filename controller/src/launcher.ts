@@ -8,6 +8,7 @@ import type { AgentRegistry } from "./agent-registry.ts";
 import type { UrlSigner } from "./blobstore.ts";
 import type { AppRecord, DropletRecord, Store } from "./db/store.ts";
 import { placeInstance } from "./placement.ts";
+import { servicesForStart, type ServiceGateway } from "./services/service-gateway.ts";
 
 export const DEFAULT_STACK = "skiff";
 
@@ -22,13 +23,27 @@ export interface StartResult {
 
 export class InstanceLauncher {
   constructor(
-    private readonly deps: { bus: Bus; store: Store; agents: AgentRegistry; signer: UrlSigner; log: Logger },
+    private readonly deps: {
+      bus: Bus; store: Store; agents: AgentRegistry; signer: UrlSigner; log: Logger;
+      /** the app's service bindings, read at every start: a restart picks up bind/unbind */
+      services?: Pick<ServiceGateway, "boundServices">;
+    },
   ) {}
 
   async start(app: AppRecord, droplet: DropletRecord, indices: number[]): Promise<StartResult[]> {
     const { bus, store, agents, signer } = this.deps;
     const uris = await store.urisOf(app.guid);
     const version = appVersion(droplet.sha256, app.release);
+    // VCAP_SERVICES and DATABASE_URL are built by the agent from `services`; REDIS_URL/AMQP_URL travel in
+    // env, under the user's own variables (which win)
+    let bound: Awaited<ReturnType<typeof servicesForStart>> = { services: [], env: {} };
+    try {
+      if (this.deps.services) bound = await servicesForStart(this.deps.services, app.guid);
+    } catch (err) {
+      // never start an app without the credentials it was bound to (e.g. a health manager with another key)
+      const error = `cannot read the app's service bindings: ${(err as Error).message}`;
+      return indices.map((index) => ({ index, error }));
+    }
     const results: StartResult[] = [];
     for (const index of indices) {
       const req = { app: app.guid, memory: app.memory_mb, disk: app.disk_mb, stack: app.stack };
@@ -47,8 +62,8 @@ export class InstanceLauncher {
         droplet_uri: signer.sign("GET", `/internal/v1/droplets/${droplet.sha256}`),
         droplet_sha256: droplet.sha256,
         limits: { mem: app.memory_mb, disk: app.disk_mb, fds: 16384 },
-        env: app.env,
-        services: [],
+        env: { ...bound.env, ...app.env },
+        services: bound.services,
         start_command: app.command || droplet.detected_start_command || "",
         health_check: {
           type: app.health_check_type,

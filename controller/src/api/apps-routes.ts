@@ -4,6 +4,7 @@
 import { Elysia, t } from "elysia";
 import { HealthCheckTypes, Subjects } from "../../../bus/index.ts";
 import { newGuid, type AppRecord, type Actor } from "../db/store.ts";
+import { vcapServices } from "../../broker/index.ts";
 import { defaultHost, ensureRoute, mapRoute, publishRoutes } from "../route-mapping.ts";
 import { accessOf, authenticate, type Access } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
@@ -176,6 +177,8 @@ export function appRoutes(ctx: ControllerContext) {
     .delete("/v3/apps/:guid", async ({ request, params, set }) => {
       const access = await auth(request);
       const app = await loadApp(ctx, access, params.guid, true);
+      // the broker removes the app's credentials first (CF does the same); a failure keeps the app
+      await ctx.services.unbindAll(actorOf(access), app.guid);
       await store.tx(async (q) => {
         await store.deleteApp(q, app.guid);
         await store.recordEvent(q, event(access, app, "audit.app.delete"));
@@ -220,8 +223,10 @@ export function appRoutes(ctx: ControllerContext) {
     .get("/v3/apps/:guid/env", async ({ request, params }) => {
       const access = await auth(request);
       const app = await loadApp(ctx, access, params.guid, true);
-      return { environment_variables: app.env };
-    }, { detail: { summary: "An app's environment variables (space developers only)" } })
+      // as CF: what its instances get from bindings (credentials included: developers only)
+      const vcap = vcapServices(await ctx.services.boundServices(app.guid));
+      return { environment_variables: app.env, system_env_json: { VCAP_SERVICES: vcap } };
+    }, { detail: { summary: "An app's environment variables and VCAP_SERVICES from its bindings (space developers only)" } })
 
     .patch("/v3/apps/:guid/env", async ({ request, params, body }) => {
       const access = await auth(request);

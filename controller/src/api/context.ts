@@ -6,6 +6,7 @@ import type { Blobstore, UrlSigner } from "../blobstore.ts";
 import type { Store } from "../db/store.ts";
 import type { ActualState } from "../health/actual-state.ts";
 import type { InstanceLauncher } from "../launcher.ts";
+import type { ServiceGateway } from "../services/service-gateway.ts";
 import type { Stager } from "../stager.ts";
 
 export interface Limits {
@@ -27,6 +28,8 @@ export interface ControllerContext {
   actual: ActualState;
   launcher: InstanceLauncher;
   stager: Stager;
+  /** service brokers, instances and bindings */
+  services: ServiceGateway;
   log: Logger;
   domain: string;
   limits: Limits;

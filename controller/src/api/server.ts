@@ -9,11 +9,20 @@ import { ApiError } from "./errors.ts";
 import { logsRoutes } from "./logs-routes.ts";
 import { orgRoutes } from "./org-routes.ts";
 import { routeRoutes } from "./route-routes.ts";
+import { serviceRoutes } from "./service-routes.ts";
+import { ServiceRequestError } from "../services/service-gateway.ts";
 import type { LogRelay } from "../log-relay.ts";
 
 function cfError(status: number, code: number, title: string, detail: string): Response {
   return Response.json({ errors: [{ code, title, detail }] }, { status });
 }
+
+const SERVICE_ERRORS: Record<ServiceRequestError["status"], [number, string]> = {
+  404: [10010, "CF-ResourceNotFound"],
+  409: [60016, "CF-AsyncServiceInstanceOperationInProgress"],
+  422: [10008, "CF-UnprocessableEntity"],
+  502: [10001, "CF-ServiceBrokerBadResponse"],
+};
 
 export function buildApi(ctx: ControllerContext, relay: LogRelay) {
   let openapi: unknown;
@@ -21,6 +30,10 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay) {
   const app = new Elysia()
     .onError(({ code, error }) => {
       if (error instanceof ApiError) return cfError(error.status, error.code, error.title, error.message);
+      if (error instanceof ServiceRequestError) {
+        const [code, title] = SERVICE_ERRORS[error.status];
+        return cfError(error.status, code, title, error.message);
+      }
       if (code === "VALIDATION") {
         const v = (error as { valueError?: { path?: string; message?: string } }).valueError;
         const where = v?.path ? `${v.path.replace(/^\//, "").replace(/\//g, ".")}: ` : "";
@@ -37,6 +50,7 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay) {
     .use(bitsRoutes(ctx))
     .use(logsRoutes(ctx, relay))
     .use(routeRoutes(ctx))
+    .use(serviceRoutes(ctx))
     .get("/v3/openapi.json", () => (openapi ??= openApiOf(routeTable())), { detail: { summary: "This document" } });
   routeTable = () => app.routes;
   return app;

@@ -48,6 +48,30 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
       `CREATE INDEX deployments_app ON deployments (app_guid, state)`,
     ],
   },
+  {
+    version: 2,
+    name: "services",
+    sql: [
+      // passwords and credentials are sealed with the CredentialBox (AES-GCM, key outside the database)
+      `CREATE TABLE service_brokers (guid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL, username TEXT NOT NULL,
+        password_sealed TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
+      `CREATE TABLE service_offerings (guid TEXT PRIMARY KEY, broker_guid TEXT NOT NULL REFERENCES service_brokers(guid),
+        broker_service_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, bindable INTEGER NOT NULL,
+        tags_json TEXT NOT NULL, created_at BIGINT NOT NULL, UNIQUE (broker_guid, broker_service_id))`,
+      `CREATE TABLE service_plans (guid TEXT PRIMARY KEY, offering_guid TEXT NOT NULL REFERENCES service_offerings(guid),
+        broker_plan_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, free INTEGER NOT NULL,
+        created_at BIGINT NOT NULL, UNIQUE (offering_guid, broker_plan_id))`,
+      `CREATE TABLE service_instances (guid TEXT PRIMARY KEY, name TEXT NOT NULL, space_guid TEXT NOT NULL REFERENCES spaces(guid),
+        plan_guid TEXT NOT NULL REFERENCES service_plans(guid), dashboard_url TEXT, last_op_type TEXT NOT NULL,
+        last_op_state TEXT NOT NULL, last_op_description TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+        UNIQUE (space_guid, name))`,
+      `CREATE TABLE service_bindings (guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL REFERENCES apps(guid),
+        instance_guid TEXT NOT NULL REFERENCES service_instances(guid), credentials_sealed TEXT,
+        last_op_type TEXT NOT NULL, last_op_state TEXT NOT NULL, last_op_description TEXT,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, UNIQUE (app_guid, instance_guid))`,
+      `CREATE INDEX service_bindings_app ON service_bindings (app_guid)`,
+    ],
+  },
 ];
 
 export async function migrate(db: Database): Promise<number[]> {

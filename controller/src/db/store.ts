@@ -247,6 +247,7 @@ export class Store {
   }
   async deleteApp(q: Queryable, guid: string): Promise<void> {
     await q.run(`DELETE FROM route_mappings WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM service_bindings WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM deployments WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM droplets WHERE app_guid = ?`, [guid]);

@@ -1,0 +1,258 @@
+// Issue 8 (second half), the controller's side of services, in-process: brokers served by createBroker
+// around MemoryProvisioners (reached through the BrokerClient's fetch hook), a fake agent on the in-memory
+// bus. Registration and the marketplace, async provision with last_operation, binding into every
+// dea.<id>.start, refusals (bound instance, non-admin broker), no credentials in listings, events or the
+// database, and no orphan left by a broker that answers 500 or never answers.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index.ts";
+import { createBroker } from "../../controller/broker/broker.ts";
+import { MemoryProvisioner } from "../../controller/broker/memory-provisioner.ts";
+import { MemoryBrokerStore } from "../../controller/broker/store.ts";
+import { startController, type RunningController } from "../../controller/main.ts";
+import { eventually } from "../support/ports.ts";
+import { FakeAgent } from "./fake-agent.ts";
+
+let dir: string;
+let c: RunningController;
+let bus: Bus;
+let agent: FakeAgent;
+let token: string;
+const BASE = "http://controller.test";
+
+const good = new MemoryProvisioner({ delayMs: 30 });
+const bad = new MemoryProvisioner({ failProvision: true, serviceId: "memory-bad-id" });
+const silent = new MemoryProvisioner({ serviceId: "memory-silent-id" });
+const brokerApp = (p: MemoryProvisioner) => createBroker({ provisioners: [p], credentials: { username: "platform", password: "broker-secret" }, store: new MemoryBrokerStore(), syncWindowMs: 0, log: memoryLogger() });
+const brokers: Record<string, ReturnType<typeof brokerApp>> = { "good.broker": brokerApp(good), "bad.broker": brokerApp(bad), "silent.broker": brokerApp(silent) };
+/** The brokers' network: by host; the silent broker does the provision but its answer never arrives. */
+async function brokerFetch(req: Request): Promise<Response> {
+  const u = new URL(req.url);
+  const app = brokers[u.hostname];
+  if (!app) throw new Error(`connection refused: ${u.hostname}`);
+  if (u.hostname === "silent.broker" && req.method === "PUT" && !u.pathname.includes("service_bindings")) {
+    await app.handle(req);
+    return new Promise<Response>(() => {});
+  }
+  return app.handle(req);
+}
+
+const http = (req: Request) => c.app.handle(req);
+async function call(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; json: any }> {
+  const res = await http(new Request(BASE + path, {
+    method,
+    headers: { authorization: `bearer ${as}`, ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
+    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
+  }));
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
+  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
+  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
+  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
+  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
+  await p.exited;
+  rmSync(d, { recursive: true, force: true });
+  return out;
+}
+
+/** Polls a resource until its last operation is no longer in progress (or it is gone: 404). */
+async function settle(path: string): Promise<{ status: number; json: any }> {
+  return eventually(async () => {
+    const r = await call("GET", path);
+    return r.status === 404 || r.json.last_operation.state !== "in progress" ? r : undefined;
+  }, 10_000, `${path} to settle`);
+}
+
+let spaceGuid: string;
+let appGuid: string;
+let instanceGuid: string;
+let bindingGuid: string;
+const planOf = async (broker: string) => {
+  const offerings = (await call("GET", `/v3/service_offerings?service_broker_names=${broker}`)).json.resources;
+  return (await call("GET", `/v3/service_plans?service_offering_guids=${offerings[0].guid}&names=small`)).json.resources[0].guid as string;
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "skiff-ctl-svc-"));
+  const broker = new MemoryBroker();
+  bus = createBus(broker.transport(), memoryLogger());
+  c = await startController(
+    {
+      natsUrl: "", port: 0, dataDir: dir, domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, publicUrl: BASE,
+      health: { intervalMs: 50, startGraceMs: 0 }, findTimeoutMs: 150,
+      services: { client: { fetch: brokerFetch, pollIntervalMs: 20, maxPollIntervalMs: 50, requestTimeoutMs: 400, mitigationTimeoutMs: 5_000 } },
+    },
+    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false },
+  );
+  agent = new FakeAgent(bus, "agent1", http).begin();
+  token = (await call("POST", "/v3/tokens", { username: "admin", password: "adminpass" })).json.access_token;
+  spaceGuid = (await call("GET", "/v3/spaces")).json.resources[0].guid;
+  const app = await call("POST", "/v3/apps", { name: "svcapp", space_guid: spaceGuid, memory_in_mb: 64 });
+  appGuid = app.json.guid;
+  await call("PUT", `/v3/apps/${appGuid}/bits`, await tarGz({ "index.ts": "console.log(1)" }));
+  await call("POST", `/v3/apps/${appGuid}/actions/start`);
+  await eventually(() => agent.starts.find((s) => s.droplet === appGuid), 10_000, "the app's first start");
+});
+
+afterAll(async () => {
+  agent.end();
+  await c.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("service brokers and the marketplace", () => {
+  test("only an admin registers a broker", async () => {
+    await call("POST", "/v3/users", { username: "dev", password: "devpassword" });
+    const dev = (await call("POST", "/v3/tokens", { username: "dev", password: "devpassword" })).json.access_token;
+    const r = await call("POST", "/v3/service_brokers", { name: "x", url: "http://good.broker", authentication: { type: "basic", credentials: { username: "platform", password: "broker-secret" } } }, dev);
+    expect(r.status).toBe(403);
+    expect((await call("GET", "/v3/service_brokers", undefined, dev)).status).toBe(403);
+  });
+
+  test("wrong broker credentials or an unreachable broker are refused with the reason; nothing is stored", async () => {
+    const wrong = await call("POST", "/v3/service_brokers", { name: "g", url: "http://good.broker", authentication: { type: "basic", credentials: { username: "platform", password: "nope" } } });
+    expect(wrong.status).toBe(502);
+    expect(wrong.json.errors[0].detail).toContain("401");
+    const gone = await call("POST", "/v3/service_brokers", { name: "g", url: "http://nowhere.broker", authentication: { type: "basic", credentials: { username: "u", password: "p" } } });
+    expect(gone.status).toBe(502);
+    expect((await call("GET", "/v3/service_brokers")).json.resources).toEqual([]);
+  });
+
+  test("registering fetches the catalog into offerings and plans", async () => {
+    for (const name of ["good", "bad", "silent"]) {
+      const r = await call("POST", "/v3/service_brokers", { name, url: `http://${name}.broker`, authentication: { type: "basic", credentials: { username: "platform", password: "broker-secret" } } });
+      expect(r.status, JSON.stringify(r.json)).toBe(201);
+      expect(JSON.stringify(r.json)).not.toContain("broker-secret");
+    }
+    expect((await call("POST", "/v3/service_brokers", { name: "good", url: "http://good.broker", authentication: { type: "basic", credentials: { username: "platform", password: "broker-secret" } } })).status).toBe(409);
+    const offerings = (await call("GET", "/v3/service_offerings?service_broker_names=good")).json.resources;
+    expect(offerings.map((o: any) => o.name)).toEqual(["memory"]);
+    expect(offerings[0].tags).toEqual(["memory", "test"]);
+    const plans = (await call("GET", `/v3/service_plans?service_offering_guids=${offerings[0].guid}`)).json.resources;
+    expect(plans.map((p: any) => p.name).sort()).toEqual(["large", "small"]);
+    // an update re-reads the catalog and keeps the guids
+    const broker = (await call("GET", "/v3/service_brokers?names=good")).json.resources[0];
+    expect((await call("PATCH", `/v3/service_brokers/${broker.guid}`, {})).status).toBe(200);
+    expect((await call("GET", "/v3/service_offerings?service_broker_names=good")).json.resources[0].guid).toBe(offerings[0].guid);
+  });
+});
+
+describe("service instances and bindings", () => {
+  test("create answers 202 and last_operation goes from in progress to succeeded", async () => {
+    const r = await call("POST", "/v3/service_instances", { type: "managed", name: "db1", relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf("good") } } }, parameters: { note: "hello" } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    expect(r.json.last_operation).toMatchObject({ type: "create", state: "in progress" });
+    instanceGuid = r.json.guid;
+    const done = await settle(`/v3/service_instances/${instanceGuid}`);
+    expect(done.json.last_operation).toMatchObject({ type: "create", state: "succeeded" });
+    expect(done.json.service_offering.name).toBe("memory");
+    expect(done.json.service_plan.name).toBe("small");
+    expect(good.instances.has(instanceGuid)).toBe(true);
+    const dup = await call("POST", "/v3/service_instances", { type: "managed", name: "db1", relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf("good") } } } });
+    expect(dup.status).toBe(409);
+  });
+
+  test("a binding's credentials reach every dea.<id>.start of the app after a restart, never a listing", async () => {
+    const r = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: appGuid } }, service_instance: { data: { guid: instanceGuid } } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    bindingGuid = r.json.guid;
+    expect((await settle(`/v3/service_credential_bindings/${bindingGuid}`)).json.last_operation.state).toBe("succeeded");
+    const env = (await call("GET", `/v3/apps/${appGuid}/env`)).json.system_env_json.VCAP_SERVICES;
+    expect(env.memory[0]).toMatchObject({ name: "db1", instance_guid: instanceGuid, binding_guid: bindingGuid, credentials: { password: `pw-${bindingGuid}` } });
+    const details = await call("GET", `/v3/service_credential_bindings/${bindingGuid}/details`);
+    expect(details.json.credentials.password).toBe(`pw-${bindingGuid}`);
+    const listing = JSON.stringify((await call("GET", `/v3/service_credential_bindings?app_guids=${appGuid}`)).json);
+    expect(listing).toContain(bindingGuid);
+    expect(listing).not.toContain(`pw-${bindingGuid}`);
+
+    const before = agent.starts.length;
+    await call("POST", `/v3/apps/${appGuid}/actions/restart`);
+    const start = await eventually(() => agent.starts.slice(before).find((s) => s.droplet === appGuid), 10_000, "a start after the restart");
+    expect(start.services).toHaveLength(1);
+    expect(start.services[0]).toMatchObject({ name: "db1", label: "memory", plan: "small", tags: ["memory", "test"], instance_guid: instanceGuid, binding_guid: bindingGuid });
+    expect(start.services[0]!.credentials.password).toBe(`pw-${bindingGuid}`);
+  });
+
+  test("credentials are sealed in the database and absent from events", async () => {
+    const db = ["controller.sqlite", "controller.sqlite-wal"].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)).toString("latin1")).join("");
+    expect(db).not.toContain(`pw-${bindingGuid}`);
+    expect(db).not.toContain("broker-secret");
+    const events = JSON.stringify((await call("GET", "/v3/events?per_page=1000")).json);
+    expect(events).toContain("audit.service_binding.create");
+    expect(events).not.toContain(`pw-${bindingGuid}`);
+    expect(events).not.toContain("broker-secret");
+  });
+
+  test("a bound instance cannot be deleted: the error names the app and the command", async () => {
+    const r = await call("DELETE", `/v3/service_instances/${instanceGuid}`);
+    expect(r.status).toBe(422);
+    expect(r.json.errors[0].detail).toContain("bound to svcapp");
+    expect(r.json.errors[0].detail).toContain("skiff unbind-service svcapp db1");
+  });
+
+  test("unbind removes the binding at the broker; the next start has no services", async () => {
+    expect((await call("DELETE", `/v3/service_credential_bindings/${bindingGuid}`)).status).toBe(202);
+    expect((await settle(`/v3/service_credential_bindings/${bindingGuid}`)).status).toBe(404);
+    expect(good.instances.get(instanceGuid)!.bindings.size).toBe(0);
+    const before = agent.starts.length;
+    await call("POST", `/v3/apps/${appGuid}/actions/restart`);
+    const start = await eventually(() => agent.starts.slice(before).find((s) => s.droplet === appGuid), 10_000, "a start after the restart");
+    expect(start.services).toEqual([]);
+  });
+
+  test("delete deprovisions at the broker, then the instance is gone", async () => {
+    expect((await call("DELETE", `/v3/service_instances/${instanceGuid}`)).status).toBe(202);
+    expect((await settle(`/v3/service_instances/${instanceGuid}`)).status).toBe(404);
+    expect(good.instances.has(instanceGuid)).toBe(false);
+  });
+
+  test("a broker answering 500 leaves a failed instance and no orphan at the broker", async () => {
+    const r = await call("POST", "/v3/service_instances", { type: "managed", name: "broken", relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf("bad") } } } });
+    const done = await settle(`/v3/service_instances/${r.json.guid}`);
+    expect(done.json.last_operation.state).toBe("failed");
+    expect(done.json.last_operation.description).toContain("broken today");
+    expect(done.json.last_operation.description).toContain("removed");
+    expect(bad.instances.size).toBe(0);
+    // a failed instance can be deleted (and cannot be bound)
+    const bind = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: appGuid } }, service_instance: { data: { guid: r.json.guid } } } });
+    expect(bind.status).toBe(409);
+    await call("DELETE", `/v3/service_instances/${r.json.guid}`);
+    expect((await settle(`/v3/service_instances/${r.json.guid}`)).status).toBe(404);
+  });
+
+  test("a broker that never answers the provision times out; orphan mitigation deprovisions", async () => {
+    const r = await call("POST", "/v3/service_instances", { type: "managed", name: "silent", relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf("silent") } } } });
+    const done = await settle(`/v3/service_instances/${r.json.guid}`);
+    expect(done.json.last_operation.state).toBe("failed");
+    expect(done.json.last_operation.description).toContain("no answer");
+    expect(silent.calls).toContain(`provision ${r.json.guid}`);
+    expect(silent.calls).toContain(`deprovision ${r.json.guid}`);
+    expect(silent.instances.size).toBe(0);
+  });
+
+  test("a broker with instances cannot be removed; one without can", async () => {
+    const silentBroker = (await call("GET", "/v3/service_brokers?names=silent")).json.resources[0];
+    expect((await call("DELETE", `/v3/service_brokers/${silentBroker.guid}`)).status).toBe(422);
+    const badBroker = (await call("GET", "/v3/service_brokers?names=bad")).json.resources[0];
+    expect((await call("DELETE", `/v3/service_brokers/${badBroker.guid}`)).status).toBe(204);
+    expect((await call("GET", "/v3/service_offerings?service_broker_names=bad")).json.resources).toEqual([]);
+  });
+
+  test("deleting an app unbinds it at the broker first", async () => {
+    const inst = await call("POST", "/v3/service_instances", { type: "managed", name: "db2", relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf("good") } } } });
+    await settle(`/v3/service_instances/${inst.json.guid}`);
+    const other = await call("POST", "/v3/apps", { name: "doomed", space_guid: spaceGuid, no_route: true });
+    const b = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: other.json.guid } }, service_instance: { data: { guid: inst.json.guid } } } });
+    await settle(`/v3/service_credential_bindings/${b.json.guid}`);
+    expect(good.instances.get(inst.json.guid)!.bindings.size).toBe(1);
+    expect((await call("DELETE", `/v3/apps/${other.json.guid}`)).status).toBe(204);
+    expect(good.instances.get(inst.json.guid)!.bindings.size).toBe(0);
+    expect((await call("GET", `/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+  });
+});
