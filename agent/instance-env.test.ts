@@ -18,10 +18,20 @@ describe("instance environment", () => {
   test("VCAP_SERVICES by label and DATABASE_URL from a database uri", () => {
     const svc = (label: string, uri?: string) => ({ name: label, label, plan: "p", tags: [], instance_guid: "g", binding_guid: "b", credentials: uri ? { uri } : {} });
     const services = [svc("cache", "redis://r"), svc("db", "postgres://u@h/d"), svc("plain")];
-    expect(databaseUrl(services)).toBe("redis://r");
+    // Redis bound first must not become DATABASE_URL; only database schemes qualify.
+    expect(databaseUrl(services)).toBe("postgres://u@h/d");
     expect(databaseUrl([svc("x", "http://a"), svc("db", "mysql://m")])).toBe("mysql://m");
+    expect(databaseUrl([svc("cache", "redis://r"), svc("mq", "amqp://q")])).toBeUndefined();
     const env = buildInstanceEnv(startFixture({ services }), placement);
-    expect(Object.keys(JSON.parse(env.VCAP_SERVICES!))).toEqual(["cache", "db", "plain"]);
+    const vcap = JSON.parse(env.VCAP_SERVICES!);
+    expect(Object.keys(vcap)).toEqual(["cache", "db", "plain"]);
+    expect(vcap.db[0]).toMatchObject({ name: "db", instance_name: "db", label: "db", plan: "p" });
+    expect(env.DATABASE_URL).toBe("postgres://u@h/d");
+  });
+  test("a DATABASE_URL the user set wins over the bound database's", () => {
+    const db = { name: "db", label: "postgresql", plan: "p", tags: [], instance_guid: "g", binding_guid: "b", credentials: { uri: "postgres://bound" } };
+    const env = buildInstanceEnv(startFixture({ services: [db], env: { DATABASE_URL: "postgres://mine" } }), placement);
+    expect(env.DATABASE_URL).toBe("postgres://mine");
   });
   test("launch script sets the fd limit and execs plain commands", () => {
     expect(launchScript("bun run start", 1024)).toBe('ulimit -n 1024 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\nexec bun run start\n');

@@ -15,13 +15,16 @@ export interface InstancePlacement {
   startedAt: number;
 }
 
-const DB_SCHEMES = /^(postgres|postgresql|mysql|mysql2|mariadb|mongodb|mongodb\+srv|redis|rediss):/;
+/** Schemes DATABASE_URL may carry: databases only (Redis and AMQP get their own variables). */
+const DB_SCHEMES = /^(postgres|postgresql|mysql|mysql2|mariadb|mongodb|mongodb\+srv):/;
 
 export function vcapServices(services: ServiceBinding[]): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const s of services)
     (out[s.label] ??= []).push({
       name: s.name,
+      instance_name: s.name,
+      binding_name: null,
       label: s.label,
       plan: s.plan,
       tags: s.tags,
@@ -32,10 +35,13 @@ export function vcapServices(services: ServiceBinding[]): Record<string, unknown
   return out;
 }
 
-/** The first bound service's `uri`, preferring database schemes, as DATABASE_URL. */
+/** The first bound database's `uri`, as DATABASE_URL; undefined when no database is bound. */
 export function databaseUrl(services: ServiceBinding[]): string | undefined {
-  const uris = services.map((s) => s.credentials.uri).filter((u): u is string => typeof u === "string" && u !== "");
-  return uris.find((u) => DB_SCHEMES.test(u)) ?? uris[0];
+  for (const s of services) {
+    const uri = s.credentials.uri;
+    if (typeof uri === "string" && DB_SCHEMES.test(uri)) return uri;
+  }
+  return undefined;
 }
 
 export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record<string, string> {
@@ -76,8 +82,9 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
     CF_INSTANCE_PORT: String(at.port),
     CF_INSTANCE_ADDR: `${at.host}:${at.port}`,
   };
+  // A DATABASE_URL the user set by hand wins over the bound database's.
   const db = databaseUrl(start.services);
-  if (db !== undefined) env.DATABASE_URL = db;
+  if (db !== undefined && start.env.DATABASE_URL === undefined) env.DATABASE_URL = db;
   return env;
 }
 
