@@ -2,6 +2,7 @@
 // router. Stays in the foreground with every component's log prefixed by its name; Ctrl-C stops all.
 
 import { startLocalCluster, repoRoot } from "./local-cluster.ts";
+import type { LocalServiceName } from "../controller/broker/servers/index.ts";
 import { join } from "node:path";
 
 const started = Date.now();
@@ -9,7 +10,16 @@ const cluster = await startLocalCluster({
   dataDir: process.env.SKIFF_DATA_DIR ?? join(repoRoot, ".skiff"),
   ports: { nats: 4222, controller: 9022, router: 8080, routerStatus: 8081 },
   echo: true,
+  services: chooseServices(process.env.SKIFF_SERVICES),
 });
+
+/** SKIFF_SERVICES: unset → PostgreSQL, MariaDB and Redis (quick to start); `all` adds RabbitMQ; `none`. */
+function chooseServices(v: string | undefined): readonly LocalServiceName[] | boolean {
+  if (v === "none" || v === "0") return false;
+  if (v === "all") return true;
+  if (v) return v.split(",") as LocalServiceName[];
+  return ["postgres", "mysql", "redis"];
+}
 
 let stopping = false;
 const shutdown = async (why: string) => {
@@ -44,5 +54,6 @@ skiff: the cluster is up (${((Date.now() - started) / 1000).toFixed(1)} s) and s
   controller API  ${cluster.controllerUrl}   (user admin, password in ${cluster.paths.adminPassword})
   skiff CLI       SKIFF_HOME=${cluster.paths.cliHome} cli/bin/skiff apps
   router status   http://127.0.0.1:${cluster.routerStatusPort}/health
+  services        ${cluster.services ? "cli/bin/skiff marketplace   (then create-service, bind-service, restart)" : "off (SKIFF_SERVICES=none)"}
 
 Ctrl-C stops everything.`);

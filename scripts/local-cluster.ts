@@ -141,7 +141,7 @@ async function waitForReady(p: ClusterProcess, timeoutMs: number): Promise<void>
   throw new Error(`${p.name} was not ready within ${timeoutMs} ms:\n${p.output().slice(-3000)}`);
 }
 
-async function stopProcess(p: ClusterProcess, graceMs: number): Promise<void> {
+async function stopProcess(p: ClusterProcess, graceMs: number, first: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   const signal = (s: NodeJS.Signals) => {
     try {
@@ -150,7 +150,7 @@ async function stopProcess(p: ClusterProcess, graceMs: number): Promise<void> {
       p.child.kill(s);
     }
   };
-  signal("SIGTERM");
+  signal(first);
   const done = await Promise.race([p.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
   if (!done) {
     signal("SIGKILL");
@@ -205,7 +205,9 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   const stop = async () => {
     // Reverse start order: broker, agent (stops its instances), router, health manager, controller, NATS;
     // then the service servers.
-    for (const p of [...processes].reverse()) await stopProcess(p, p.name === "agent" ? 15_000 : 5_000);
+    // The agent gets SIGINT: stop its instances now. SIGTERM would evacuate, waiting for replacements
+    // on other agents that a one-machine cluster does not have.
+    for (const p of [...processes].reverse()) await stopProcess(p, p.name === "agent" ? 15_000 : 5_000, p.name === "agent" ? "SIGINT" : "SIGTERM");
     await services?.stop();
   };
   let broker: Cluster["broker"];
