@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { ActualInstance } from "./actual-state.ts";
-import { crashBackoffMs, crashKey, diff, pendingKey, type CrashInfo, type DesiredApp } from "./diff.ts";
+import { crashBackoffMs, crashKey, diff, pendingKey, settledPending, type CrashInfo, type DesiredApp } from "./diff.ts";
 
 const NOW = 1_000_000;
 let seq = 0;
@@ -95,4 +95,15 @@ describe("health manager diff", () => {
     expect(actions.length).toBe(200);
     expect(ms).toBeLessThan(250); // loose on a shared 2-core box; bench/controller measures it properly
   });
+});
+
+test("a pending start settles once its instance is heard from, so its later loss is restarted at once (issue 10: 87 s heal after losing an agent host)", () => {
+  const pending = new Map([[pendingKey("a", 0, "v1"), NOW + 90_000], [pendingKey("a", 1, "v1"), NOW + 90_000], [pendingKey("b", 0, "v1"), NOW - 1]]);
+  const seen = (app: string) => (app === "a" ? [{ app: "a", version: "v1", instance: "i0", index: 0, state: "RUNNING", stateTimestamp: NOW, dea: "d1", lastSeen: NOW } as ActualInstance] : []);
+  expect(settledPending(pending, seen, NOW).sort()).toEqual([pendingKey("a", 0, "v1"), pendingKey("b", 0, "v1")]);
+  // index 0 came up and its host then vanished: once settled, the diff starts it again
+  const left = new Map(pending);
+  for (const k of settledPending(pending, seen, NOW)) left.delete(k);
+  const actions = diff({ desired: [{ guid: "a", version: "v1", instances: 2 }], actual: () => [], actualApps: [], pending: left, crashes: new Map(), now: NOW });
+  expect(actions).toEqual([{ type: "start", app: "a", index: 0, version: "v1" }]);
 });

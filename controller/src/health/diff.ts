@@ -36,6 +36,28 @@ export interface DiffInput {
 export const pendingKey = (app: string, index: number, version: string) => `${app}/${index}/${version}`;
 export const crashKey = (app: string, index: number) => `${app}/${index}`;
 
+/**
+ * Pending starts that are over: the instance has been heard from (in any state), or the wait ran
+ * out. Without the first, a start that came up and then died (its host lost) stayed "pending" for
+ * the whole window and its index was not restarted until it expired.
+ */
+export function settledPending(pending: ReadonlyMap<string, number>, actual: (app: string) => readonly ActualInstance[], now: number): string[] {
+  const settled: string[] = [];
+  for (const [key, until] of pending) {
+    if (until <= now) {
+      settled.push(key);
+      continue;
+    }
+    const a = key.indexOf("/");
+    const b = key.indexOf("/", a + 1);
+    const app = key.slice(0, a);
+    const index = Number(key.slice(a + 1, b));
+    const version = key.slice(b + 1);
+    if (actual(app).some((i) => i.index === index && i.version === version)) settled.push(key);
+  }
+  return settled;
+}
+
 /** Restarts immediately for the first 3 crashes, then after 30 s doubling up to 16 minutes. */
 export function crashBackoffMs(crashCount: number): number {
   if (crashCount <= 3) return 0;

@@ -6,7 +6,7 @@ import { Subjects, type Bus, type DropletExited, type Logger, type Subscription,
 import type { Store } from "../db/store.ts";
 import { appVersion, type InstanceLauncher } from "../launcher.ts";
 import type { ActualState } from "./actual-state.ts";
-import { crashBackoffMs, crashKey, diff, pendingKey, type Action, type CrashInfo, type DesiredApp } from "./diff.ts";
+import { crashBackoffMs, crashKey, diff, pendingKey, settledPending, type Action, type CrashInfo, type DesiredApp } from "./diff.ts";
 
 export const LEASE_NAME = "health-manager";
 /** A crash count is forgotten once the index has run this long. */
@@ -121,7 +121,7 @@ export class HealthManager {
     this.leader = await store.acquireLease(LEASE_NAME, this.opts.holder, this.opts.leaseTtlMs, now);
     if (!this.leader || now - this.startedAt < this.opts.startGraceMs) return { leader: this.leader, actions: [], durationMs: performance.now() - t0 };
 
-    for (const [k, until] of this.pending) if (until <= now) this.pending.delete(k);
+    for (const k of settledPending(this.pending, (app) => actual.liveOf(app, now), now)) this.pending.delete(k);
     const apps = await store.startedApps();
     const skip = await store.activeDeployments();
     const desired: DesiredApp[] = apps.map((a) => ({ guid: a.guid, version: appVersion(a.droplet_sha, a.release), instances: a.instances }));
