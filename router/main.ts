@@ -45,9 +45,22 @@ async function loadMatcher(): Promise<RouteMatcher> {
   }
 }
 
-function listen(app: UWS.TemplatedApp, port: number, what: string): Promise<UWS.us_listen_socket> {
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT, so a second process on the port fails instead of
+ * silently taking a share of its connections. The .d.ts lacks the (host, port, options, cb) overload. */
+const LISTEN_EXCLUSIVE_PORT = 1;
+type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: UWS.us_listen_socket | false) => void) => unknown;
+
+class ListenError extends Error {
+  override name = "ListenError";
+}
+
+/** Listens on `port` (0: any free port) and resolves with the socket and the port actually bound. */
+function listen(uws: typeof UWS, app: UWS.TemplatedApp, port: number, what: string, envName: string): Promise<{ socket: UWS.us_listen_socket; port: number }> {
   return new Promise((resolve, reject) =>
-    app.listen("0.0.0.0", port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port} (${what}): is it in use?`)))),
+    (app.listen as unknown as ListenWithOptions).call(app, "0.0.0.0", port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      if (socket) resolve({ socket, port: uws.us_socket_local_port(socket as unknown as UWS.us_socket) });
+      else reject(new ListenError(`cannot listen on port ${port} (${what}): it is in use by another process; stop that process or set ${envName} to a free port (0 picks one)`));
+    }),
   );
 }
 
@@ -129,10 +142,10 @@ async function main(): Promise<void> {
     user: config.statusUser,
     pass: config.statusPass,
   });
-  const proxySocket = await listen(proxyApp, config.port, "proxy");
-  const statusSocket = await listen(statusApp, config.statusPort, "status");
+  const { socket: proxySocket, port } = await listen(uws, proxyApp, config.port, "proxy", "SKIFF_ROUTER_PORT");
+  const { socket: statusSocket, port: statusPort } = await listen(uws, statusApp, config.statusPort, "status", "SKIFF_ROUTER_STATUS_PORT");
   if (config.statusPassGenerated) log.info("status credentials generated", { user: config.statusUser, pass: config.statusPass });
-  log.info("ready", { port: config.port, statusPort: config.statusPort, matcher: matcher.constructor.name, scheme });
+  log.info("ready", { port, status_port: statusPort, matcher: matcher.constructor.name, scheme });
 
   let stopping = false;
   const stop = async (graceful: boolean, signal: string) => {

@@ -1,19 +1,26 @@
 // Router benchmark against real peers: wrk against the backend direct, the skiff router, nginx
 // (1 worker, upstream keepalive 512) and HAProxy (1 thread, http-reuse always), all in front of the
-// same uWS.js backend under Node. Reports req/s, p50/p99 and each proxy's CPU µs per request (user +
-// system from /proc/<pid>/stat, robust to noise from other processes) and RSS.
+// same uWS.js backend under Node. Reports req/s, p50/p99, each proxy's CPU µs per request (user +
+// system from /proc/<pid>/stat, robust to noise from other processes) and RSS, with ratios to nginx
+// and to the backend direct.
 //
-//   ./node_modules/.bin/bun bench/router/router-bench.ts [--quick] [--sizes 0,1024,1048576] [--conns 64,256] [--duration 10]
+// Pinned as bench/README.md says, identically for every peer: the proxy on CPU 1 (`taskset -c 1`),
+// wrk and the backend on CPU 0. Targets are measured in turn within each round (alternating, so
+// drifting load from other work hits them alike); each figure is the median over the rounds.
 //
-// Results: bench/results/router.json and bench/results/router.md.
+//   ./node_modules/.bin/bun bench/router/router-bench.ts [--quick] [--sizes 0,1024] [--conns 64,256] [--duration 10] [--rounds 3]
+//
+// Results: bench/results/router.{json,md}; --quick writes bench/results/router.quick.{json,md}.
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, Subjects } from "../../bus/index.ts";
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
+import { writeReport, type Table } from "../lib/report.ts";
+import { runWrk } from "../lib/wrk.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const args = process.argv.slice(2);
@@ -23,30 +30,49 @@ const opt = (name: string, def: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : def;
 };
 const quick = flag("--quick");
-const duration = Number(opt("--duration", quick ? "2" : "10"));
-const sizes = opt("--sizes", "0").split(",").map(Number);
-const conns = opt("--conns", "64,256").split(",").map(Number);
+const duration = Number(opt("--duration", quick ? "1" : "10"));
+const rounds = Number(opt("--rounds", quick ? "1" : "3"));
+const sizes = opt("--sizes", quick ? "0" : "0,1024").split(",").map(Number);
+const conns = opt("--conns", quick ? "64" : "64,256").split(",").map(Number);
 const targets = opt("--targets", "direct,skiff,nginx,haproxy").split(",");
 const HOST = "bench.skiff.localhost";
+/** the proxy under test; wrk and the backend share the other core */
+const PROXY_CPU = "1";
+const LOAD_CPU = "0";
+
+interface Run {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  failures: number;
+  cpuUs: number;
+  userUs: number;
+  sysUs: number;
+}
 
 interface Result {
   target: string;
   size: number;
   connections: number;
+  /** medians over the rounds */
   rps: number;
   p50ms: number;
   p99ms: number;
-  errors: number;
-  non2xx: number;
+  failures: number;
   cpuUsPerReq: number | null;
+  userUsPerReq: number | null;
+  sysUsPerReq: number | null;
   rssMiB: number | null;
+  rounds: Run[];
 }
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-bench-"));
 const children: ChildProcess[] = [];
+let stopping = false;
 
-function start(cmd: string, argv: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+function start(cpus: string, cmd: string, argv: string[], env: Record<string, string> = {}): ChildProcess {
+  // taskset execs the command: the child's pid is the proxy's own, for /proc/<pid>/stat
+  const child = spawn("taskset", ["-c", cpus, cmd, ...argv], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -56,46 +82,25 @@ function start(cmd: string, argv: string[], env: Record<string, string> = {}): C
   children.push(child);
   return child;
 }
-let stopping = false;
 
-function cpuTicks(pid: number): number {
+function cpuTicks(pid: number): [number, number] {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+  return [Number(fields[11]), Number(fields[12])]; // utime, stime (fields 14, 15)
 }
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
-}
-
-async function runWrk(url: string, c: number, secs: number): Promise<{ rps: number; p50: number; p99: number; requests: number; errors: number; non2xx: number }> {
-  const out = await new Promise<string>((res, rej) => {
-    const p = spawn("wrk", ["-t1", `-c${c}`, `-d${secs}s`, "--latency", "-H", `Host: ${HOST}`, url], { stdio: ["ignore", "pipe", "pipe"] });
-    let s = "";
-    p.stdout.on("data", (d) => (s += d));
-    p.stderr.on("data", (d) => (s += d));
-    p.on("exit", (code) => (code === 0 ? res(s) : rej(new Error(`wrk failed: ${s}`))));
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? "");
-  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? "");
-  const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = e ? Number(e[1]) + Number(e[2]) + Number(e[3]) + Number(e[4]) : 0;
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50, p99, requests, errors, non2xx };
-}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const round1 = (n: number) => Math.round(n * 10) / 10;
 
 async function main() {
-  const maxSize = Math.max(...sizes);
-  // The backend: uWS.js under Node, answering /bytes/<n> with n bytes.
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(" ");
+  // The backend: uWS.js under Node on the load core, answering /bytes/<n> with n bytes.
   const backendPort = await freePort();
   const backendFile = join(dir, "backend.cjs");
   writeFileSync(
@@ -103,9 +108,9 @@ async function main() {
     `const uws = require(${JSON.stringify(join(root, "node_modules", "uWebSockets.js"))});
 const bodies = new Map(); for (const n of ${JSON.stringify(sizes)}) bodies.set('/bytes/' + n, Buffer.alloc(n, 120));
 uws.App().any('/*', (res, req) => { res.end(bodies.get(req.getUrl()) ?? 'hello'); })
-  .listen('127.0.0.1', ${backendPort}, (s) => { if (!s) process.exit(1); });`,
+  .listen('127.0.0.1', ${backendPort}, 1, (s) => { if (!s) process.exit(1); });`,
   );
-  const backend = start("node", [backendFile]);
+  start(LOAD_CPU, "node", [backendFile]);
   await waitForPort(backendPort);
 
   const ports: Record<string, number> = { direct: backendPort };
@@ -115,23 +120,30 @@ uws.App().any('/*', (res, req) => { res.end(bodies.get(req.getUrl()) ?? 'hello')
     const nats = await startNatsServer();
     stopFns.push(() => nats.stop());
     const outfile = join(root, "router", "dist", `.bench-${process.pid}.mjs`);
-    execFileSync(join(root, "node_modules/.bin/bun"), ["build", join(root, "router/main.ts"), "--target=node", "--outfile", outfile, "--external", "uWebSockets.js", "--format=esm"], { stdio: "ignore" });
+    execFileSync("node", [join(root, "router/build.mjs"), outfile], { stdio: "ignore" });
     stopFns.push(async () => rmSync(outfile, { force: true }));
     ports.skiff = await freePort();
-    const statusPort = await freePort();
-    const router = start("node", [outfile], {
+    const router = start(PROXY_CPU, "node", [outfile], {
       SKIFF_NATS_URL: nats.url,
       SKIFF_ROUTER_PORT: String(ports.skiff),
-      SKIFF_ROUTER_STATUS_PORT: String(statusPort),
+      SKIFF_ROUTER_STATUS_PORT: "0",
       SKIFF_ROUTER_DRAIN_SECONDS: "0",
       SKIFF_MATCHER_WASM: join(root, "wasm/dist/matcher.wasm"),
     });
     pids.skiff = router.pid;
     await waitForPort(ports.skiff);
     const bus = await connectBus({ servers: [nats.url], name: "bench" }, createLogger("bench", "warn"));
-    bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backendPort, uris: [HOST], app: "bench-app", private_instance_id: "bench-0", private_instance_index: "0" });
+    // Re-registered every 20 s as an agent does: a run longer than the stale threshold (120 s) would
+    // otherwise see its route pruned and measure 404s.
+    const register = () =>
+      bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backendPort, uris: [HOST], app: "bench-app", private_instance_id: "bench-0", private_instance_index: "0" });
+    register();
+    const reregister = setInterval(register, 20_000);
+    stopFns.unshift(async () => {
+      clearInterval(reregister);
+      await bus.close();
+    });
     await bus.flush();
-    await bus.close();
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && (await fetch(`http://127.0.0.1:${ports.skiff}/`, { headers: { host: HOST } })).status !== 200) await Bun.sleep(50);
   }
@@ -146,7 +158,7 @@ http { access_log off; client_body_temp_path ${dir}/ngx-body; proxy_temp_path ${
   upstream backend { server 127.0.0.1:${backendPort}; keepalive 512; }
   server { listen 127.0.0.1:${ports.nginx}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_buffering on; } } }`,
     );
-    pids.nginx = start("nginx", ["-c", conf, "-p", dir]).pid;
+    pids.nginx = start(PROXY_CPU, "nginx", ["-c", conf, "-p", dir]).pid;
     await waitForPort(ports.nginx);
   }
   if (targets.includes("haproxy")) {
@@ -171,52 +183,110 @@ backend be
   server s1 127.0.0.1:${backendPort}
 `,
     );
-    pids.haproxy = start("haproxy", ["-f", conf, "-db"]).pid;
+    pids.haproxy = start(PROXY_CPU, "haproxy", ["-f", conf, "-db"]).pid;
     await waitForPort(ports.haproxy);
   }
 
   const results: Result[] = [];
   for (const size of sizes)
-    for (const c of conns)
-      for (const target of targets) {
-        const port = ports[target];
-        if (port === undefined) continue;
-        const url = `http://127.0.0.1:${port}/bytes/${size}`;
-        await runWrk(url, c, quick ? 1 : 3); // warm-up: JIT, pools sized to the concurrency
-        const pid = pids[target];
-        const before = pid ? cpuTicks(pid) : 0;
-        const w = await runWrk(url, c, duration);
-        const after = pid ? cpuTicks(pid) : 0;
-        const r: Result = {
-          target,
+    for (const c of conns) {
+      const cell: Record<string, Run[]> = {};
+      const live = targets.filter((t) => ports[t] !== undefined);
+      const url = (t: string) => `http://127.0.0.1:${ports[t]}/bytes/${size}`;
+      // warm-up: JIT, pools sized to the concurrency
+      for (const t of live) await runWrk({ url: url(t), connections: c, seconds: quick ? 1 : 3, host: HOST, cpus: LOAD_CPU });
+      for (let r = 0; r < rounds; r++)
+        for (const t of live) {
+          const pid = pids[t];
+          const before: [number, number] = pid ? cpuTicks(pid) : [0, 0];
+          const w = await runWrk({ url: url(t), connections: c, seconds: duration, host: HOST, cpus: LOAD_CPU });
+          const after: [number, number] = pid ? cpuTicks(pid) : [0, 0];
+          const per = (ticks: number) => (w.requests ? ((ticks / CLK_TCK) * 1e6) / w.requests : NaN);
+          const run: Run = {
+            rps: Math.round(w.rps),
+            p50ms: w.p50ms,
+            p99ms: w.p99ms,
+            failures: w.socketErrors + w.non2xx,
+            userUs: round1(per(after[0] - before[0])),
+            sysUs: round1(per(after[1] - before[1])),
+            cpuUs: round1(per(after[0] - before[0] + after[1] - before[1])),
+          };
+          (cell[t] ??= []).push(run);
+          console.log(JSON.stringify({ round: r, target: t, size, connections: c, ...run }));
+        }
+      for (const t of live) {
+        const runs = cell[t]!;
+        const pid = pids[t];
+        results.push({
+          target: t,
           size,
           connections: c,
-          rps: Math.round(w.rps),
-          p50ms: w.p50,
-          p99ms: w.p99,
-          errors: w.errors,
-          non2xx: w.non2xx,
-          cpuUsPerReq: pid && w.requests ? Number((((after - before) / CLK_TCK) * 1e6 / w.requests).toFixed(1)) : null,
+          rps: Math.round(median(runs.map((x) => x.rps))),
+          p50ms: median(runs.map((x) => x.p50ms)),
+          p99ms: median(runs.map((x) => x.p99ms)),
+          failures: runs.reduce((n, x) => n + x.failures, 0),
+          cpuUsPerReq: pid ? round1(median(runs.map((x) => x.cpuUs))) : null,
+          userUsPerReq: pid ? round1(median(runs.map((x) => x.userUs))) : null,
+          sysUsPerReq: pid ? round1(median(runs.map((x) => x.sysUs))) : null,
           rssMiB: pid ? rssMiB(pid) : null,
-        };
-        results.push(r);
-        console.log(JSON.stringify(r));
+          rounds: runs,
+        });
       }
-  void backend;
+    }
 
-  mkdirSync(join(root, "bench/results"), { recursive: true });
   const command = `./node_modules/.bin/bun bench/router/router-bench.ts ${args.join(" ")}`.trim();
-  writeFileSync(join(root, "bench/results/router.json"), JSON.stringify({ date: new Date().toISOString(), command, duration, results }, null, 2) + "\n");
-  const rows = results.map(
-    (r) => `| ${r.target} | ${r.size} | ${r.connections} | ${r.rps} | ${r.p50ms} | ${r.p99ms} | ${r.errors + r.non2xx} | ${r.cpuUsPerReq ?? "—"} | ${r.rssMiB ?? "—"} |`,
-  );
-  writeFileSync(
-    join(root, "bench/results/router.md"),
-    `# Router benchmark\n\n${new Date().toISOString()}, wrk -t1 -d${duration}s, 2 shared cores (noisy: compare CPU µs/req first).\n\n` +
-      "| target | body bytes | conns | req/s | p50 ms | p99 ms | errors | proxy CPU µs/req | RSS MiB |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" +
-      rows.join("\n") +
-      `\n\nCommand: \`${command}\`\n`,
-  );
+  const find = (t: string, r: Result) => results.find((x) => x.target === t && x.size === r.size && x.connections === r.connections);
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
+  const tables: Table[] = [];
+  for (const size of sizes) {
+    const rows = results
+      .filter((r) => r.size === size)
+      .map((r) => [
+        r.target,
+        String(r.connections),
+        r.rps,
+        ratio(r.rps, find("nginx", r)?.rps),
+        ratio(r.rps, find("direct", r)?.rps),
+        r.p50ms,
+        r.p99ms,
+        String(r.failures),
+        r.cpuUsPerReq ?? NaN,
+        r.userUsPerReq ?? NaN,
+        r.sysUsPerReq ?? NaN,
+        ratio(r.cpuUsPerReq, find("nginx", r)?.cpuUsPerReq),
+        r.rssMiB === null ? NaN : String(r.rssMiB),
+      ]);
+    tables.push({
+      title: `${size}-byte responses (req/s)`,
+      columns: ["target", "conns", "req/s", "× nginx req/s", "× direct req/s", "p50 ms", "p99 ms", "failures", "proxy CPU µs/req", "user µs", "sys µs", "× nginx CPU", "RSS MiB"],
+      rows,
+      notes: `Medians of ${rounds} alternating round(s) of wrk -t1 -d${duration}s; proxy on CPU ${PROXY_CPU}, wrk and backend on CPU ${LOAD_CPU}.`,
+    });
+  }
+  const figures: Record<string, number> = {};
+  for (const r of results) {
+    const k = `${r.target}.b${r.size}.c${r.connections}`;
+    figures[`${k}.req_s`] = r.rps;
+    figures[`${k}.p99_ms`] = r.p99ms;
+    if (r.cpuUsPerReq !== null) figures[`${k}.cpu_us_per_req`] = r.cpuUsPerReq;
+  }
+  const failed = results.filter((r) => r.failures > 0);
+  if (failed.length) console.error(`requests failed: ${failed.map((r) => `${r.target} ${r.size} B c${r.connections}: ${r.failures}`).join("; ")}`);
+  const loadAfter = loadavg().map((l) => l.toFixed(2)).join(" ");
+  writeReport({
+    bench: "router",
+    command,
+    quick,
+    tables,
+    figures,
+    notes: [
+      `Pinned: every proxy (skiff, nginx 1 worker, HAProxy 1 thread) with \`taskset -c ${PROXY_CPU}\`; wrk -t1 and the uWS.js backend with \`taskset -c ${LOAD_CPU}\`. "direct" is wrk straight to the backend, both on CPU ${LOAD_CPU}.`,
+      "Proxy CPU µs/req = (utime + stime of the proxy process over the run) / requests served: the fairest single figure on a shared machine; req/s and p99 move with other work.",
+      `The machine's 2 cores were shared with other work while this ran: load average ${loadBefore} before, ${loadAfter} after. Compare ratios within one run.`,
+      ...(failed.length ? [`FAILED requests (socket errors or non-2xx): ${failed.map((r) => `${r.target} ${r.size} B c${r.connections}: ${r.failures}`).join("; ")}`] : []),
+      `Every run: ${JSON.stringify(results.map((r) => ({ target: r.target, size: r.size, conns: r.connections, rounds: r.rounds.map((x) => [x.rps, x.cpuUs, x.p99ms]) })))}`,
+    ],
+  });
 }
 
 const stopFns: (() => Promise<void>)[] = [];

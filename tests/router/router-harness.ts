@@ -8,7 +8,6 @@ import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, type Bus } from "../../bus/index.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import { freePort } from "../support/ports.ts";
 import { startProcess, type TestProcess } from "../support/processes.ts";
 
 export const root = resolve(import.meta.dir, "../..");
@@ -32,14 +31,14 @@ export interface RunningRouter {
   auth: string;
 }
 
+/** Starts the router on OS-assigned ports (port 0) unless `env` names ports; the ports come from its
+ * `ready` line, so no free port can be taken by someone else between choosing and listening. */
 export async function startRouter(bundle: string, nats: NatsServer, env: Record<string, string> = {}): Promise<RunningRouter> {
-  const port = await freePort();
-  const statusPort = await freePort();
   const process = startProcess("router", "node", [bundle], {
     env: {
       SKIFF_NATS_URL: nats.url,
-      SKIFF_ROUTER_PORT: String(port),
-      SKIFF_ROUTER_STATUS_PORT: String(statusPort),
+      SKIFF_ROUTER_PORT: "0",
+      SKIFF_ROUTER_STATUS_PORT: "0",
       SKIFF_ROUTER_STATUS_USER: "admin",
       SKIFF_ROUTER_STATUS_PASS: "secret",
       SKIFF_ROUTER_DRAIN_SECONDS: "1",
@@ -47,7 +46,10 @@ export async function startRouter(bundle: string, nats: NatsServer, env: Record<
       ...env,
     },
   });
-  await process.waitForLine(/ready/);
+  const ready = await process.waitForLine(/ready/);
+  const ports = parseReadyPorts(ready);
+  const port = ports.port;
+  const statusPort = ports.statusPort;
   return {
     process,
     port,
@@ -56,6 +58,14 @@ export async function startRouter(bundle: string, nats: NatsServer, env: Record<
     statusUrl: `http://127.0.0.1:${statusPort}`,
     auth: "Basic " + Buffer.from("admin:secret").toString("base64"),
   };
+}
+
+/** `info  router: ready port=<n> status_port=<n> …` → the ports actually bound. */
+export function parseReadyPorts(line: string): { port: number; statusPort: number } {
+  const port = /\bport=(\d+)/.exec(line);
+  const statusPort = /\bstatus_port=(\d+)/.exec(line);
+  if (!port || !statusPort) throw new Error(`no ports in the router's ready line: ${line}`);
+  return { port: Number(port[1]), statusPort: Number(statusPort[1]) };
 }
 
 export interface Harness {

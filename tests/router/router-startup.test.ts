@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
 import { stopAllProcesses } from "../support/processes.ts";
+import { freePort } from "../support/ports.ts";
 import { root, startHarness, startRouter, waitForStatus, type Harness } from "./router-harness.ts";
 
 let h: Harness;
@@ -92,3 +93,43 @@ test("stale endpoints are pruned by their own threshold", async () => {
     await router.process.stop();
   }
 }, 20_000);
+
+test("port 0: the ready line reports the ports the OS assigned, and both answer", async () => {
+  const router = await startRouter(h.bundle, h.nats); // the harness asks for port 0
+  try {
+    expect(router.port).toBeGreaterThan(0);
+    expect(router.statusPort).toBeGreaterThan(0);
+    expect(router.port).not.toBe(router.statusPort);
+    expect((await fetch(router.url, { headers: { host: "nothing.skiff.localhost" } })).headers.get("x-cf-routererror")).toBe("unknown_route");
+    expect((await fetch(`${router.statusUrl}/health`)).status).toBe(200);
+  } finally {
+    await router.process.stop();
+  }
+});
+
+// Regression: uWS listens with SO_REUSEPORT by default, so a second router (a test's, or a stale one)
+// on a taken port started "fine" and silently received a share of the first one's connections. The first
+// router takes a fixed port: Linux never shares a port the OS picked (port 0), even with SO_REUSEPORT.
+test("a second router on a port in use fails to start with a clear error", async () => {
+  const first = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_PORT: String(await freePort()), SKIFF_ROUTER_STATUS_PORT: String(await freePort()) });
+  try {
+    const r = spawnSync("node", [h.bundle], {
+      env: { ...process.env, SKIFF_NATS_URL: h.nats.url, SKIFF_ROUTER_PORT: String(first.port), SKIFF_ROUTER_STATUS_PORT: "0", SKIFF_ROUTER_STATUS_PASS: "x" },
+      encoding: "utf8",
+      timeout: 15_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`cannot listen on port ${first.port} (proxy): it is in use`);
+    const statusClash = spawnSync("node", [h.bundle], {
+      env: { ...process.env, SKIFF_NATS_URL: h.nats.url, SKIFF_ROUTER_PORT: "0", SKIFF_ROUTER_STATUS_PORT: String(first.statusPort), SKIFF_ROUTER_STATUS_PASS: "x" },
+      encoding: "utf8",
+      timeout: 15_000,
+    });
+    expect(statusClash.status).toBe(1);
+    expect(statusClash.stdout + statusClash.stderr).toContain("SKIFF_ROUTER_STATUS_PORT");
+    // the first router still has its port to itself
+    expect((await fetch(first.url, { headers: { host: "nothing.skiff.localhost" } })).status).toBe(404);
+  } finally {
+    await first.process.stop();
+  }
+}, 30_000);

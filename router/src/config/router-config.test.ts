@@ -19,4 +19,12 @@ test("env overrides and validation", () => {
   expect(c.statusPassGenerated).toBe(false);
   expect(() => readRouterConfig({ SKIFF_ROUTER_PORT: "x" })).toThrow(ConfigError);
   expect(() => readRouterConfig({ SKIFF_ROUTER_TLS_CERT: "/c" })).toThrow(ConfigError);
+  expect(() => readRouterConfig({ SKIFF_ROUTER_PORT: "70000" })).toThrow(ConfigError);
+  expect(() => readRouterConfig({ SKIFF_ROUTER_STATUS_PORT: "80.5" })).toThrow(ConfigError);
+});
+
+test("port 0 asks the OS for a free port", () => {
+  const c = readRouterConfig({ SKIFF_ROUTER_PORT: "0", SKIFF_ROUTER_STATUS_PORT: "0" });
+  expect(c.port).toBe(0);
+  expect(c.statusPort).toBe(0);
 });

@@ -43,6 +43,11 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name}=${raw} is not a number >= ${min}`);
     return n;
   };
+  const port = (name: string, def: number): number => {
+    const n = num(name, def, 0);
+    if (!Number.isInteger(n) || n > 65535) throw new ConfigError(`${name}=${env[name]} is not a port (0-65535; 0 lets the OS pick one)`);
+    return n;
+  };
   const generated = !env.SKIFF_ROUTER_STATUS_PASS;
   const tlsCert = env.SKIFF_ROUTER_TLS_CERT || undefined;
   const tlsKey = env.SKIFF_ROUTER_TLS_KEY || undefined;
@@ -51,8 +56,8 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
-    port: num("SKIFF_ROUTER_PORT", 8080, 1),
-    statusPort: num("SKIFF_ROUTER_STATUS_PORT", 8081, 1),
+    port: port("SKIFF_ROUTER_PORT", 8080), // 0: the OS picks; the ready line reports the port bound
+    statusPort: port("SKIFF_ROUTER_STATUS_PORT", 8081),
     statusUser: env.SKIFF_ROUTER_STATUS_USER || "router-status",
     statusPass: env.SKIFF_ROUTER_STATUS_PASS || randomBytes(12).toString("base64url"),
     statusPassGenerated: generated,

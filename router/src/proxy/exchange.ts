@@ -189,17 +189,27 @@ export class Exchange implements UpstreamUser, ResponseSink {
   /** `data` is the shared read buffer: valid only during this call. */
   onUpstreamData(conn: UpstreamConnection, data: Buffer, length: number): void {
     if (conn !== this.conn || this.aborted) return conn.destroy();
-    this.res.cork(() => {
-      try {
-        const left = conn.parser.execute(data, length);
-        if (left > 0) conn.destroy(); // more than one response: never reuse this connection
-      } catch (err) {
-        this.ctx.metrics.upstreamErrors++;
-        this.dropConnection();
-        if (!this.headSent) this.respondError(RouterErrors.endpointFailure);
-        else this.abortClient();
-      }
-    });
+    // cork() takes a callback: hand it one static function and the arguments beside it instead of a
+    // closure per read (cork runs it synchronously, so one slot of each is enough).
+    corked.exchange = this;
+    corked.conn = conn;
+    corked.data = data;
+    corked.length = length;
+    this.res.cork(relayCorked);
+    corked.exchange = corked.conn = corked.data = undefined;
+  }
+
+  /** Runs inside cork(): feeds the parser, which calls onHead/onBody/onEnd. */
+  relay(conn: UpstreamConnection, data: Buffer, length: number): void {
+    try {
+      const left = conn.parser.execute(data, length);
+      if (left > 0) conn.destroy(); // more than one response: never reuse this connection
+    } catch (err) {
+      this.ctx.metrics.upstreamErrors++;
+      this.dropConnection();
+      if (!this.headSent) this.respondError(RouterErrors.endpointFailure);
+      else this.abortClient();
+    }
   }
 
   onUpstreamClose(conn: UpstreamConnection, error: Error | undefined): void {
@@ -233,7 +243,7 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.headSent = true;
     this.status = head.status;
     this.responseLength = head.contentLength;
-    res.writeStatus(head.statusText);
+    if (head.statusText !== "200 OK") res.writeStatus(head.statusText); // uWS writes 200 OK itself
     const h = head.headers;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
     if (head.sessionCookie !== undefined && this.endpoint!.instanceId !== "") {
@@ -408,6 +418,16 @@ export class Exchange implements UpstreamUser, ResponseSink {
     ctx.metrics.recordRequest(this.status, this.route?.key, performance.now() - this.startedAt);
     ctx.accessLog?.record(this);
   }
+}
+
+const corked: { exchange: Exchange | undefined; conn: UpstreamConnection | undefined; data: Buffer | undefined; length: number } = {
+  exchange: undefined,
+  conn: undefined,
+  data: undefined,
+  length: 0,
+};
+function relayCorked(): void {
+  corked.exchange!.relay(corked.conn!, corked.data!, corked.length);
 }
 
 function isIdempotent(method: string): boolean {

@@ -77,8 +77,28 @@ describe("ResponseParser", () => {
     expect(() => run(["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"])).toThrow();
   });
 
+  test("header names are matched case-insensitively on the bytes; look-alikes pass through", () => {
+    const r = run([
+      "HTTP/1.1 201 Created\r\nCONTENT-LENGTH: 2\r\nUwebSockets: 20\r\nDATE: x\r\nContent-Lengtx: 7\r\nX-Date: y\r\nKeep-Alive: timeout=5\r\nX-Empty:\r\n\r\nok",
+    ]);
+    expect(r.head!.statusText).toBe("201 Created");
+    expect(r.head!.headers).toEqual(["Content-Lengtx", "7", "X-Date", "y", "X-Empty", ""]);
+    expect(r.head!.contentLength).toBe(2);
+    expect(r.body).toBe("ok");
+  });
+
+  test("a status line without a reason phrase, and HTTP/1.0 keep-alive", () => {
+    const r = run(["HTTP/1.0 200\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n"]);
+    expect(r.head!.statusText).toBe("200 OK");
+    expect(r.head!.keepAlive).toBe(true);
+    expect(run(["HTTP/1.1 418\r\nContent-Length: 0\r\n\r\n"]).head!.statusText).toBe("418");
+  });
+
   test("session cookie is noticed", () => {
     expect(run(["HTTP/1.1 200 OK\r\nSet-Cookie: JSESSIONID=abc; Path=/\r\nContent-Length: 0\r\n\r\n"]).head!.sessionCookie).toBe("JSESSIONID=abc; Path=/");
+    const other = run(["HTTP/1.1 200 OK\r\nX-Cookie-1: JSESSIONID=abc\r\nContent-Length: 0\r\n\r\n"]).head!;
+    expect(other.sessionCookie).toBeUndefined();
+    expect(other.headers).toEqual(["X-Cookie-1", "JSESSIONID=abc"]);
   });
 });
 

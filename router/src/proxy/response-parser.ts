@@ -43,7 +43,7 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length", "te", "trailer", "upgrade", "date", "uwebsockets"]);
+// Hop-by-hop headers, Date (uWS writes its own) and uWS's own marker are never passed through: see hopByHop.
 
 export class ResponseParser {
   private state: State = State.Head;
@@ -189,7 +189,7 @@ export class ResponseParser {
     }
     const consumedFromBuf = this.pendingHead ? end + 4 - this.pendingHead.length + pos : end + 4;
     this.pendingHead = undefined;
-    const head = this.parseHeadText(data.toString("latin1", start, end));
+    const head = this.parseHeadBytes(data, start, end);
     if (head.status >= 100 && head.status < 200) {
       if (head.status === 101) throw new ResponseParseError("unexpected 101 Switching Protocols");
       return consumedFromBuf; // interim response: the real one follows
@@ -212,60 +212,137 @@ export class ResponseParser {
   }
 
   private chunked = false;
+  /** one head object per parser, reused: the sink reads it during onHead only */
+  private readonly head: ResponseHead = { status: 0, statusText: "", headers: [], contentLength: -1, keepAlive: true, sessionCookie: undefined };
 
-  private parseHeadText(text: string): ResponseHead {
-    let eol = text.indexOf("\r\n");
-    if (eol < 0) eol = text.length;
-    // HTTP/1.x SP 3DIGIT SP reason
-    if (!text.startsWith("HTTP/1.") || text.charCodeAt(8) !== 32 || (eol !== 12 && text.charCodeAt(12) !== 32))
+  /**
+   * Parses the head in place on the bytes `b[start..end)` (end = the blank line's CRLF): header names
+   * are classified by length and bytes, and strings are made only for the headers passed through (one
+   * latin1 string of the head, sliced), so a response whose headers are all hop-by-hop makes none.
+   */
+  private parseHeadBytes(b: Buffer, start: number, end: number): ResponseHead {
+    let eol = start;
+    while (eol < end && b[eol] !== 13) eol++;
+    // HTTP/1.x SP 3DIGIT [SP reason]
+    if (
+      eol - start < 12 ||
+      b[start] !== 72 || b[start + 1] !== 84 || b[start + 2] !== 84 || b[start + 3] !== 80 || b[start + 4] !== 47 || b[start + 5] !== 49 || b[start + 6] !== 46 ||
+      b[start + 8] !== 32 ||
+      (eol - start !== 12 && b[start + 12] !== 32)
+    )
       throw new ResponseParseError("bad status line");
-    const http10 = text.charCodeAt(7) === 48; /* '0' */
-    const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
+    const http10 = b[start + 7] === 48; /* '0' */
+    const status = (b[start + 9]! - 48) * 100 + (b[start + 10]! - 48) * 10 + (b[start + 11]! - 48);
     if (!(status >= 100 && status <= 999)) throw new ResponseParseError("bad status code");
-    const statusText = eol > 13 ? text.slice(9, eol) : `${status} ${status === 200 ? "OK" : ""}`.trim();
-    const headers: string[] = [];
+    let text: string | undefined; // the head as a latin1 string, made on first need
+    const head = this.head;
+    head.status = status;
+    if (status === 200 && eol - start === 15 && b[start + 13] === 79 && b[start + 14] === 75) head.statusText = "200 OK";
+    else if (eol - start > 13) head.statusText = (text = latin1(b, start, end)).slice(9, eol - start);
+    else head.statusText = `${status} ${status === 200 ? "OK" : ""}`.trim();
+    const headers = head.headers;
+    headers.length = 0;
     let contentLength = -1;
     let keepAlive = !http10;
     let sessionCookie: string | undefined;
     this.chunked = false;
     let pos = eol + 2;
-    while (pos < text.length) {
-      let next = text.indexOf("\r\n", pos);
-      if (next < 0) next = text.length;
-      const colon = text.indexOf(":", pos);
-      if (colon < 0 || colon > next) throw new ResponseParseError("bad header line");
-      const name = text.slice(pos, colon);
+    while (pos < end) {
+      let next = pos;
+      let colon = -1;
+      while (next < end) {
+        const c = b[next];
+        if (c === 13) break;
+        if (c === 58 && colon < 0) colon = next;
+        next++;
+      }
+      if (colon < 0) throw new ResponseParseError("bad header line");
+      const nameLen = colon - pos;
+      if (nameLen === 0 || b[pos] === 32 || b[pos] === 9) throw new ResponseParseError("bad header name");
       let vs = colon + 1;
-      while (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9) vs++;
+      while (vs < next && (b[vs] === 32 || b[vs] === 9)) vs++;
       let ve = next;
-      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-      const value = text.slice(vs, ve);
+      while (ve > vs && (b[ve - 1] === 32 || b[ve - 1] === 9)) ve--;
+      const linePos = pos;
       pos = next + 2;
-      const c0 = name.charCodeAt(0) | 0x20;
-      // Only names starting with c, d, k, p, t, u or s can need a look: skip the lower-casing otherwise.
-      if (c0 === 99 || c0 === 100 || c0 === 107 || c0 === 112 || c0 === 116 || c0 === 117 || c0 === 115) {
-        const lower = name.toLowerCase();
-        if (HOP_BY_HOP.has(lower)) {
-          if (lower === "content-length") {
-            if (!/^\d{1,15}$/.test(value)) throw new ResponseParseError("bad content-length");
-            const n = Number(value);
-            if (contentLength >= 0 && contentLength !== n) throw new ResponseParseError("conflicting content-length");
-            contentLength = n;
-          } else if (lower === "transfer-encoding") {
-            if (value.toLowerCase().includes("chunked")) this.chunked = true;
-          } else if (lower === "connection") {
-            const v = value.toLowerCase();
-            if (v.includes("close")) keepAlive = false;
-            else if (v.includes("keep-alive")) keepAlive = true;
+      switch (hopByHop(b, linePos, nameLen)) {
+        case Hop.ContentLength: {
+          if (ve - vs < 1 || ve - vs > 15) throw new ResponseParseError("bad content-length");
+          let n = 0;
+          for (let i = vs; i < ve; i++) {
+            const d = b[i]! - 48;
+            if (d < 0 || d > 9) throw new ResponseParseError("bad content-length");
+            n = n * 10 + d;
           }
+          if (contentLength >= 0 && contentLength !== n) throw new ResponseParseError("conflicting content-length");
+          contentLength = n;
           continue;
         }
-        if (lower === "set-cookie" && value.startsWith("JSESSIONID=")) sessionCookie = value;
+        case Hop.TransferEncoding:
+          if (latin1(b, vs, ve).toLowerCase().includes("chunked")) this.chunked = true;
+          continue;
+        case Hop.Connection: {
+          const v = latin1(b, vs, ve).toLowerCase();
+          if (v.includes("close")) keepAlive = false;
+          else if (v.includes("keep-alive")) keepAlive = true;
+          continue;
+        }
+        case Hop.Other:
+          continue;
+        case Hop.SetCookie:
+        case Hop.No:
+          break;
       }
-      if (name.length === 0 || name.charCodeAt(0) === 32 || name.charCodeAt(0) === 9) throw new ResponseParseError("bad header name");
-      headers.push(name, value);
+      text ??= latin1(b, start, end);
+      const value = text.slice(vs - start, ve - start);
+      if (nameLen === 10 && value.startsWith("JSESSIONID=") && hopByHop(b, linePos, nameLen) === Hop.SetCookie) sessionCookie = value;
+      headers.push(text.slice(linePos - start, colon - start), value);
     }
     if (this.chunked) contentLength = -1; // Transfer-Encoding wins over Content-Length (RFC 9112 6.3)
-    return { status, statusText, headers, contentLength, keepAlive, sessionCookie };
+    head.contentLength = contentLength;
+    head.keepAlive = keepAlive;
+    head.sessionCookie = sessionCookie;
+    return head;
   }
+}
+
+/** Buffer's own latin1Slice (Node and Bun): a string of bytes without toString's argument handling. */
+function latin1(b: Buffer, start: number, end: number): string {
+  return (b as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
+}
+
+const Hop = { No: 0, ContentLength: 1, TransferEncoding: 2, Connection: 3, Other: 4, SetCookie: 5 } as const;
+type Hop = (typeof Hop)[keyof typeof Hop];
+
+/** Header names the router handles itself or never forwards, matched by length first, then bytes
+ * compared case-insensitively (no lower-cased string per header). */
+function hopByHop(b: Buffer, at: number, len: number): Hop {
+  switch (len) {
+    case 2:
+      return lowerIs(b, at, "te") ? Hop.Other : Hop.No;
+    case 4:
+      return lowerIs(b, at, "date") ? Hop.Other : Hop.No;
+    case 7:
+      return lowerIs(b, at, "upgrade") || lowerIs(b, at, "trailer") ? Hop.Other : Hop.No;
+    case 10:
+      if (lowerIs(b, at, "connection")) return Hop.Connection;
+      if (lowerIs(b, at, "keep-alive")) return Hop.Other;
+      return lowerIs(b, at, "set-cookie") ? Hop.SetCookie : Hop.No;
+    case 11:
+      return lowerIs(b, at, "uwebsockets") ? Hop.Other : Hop.No;
+    case 14:
+      return lowerIs(b, at, "content-length") ? Hop.ContentLength : Hop.No;
+    case 16:
+      return lowerIs(b, at, "proxy-connection") ? Hop.Other : Hop.No;
+    case 17:
+      return lowerIs(b, at, "transfer-encoding") ? Hop.TransferEncoding : Hop.No;
+    default:
+      return Hop.No;
+  }
+}
+
+/** `lower` is lower-case letters and '-': OR-ing 0x20 folds ASCII upper case and leaves '-' alone. */
+function lowerIs(b: Buffer, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((b[at + i]! | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }

@@ -44,6 +44,9 @@ const VCAP_COOKIE = "__VCAP_ID__=";
 export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req: HttpRequest) => void {
   const ids = new RequestIds();
   const logging = ctx.accessLog !== undefined;
+  // X-Request-Start is in milliseconds: its text is made once per millisecond, not per request.
+  let startMs = 0;
+  let startMsText = "0";
   return (res, req) => {
     const ex = new Exchange(ctx, res);
     // 1. copy-request
@@ -62,10 +65,14 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
     ex.route = route;
     // 6. forwarded-headers
     ex.requestId = ids.next();
+    if (ex.startedAtMs !== startMs) {
+      startMs = ex.startedAtMs;
+      startMsText = String(startMs);
+    }
     ex.head +=
       `X-Forwarded-For: ${ex.forwardedFor === "" ? ex.remoteAddress : `${ex.forwardedFor}, ${ex.remoteAddress}`}\r\n` +
       `X-Forwarded-Proto: ${ex.forwardedProto || ctx.scheme}\r\n` +
-      `X-Request-Start: ${ex.startedAtMs}\r\nX-Vcap-Request-Id: ${ex.requestId}\r\n`;
+      `X-Request-Start: ${startMsText}\r\nX-Vcap-Request-Id: ${ex.requestId}\r\n`;
     ctx.addActive(ex);
     // 7. read-body
     if (ex.bodyMode !== BodyMode.None) ex.readBody();

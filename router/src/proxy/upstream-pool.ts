@@ -88,13 +88,14 @@ export class UpstreamConnection {
   }
 
   /**
-   * Writes a request head on an idle, connected socket straight to the handle (net.Socket's own
-   * _writeGeneric), skipping the Writable stream's bookkeeping and its nextTick per write: the
-   * hot path's one upstream write. Falls back to write() whenever the stream has anything queued.
+   * Writes a request head on an idle, connected socket: the hot path's one upstream write. Straight to
+   * the libuv handle with one reusable write request (see HandleWrites): no Writable bookkeeping, no
+   * native request object per write. Falls back to write() whenever anything is queued.
    */
   writeHead(text: string): void {
-    const socket = this.socket as Socket & { _writeGeneric?: (writev: boolean, data: string, encoding: string, cb: (err?: Error) => void) => void };
-    if (socket._writeGeneric !== undefined && socket.writableLength === 0 && !socket.connecting) socket._writeGeneric(false, text, "utf8", ignoreWriteResult);
+    const socket = this.socket;
+    const handle = (socket as Socket & { _handle?: StreamHandle | null })._handle;
+    if (handleWrites !== undefined && handle && socket.writableLength === 0 && !socket.connecting) handleWrites.writeString(socket, handle, text);
     else socket.write(text);
   }
 
@@ -108,9 +109,67 @@ export class UpstreamConnection {
   }
 }
 
-function ignoreWriteResult(): void {
-  // a failed write surfaces as the socket's error and close, which the exchange handles
+interface StreamHandle {
+  writeUtf8String(req: object, text: string): number;
 }
+interface WriteReq {
+  socket?: Socket;
+  oncomplete?: (this: WriteReq, status: number) => void;
+}
+interface StreamWrapBinding {
+  WriteWrap: new () => WriteReq;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+
+/**
+ * Writes on a net.Socket's libuv handle as net.Socket itself does (StreamBase::WriteString), minus
+ * what a request head does not need: net's createWriteWrap makes a native WriteWrap object per write
+ * and runs the Writable's bookkeeping. A write that completes at once (the usual case: a few hundred
+ * bytes into an empty kernel buffer) leaves its request object unused, so one is kept and reused;
+ * one still pending in libuv keeps its own and reports through oncomplete. Order is kept: libuv
+ * queues a write behind a pending one. Only where Node's stream_wrap binding is there (not Bun).
+ */
+class HandleWrites {
+  private spare: WriteReq | undefined = undefined;
+
+  constructor(private readonly binding: StreamWrapBinding) {}
+
+  writeString(socket: Socket, handle: StreamHandle, text: string): void {
+    const req = this.spare ?? new this.binding.WriteWrap();
+    this.spare = undefined;
+    const err = handle.writeUtf8String(req, text);
+    if (err !== 0) {
+      this.spare = req;
+      socket.destroy(new Error(`upstream write failed (errno ${err})`)); // the exchange sees the close
+      return;
+    }
+    if (this.binding.streamBaseState[this.binding.kLastWriteWasAsync] === 0) {
+      this.spare = req;
+      return;
+    }
+    req.socket = socket;
+    req.oncomplete = onPendingWriteDone;
+  }
+}
+
+function onPendingWriteDone(this: WriteReq, status: number): void {
+  if (status < 0) this.socket?.destroy(new Error(`upstream write failed (errno ${status})`));
+  this.socket = undefined;
+}
+
+function loadHandleWrites(): HandleWrites | undefined {
+  try {
+    if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return undefined;
+    const binding = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding("stream_wrap");
+    if (typeof binding.WriteWrap !== "function" || !(binding.streamBaseState instanceof Int32Array) || typeof binding.kLastWriteWasAsync !== "number") return undefined;
+    return new HandleWrites(binding as StreamWrapBinding);
+  } catch {
+    return undefined;
+  }
+}
+
+const handleWrites = loadHandleWrites();
 
 export class UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
