@@ -165,13 +165,13 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   chmodSync(paths.dataDir, 0o711);
   const echo = opts.echo ?? false;
   const domain = opts.domain ?? "skiff.localhost";
-  // NATS and the controller take a port the OS assigns (-1 / 0) unless a preferred one is free, and
+  // NATS, the controller and the router take a port the OS assigns (-1 / 0) unless a preferred one is free, and
   // report it back: picking a "free" port and binding it later races with everything else on the host.
   const ports = {
     nats: await preferredOr(opts.ports?.nats, -1),
     controller: await preferredOr(opts.ports?.controller, 0),
-    router: await choosePort(opts.ports?.router),
-    routerStatus: await choosePort(opts.ports?.routerStatus),
+    router: await preferredOr(opts.ports?.router, 0),
+    routerStatus: await preferredOr(opts.ports?.routerStatus, 0),
     broker: opts.services ? await choosePort(opts.ports?.broker) : 0,
   };
 
@@ -230,10 +230,12 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     controllerUrl = `http://127.0.0.1:${readyPort(controller, "port")}`;
     common.SKIFF_CONTROLLER_URL = controllerUrl;
     await launch("health", bun, ["controller/health-main.ts"], { SKIFF_DATA_DIR: paths.controllerDir });
-    await launch("router", "node", ["router/dist/router.mjs"], {
+    const router = await launch("router", "node", ["router/dist/router.mjs"], {
       SKIFF_ROUTER_PORT: String(ports.router),
       SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
     });
+    ports.router = readyPort(router, "port");
+    ports.routerStatus = readyPort(router, "status_port");
     await launch("agent", bun, ["agent/main.ts"], { SKIFF_DATA_DIR: paths.agentDir, SKIFF_AGENT_DIR: paths.agentDir });
     if (opts.services) {
       const names = opts.services === true ? ALL_LOCAL_SERVICES : opts.services;
