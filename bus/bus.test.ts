@@ -86,3 +86,20 @@ describe("Bus over the in-memory transport", () => {
     expect(m("dea.*.start", "dea.a.stop")).toBe(false);
   });
 });
+
+describe("raw subscriptions, decoded later", () => {
+  test("bytes arrive undecoded; decode() validates and counts on the subscription's subject", async () => {
+    const { a, b } = pair();
+    const got: Uint8Array[] = [];
+    b.subscribeRaw("router.register", (data) => void got.push(data.slice()));
+    a.publish("router.register", "router.register", sampleMessages["router.register"]);
+    a.publishRaw("router.register", new Uint8Array([0xff]));
+    await tick();
+    expect(got.length).toBe(2);
+    expect(b.counters().accepted["router.register"]).toBeUndefined(); // nothing counted until decoded
+    expect(b.decode("router.register", "router.register", got[0]!)).toEqual(sampleMessages["router.register"]);
+    expect(b.decode("router.register", "router.register", got[1]!)).toBeUndefined();
+    expect(b.counters().accepted["router.register"]).toBe(1);
+    expect(b.counters().rejected["router.register"]).toBe(1);
+  });
+});

@@ -42,6 +42,14 @@ export interface RequestOptions {
 export interface Bus {
   publish<K extends MessageKind>(subject: string, kind: K, message: MessageKinds[K], opts?: { reply?: string }): void;
   subscribe<K extends MessageKind>(subject: string, kind: K, handler: Handler<K>, opts?: { queue?: string }): Subscription;
+  /**
+   * Hands payloads over undecoded, for a consumer that decodes them later in its own time slices
+   * (the router, so a burst of registrations never stalls requests). The bytes may be reused after
+   * the call: copy them to keep them. Decode with `decode(subject, …)` so they are counted.
+   */
+  subscribeRaw(subject: string, handler: (data: Uint8Array, meta: MessageMeta) => void, opts?: { queue?: string }): Subscription;
+  /** Decodes and validates bytes received on `subject`, counting them as accepted or rejected there; undefined if invalid. */
+  decode<K extends MessageKind>(subject: string, kind: K, data: Uint8Array): MessageKinds[K] | undefined;
   /** The first valid reply, or a RequestTimeoutError. */
   request<K extends MessageKind, R extends MessageKind>(
     subject: string,
@@ -77,26 +85,23 @@ export class RequestTimeoutError extends Error {
 export function createBus(transport: Transport, log: Logger): Bus {
   const counters = new MessageCounters(log);
 
-  const subscribe = <K extends MessageKind>(
-    subject: string,
-    kind: K,
-    handler: Handler<K>,
-    opts?: { queue?: string },
-  ): Subscription => {
+  const decodeCounted = <K extends MessageKind>(subject: string, kind: K, data: Uint8Array): MessageKinds[K] | undefined => {
+    try {
+      const message = decode(kind, data);
+      counters.accept(subject);
+      return message;
+    } catch (err) {
+      counters.reject(subject, (err as Error).message);
+      return undefined;
+    }
+  };
+
+  const subscribeRaw = (subject: string, handler: (data: Uint8Array, meta: MessageMeta) => void, opts?: { queue?: string }): Subscription => {
     const unsubscribe = transport.subscribe(
       subject,
       (data, actualSubject, reply) => {
-        let message: MessageKinds[K];
         try {
-          message = decode(kind, data);
-        } catch (err) {
-          counters.reject(subject, (err as Error).message);
-          return;
-        }
-        counters.accept(subject);
-        try {
-          const result = handler(message, { subject: actualSubject, reply });
-          if (result instanceof Promise) result.catch((err) => counters.handlerFailed(subject, err));
+          handler(data, { subject: actualSubject, reply });
         } catch (err) {
           counters.handlerFailed(subject, err);
         }
@@ -105,6 +110,18 @@ export function createBus(transport: Transport, log: Logger): Bus {
     );
     return { unsubscribe };
   };
+
+  const subscribe = <K extends MessageKind>(subject: string, kind: K, handler: Handler<K>, opts?: { queue?: string }): Subscription =>
+    subscribeRaw(
+      subject,
+      (data, meta) => {
+        const message = decodeCounted(subject, kind, data);
+        if (message === undefined) return;
+        const result = handler(message, meta);
+        if (result instanceof Promise) result.catch((err) => counters.handlerFailed(subject, err));
+      },
+      opts,
+    );
 
   const publish = <K extends MessageKind>(subject: string, kind: K, message: MessageKinds[K], opts?: { reply?: string }) =>
     transport.publish(subject, encode(kind, message), opts?.reply);
@@ -136,6 +153,8 @@ export function createBus(transport: Transport, log: Logger): Bus {
   return {
     publish,
     subscribe,
+    subscribeRaw,
+    decode: decodeCounted,
     requestMany,
     async request(subject, kind, message, replyKind, opts) {
       const [reply] = await requestMany(subject, kind, message, replyKind, { ...opts, max: 1 });

@@ -2,14 +2,15 @@
 // router.start published at boot and after every reconnect, router.greet answered, pruning
 // suspended while cut off from NATS.
 
-import { Subjects, type Bus, type Logger, type RouterRegister, type RouterStart, type Subscription } from "../../../bus/index.ts";
+import { Subjects, type Bus, type Logger, type RouterStart, type Subscription } from "../../../bus/index.ts";
 import type { RouteRegistry } from "../registry/route-registry.ts";
 
 /** Longest stretch of table changes applied in one turn of the event loop, so a burst of
  * registrations never holds requests up for long. */
 const APPLY_BUDGET_MS = 1;
 
-type Change = { op: "register" | "unregister"; msg: RouterRegister };
+/** A change as it came off the bus: decoding and validation wait for the slice that applies it. */
+type Change = { op: "register" | "unregister"; data: Uint8Array };
 
 export interface RouteSubscriberOptions {
   id: string;
@@ -47,8 +48,8 @@ export class RouteSubscriber {
   start(): void {
     const { bus, registry } = this;
     this.subs.push(
-      bus.subscribe(Subjects.routerRegister, "router.register", (msg) => this.enqueue({ op: "register", msg })),
-      bus.subscribe(Subjects.routerUnregister, "router.unregister", (msg) => this.enqueue({ op: "unregister", msg })),
+      bus.subscribeRaw(Subjects.routerRegister, (data) => this.enqueue({ op: "register", data: data.slice() })),
+      bus.subscribeRaw(Subjects.routerUnregister, (data) => this.enqueue({ op: "unregister", data: data.slice() })),
       bus.subscribe(Subjects.routerGreet, "router.greet", (_msg, meta) => {
         if (meta.reply) bus.publish(meta.reply, "router.start", this.startMessage);
       }),
@@ -65,7 +66,10 @@ export class RouteSubscriber {
     this.publishStart();
   }
 
-  /** Changes wait here in arrival order and are applied in slices of at most APPLY_BUDGET_MS. */
+  /**
+   * Changes wait here in arrival order and are decoded, validated and applied in slices of at most
+   * APPLY_BUDGET_MS: decoding is most of a registration's cost, so it is kept off the request path too.
+   */
   private enqueue(change: Change): void {
     this.queue.push(change);
     if (!this.scheduled) {
@@ -80,8 +84,13 @@ export class RouteSubscriber {
     let n = 0;
     while (this.head < queue.length) {
       const change = queue[this.head++]!;
-      if (change.op === "register") registry.register(change.msg, this.now());
-      else registry.unregister(change.msg);
+      if (change.op === "register") {
+        const msg = this.bus.decode(Subjects.routerRegister, "router.register", change.data);
+        if (msg) registry.register(msg, this.now());
+      } else {
+        const msg = this.bus.decode(Subjects.routerUnregister, "router.unregister", change.data);
+        if (msg) registry.unregister(msg);
+      }
       if ((++n & 15) === 0 && performance.now() > deadline) break;
     }
     if (this.head < queue.length) return void setImmediate(this.drain);
