@@ -384,7 +384,9 @@ export class Agent {
       const description = alive
         ? "stopped when the agent restarted (a running instance cannot be re-adopted)"
         : "the instance ended while the agent was down";
-      this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, alive ? "DEA_SHUTDOWN" : "CRASHED", -1, description));
+      // DEA_SHUTDOWN either way: the app did nothing wrong, and CRASHED would count against an index
+      // the health manager has likely restarted elsewhere already.
+      this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, "DEA_SHUTDOWN", -1, description));
       this.log.info("cleaned up an instance from an earlier run", { app: rec.start.droplet, index: rec.start.index, instance: rec.id, was_alive: alive });
       this.store.remove(rec.id);
       rmSync(join(this.opts.dataDir, "instances", rec.id), { recursive: true, force: true });

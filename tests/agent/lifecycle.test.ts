@@ -74,7 +74,12 @@ describe("agent lifecycle", () => {
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
   }, 30_000);
 
-  test("an agent that restarts stops the instances it left behind and reports them", async () => {
+  // Both are DEA_SHUTDOWN, never CRASHED: the app did nothing wrong, and a CRASHED report would bump the
+  // crash count of an index already running elsewhere (found by the cluster suite, issue 10).
+  test.each([
+    ["still running", false, /agent restarted/],
+    ["already dead", true, /while the agent was down/],
+  ] as const)("an agent that restarts stops the instances it left behind (%s) and reports them", async (_case, killInstanceToo, description) => {
     const dataDir = mkdtempSync(join(tmpdir(), "skiff-agent-restart-"));
     const id = `restart${Math.random().toString(36).slice(2, 8)}`;
     const first = await startAgent(nats, { SKIFF_DATA_DIR: dataDir }, id);
@@ -88,6 +93,10 @@ describe("agent lifecycle", () => {
     process.kill(first.proc.pid, "SIGKILL");
     await first.proc.exited;
     expect(isAlive(pid)).toBe(true);
+    if (killInstanceToo) {
+      process.kill(pid, "SIGKILL");
+      await waitFor(() => !isAlive(pid) || undefined, 5000, "instance dead");
+    }
 
     const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
     await bus.flush();
@@ -95,7 +104,7 @@ describe("agent lifecycle", () => {
     agents.push(second);
     const report = await waitFor(() => exited.find((e) => e.droplet === "orphan"), 10_000, "droplet.exited for the orphan");
     expect(report.reason).toBe("DEA_SHUTDOWN");
-    expect(report.exit_description).toMatch(/agent restarted/);
+    expect(report.exit_description).toMatch(description);
     await waitFor(() => !isAlive(pid) || undefined, 5000, "orphan gone");
     expect(readdirSync(join(dataDir, "instances"))).toEqual([]);
     await second.stop();

@@ -7,6 +7,8 @@ test("defaults follow the conventions", () => {
   expect(c.statusPort).toBe(8081);
   expect(c.natsServers).toEqual(["nats://127.0.0.1:4222"]);
   expect(c.drainSeconds).toBe(20);
+  // gorouter's endpoint_timeout; 900 s left requests written into a cut link hanging (issue 10)
+  expect(c.responseTimeoutMs).toBe(60_000);
   expect(c.statusPassGenerated).toBe(true);
   expect(c.statusPass.length).toBeGreaterThan(8);
 });

@@ -68,7 +68,8 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     maxHeaderBytes: num("SKIFF_ROUTER_MAX_HEADER_BYTES", 32 * 1024, 256),
     maxBodyBytes: num("SKIFF_ROUTER_MAX_BODY_BYTES", 1024 * 1024 * 1024, 0),
     connectTimeoutMs: num("SKIFF_ROUTER_CONNECT_TIMEOUT_MS", 5_000, 1),
-    responseTimeoutMs: num("SKIFF_ROUTER_RESPONSE_TIMEOUT_MS", 900_000, 1),
+    // gorouter's endpoint_timeout: a request written into a dead link must not hang for long.
+    responseTimeoutMs: num("SKIFF_ROUTER_RESPONSE_TIMEOUT_MS", 60_000, 1),
     upstreamIdleTimeoutMs: num("SKIFF_ROUTER_UPSTREAM_IDLE_MS", 30_000, 1),
     maxIdlePerEndpoint: num("SKIFF_ROUTER_MAX_IDLE_PER_ENDPOINT", 1024, 0),
     maxConnsPerEndpoint: num("SKIFF_ROUTER_MAX_CONNS_PER_ENDPOINT", 0, 0),
