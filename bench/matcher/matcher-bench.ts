@@ -144,7 +144,9 @@ const { md, json } = writeReport({
       notes:
         "Each lookup set holds 100,000 requests (2,000 with --quick), drawn uniformly from the whole table, so at 100k-1M " +
         "routes most lookups miss the CPU caches twice or more (table entry and request string; one such miss costs " +
-        "150-250 ns on this VM). `hot` cycles 1,000 exact-host requests: the CPU cost with warm caches. Median of 7 passes. " +
+        "150-250 ns on this VM). `hot` cycles 1,000 exact-host requests: the CPU cost with warm caches (for wasm, " +
+        "mostly answered by its JS-side cache of answers the host alone decides, voided by every change to the table: " +
+        "see wasm/README.md). Median of 7 passes. " +
         "Request strings are fresh flat copies, as a router gets them. `map` gets exact, already-normalised hosts (a lower bound for any matcher); find-my-way and memoirist get one " +
         "pre-joined `/host/path` string without the query and cannot express wildcards (—). find-my-way runs only up to " +
         "1,000 routes: registering 10,000 did not finish in 2 minutes here.",

@@ -144,6 +144,11 @@ impl Matcher {
         let mut end = n;
         let mut remaining_dots = dot_count;
         let exact = loop {
+            // A node whose only host child is its `*` has no child a request host can reach (it holds
+            // no `*`): the usual `*.t-1.apps.example.com` registered alone. Stop without reading it.
+            if self.trie.flags(node) & HAS_STAR != 0 && self.trie.children(node, HOST_LABEL) == 1 {
+                break None;
+            }
             let start = if remaining_dots == 0 { 0 } else { self.dots[remaining_dots - 1] as usize + 1 };
             match self.trie.at(node, HOST_LABEL, &host[start..end]) {
                 None => break None,

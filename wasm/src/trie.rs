@@ -3,9 +3,14 @@
 //! path segments) so a node can have two independent sets of children.
 //!
 //! Layout, chosen for cache misses at a million routes (where each miss costs 150-250 ns):
-//! - a node is one record in a single `Vec<u32>` arena: a 20-byte header (parent, value, child
-//!   counts, label length/kind/flags) followed by its label bytes, so checking a candidate child
-//!   touches one cache line instead of a node line and a label line;
+//! - a node is one record in a single `Vec<u32>` arena: a 20-byte header (parent, value, one
+//!   children word per kind, label length/kind/flags) followed by its label bytes, so checking a
+//!   candidate child touches one cache line instead of a node line and a label line;
+//! - a children word is a count, except when the node has exactly one child of that kind: then it
+//!   names that child (a META bit says which), and `at` reads the child straight from the parent
+//!   it already holds in cache instead of probing the edge table (a likely cache miss at 1M routes).
+//!   Single children are everywhere in route tables: `*.t-1.apps.example.com` alone under its
+//!   parent, `app.com/api/v1` segment chains;
 //! - nodes are named by their word offset in the arena; removed records become garbage, and the
 //!   arena is compacted (records slid down, edges re-hashed) once garbage outweighs live records;
 //! - children are found through the global `EdgeTable` keyed by (parent, kind, label), not through
@@ -19,10 +24,14 @@ pub const NO_VALUE: i32 = -1;
 
 const PARENT: usize = 0;
 const VALUE: usize = 1;
-const CHILDREN: usize = 2; // two words: children per kind
-const META: usize = 4; // label length (16 bits) | kind (8) | flags (8)
+const CHILDREN: usize = 2; // two words, one per kind: a count, or the only child (see ONLY_CHILD)
+const META: usize = 4; // label length (16 bits) | kind (4) | ONLY_CHILD bits (4) | user flags (8)
 const HEADER_WORDS: usize = 5;
-const FREE: u32 = 0xff;
+const KIND_SHIFT: u32 = 16;
+const KIND_MASK: u32 = 0xf;
+const FREE: u32 = 0xf;
+/// META bit `ONLY_CHILD << kind`: the children word of `kind` names the node's only such child.
+const ONLY_CHILD: u32 = 1 << 20;
 /// The arena is only compacted beyond this much garbage, so small tables never pay for it.
 const MIN_GARBAGE_WORDS: usize = 16 * 1024;
 
@@ -79,14 +88,59 @@ impl Trie {
         *meta = (*meta & 0x00ff_ffff) | (flags as u32) << 24;
     }
 
+    /// How many `kind` children `node` has.
     #[inline]
     pub fn children(&self, node: u32, kind: u8) -> u32 {
-        self.arena[node as usize + CHILDREN + kind as usize]
+        let at = node as usize;
+        if self.arena[at + META] & ONLY_CHILD << kind != 0 {
+            1
+        } else {
+            self.arena[at + CHILDREN + kind as usize]
+        }
+    }
+
+    /// `node`'s only `kind` child, if it has exactly one and knows which (it may not after a removal
+    /// left one of two: then it is found by a probe, as children of larger families are).
+    #[inline]
+    fn only_child(&self, node: u32, kind: u8) -> Option<u32> {
+        let at = node as usize;
+        if self.arena[at + META] & ONLY_CHILD << kind != 0 {
+            Some(self.arena[at + CHILDREN + kind as usize])
+        } else {
+            None
+        }
+    }
+
+    fn add_child(&mut self, parent: u32, kind: u8, child: u32) {
+        let at = parent as usize;
+        let word = at + CHILDREN + kind as usize;
+        let only = ONLY_CHILD << kind;
+        if self.arena[at + META] & only != 0 {
+            self.arena[at + META] &= !only;
+            self.arena[word] = 2;
+        } else if self.arena[word] == 0 {
+            self.arena[at + META] |= only;
+            self.arena[word] = child;
+        } else {
+            self.arena[word] += 1;
+        }
+    }
+
+    fn remove_child(&mut self, parent: u32, kind: u8) {
+        let at = parent as usize;
+        let word = at + CHILDREN + kind as usize;
+        let only = ONLY_CHILD << kind;
+        if self.arena[at + META] & only != 0 {
+            self.arena[at + META] &= !only;
+            self.arena[word] = 0;
+        } else {
+            self.arena[word] -= 1;
+        }
     }
 
     #[inline]
     fn kind(&self, node: u32) -> u32 {
-        (self.arena[node as usize + META] >> 16) & 0xff
+        (self.arena[node as usize + META] >> KIND_SHIFT) & KIND_MASK
     }
 
     #[inline]
@@ -115,29 +169,55 @@ impl Trie {
     /// The child of `parent` reached by a `kind` edge labelled `label`.
     #[inline]
     pub fn at(&self, parent: u32, kind: u8, label: &[u8]) -> Option<u32> {
-        let hash = hash_edge(self.seed, parent, kind, label);
-        let meta = label.len() as u32 | (kind as u32) << 16;
-        self.edges.find(hash, |candidate| {
-            let at = candidate as usize;
-            self.arena[at + PARENT] == parent && self.arena[at + META] & 0x00ff_ffff == meta && self.label(candidate) == label
-        })
+        if let Some(only) = self.only_child(parent, kind) {
+            return if self.is_child(only, parent, kind, label) { Some(only) } else { None };
+        }
+        if self.arena[parent as usize + CHILDREN + kind as usize] == 0 {
+            return None;
+        }
+        self.at_hashed(hash_edge(self.seed, parent, kind, label), parent, kind, label)
+    }
+
+    #[inline]
+    fn at_hashed(&self, hash: u32, parent: u32, kind: u8, label: &[u8]) -> Option<u32> {
+        self.edges.find(hash, |candidate| self.is_child(candidate, parent, kind, label))
+    }
+
+    #[inline]
+    fn is_child(&self, candidate: u32, parent: u32, kind: u8, label: &[u8]) -> bool {
+        let at = candidate as usize;
+        let meta = label.len() as u32 | (kind as u32) << KIND_SHIFT;
+        self.arena[at + PARENT] == parent
+            && self.arena[at + META] & (0xffff | KIND_MASK << KIND_SHIFT) == meta
+            && self.label(candidate) == label
     }
 
     /// The child of `parent` reached by `kind`/`label`, created (without a value) if missing.
     /// Labels longer than u16::MAX bytes are the caller's to refuse.
     pub fn insert(&mut self, parent: u32, kind: u8, label: &[u8]) -> u32 {
-        if let Some(existing) = self.at(parent, kind, label) {
-            return existing;
+        // Hashed once for the search and the insertion.
+        let hash = hash_edge(self.seed, parent, kind, label);
+        match self.only_child(parent, kind) {
+            Some(only) => {
+                if self.is_child(only, parent, kind, label) {
+                    return only;
+                }
+            }
+            None => {
+                if let Some(existing) = self.at_hashed(hash, parent, kind, label) {
+                    return existing;
+                }
+            }
         }
         let node = self.arena.len() as u32;
-        self.arena.extend_from_slice(&[parent, NO_VALUE as u32, 0, 0, label.len() as u32 | (kind as u32) << 16]);
+        self.arena.extend_from_slice(&[parent, NO_VALUE as u32, 0, 0, label.len() as u32 | (kind as u32) << KIND_SHIFT]);
         for chunk in label.chunks(4) {
             let mut word = [0u8; 4];
             word[..chunk.len()].copy_from_slice(chunk);
             self.arena.push(u32::from_ne_bytes(word));
         }
-        self.arena[parent as usize + CHILDREN + kind as usize] += 1;
-        self.edges.insert(hash_edge(self.seed, parent, kind, label), node);
+        self.add_child(parent, kind, node);
+        self.edges.insert(hash, node);
         self.live_nodes += 1;
         node
     }
@@ -147,6 +227,7 @@ impl Trie {
     pub fn remove(&mut self, mut node: u32, mut on_unlink: impl FnMut(&mut Trie, u32, u8, u32)) {
         while node != ROOT {
             let at = node as usize;
+            // A children word is non-zero while there are children (a count, or a child's offset).
             if self.value(node) != NO_VALUE || self.arena[at + CHILDREN] != 0 || self.arena[at + CHILDREN + 1] != 0 {
                 break;
             }
@@ -156,9 +237,9 @@ impl Trie {
             let hash = hash_edge(self.seed, parent, kind, self.label(node));
             let removed = self.edges.remove(hash, node);
             debug_assert!(removed);
-            self.arena[parent as usize + CHILDREN + kind as usize] -= 1;
+            self.remove_child(parent, kind);
             self.garbage_words += words_for(self.label(node).len());
-            self.arena[at + META] = FREE << 16 | (self.arena[at + META] & 0xffff);
+            self.arena[at + META] = FREE << KIND_SHIFT | (self.arena[at + META] & 0xffff);
             self.live_nodes -= 1;
             node = parent;
         }
@@ -175,7 +256,7 @@ impl Trie {
         let mut read = 0usize;
         while read < self.arena.len() {
             let words = words_for((self.arena[read + META] & 0xffff) as usize);
-            if (self.arena[read + META] >> 16) & 0xff != FREE {
+            if (self.arena[read + META] >> KIND_SHIFT) & KIND_MASK != FREE {
                 old_offsets.push(read as u32);
                 self.arena.copy_within(read..read + words, write);
                 write += words;
@@ -191,13 +272,21 @@ impl Trie {
             new_offsets.push(new_offset as u32);
             new_offset += words_for((self.arena[new_offset + META] & 0xffff) as usize);
         }
+        let relocate = |old: u32| new_offsets[old_offsets.binary_search(&old).expect("live nodes name live nodes")];
+        for &node in new_offsets.iter() {
+            let at = node as usize;
+            for kind in 0..2 {
+                if self.arena[at + META] & ONLY_CHILD << kind != 0 {
+                    self.arena[at + CHILDREN + kind] = relocate(self.arena[at + CHILDREN + kind]);
+                }
+            }
+        }
         self.edges.clear();
         self.edges.reserve(new_offsets.len());
         for &node in new_offsets.iter().skip(1) {
             let at = node as usize;
             let old_parent = self.arena[at + PARENT];
-            let index = old_offsets.binary_search(&old_parent).expect("a live node's parent is live");
-            let parent = new_offsets[index];
+            let parent = relocate(old_parent);
             self.arena[at + PARENT] = parent;
             let kind = self.kind(node) as u8;
             let hash = hash_edge(self.seed, parent, kind, self.label(node));
@@ -240,6 +329,51 @@ mod tests {
         assert_eq!(t.node_count(), 1);
         assert_eq!(t.edge_count(), 0);
         assert_eq!(t.children(ROOT, 0), 0);
+    }
+
+    #[test]
+    fn only_children_are_read_without_probing_and_survive_removal_and_compaction() {
+        let mut t = Trie::new(3);
+        let a = t.insert(ROOT, 0, b"a");
+        let x = t.insert(a, 1, b"x");
+        assert_eq!(t.children(a, 1), 1);
+        assert_eq!(t.only_child(a, 1), Some(x));
+        assert_eq!(t.at(a, 1, b"x"), Some(x));
+        assert_eq!(t.at(a, 1, b"y"), None);
+        assert_eq!(t.at(a, 0, b"x"), None, "the other kind has no child");
+        assert_eq!(t.insert(a, 1, b"x"), x);
+        let y = t.insert(a, 1, b"y");
+        assert_eq!((t.children(a, 1), t.only_child(a, 1)), (2, None));
+        assert_eq!(t.at(a, 1, b"x"), Some(x));
+        t.set_value(x, 1);
+        t.remove(y, |_, _, _, _| {});
+        // One of two left: counted, found by a probe.
+        assert_eq!((t.children(a, 1), t.only_child(a, 1)), (1, None));
+        assert_eq!(t.at(a, 1, b"x"), Some(x));
+        assert_eq!(t.at(a, 1, b"y"), None);
+        // Garbage before `b`, whose only child must be renamed when the arena is compacted.
+        let junk = t.insert(ROOT, 0, b"junk");
+        for i in 0..6000 {
+            t.insert(junk, 1, format!("segment-number-{}", i).as_bytes());
+        }
+        let b = t.insert(ROOT, 0, b"b");
+        let c = t.insert(b, 0, b"c");
+        t.set_value(c, 7);
+        assert_eq!(t.only_child(b, 0), Some(c));
+        for i in 0..6000 {
+            let n = t.at(t.at(ROOT, 0, b"junk").unwrap(), 1, format!("segment-number-{}", i).as_bytes()).unwrap();
+            t.remove(n, |_, _, _, _| {});
+        }
+        assert!(t.arena.len() < 30_000, "compacted: {}", t.arena.len());
+        let b = t.at(ROOT, 0, b"b").unwrap();
+        let c = t.at(b, 0, b"c").expect("only child renamed");
+        assert_eq!((t.label(c), t.value(c)), (&b"c"[..], 7));
+        assert_eq!(t.only_child(b, 0), Some(c));
+        t.set_value(c, NO_VALUE);
+        t.remove(c, |_, _, _, _| {});
+        assert_eq!(t.at(ROOT, 0, b"b"), None);
+        let a = t.at(ROOT, 0, b"a").unwrap();
+        assert_eq!(t.value(t.at(a, 1, b"x").unwrap()), 1);
     }
 
     #[test]

@@ -192,6 +192,43 @@ describe("WasmMatcher", () => {
     expect(wasm.size).toBe(1);
   });
 
+  test("cached answers never go stale: every change to the table voids them", () => {
+    const wasm = load();
+    const host = (s: string) => JSON.parse(JSON.stringify(s)) as string; // a fresh string each time
+    expect(wasm.insert("*.example.com", 1)).toBe(true);
+    for (let i = 0; i < 3; i++) expect(wasm.lookup(host("app.example.com"), "/")).toBe(1);
+    expect(wasm.insert("app.example.com", 2)).toBe(true);
+    expect(wasm.lookup(host("app.example.com"), "/")).toBe(2);
+    expect(wasm.insert("app.example.com", 3)).toBe(true); // replaced
+    expect(wasm.lookup(host("app.example.com"), "/")).toBe(3);
+    expect(wasm.insert("app.example.com/api", 4)).toBe(true); // now the target decides
+    expect(wasm.lookup(host("app.example.com"), "/api/x")).toBe(4);
+    expect(wasm.lastMatchedLength).toBe(4);
+    expect(wasm.lookup(host("app.example.com"), "/web")).toBe(3);
+    expect(wasm.remove("app.example.com/api")).toBe(true);
+    expect(wasm.lookup(host("app.example.com"), "/api/x")).toBe(3);
+    expect(wasm.lastMatchedLength).toBe(0);
+    expect(wasm.lookup(host("APP.example.com:80"), "/")).toBe(3);
+    expect(wasm.lookup(host("APP.example.com:80"), "/")).toBe(3);
+    expect(wasm.remove("app.example.com")).toBe(true);
+    expect(wasm.lookup(host("APP.example.com:80"), "/")).toBe(1);
+    expect(wasm.lookup(host("nope.org"), "/")).toBe(-1); // a cached miss
+    expect(wasm.insertMany([["nope.org", 5]])).toBe(1);
+    expect(wasm.lookup(host("nope.org"), "/")).toBe(5);
+    wasm.clear();
+    expect(wasm.lookup(host("nope.org"), "/")).toBe(-1);
+    expect(wasm.lookup(host("app.example.com"), "/")).toBe(-1);
+    // A failed insert or remove changes nothing (and may keep the cache).
+    expect(wasm.insert("x.com", 6)).toBe(true);
+    expect(wasm.lookup(host("x.com"), "/")).toBe(6);
+    expect(wasm.remove("y.com")).toBe(false);
+    expect(wasm.insert("bad..key", 7)).toBe(false);
+    expect(wasm.lookup(host("x.com"), "/")).toBe(6);
+    // Hosts that fill the same cache slot still get their own answers.
+    for (let i = 0; i < 20_000; i++) wasm.insert(`h${i}.com`, 100 + i);
+    for (let round = 0; round < 2; round++) for (let i = 0; i < 20_000; i += 7) expect(wasm.lookup(host(`h${i}.com`), "/")).toBe(100 + i);
+  });
+
   test("memory grows past the first pages and lookups still see the new buffer", () => {
     const wasm = load();
     const before = wasm.linearMemoryBytes;

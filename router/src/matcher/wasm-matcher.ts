@@ -1,6 +1,7 @@
 // The production route matcher: wasm/dist/matcher.wasm (Rust, see wasm/README.md) behind the
 // RouteMatcher interface. Only numbers cross the boundary: strings are copied as bytes into a buffer
-// in linear memory, lengths go in, a route id comes out. Works under Node 20 and Bun.
+// in linear memory, lengths go in, a route id comes out. Works under Node 20 and Bun. Answers the
+// host alone decides are cached per raw Host (never stale: see the cache below and wasm/README.md).
 
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -50,6 +51,15 @@ const BYTE_LOOP_LIMIT = 128;
 const BULK_CHUNK_BYTES = 1 << 20;
 /** matcher_lookup_host's answer when the target decides (wasm/src/matcher.rs NEEDS_PATH). */
 const NEEDS_PATH = -2;
+/**
+ * The answer cache: the last Hosts whose answer the host alone decided, in 2,048 sets of 2 slots
+ * (2-way, so two hot Hosts hashing to one set do not evict each other), the set chosen by the top
+ * bits of a hash of the raw Host. A slot is valid only while its generation is the table's: every
+ * insert, remove or clear that changes the table bumps the generation, so a cached answer is never
+ * stale.
+ */
+const CACHE_SET_BITS = 11;
+const CACHE_SHIFT = 32 - CACHE_SET_BITS;
 const encoder = new TextEncoder();
 
 /**
@@ -134,6 +144,16 @@ export class WasmMatcher implements RouteMatcher {
   private hostView!: Uint8Array;
   private pathView!: Uint8Array;
   private uriView!: Uint8Array;
+  /** Per slot (set * 2 + way): the Host string. */
+  private readonly cacheHosts: string[] = new Array<string>(2 << CACHE_SET_BITS).fill("");
+  /** Per slot, 4 words: [host hash, generation (-1: empty), id, unused]; a set's two slots share a cache line. */
+  private readonly cacheMeta = new Int32Array(8 << CACHE_SET_BITS).fill(-1);
+  private generation = 0;
+  /** The last successful lookup was answered by the cache (so it matched no path: length 0). */
+  private lastMatchCached = false;
+  // The hot exports, read once (saves a property load on the exports object per call).
+  private readonly lookupHost: (hostLength: number) => number;
+  private readonly lookupPath: (pathLength: number) => number;
 
   constructor(wasm: MatcherExports) {
     this.wasm = wasm;
@@ -141,6 +161,8 @@ export class WasmMatcher implements RouteMatcher {
     this.hostCapacity = wasm.matcher_capacity(0);
     this.pathCapacity = wasm.matcher_capacity(1);
     this.uriCapacity = wasm.matcher_capacity(2);
+    this.lookupHost = wasm.matcher_lookup_host;
+    this.lookupPath = wasm.matcher_lookup_path;
     const seed = crypto.getRandomValues(new Uint32Array(2));
     wasm.matcher_seed(seed[0]!, seed[1]!);
     this.refreshViews();
@@ -152,7 +174,7 @@ export class WasmMatcher implements RouteMatcher {
 
   /** Bytes of the target the last successful lookup matched (0 for a route without a path). */
   get lastMatchedLength(): number {
-    return this.wasm.matcher_last_match_length();
+    return this.lastMatchCached ? 0 : this.wasm.matcher_last_match_length();
   }
 
   /** Bytes held by the table's vectors (what the routes cost, allocator slack excluded). */
@@ -169,30 +191,105 @@ export class WasmMatcher implements RouteMatcher {
     if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) return false;
     const length = this.writeUri(uri);
     const result = length >= 0 ? this.wasm.matcher_insert(length, 0, id) : this.wasm.matcher_insert(-length - 1, 1, id);
-    return result !== 0;
+    if (result === 0) return false;
+    this.invalidateCache();
+    return true;
   }
 
   remove(uri: string): boolean {
     const length = this.writeUri(uri);
     const result = length >= 0 ? this.wasm.matcher_remove(length, 0) : this.wasm.matcher_remove(-length - 1, 1);
-    return result !== 0;
+    if (result === 0) return false;
+    this.invalidateCache();
+    return true;
   }
 
   lookup(host: string, path: string): number {
-    if (this.bytes.byteLength === 0) this.refreshViews();
-    // encodeInto beat a charCodeAt loop and Buffer#latin1Write for 20-40 byte strings under both
-    // Node 20 and Bun (measured here). A host that does not fit is over 1024 bytes: refused.
-    const hostWrite = encoder.encodeInto(host, this.hostView);
-    if (hostWrite.read < host.length) return -1;
+    let bytes = this.bytes;
+    if (bytes.byteLength === 0) bytes = this.refreshViews();
+    // One pass over the Host: copy its bytes into linear memory (a byte loop: under Node 20
+    // encodeInto is a C++ call and no faster for short strings) and hash it for the answer cache.
+    // Every valid Host is printable ASCII, so any other character is refused right here.
+    const hostLength = host.length;
+    if (hostLength > this.hostCapacity) return -1;
+    const input = this.input;
+    let hash = hostLength;
+    for (let i = 0; i < hostLength; i++) {
+      const c = host.charCodeAt(i);
+      if (c > 0x7e) return -1;
+      bytes[input + i] = c;
+      hash = ((hash << 5) | (hash >>> 27)) ^ c;
+    }
+    hash = Math.imul(hash, 0x9e3779b1);
+    // The stored hash and generation sit in one cache line and reject almost every wrong slot
+    // before the string compare, which would read the cached string (likely out of cache).
+    const set = hash >>> CACHE_SHIFT;
+    const meta = this.cacheMeta;
+    const hosts = this.cacheHosts;
+    const generation = this.generation;
+    const at = set << 3;
+    if (meta[at] === hash && meta[at + 1] === generation && hosts[set << 1] === host) {
+      const cached = meta[at + 2]!;
+      if (cached >= 0) this.lastMatchCached = true;
+      return cached;
+    }
+    if (meta[at + 4] === hash && meta[at + 5] === generation && hosts[(set << 1) | 1] === host) {
+      const cached = meta[at + 6]!;
+      if (cached >= 0) this.lastMatchCached = true;
+      return cached;
+    }
     // Most hosts have no path routes: the host alone decides, and the target is never copied.
-    const decided = this.wasm.matcher_lookup_host(hostWrite.written);
-    if (decided !== NEEDS_PATH) return decided;
+    const decided = this.lookupHost(hostLength);
+    if (decided !== NEEDS_PATH) {
+      // The newest entry goes first, the set's other one second (the older second is dropped).
+      // Stores references to strings and numbers: no allocation.
+      hosts[(set << 1) | 1] = hosts[set << 1]!;
+      meta[at + 4] = meta[at]!;
+      meta[at + 5] = meta[at + 1]!;
+      meta[at + 6] = meta[at + 2]!;
+      hosts[set << 1] = host;
+      meta[at] = hash;
+      meta[at + 1] = generation;
+      meta[at + 2] = decided;
+      if (decided >= 0) this.lastMatchCached = false;
+      return decided;
+    }
+    const id = this.lookupPath(this.writePath(bytes, path));
+    if (id >= 0) this.lastMatchCached = false;
+    return id;
+  }
+
+  /** Copies a target into the path region: its byte length (cut at the region's end). */
+  private writePath(bytes: Uint8Array, path: string): number {
+    const length = path.length;
+    if (length <= BYTE_LOOP_LIMIT) {
+      const at = this.input + this.hostCapacity;
+      let i = 0;
+      for (; i < length; i++) {
+        const c = path.charCodeAt(i);
+        if (c > 0x7f) break;
+        bytes[at + i] = c;
+      }
+      if (i === length) return length;
+    }
     // A cut target is fine: registered paths are at most 4096 bytes, the region holds 8192.
-    return this.wasm.matcher_lookup_path(encoder.encodeInto(path, this.pathView).written);
+    return encoder.encodeInto(path, this.pathView).written;
   }
 
   clear(): void {
     this.wasm.matcher_clear();
+    this.invalidateCache();
+  }
+
+  /** Voids every cached answer (the table changed). */
+  private invalidateCache(): void {
+    if (this.generation === 0x7fffffff) {
+      // Never reuse a generation a slot may still carry.
+      this.cacheMeta.fill(-1);
+      this.generation = 0;
+    } else {
+      this.generation++;
+    }
   }
 
   /** Pre-sizes the table for `routes` more keys of `keyBytes` bytes in all. */
@@ -218,6 +315,7 @@ export class WasmMatcher implements RouteMatcher {
     const flush = (): void => {
       if (used > 0) accepted += this.wasm.matcher_insert_many(chunk, used);
       used = 0;
+      this.invalidateCache();
       bytes = this.refreshViews();
     };
     try {
@@ -251,7 +349,12 @@ export class WasmMatcher implements RouteMatcher {
 
   /** Writes a uri into the input buffer: its byte length, or -(length + 1) if it was cut short. */
   private writeUri(uri: string): number {
-    if (this.bytes.byteLength === 0) this.refreshViews();
+    let bytes = this.bytes;
+    if (bytes.byteLength === 0) bytes = this.refreshViews();
+    if (uri.length <= BYTE_LOOP_LIMIT) {
+      const written = writeAscii(bytes, this.input, uri);
+      if (written >= 0) return written;
+    }
     const { read, written } = encoder.encodeInto(uri, this.uriView);
     return read < uri.length ? -written - 1 : written;
   }
