@@ -4,8 +4,9 @@ import type { Table } from "./report.ts";
 
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
 
-/** A chart of the table's first numeric column by its first column, or undefined if nothing to draw. */
+/** A chart of the table's first numeric column by its first column, or undefined if nothing comparable to draw. */
 export function barChart(t: Table, width = 640): string | undefined {
+  if (t.columns[0] === "figure") return undefined; // rows of different units: no common axis
   const col = t.columns.findIndex((_, i) => i > 0 && t.rows.some((r) => typeof r[i] === "number"));
   if (col < 0 || t.rows.length < 2 || t.rows.length > 40) return undefined;
   const rows = t.rows.map((r) => ({ label: String(r[0]), value: typeof r[col] === "number" ? (r[col] as number) : 0 }));
