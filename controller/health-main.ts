@@ -18,6 +18,7 @@ import { feedState } from "./src/state-feed.ts";
 import { CredentialBox } from "./src/services/credential-box.ts";
 import { ServiceGateway } from "./src/services/service-gateway.ts";
 import { ServiceStore } from "./src/services/service-store.ts";
+import { runUntilSignalled } from "./src/run-until-signalled.ts";
 
 export interface HealthConfig {
   natsUrl: string;
@@ -73,27 +74,5 @@ export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus
 
 if (import.meta.main) {
   const log = createLogger("health");
-  startHealthProcess(healthConfigFromEnv(), { log }).then(
-    (h) => {
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info("stopping", { signal });
-        // never hang on the way out: a stuck request or pass must not keep the process alive
-        setTimeout(() => {
-          log.warn("stop took over 10 s; exiting anyway");
-          process.exit(0);
-        }, 10_000).unref();
-        await h.stop();
-        process.exit(0);
-      };
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      process.on("SIGINT", () => void stop("SIGINT"));
-    },
-    (err) => {
-      log.error("failed to start", { error: err });
-      process.exit(1);
-    },
-  );
+  runUntilSignalled(log, () => startHealthProcess(healthConfigFromEnv(), { log }));
 }

@@ -22,6 +22,7 @@ import { LogRelay } from "./src/log-relay.ts";
 import { CredentialBox } from "./src/services/credential-box.ts";
 import { ServiceGateway, type GatewayOptions } from "./src/services/service-gateway.ts";
 import { ServiceStore } from "./src/services/service-store.ts";
+import { runUntilSignalled } from "./src/run-until-signalled.ts";
 
 export interface ControllerConfig {
   natsUrl: string;
@@ -141,27 +142,5 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
 if (import.meta.main) {
   const log = createLogger("controller");
   const config = configFromEnv();
-  startController(config, { log }).then(
-    (c) => {
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info("stopping", { signal });
-        // never hang on the way out: a stuck request or pass must not keep the process alive
-        setTimeout(() => {
-          log.warn("stop took over 10 s; exiting anyway");
-          process.exit(0);
-        }, 10_000).unref();
-        await c.stop();
-        process.exit(0);
-      };
-      process.on("SIGTERM", () => void stop("SIGTERM"));
-      process.on("SIGINT", () => void stop("SIGINT"));
-    },
-    (err) => {
-      log.error("failed to start", { error: err });
-      process.exit(1);
-    },
-  );
+  runUntilSignalled(log, () => startController(config, { log }));
 }

@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { startLocalServices, type LocalServiceName, type LocalServices } from "../controller/broker/servers/index.ts";
+import { freeLoopbackPort } from "../controller/broker/servers/managed-process.ts";
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const bun = process.execPath; // scripts run under Bun: the same binary runs the Bun components
@@ -82,20 +83,9 @@ export async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function choosePort(preferred?: number): Promise<number> {
   if (preferred && (await portIsFree(preferred))) return preferred;
-  return freePort();
+  return freeLoopbackPort();
 }
 
 function readOrCreate(path: string, make: () => string): string {
