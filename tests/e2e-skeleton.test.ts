@@ -80,6 +80,27 @@ describe("walking skeleton (issue 3)", () => {
     expect(after.body).toContain("hello from skiff");
   }, 60_000);
 
+  test("scaled to 3 with the CLI, requests spread round-robin over all 3 instances (issue 7)", async () => {
+    const scale = await cluster.cli(["scale", "hello", "-i", "3"]);
+    expect(scale.code, scale.output).toBe(0);
+    const pids = await eventually(async () => {
+      const seen = new Set<number>();
+      for (let i = 0; i < 12; i++) {
+        const r = await servedBy();
+        if (r.status === 200 && r.pid) seen.add(r.pid);
+      }
+      return seen.size === 3 ? seen : undefined;
+    }, 45_000, "three distinct instances answering through the router");
+    expect(pids.size).toBe(3);
+    // round-robin: 30 requests over 3 instances give each exactly 10
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 30; i++) {
+      const r = await servedBy();
+      counts.set(r.pid!, (counts.get(r.pid!) ?? 0) + 1);
+    }
+    expect([...counts.values()].sort()).toEqual([10, 10, 10]);
+  }, 60_000);
+
   test("garbage and wrong-shaped CBOR on every subject leave every process running and serving", async () => {
     const agentId = await new Promise<string>((resolve) => {
       const sub = bus.subscribe(Subjects.deaAdvertise, "dea.advertise", (m) => {
