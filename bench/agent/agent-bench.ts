@@ -1,9 +1,11 @@
 // Agent benchmark: start order → RUNNING → routable latency for a cached Bun hello droplet, staging
 // time of examples/hello, agent RSS idle and with many instances, heartbeat size.
 // Run: ./node_modules/.bin/bun bench/agent/agent-bench.ts [--quick]
-// Writes bench/results/agent.json and bench/results/agent.md.
+// Writes bench/results/agent.json and bench/results/agent.md (agent.quick.* with --quick) through writeReport.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { pct, percentile, summarize, type Summary } from "../lib/stats.ts";
+import { writeReport } from "../lib/report.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, deaStartSubject, encode, stagingStartSubject, Subjects, type Bus, type StagingReply } from "../../bus/index.ts";
@@ -20,10 +22,6 @@ const STAGING_RUNS = quick ? 2 : 5;
 const MANY = quick ? 30 : 100;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 async function until<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
@@ -140,41 +138,69 @@ try {
   b.publish(Subjects.deaStop, "dea.stop", { droplet: "tiny" });
   await Bun.sleep(1000);
 
-  const results = {
-    date: new Date().toISOString(),
+  const routable = summarize(toRoutable);
+  const toRun = summarize(toRunning);
+  const staging = summarize(stagingMs);
+  const row = (name: string, xs: number[], s: Summary) => [name, round(s.median), pct(s), round(s.min), round(s.max), round(percentile(xs, 99)), String(s.runs)];
+  const perInstance = round(lastHeartbeat / Math.max(1, heartbeatEntries));
+  const { md } = writeReport({
+    bench: "agent",
     command: `./node_modules/.bin/bun bench/agent/agent-bench.ts${quick ? " --quick" : ""}`,
-    machine: "2 cores shared with other work; nats-server, agent and instances on one host",
-    loadavg: { before: loadBefore, after: loadavg() },
-    start_to_routable_ms: { runs: toRoutable.length, p50: round(pct(toRoutable, 50)), p99: round(pct(toRoutable, 99)), max: round(Math.max(...toRoutable)) },
-    start_to_running_heartbeat_ms: { p50: round(pct(toRunning, 50)), p99: round(pct(toRunning, 99)) },
-    staging_examples_hello_ms: { runs: stagingMs.length, p50: round(pct(stagingMs, 50)), max: round(Math.max(...stagingMs)) },
-    agent_rss_mib: { idle: round(idleRss), [`with_${MANY}_instances`]: round(manyRss) },
-    many_instances: { count: MANY, seconds_to_all_running: round(manyStartSeconds, 2), instance: "exec sleep 600, process health check" },
-    heartbeat_bytes: { instances: heartbeatEntries, cbor_bytes: lastHeartbeat, per_instance: round(lastHeartbeat / Math.max(1, heartbeatEntries)) },
-  };
-  mkdirSync(join(REPO, "bench/results"), { recursive: true });
-  writeFileSync(join(REPO, `bench/results/agent${quick ? ".quick" : ""}.json`), JSON.stringify(results, null, 2) + "\n");
-  const md = `# agent benchmark
-
-Command: \`${results.command}\` (${results.date}; ${results.machine}; load average ${results.loadavg.before} before, ${results.loadavg.after} after: p99 and max move with the load of other work, p50 barely does).
-
-"Routable" is the moment a bus subscriber sees the instance's router.register, published right after
-its port health check passed (polled from 3 ms, backing off to 100 ms). Starts are sequential; the
-first (cache-warming) start is not counted. The many-instances figure uses \`exec sleep 600\` with a
-process health check so the host's two cores measure the agent, not 100 Bun runtimes.
-
-| measure | value |
-| --- | --- |
-| start order → routable (router.register), cached Bun hello droplet, p50 / p99 / max | ${results.start_to_routable_ms.p50} / ${results.start_to_routable_ms.p99} / ${results.start_to_routable_ms.max} ms (${toRoutable.length} sequential starts) |
-| start order → RUNNING heartbeat, p50 / p99 | ${results.start_to_running_heartbeat_ms.p50} / ${results.start_to_running_heartbeat_ms.p99} ms |
-| staging examples/hello (download, detect, compile, pack, upload), p50 / max | ${results.staging_examples_hello_ms.p50} / ${results.staging_examples_hello_ms.max} ms |
-| agent RSS idle | ${results.agent_rss_mib.idle} MiB |
-| agent RSS with ${MANY} running instances | ${manyRss.toFixed(1)} MiB |
-| time for ${MANY} instances to all be RUNNING | ${results.many_instances.seconds_to_all_running} s |
-| heartbeat with ${heartbeatEntries} instances | ${lastHeartbeat} bytes CBOR (${results.heartbeat_bytes.per_instance} per instance) |
-`;
-  writeFileSync(join(REPO, `bench/results/agent${quick ? ".quick" : ""}.md`), md);
-  console.log(md);
+    quick,
+    figures: {
+      "start_to_routable_ms.median": routable.median,
+      "start_to_routable_ms.spread": routable.spread,
+      "start_to_routable_ms.min": routable.min,
+      "start_to_routable_ms.max": routable.max,
+      "start_to_routable_ms.p99": percentile(toRoutable, 99),
+      "start_to_routable_ms.runs": routable.runs,
+      "start_to_running_heartbeat_ms.median": toRun.median,
+      "start_to_running_heartbeat_ms.spread": toRun.spread,
+      "start_to_running_heartbeat_ms.p99": percentile(toRunning, 99),
+      "staging_examples_hello_ms.median": staging.median,
+      "staging_examples_hello_ms.spread": staging.spread,
+      "staging_examples_hello_ms.min": staging.min,
+      "staging_examples_hello_ms.max": staging.max,
+      "staging_examples_hello_ms.runs": staging.runs,
+      "agent_rss_mib.idle": idleRss,
+      [`agent_rss_mib.with_${MANY}_instances`]: manyRss,
+      "many_instances.count": MANY,
+      "many_instances.seconds_to_all_running": manyStartSeconds,
+      "heartbeat.instances": heartbeatEntries,
+      "heartbeat.cbor_bytes": lastHeartbeat,
+      "heartbeat.bytes_per_instance": perInstance,
+    },
+    tables: [
+      {
+        title: "Repeated latencies (ms): median and spread over sequential runs",
+        columns: ["measure (ms)", "median", "spread", "min", "max", "p99", "runs"],
+        rows: [
+          row("start order → routable (router.register), cached Bun hello droplet", toRoutable, routable),
+          row("start order → RUNNING heartbeat", toRunning, toRun),
+          row("staging examples/hello (download, detect, compile, pack, upload)", stagingMs, staging),
+        ],
+        notes: "spread: ± half the min–max range as a percentage of the median.",
+      },
+      {
+        title: `Agent footprint (single measurements after the runs above)`,
+        columns: ["figure", "value"],
+        rows: [
+          ["agent RSS idle (MiB)", round(idleRss)],
+          [`agent RSS with ${MANY} running instances (MiB)`, round(manyRss)],
+          [`time for ${MANY} instances to all be RUNNING (s)`, round(manyStartSeconds, 2)],
+          [`heartbeat with ${heartbeatEntries} instances (bytes CBOR)`, lastHeartbeat],
+          ["heartbeat bytes per instance", perInstance],
+        ],
+      },
+    ],
+    notes: [
+      `Load average ${loadBefore} before, ${loadavg()} after: p99 and max move with the load of other work on the host's 2 shared cores, the median barely does. nats-server, agent and instances run on one host.`,
+      '"Routable" is the moment a bus subscriber sees the instance\'s router.register, published right after its port health check passed (polled from 3 ms, backing off to 100 ms).',
+      "Starts are sequential; the first (cache-warming) start is not counted.",
+      "The many-instances figure uses `exec sleep 600` with a process health check so the host's two cores measure the agent, not 100 Bun runtimes.",
+    ],
+  });
+  console.log(await Bun.file(md).text());
 } finally {
   await bus?.close().catch(() => {});
   await agent.stop("SIGINT", 20_000);

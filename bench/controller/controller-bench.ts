@@ -2,9 +2,11 @@
 // heartbeats (target ≤ 50 ms), and GET /v3/apps latency with 1,000 apps on a listening server.
 // Usage: bun bench/controller/controller-bench.ts [--quick]   → bench/results/controller.{json,md}
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, cpus } from "node:os";
-import { join, resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pct as spreadPct, summarize } from "../lib/stats.ts";
+import { writeReport } from "../lib/report.ts";
 import { createBus, MemoryBroker, memoryLogger, type HeartbeatDroplet } from "../../bus/index.ts";
 import { startController } from "../../controller/main.ts";
 import { newGuid } from "../../controller/src/db/store.ts";
@@ -19,7 +21,10 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
-const stats = (xs: number[]) => ({ n: xs.length, mean: +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3), p50: +pct(xs, 50).toFixed(3), p99: +pct(xs, 99).toFixed(3), max: +Math.max(...xs).toFixed(3) });
+const stats = (xs: number[]) => {
+  const summary = summarize(xs);
+  return { n: xs.length, mean: +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3), p50: +pct(xs, 50).toFixed(3), p99: +pct(xs, 99).toFixed(3), min: +summary.min.toFixed(3), max: +Math.max(...xs).toFixed(3), spread: spreadPct(summary), summary };
+};
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-bench-ctl-"));
 const broker = new MemoryBroker();
@@ -129,32 +134,48 @@ await c2.stop();
 rmSync(dir2, { recursive: true, force: true });
 
 // ---- results ----
-const out = resolve(import.meta.dir, "../results");
-mkdirSync(out, { recursive: true });
-const meta = { date: new Date().toISOString(), command: `bun bench/controller/controller-bench.ts${quick ? " --quick" : ""}`, quick, bun: Bun.version, cpus: cpus().length, note: "sequential requests over loopback keep-alive (Bun fetch), SQLite WAL on local disk, memory bus; machine shared with other work" };
-writeFileSync(join(out, `controller${quick ? ".quick" : ""}.json`), JSON.stringify({ ...meta, health_manager: hmResult, api: listResult }, null, 2) + "\n");
-const row = (name: string, s: ReturnType<typeof stats>) => `| ${name} | ${s.n} | ${s.mean} | ${s.p50} | ${s.p99} | ${s.max} |`;
-writeFileSync(join(out, `controller${quick ? ".quick" : ""}.md`), `# Controller benchmarks
-
-Command: \`${meta.command}\` (${meta.date}, Bun ${meta.bun}, ${meta.cpus} CPUs, ${meta.note}).
-
-## Health manager: ${APPS * PER_APP} desired instances (${APPS} apps × ${PER_APP}), ${AGENTS} agents heartbeating
-
-A pass = take/renew the lease, read desired state and crash records from SQLite, diff against the
-heartbeat view, re-check and act. Target: ≤ 50 ms.
-
-| measure (ms) | n | mean | p50 | p99 | max |
-| --- | --- | --- | --- | --- | --- |
-${row("ingest 200 heartbeats (10,000 instances)", hmResult.heartbeat_ingest_ms)}
-${row("pass, steady state (no actions)", hmResult.pass_steady_ms)}
-${row("pure diff only", hmResult.diff_only_ms)}
-${row("pass starting 100 missing instances (placement + dea.start)", hmResult.pass_with_100_starts_ms)}
-
-## API: GET /v3/apps with ${LIST_APPS} apps (real HTTP server, one request at a time)
-
-| request (ms) | n | mean | p50 | p99 | max |
-| --- | --- | --- | --- | --- | --- |
-${Object.entries(listResult).filter(([k]) => k !== "apps").map(([k, v]) => row(k, v as ReturnType<typeof stats>)).join("\n")}
-`);
-console.log(`wrote ${join(out, `controller${quick ? ".quick" : ""}.json`)} and controller.md`);
+const ms = (v: number) => +v.toFixed(3);
+const row = (name: string, s: ReturnType<typeof stats>) => [name, s.p50, s.spread, s.min, s.max, s.p99, s.mean, String(s.n)];
+const columns = (what: string) => [what, "median", "spread", "min", "max", "p99", "mean", "n"];
+const figures: Record<string, number> = { "hm.desired_instances": APPS * PER_APP, "hm.apps": APPS, "hm.agents": AGENTS, "api.apps": LIST_APPS };
+const put = (prefix: string, s: ReturnType<typeof stats>) => {
+  for (const [k, v] of Object.entries(s)) if (typeof v === "number") figures[`${prefix}.${k}`] = v;
+  figures[`${prefix}.spread_fraction`] = s.summary.spread;
+};
+const hmRows: [string, string, ReturnType<typeof stats>][] = [
+  ["heartbeat_ingest_ms", "ingest 200 heartbeats (10,000 instances)", hmResult.heartbeat_ingest_ms],
+  ["pass_steady_ms", "pass, steady state (no actions)", hmResult.pass_steady_ms],
+  ["diff_only_ms", "pure diff only", hmResult.diff_only_ms],
+  ["pass_with_100_starts_ms", "pass starting 100 missing instances (placement + dea.start)", hmResult.pass_with_100_starts_ms],
+];
+for (const [key, , s] of hmRows) put(`hm.${key}`, s);
+const apiRows = Object.entries(listResult).filter(([k]) => k !== "apps") as [string, ReturnType<typeof stats>][];
+for (const [k, s] of apiRows) put(`api.${k}`, s);
+const { md, json } = writeReport({
+  bench: "controller",
+  command: `./node_modules/.bin/bun bench/controller/controller-bench.ts${quick ? " --quick" : ""}`,
+  quick,
+  figures,
+  tables: [
+    {
+      title: `Health manager: ${APPS * PER_APP} desired instances (${APPS} apps × ${PER_APP}), ${AGENTS} agents heartbeating (ms; target ≤ 50 ms a pass)`,
+      columns: columns("measure (ms)"),
+      rows: hmRows.map(([, name, s]) => row(name, s)),
+      notes:
+        "A pass = take/renew the lease, read desired state and crash records from SQLite, diff against the heartbeat view, re-check and act. " +
+        `Each measure is repeated (${PASSES} passes; 10 for the healing pass); spread: ± half the min–max range as a percentage of the median.`,
+    },
+    {
+      title: `API: GET /v3/apps with ${LIST_APPS} apps (real HTTP server, one request at a time, ms)`,
+      columns: columns("request (ms)"),
+      rows: apiRows.map(([k, s]) => row(k, s)),
+      notes: "Sequential requests: the min–max range includes the odd GC or scheduler pause, so compare medians (and p99) rather than max.",
+    },
+  ],
+  notes: [
+    "Sequential requests over loopback keep-alive (Bun fetch), SQLite WAL on local disk, memory bus; the machine's cores are shared with other work.",
+  ],
+});
+console.log(await Bun.file(md).text());
+console.log(`wrote ${json} and ${md}`);
 process.exit(0);

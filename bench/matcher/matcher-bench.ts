@@ -111,6 +111,7 @@ function fmt(v: number | null | undefined): string {
 
 const { writeReport } = await import("../lib/report.ts");
 const dash = (v: number | null) => v ?? "—";
+const spread = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : `±${(v * 50).toFixed(0)}%`);
 const rows = results.filter((m) => m.contender !== "none");
 const figures: Record<string, number> = {};
 for (const m of results) {
@@ -119,6 +120,7 @@ for (const m of results) {
     if (v !== null && Number.isFinite(v)) figures[`${key}.${name}`] = v;
   };
   for (const [k, v] of Object.entries(m.lookup_ns)) put(`lookup_${k}_ns`, v);
+  for (const [k, v] of Object.entries(m.lookup_spread ?? {})) put(`lookup_${k}_spread`, v);
   put("insert_per_s", m.insert_per_s);
   put("bulk_insert_per_s", m.bulk_insert_per_s);
   put("remove_per_s", m.remove_per_s);
@@ -146,10 +148,15 @@ const { md, json } = writeReport({
         "routes most lookups miss the CPU caches twice or more (table entry and request string; one such miss costs " +
         "150-250 ns on this VM). `hot` cycles 1,000 exact-host requests: the CPU cost with warm caches (for wasm, " +
         "mostly answered by its JS-side cache of answers the host alone decides, voided by every change to the table: " +
-        "see wasm/README.md). Median of 7 passes. " +
+        `see wasm/README.md). Median of ${quick ? 3 : 7} passes (spread in the next table). ` +
         "Request strings are fresh flat copies, as a router gets them. `map` gets exact, already-normalised hosts (a lower bound for any matcher); find-my-way and memoirist get one " +
         "pre-joined `/host/path` string without the query and cannot express wildcards (—). find-my-way runs only up to " +
         "1,000 routes: registering 10,000 did not finish in 2 minutes here.",
+    },
+    {
+      title: "Lookup spread: ± half the min–max range of the lookup passes, as a percentage of the median above",
+      columns: ["runtime", "routes", "contender", "hot exact hit", "exact-host hit", "context-path hit", "wildcard hit", "miss", "passes"],
+      rows: rows.map((m) => [m.runtime, m.size.toLocaleString("en-US"), m.contender, spread(m.lookup_spread?.hot), spread(m.lookup_spread?.exact), spread(m.lookup_spread?.path), spread(m.lookup_spread?.wildcard), spread(m.lookup_spread?.miss), quick ? "3" : "7"]),
     },
     {
       title: "Build, remove, memory and GC",

@@ -3,6 +3,7 @@
 
 import { PerformanceObserver } from "node:perf_hooks";
 import { makeContender, type Contender, type ContenderName } from "./contenders.ts";
+import { summarize } from "../lib/stats.ts";
 import { makeLookupSets, makeRoutes, type LookupSet, type LookupSetName } from "./route-fixtures.ts";
 
 export interface Measurement {
@@ -15,6 +16,8 @@ export interface Measurement {
   bulk_insert_per_s: number | null;
   remove_per_s: number | null;
   lookup_ns: Record<LookupSetName, number | null>;
+  /** Spread of the lookup passes behind each median: (max - min) / median, as a fraction. */
+  lookup_spread: Record<LookupSetName, number | null>;
   /** false if some lookup found a route where none was expected, or missed one that was. */
   answers_ok: boolean;
   heap_used_mib: number;
@@ -78,6 +81,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     bulk_insert_per_s: null,
     remove_per_s: null,
     lookup_ns: { hot: null, exact: null, path: null, wildcard: null, miss: null },
+    lookup_spread: { hot: null, exact: null, path: null, wildcard: null, miss: null },
     answers_ok: true,
     heap_used_mib: 0,
     heap_bytes_per_route: null,
@@ -143,7 +147,9 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
         c.lookupAll(set);
         times.push(((performance.now() - t) * 1e6) / set.hosts.length);
       }
-      result.lookup_ns[name] = median(times);
+      const sum = summarize(times);
+      result.lookup_ns[name] = sum.median;
+      result.lookup_spread[name] = sum.spread;
     }
     if (observer) {
       // Entries are delivered asynchronously, after the synchronous loops above.

@@ -52,9 +52,15 @@ export function startProcess(
       const seen = out.split("\n").find((l) => pattern.test(l));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const w = { pattern, resolve };
+        const w = {
+          pattern,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
         waiters.push(w);
-        setTimeout(() => {
+        const timer = setTimeout(() => {
           const i = waiters.indexOf(w);
           if (i >= 0) {
             waiters.splice(i, 1);
@@ -71,7 +77,12 @@ export function startProcess(
       } catch {
         child.kill(signal);
       }
-      const done = await Promise.race([exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
+      let grace: Timer | undefined;
+      const done = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), graceMs))),
+      ]);
+      clearTimeout(grace);
       if (!done) {
         try {
           process.kill(-child.pid!, "SIGKILL");
