@@ -121,10 +121,9 @@ describe("cluster failure scenarios (issue 10)", () => {
     const heal = await untilRoutes(notOn(host.ip), 130_000, "instances replaced off agent2");
     const r = await loop.stop();
     const inherent = inFlight(r);
-    // Heal is bounded below by 30 s (an instance unheard for 30 s is missing) and here is mostly the
-    // health manager's pending-start window: a start placed less than 90 s before the host died
-    // holds off its replacement until that window ends (reported in issue 10's findings).
-    record("kill all processes of agent host 2", r, inherent, heal, "replacement waits for the HM's 90 s pending window of a recent start");
+    // Heal is the health manager's missing threshold (an instance unheard for 30 s is missing, counted
+    // from its last heartbeat, up to 10 s before the kill) plus placing and starting a replacement.
+    record("kill all processes of agent host 2", r, inherent, heal, "heal = up to 30 s without a heartbeat (the HM's missing threshold) + a start elsewhere");
     await c.startAgent("agent2"); // back to three agents for the next scenarios
     expect(r.failed - inherent, describeFailures(r.failures)).toBe(0);
   }, 200_000);
@@ -239,7 +238,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     const offsets = timeouts.map((f) => `${Math.round(f.at - cutAt)} ms`).join(", ");
     const inherent = inFlight(r);
     record("cut agent host 3's link, restore", r, inherent, heal,
-      `${timeouts.length} × 504 endpoint_timeout, sent ${offsets || "—"} after \`ip link set down\` began (it took ${Math.round(cutDone - cutAt)} ms); heal includes the HM's 90 s pending window if the cut host's instance started < 90 s before; after restore: ${instances.length} instances (${(dedupe / 1000).toFixed(1)} s)`);
+      `${timeouts.length} × 504 endpoint_timeout, sent ${offsets || "—"} after \`ip link set down\` began (it took ${Math.round(cutDone - cutAt)} ms); heal = the HM's 30 s missing threshold + a start elsewhere; after restore: ${instances.length} instances (${(dedupe / 1000).toFixed(1)} s)`);
     expect(instances.length).toBe(3);
     expect(r.failed - inherent - timeouts.length, describeFailures(r.failures)).toBe(0);
     expect(timeouts.length).toBeLessThanOrEqual(3 * routers.length);
