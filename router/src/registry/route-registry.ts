@@ -5,7 +5,7 @@
 
 import type { RouterRegister } from "../../../bus/index.ts";
 import type { RouteMatcher } from "../matcher/route-matcher.ts";
-import { Endpoint, endpointKey, type EndpointInfo } from "../route/endpoint.ts";
+import { Endpoint, endpointKey, NO_TAGS, type EndpointInfo } from "../route/endpoint.ts";
 import { RoutePool } from "../route/route-pool.ts";
 import { normaliseRouteKey } from "./route-key.ts";
 
@@ -28,8 +28,6 @@ export class RouteRegistry {
   private readonly poolsById: (RoutePool | undefined)[] = [];
   private readonly poolsByKey = new Map<string, RoutePool>();
   private readonly endpoints = new Map<string, Endpoint>();
-  /** how many pools each endpoint is in, so leaving the last one is O(1) to notice */
-  private readonly routeCounts = new Map<Endpoint, number>();
   private readonly freeIds: number[] = [];
   private pruningSuspended = false;
   private readonly opts: RegistryOptions;
@@ -77,7 +75,7 @@ export class RouteRegistry {
         this.poolsByKey.set(routeKey, pool);
       }
       pool.loadBalancing = info.loadBalancing;
-      if (pool.upsert(endpoint, now, info.staleThresholdMs)) this.routeCounts.set(endpoint, (this.routeCounts.get(endpoint) ?? 0) + 1);
+      if (pool.upsert(endpoint, now, info.staleThresholdMs)) endpoint.routeCount++;
     }
     this.dropIfOrphaned(endpoint);
   }
@@ -189,7 +187,7 @@ export class RouteRegistry {
       appId: msg.app ?? "",
       instanceId: msg.private_instance_id ?? "",
       instanceIndex: msg.private_instance_index ?? "",
-      tags: msg.tags ?? {},
+      tags: msg.tags ?? NO_TAGS,
       staleThresholdMs: threshold && threshold > 0 ? threshold * 1000 : this.opts.defaultStaleThresholdMs,
       loadBalancing: msg.options?.loadbalancing ?? "round-robin",
     };
@@ -197,7 +195,7 @@ export class RouteRegistry {
 
   private removeFromPool(pool: RoutePool, endpoint: Endpoint): void {
     if (!pool.remove(endpoint)) return;
-    this.routeCounts.set(endpoint, (this.routeCounts.get(endpoint) ?? 1) - 1);
+    endpoint.routeCount--;
     if (pool.size > 0) return;
     this.matcher.remove(pool.key);
     this.poolsByKey.delete(pool.key);
@@ -206,8 +204,7 @@ export class RouteRegistry {
   }
 
   private dropIfOrphaned(endpoint: Endpoint): void {
-    if ((this.routeCounts.get(endpoint) ?? 0) > 0) return;
-    this.routeCounts.delete(endpoint);
+    if (endpoint.routeCount > 0) return;
     if (this.endpoints.get(endpoint.key) !== endpoint) return;
     this.endpoints.delete(endpoint.key);
     this.opts.onEndpointRemoved?.(endpoint);

@@ -11,7 +11,7 @@ export interface EndpointInfo {
   appId: string;
   instanceId: string;
   instanceIndex: string;
-  tags: Record<string, string>;
+  tags: Readonly<Record<string, string>>;
   staleThresholdMs: number;
   loadBalancing: LoadBalancingAlgorithm;
 }
@@ -23,11 +23,12 @@ export class Endpoint {
   appId = "";
   instanceId = "";
   instanceIndex = "";
-  tags: Record<string, string> = {};
+  tags: Readonly<Record<string, string>> = NO_TAGS;
   staleThresholdMs = 120_000;
-  /** `X-CF-ApplicationID: …\r\nX-CF-InstanceIndex: …\r\nX-CF-InstanceID: …\r\n`, ready to append to a request head. */
-  headerBytes = "";
-  private compiled = false;
+  /** the headers the proxy adds for this endpoint, made on the first request (most never get one) */
+  private headers: string | undefined = undefined;
+  /** how many route pools hold this endpoint (the registry drops it at 0) */
+  routeCount = 0;
   /** ms epoch until which this endpoint is skipped after a failure (0: healthy) */
   failedUntil = 0;
   /** requests in flight to this endpoint (least-connection, connection cap) */
@@ -50,17 +51,22 @@ export class Endpoint {
     this.instanceIndex = info.instanceIndex;
     this.tags = info.tags;
     this.staleThresholdMs = info.staleThresholdMs;
-    if (changed || !this.compiled) {
-      this.headerBytes = compileHeaders(this);
-      this.compiled = true;
-    }
+    if (changed) this.headers = undefined;
     return changed;
+  }
+
+  /** `X-CF-ApplicationID: …\r\nX-CF-InstanceIndex: …\r\nX-CF-InstanceID: …\r\n`, ready to append to a request head. */
+  get headerBytes(): string {
+    return (this.headers ??= compileHeaders(this));
   }
 
   isFailed(now: number): boolean {
     return this.failedUntil > now;
   }
 }
+
+/** shared by every registration that names no tags, so a million routes make no million empty objects */
+export const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
 export const endpointKey = (host: string, port: number): string => `${host}:${port}`;
 

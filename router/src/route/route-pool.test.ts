@@ -73,4 +73,22 @@ describe("RoutePool", () => {
     p.remove(b);
     expect(p.size).toBe(1);
   });
+
+  test("registration times stay with their endpoint through removals and re-registrations", () => {
+    const p = new RoutePool("a.com", 0);
+    const [a, b, c] = [ep(1), ep(2), ep(3)];
+    p.upsert(a, 0, 5_000);
+    p.upsert(b, 0, 5_000);
+    p.upsert(c, 0, 60_000);
+    expect(p.remove(b)).toBe(true);
+    expect(p.remove(b)).toBe(false);
+    expect(p.upsert(a, 4_000, 5_000)).toBe(false); // heard again: refreshed, not added
+    expect(p.size).toBe(2);
+    expect(p.staleEndpoints(6_000)).toEqual([]);
+    expect(p.staleEndpoints(9_500)).toEqual([a]);
+    p.touchAll(70_000);
+    expect(p.staleEndpoints(74_000)).toEqual([]);
+    expect(p.staleEndpoints(75_500)).toEqual([a]);
+    expect(p.has(c) && !p.has(b)).toBe(true);
+  });
 });

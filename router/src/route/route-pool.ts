@@ -6,6 +6,7 @@ import type { LoadBalancingAlgorithm } from "../../../bus/index.ts";
 import type { Endpoint } from "./endpoint.ts";
 
 export const FAILED_ENDPOINT_SKIP_MS = 30_000;
+const NONE: readonly Endpoint[] = Object.freeze([]);
 
 export interface PickOptions {
   now: number;
@@ -16,9 +17,15 @@ export interface PickOptions {
 }
 
 export class RoutePool {
-  readonly endpoints: Endpoint[] = [];
-  /** when each endpoint last (re-)registered this route, and the stale threshold it gave then */
-  private readonly lastSeen = new Map<string, { at: number; thresholdMs: number }>();
+  /** replaced, not grown, on the first insert: an empty array's first push reserves 17 slots */
+  endpoints: Endpoint[] = [];
+  /**
+   * Per endpoint, at the same index: when it last (re-)registered this route and the stale threshold
+   * it gave then, as two numbers [at, thresholdMs] per endpoint. Parallel numbers rather than a Map of
+   * objects: a million routes are a million pools, and each Map costs hundreds of bytes of heap and
+   * objects for the collector to mark. Pools are small, so the linear search is cheap.
+   */
+  private seen: number[] = [];
   private next = 0;
   loadBalancing: LoadBalancingAlgorithm = "round-robin";
 
@@ -37,42 +44,46 @@ export class RoutePool {
 
   /** Adds the endpoint or refreshes its registration time. Returns true if it was new to this pool. */
   upsert(endpoint: Endpoint, now: number, thresholdMs = endpoint.staleThresholdMs): boolean {
-    const seen = this.lastSeen.get(endpoint.key);
-    if (seen) {
-      seen.at = now;
-      seen.thresholdMs = thresholdMs;
+    const i = this.endpoints.indexOf(endpoint);
+    if (i >= 0) {
+      this.seen[2 * i] = now;
+      this.seen[2 * i + 1] = thresholdMs;
       return false;
     }
-    this.lastSeen.set(endpoint.key, { at: now, thresholdMs });
-    this.endpoints.push(endpoint);
+    if (this.endpoints.length === 0) {
+      this.endpoints = [endpoint];
+      this.seen = [now, thresholdMs];
+    } else {
+      this.endpoints.push(endpoint);
+      this.seen.push(now, thresholdMs);
+    }
     return true;
   }
 
   /** Treats every endpoint as heard now, keeping each one's threshold. */
   touchAll(now: number): void {
-    for (const seen of this.lastSeen.values()) seen.at = now;
+    for (let i = 0; i < this.seen.length; i += 2) this.seen[i] = now;
   }
 
   remove(endpoint: Endpoint): boolean {
-    if (!this.lastSeen.delete(endpoint.key)) return false;
     const i = this.endpoints.indexOf(endpoint);
-    if (i >= 0) this.endpoints.splice(i, 1);
+    if (i < 0) return false;
+    this.endpoints.splice(i, 1);
+    this.seen.splice(2 * i, 2);
     if (this.next >= this.endpoints.length) this.next = 0;
     return true;
   }
 
   has(endpoint: Endpoint): boolean {
-    return this.lastSeen.has(endpoint.key);
+    return this.endpoints.includes(endpoint);
   }
 
   /** Endpoints whose registration of this route is older than the threshold that registration gave. */
-  staleEndpoints(now: number): Endpoint[] {
-    const stale: Endpoint[] = [];
-    for (const e of this.endpoints) {
-      const seen = this.lastSeen.get(e.key);
-      if (seen && now - seen.at > seen.thresholdMs) stale.push(e);
-    }
-    return stale;
+  staleEndpoints(now: number): readonly Endpoint[] {
+    let stale: Endpoint[] | undefined; // made only when something is stale: a pass visits every pool
+    const { endpoints, seen } = this;
+    for (let i = 0; i < endpoints.length; i++) if (now - seen[2 * i]! > seen[2 * i + 1]!) (stale ??= []).push(endpoints[i]!);
+    return stale ?? NONE;
   }
 
   /** The endpoint for the next request, or undefined if none can take it. */
