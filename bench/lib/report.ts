@@ -1,7 +1,7 @@
 // Writes a benchmark's results: bench/results/<name>.json (machine, versions, command, every figure)
 // and bench/results/<name>.md (readable tables and the command that produced them).
 
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpus, release, totalmem } from "node:os";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -26,12 +26,15 @@ export interface BenchReport {
   notes?: string[];
 }
 
+/** The first line a tool prints about its version, on stdout or stderr (nginx -v writes to stderr, wrk exits 1). */
 function version(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n")[0]!.trim();
-  } catch (err) {
-    const e = err as { stderr?: string };
-    return e.stderr?.split("\n")[0]?.trim() || "not installed";
+    const r = spawnSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (r.error) return "not installed";
+    const line = `${r.stdout ?? ""}\n${r.stderr ?? ""}`.split("\n").map((l) => l.trim()).find((l) => l !== "");
+    return line ?? "unknown";
+  } catch {
+    return "not installed";
   }
 }
 

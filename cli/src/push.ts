@@ -176,7 +176,7 @@ async function waitRunning(api: ApiClient, guid: string, release: number, stagin
     const app = await api.get(`/v3/apps/${guid}`);
     if (app.package_state === "FAILED") throw new CliError(`Staging failed: ${app.staging_error ?? "unknown error"}\nSee the log above; fix the app and push again (skiff logs ${app.name} --recent).`);
     if (staging && app.package_state !== "STAGED") {
-      await Bun.sleep(300);
+      await Bun.sleep(100); // staging a small app takes ~100 ms: a coarser poll would dominate the push
       continue;
     }
     targetRelease = app.release;
@@ -186,7 +186,7 @@ async function waitRunning(api: ApiClient, guid: string, release: number, stagin
     if (mine.some((r: any) => r.state === "RUNNING")) return;
     const down = inst.resources.filter((r: any) => r.state === "FLAPPING");
     if (down.length) throw new CliError(`The app is crashing (${down[0].details ?? "see logs"}). Check: skiff logs ${app.name} --recent`);
-    await Bun.sleep(400);
+    await Bun.sleep(150);
   }
   throw new CliError(`Timed out waiting for an instance to run. Check: skiff app NAME and skiff logs NAME --recent`);
 }
