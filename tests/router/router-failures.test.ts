@@ -2,37 +2,15 @@
 // goes away mid-request, Connection: close, and a request that never gets an answer.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { Subjects } from "../../bus/index.ts";
 import { stopAllProcesses } from "../support/processes.ts";
 import { eventually } from "../support/ports.ts";
-import { rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
 const servers: NetServer[] = [];
-
-/** A raw TCP backend: `onRequest` gets the socket once a request head has arrived. */
-async function rawBackend(onRequest: (socket: Socket, head: string) => void): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    let buf = "";
-    socket.on("data", (d) => {
-      buf += d.toString("latin1");
-      const end = buf.indexOf("\r\n\r\n");
-      if (end >= 0) {
-        const head = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        onRequest(socket, head);
-      }
-    });
-    socket.on("error", () => {});
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return { port: (server.address() as { port: number }).port, sockets };
-}
 
 async function route(host: string, port: number): Promise<void> {
   h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port, uris: [host] });
@@ -51,7 +29,7 @@ afterAll(async () => {
 });
 
 test("an upstream that closes mid-body: the client's connection is closed, never a short 200", async () => {
-  const b = await rawBackend((s) => {
+  const b = await rawBackend(servers, (s) => {
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
     setTimeout(() => s.destroy(), 20);
   });
@@ -64,7 +42,7 @@ test("an upstream that closes mid-body: the client's connection is closed, never
 });
 
 test("a close-delimited upstream body is relayed whole", async () => {
-  const b = await rawBackend((s) => {
+  const b = await rawBackend(servers, (s) => {
     s.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-");
     setTimeout(() => s.end("close"), 20);
   });
@@ -75,7 +53,7 @@ test("a close-delimited upstream body is relayed whole", async () => {
 
 test("a client that goes away cancels the upstream request", async () => {
   let upstream: Socket | undefined;
-  const b = await rawBackend((s) => {
+  const b = await rawBackend(servers, (s) => {
     upstream = s; // never answers
   });
   await route("abort.skiff.localhost", b.port);
@@ -86,7 +64,7 @@ test("a client that goes away cancels the upstream request", async () => {
 });
 
 test("no answer within the response timeout: 504 endpoint_timeout", async () => {
-  const b = await rawBackend(() => {});
+  const b = await rawBackend(servers, () => {});
   await route("mute.skiff.localhost", b.port);
   await Bun.sleep(200);
   const res = await fetch(router.url, { headers: { host: "mute.skiff.localhost" } });
@@ -95,7 +73,7 @@ test("no answer within the response timeout: 504 endpoint_timeout", async () => 
 }, 10_000);
 
 test("Connection: close from the client closes after the response", async () => {
-  const b = await rawBackend((s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  const b = await rawBackend(servers, (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
   await route("close.skiff.localhost", b.port);
   await waitForStatus(router.url, "close.skiff.localhost", 200);
   const r = await rawRequest(router.port, "GET / HTTP/1.1\r\nHost: close.skiff.localhost\r\nConnection: close\r\n\r\n", 2000);
@@ -105,7 +83,7 @@ test("Connection: close from the client closes after the response", async () => 
 });
 
 test("keep-alive upstream connections are reused across requests", async () => {
-  const b = await rawBackend((s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  const b = await rawBackend(servers, (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
   await route("reuse.skiff.localhost", b.port);
   await waitForStatus(router.url, "reuse.skiff.localhost", 200);
   for (let i = 0; i < 20; i++) await fetch(router.url, { headers: { host: "reuse.skiff.localhost" } });
@@ -113,7 +91,7 @@ test("keep-alive upstream connections are reused across requests", async () => {
 });
 
 test("204 and 304 are relayed without a body, and the connection stays usable", async () => {
-  const b = await rawBackend((s, head) => {
+  const b = await rawBackend(servers, (s, head) => {
     if (head.startsWith("GET /204")) s.write("HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n");
     else if (head.startsWith("GET /304")) s.write('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n');
     else s.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext");

@@ -4,7 +4,7 @@
 
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, type Bus } from "../../bus/index.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
@@ -122,4 +122,29 @@ export async function waitForStatus(url: string, host: string, status: number, t
     await Bun.sleep(25);
   }
   throw new Error(`${host} answered ${last}, not ${status}, within ${timeoutMs} ms`);
+}
+
+/** A raw TCP backend: `onRequest` gets the socket once a request head has arrived (the head without
+ * its blank line, and the bytes that came after it; a handler reading a body removes the `data`
+ * listeners and reads on). The server is pushed onto `servers` to close. */
+export async function rawBackend(servers: NetServer[], onRequest: (socket: Socket, head: string, rest: Buffer) => void): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    let buf: Buffer = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
+        const head = buf.subarray(0, end).toString("latin1");
+        buf = buf.subarray(end + 4);
+        onRequest(socket, head, buf); // may take the socket over (remove this listener) to read a body
+        if (!socket.listeners("data").includes(onData)) return;
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", () => {});
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { port: (server.address() as { port: number }).port, sockets };
 }
