@@ -236,6 +236,25 @@ describe("status port", () => {
     expect(metrics).toMatch(/skiff_router_requests_total\{class="2xx"\} [1-9]/);
     expect(metrics).toMatch(/skiff_router_routes [1-9]/);
   });
+
+  test("/metrics: per-route counts, a consistent latency histogram, retries, upstream errors, bus outcomes", async () => {
+    // the earlier suites served cbor.skiff.localhost, retried a dead endpoint and sent garbage on the bus
+    const text = await (await fetch(`${router.statusUrl}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/skiff_router_route_requests_total\{route="cbor\.skiff\.localhost",class="2xx"\} (\d+)/)).toBeGreaterThanOrEqual(1);
+    const total = ["1xx", "2xx", "3xx", "4xx", "5xx"].reduce((n, c) => n + (value(new RegExp(`skiff_router_requests_total\\{class="${c}"\\} (\\d+)`)) || 0), 0);
+    expect(total).toBeGreaterThanOrEqual(value(/skiff_router_requests_total\{class="2xx"\} (\d+)/) + 1); // 2xx and at least a 404/502
+    const buckets = [...text.matchAll(/skiff_router_request_duration_seconds_bucket\{le="([^"]+)"\} (\d+)/g)].map((m) => [m[1]!, Number(m[2])] as const);
+    expect(buckets.length).toBeGreaterThan(3);
+    expect(buckets.at(-1)![0]).toBe("+Inf");
+    for (let i = 1; i < buckets.length; i++) expect(buckets[i]![1]).toBeGreaterThanOrEqual(buckets[i - 1]![1]); // cumulative
+    expect(buckets.at(-1)![1]).toBe(value(/skiff_router_request_duration_seconds_count (\d+)/));
+    expect(value(/skiff_router_request_duration_seconds_count (\d+)/)).toBeGreaterThanOrEqual(total - 5); // requests finishing while scraped
+    expect(value(/skiff_router_retries_total (\d+)/)).toBeGreaterThanOrEqual(1);
+    expect(value(/skiff_router_upstream_errors_total (\d+)/)).toBeGreaterThanOrEqual(1);
+    expect(value(/skiff_router_bus_messages_total\{subject="router\.register",outcome="accepted"\} (\d+)/)).toBeGreaterThanOrEqual(2);
+    expect(value(/skiff_router_bus_messages_total\{subject="router\.register",outcome="rejected"\} (\d+)/)).toBeGreaterThanOrEqual(1);
+  });
 });
 
 describe("drain", () => {
@@ -260,6 +279,19 @@ describe("drain", () => {
     expect((await fetch(`${r.statusUrl}/health`)).status).toBe(503);
     const res = await inFlight;
     expect(await res.text()).toBe("slow done");
+    expect(await r.process.exited).toBe(0);
+  }, 20_000);
+
+  test("SIGUSR1 drains the same way: /health 503 while requests are still served, then exit 0", async () => {
+    const r = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_DRAIN_SECONDS: "1" });
+    h.bus.publish(Subjects.routerRegister, "router.register", reg(backend("usr1").port!, ["usr1.skiff.localhost"]));
+    await waitForStatus(r.url, "usr1.skiff.localhost", 200);
+    process.kill(r.process.pid, "SIGUSR1");
+    await Bun.sleep(200);
+    expect((await fetch(`${r.statusUrl}/health`)).status).toBe(503);
+    // draining: the load balancer is told to stop sending, but what still arrives is served
+    const res = await fetch(r.url, { headers: { host: "usr1.skiff.localhost" } });
+    expect(await res.text()).toBe("hello from usr1");
     expect(await r.process.exited).toBe(0);
   }, 20_000);
 });
