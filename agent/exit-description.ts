@@ -47,3 +47,10 @@ export function describeExit(cause: ExitCause): string {
       return "stopped";
   }
 }
+
+/** Bun reports a child's signal by name or by number; exit descriptions want the name. */
+export function signalName(signal: NodeJS.Signals | number | null): NodeJS.Signals | null {
+  if (signal === null || typeof signal === "string") return signal;
+  const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
+  return (entry?.[0] as NodeJS.Signals | undefined) ?? null;
+}

@@ -3,18 +3,17 @@
 // to the whole session). Reports state changes, log lines and the exit through callbacks.
 
 import type { Subprocess } from "bun";
-import { constants as osConstants } from "node:os";
 import { chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ExitReason } from "../bus/index.ts";
 import type { Logger } from "../bus/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
-import { describeExit, exitStatus, type ExitCause } from "./exit-description.ts";
+import { describeExit, exitStatus, signalName, type ExitCause } from "./exit-description.ts";
 import { waitHealthy } from "./health-check.ts";
 import { buildInstanceEnv, launchScript } from "./instance-env.ts";
 import type { Instance } from "./instance.ts";
-import { LineSplitter } from "./log-buffer.ts";
+import { LineSplitter, relayLines } from "./log-buffer.ts";
 import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
 import type { RunAsUser } from "./run-as.ts";
@@ -136,8 +135,8 @@ export class InstanceRunner {
         deps.log.warn("no memory cgroup; enforcing by RSS sampling", { instance: i.id, error: (err as Error).message });
       }
     }
-    // Bun.spawn rather than node:child_process: the Node layer keeps ~15 MiB more of the agent's RSS
-    // once it has started a few dozen children (measured). It throws at once when the spawn itself
+    // Bun.spawn rather than node:child_process: Bun's Node layer keeps several MiB more of the agent's
+    // RSS once it has started a few dozen children (measured). It throws at once when the spawn itself
     // fails (bad uid, cwd): run() reports that as start_failed.
     const child = Bun.spawn(["/bin/sh", "-c", launchScript(command, start.limits.fds)], {
       cwd: appDir,
@@ -237,29 +236,6 @@ export class InstanceRunner {
   /** Deletes the instance's files (after it ended). */
   removeFiles(): void {
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** Bun reports a signal by name or by number; exit descriptions want the name. */
-function signalName(signal: NodeJS.Signals | number | null): NodeJS.Signals | null {
-  if (signal === null || typeof signal === "string") return signal;
-  const entry = Object.entries(osConstants.signals).find(([, n]) => n === signal);
-  return (entry?.[0] as NodeJS.Signals | undefined) ?? null;
-}
-
-/** Feeds a child's output to a line splitter until the pipe closes. */
-async function relayLines(pipe: ReadableStream<Uint8Array>, splitter: LineSplitter): Promise<void> {
-  const reader = pipe.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      splitter.write(value);
-    }
-  } catch {
-    // the pipe broke with the process: what was read is kept
-  } finally {
-    splitter.end();
   }
 }
 

@@ -120,3 +120,19 @@ export class LineRateLimit {
     return n;
   }
 }
+
+/** Feeds a child's output to a line splitter until the pipe closes. */
+export async function relayLines(pipe: ReadableStream<Uint8Array>, splitter: LineSplitter): Promise<void> {
+  const reader = pipe.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      splitter.write(value);
+    }
+  } catch {
+    // the pipe broke with the process: what was read is kept
+  } finally {
+    splitter.end();
+  }
+}

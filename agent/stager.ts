@@ -2,14 +2,14 @@
 // compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
-import { spawn } from "node:child_process";
 import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { sha256Hex } from "./droplet-cache.ts";
-import { LineSplitter } from "./log-buffer.ts";
+import { LineSplitter, relayLines } from "./log-buffer.ts";
+import { signalName } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
 import { signalSession } from "./proc-stats.ts";
 import type { RunAsUser } from "./run-as.ts";
@@ -165,10 +165,11 @@ interface RunOptions {
 }
 
 /** Runs a build command in its own session, streaming its output to the staging log. */
-function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (o.signal.aborted) return reject(new StagingError(`${what} was cancelled`));
-    const child = spawn(argv[0]!, argv.slice(1), {
+async function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> {
+  if (o.signal.aborted) throw new StagingError(`${what} was cancelled`);
+  let child;
+  try {
+    child = Bun.spawn(argv, {
       cwd: o.cwd,
       env: {
         ...o.env,
@@ -183,19 +184,20 @@ function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> 
       uid: o.owner?.uid,
       gid: o.owner?.gid,
     });
-    const onAbort = () => child.pid && signalSession(child.pid, "SIGKILL");
-    o.signal.addEventListener("abort", onAbort);
-    for (const [stream, pipe] of [["out", child.stdout], ["err", child.stderr]] as const) {
-      const splitter = new LineSplitter((line) => o.say(line, stream));
-      pipe!.on("data", (d: Buffer) => splitter.write(d));
-      pipe!.on("end", () => splitter.end());
-    }
-    child.once("error", (err) => reject(new StagingError(`${what} could not run: ${err.message}`)));
-    child.once("exit", (code, sig) => {
-      o.signal.removeEventListener("abort", onAbort);
-      if (code === 0) resolve();
-      else reject(new StagingError(`${what} failed (${sig ? `killed by ${sig}` : `exit status ${code}`})`));
-    });
-  });
+  } catch (err) {
+    throw new StagingError(`${what} could not run: ${(err as Error).message}`);
+  }
+  const pid = child.pid;
+  const onAbort = () => signalSession(pid, "SIGKILL");
+  o.signal.addEventListener("abort", onAbort);
+  // not awaited: a daemon the build left behind may hold the pipes open; the exit decides
+  for (const stream of ["out", "err"] as const) void relayLines(stream === "out" ? child.stdout : child.stderr, new LineSplitter((line) => o.say(line, stream)));
+  try {
+    const code = await child.exited;
+    const sig = signalName(child.signalCode);
+    if (code !== 0 || sig) throw new StagingError(`${what} failed (${sig ? `killed by ${sig}` : `exit status ${code}`})`);
+  } finally {
+    o.signal.removeEventListener("abort", onAbort);
+  }
 }
 
