@@ -64,6 +64,8 @@ export interface AgentOptions {
   bunPath: string;
   /** directories put first on instances' and build commands' PATH (where `bun` is) */
   pathPrefix: string[];
+  /** told on every start, stop and staging order (main.ts: the memory trim waits for quiet) */
+  onActivity?: () => void;
 }
 
 interface Running {
@@ -114,8 +116,12 @@ export class Agent {
     await this.recoverLeftovers();
     const b = this.bus;
     this.subs.push(
-      b.subscribe(deaStartSubject(this.id), "dea.start", (m) => this.startInstance(m)),
+      b.subscribe(deaStartSubject(this.id), "dea.start", (m) => {
+        this.opts.onActivity?.();
+        return this.startInstance(m);
+      }),
       b.subscribe(Subjects.deaStop, "dea.stop", (m) => {
+        this.opts.onActivity?.();
         for (const r of this.matching(m)) void r.runner.stop("STOPPED");
       }),
       b.subscribe(Subjects.deaUpdate, "dea.update", (m) => this.updateRoutes(m.droplet, m.uris, m.version)),
@@ -131,7 +137,10 @@ export class Agent {
         const lines = this.logs.recent(m.droplet, m.limit);
         if (meta.reply && lines.length > 0) b.publish(meta.reply, "dea.logs.recent.reply", { dea: this.id, lines });
       }),
-      b.subscribe(stagingStartSubject(this.id), "staging.start", (m, meta) => this.stage(m, meta.reply)),
+      b.subscribe(stagingStartSubject(this.id), "staging.start", (m, meta) => {
+        this.opts.onActivity?.();
+        return this.stage(m, meta.reply);
+      }),
     );
     b.onStatus((s) => {
       if (s.type !== "reconnect") return;

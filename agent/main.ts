@@ -13,6 +13,7 @@ import { InstanceStore } from "./instance-store.ts";
 import { openMemoryCgroups } from "./memory-cgroup.ts";
 import { resolveRunAs, unreachableAncestor } from "./run-as.ts";
 import { linkBun } from "./bun-path.ts";
+import { MemoryTrim } from "./memory-trim.ts";
 
 const log = createLogger("agent");
 const config = readAgentConfig(process.env);
@@ -52,6 +53,7 @@ if (runAs) {
 const binDir = linkBun(dataDir);
 const cgroups = config.memoryEnforcement === "auto" ? openMemoryCgroups(id) : undefined;
 
+const memoryTrim = new MemoryTrim();
 const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass }, log);
 const agent = new Agent(
   bus,
@@ -77,11 +79,13 @@ const agent = new Agent(
     staticServerPath: join(import.meta.dir, "static-server.ts"),
     bunPath: process.execPath,
     pathPrefix: [binDir, dirname(process.execPath)],
+    onActivity: () => memoryTrim.touch(),
   },
   log,
 );
 
 await agent.start();
+memoryTrim.start();
 log.info("ready", {
   id,
   ip: config.ip,

@@ -20,6 +20,8 @@ const REPO = resolve(import.meta.dir, "../..");
 const START_RUNS = quick ? 15 : 60;
 const STAGING_RUNS = quick ? 2 : 5;
 const MANY = quick ? 30 : 100;
+/** RSS is sampled this long after the last order */
+const QUIET_MS = quick ? 1_000 : 5_000;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -99,7 +101,8 @@ try {
     await until(() => (exited.has(app) ? true : undefined), 30_000, `${app} stopped`);
   }
 
-  await Bun.sleep(1500);
+  // idle = 5 s without orders: the agent trims its heap once quiet (agent/memory-trim.ts)
+  await Bun.sleep(QUIET_MS);
   const idleRss = rssMiB(agent.pid);
 
   // many tiny instances: agent RSS and heartbeat size
@@ -133,7 +136,7 @@ try {
   const manyStartSeconds = (performance.now() - t0) / 1000;
   const found = await b.requestMany(Subjects.deaFindDroplet, "dea.find.droplet", { droplet: "tiny", include_stats: true }, "dea.find.droplet.reply", { timeoutMs: 1000 });
   if (found.length !== MANY) console.warn(`dea.find.droplet answered for ${found.length} of ${MANY} instances`);
-  await Bun.sleep(2500); // a few samples and heartbeats with everything running
+  await Bun.sleep(QUIET_MS); // a few samples and heartbeats with everything running, then quiet
   const manyRss = rssMiB(agent.pid);
   b.publish(Subjects.deaStop, "dea.stop", { droplet: "tiny" });
   await Bun.sleep(1000);
@@ -197,6 +200,7 @@ try {
       `Load average ${loadBefore} before, ${loadavg()} after: p99 and max move with the load of other work on the host's 2 shared cores, the median barely does. nats-server, agent and instances run on one host.`,
       '"Routable" is the moment a bus subscriber sees the instance\'s router.register, published right after its port health check passed (polled from 3 ms, backing off to 100 ms).',
       "Starts are sequential; the first (cache-warming) start is not counted.",
+      `Both RSS figures are sampled ${QUIET_MS / 1000} s after the last order: the agent gives garbage back with a full collection and Bun.shrink() once it has been quiet for 1.5 s (agent/memory-trim.ts).`,
       "The many-instances figure uses `exec sleep 600` with a process health check so the host's two cores measure the agent, not 100 Bun runtimes.",
     ],
   });
