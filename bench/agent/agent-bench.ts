@@ -4,7 +4,7 @@
 // Writes bench/results/agent.json and bench/results/agent.md (agent.quick.* with --quick) through writeReport.
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { pct, percentile, summarize, type Summary } from "../lib/stats.ts";
+import { pct, percentile, summarize, summaryFigures, type Summary } from "../lib/stats.ts";
 import { writeReport } from "../lib/report.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -151,20 +151,9 @@ try {
     command: `./node_modules/.bin/bun bench/agent/agent-bench.ts${quick ? " --quick" : ""}`,
     quick,
     figures: {
-      "start_to_routable_ms.median": routable.median,
-      "start_to_routable_ms.spread": routable.spread,
-      "start_to_routable_ms.min": routable.min,
-      "start_to_routable_ms.max": routable.max,
-      "start_to_routable_ms.p99": percentile(toRoutable, 99),
-      "start_to_routable_ms.runs": routable.runs,
-      "start_to_running_heartbeat_ms.median": toRun.median,
-      "start_to_running_heartbeat_ms.spread": toRun.spread,
-      "start_to_running_heartbeat_ms.p99": percentile(toRunning, 99),
-      "staging_examples_hello_ms.median": staging.median,
-      "staging_examples_hello_ms.spread": staging.spread,
-      "staging_examples_hello_ms.min": staging.min,
-      "staging_examples_hello_ms.max": staging.max,
-      "staging_examples_hello_ms.runs": staging.runs,
+      ...summaryFigures("start_to_routable_ms", toRoutable, routable),
+      ...summaryFigures("start_to_running_heartbeat_ms", toRunning, toRun),
+      ...summaryFigures("staging_examples_hello_ms", stagingMs, staging),
       "agent_rss_mib.idle": idleRss,
       [`agent_rss_mib.with_${MANY}_instances`]: manyRss,
       "many_instances.count": MANY,

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { percentile, summarize } from "./stats.ts";
+import { percentile, summarize, summaryFigures } from "./stats.ts";
 
 test("summarize gives the median and the spread of repeated runs", () => {
   expect(summarize([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, spread: 1, runs: 3 });
@@ -13,4 +13,9 @@ test("percentile is nearest-rank", () => {
   expect(percentile(xs, 99)).toBe(99);
   expect(percentile(xs, 100)).toBe(100);
   expect(percentile([5], 99)).toBe(5);
+});
+
+test("summaryFigures flattens a summary under a prefix", () => {
+  const f = summaryFigures("x_ms", [4, 1, 3, 2, 100]);
+  expect(f).toEqual({ "x_ms.median": 3, "x_ms.spread": 33, "x_ms.min": 1, "x_ms.max": 100, "x_ms.p99": 100, "x_ms.runs": 5 });
 });

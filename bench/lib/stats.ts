@@ -25,3 +25,15 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const pct = (s: Summary) => `±${(s.spread * 50).toFixed(0)}%`;
+
+/** A summary as flat report figures: `<prefix>.median`, `.spread`, `.min`, `.max`, `.p99`, `.runs`. */
+export function summaryFigures(prefix: string, values: number[], s: Summary = summarize(values)): Record<string, number> {
+  return {
+    [`${prefix}.median`]: s.median,
+    [`${prefix}.spread`]: s.spread,
+    [`${prefix}.min`]: s.min,
+    [`${prefix}.max`]: s.max,
+    [`${prefix}.p99`]: percentile(values, 99),
+    [`${prefix}.runs`]: s.runs,
+  };
+}

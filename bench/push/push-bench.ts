@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalCluster, repoRoot } from "../../scripts/local-cluster.ts";
 import { writeReport } from "../lib/report.ts";
-import { pct, percentile, summarize } from "../lib/stats.ts";
+import { pct, percentile, summarize, summaryFigures } from "../lib/stats.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -66,13 +66,8 @@ const { md } = writeReport({
   command: `./node_modules/.bin/bun bench/push/push-bench.ts${quick ? " --quick" : ""}`,
   quick,
   figures: {
-    "push_to_first_200_ms.median": total.median,
-    "push_to_first_200_ms.spread": total.spread,
-    "push_to_first_200_ms.min": total.min,
-    "push_to_first_200_ms.max": total.max,
-    "push_to_first_200_ms.runs": total.runs,
-    "cli_push_exit_ms.median": cli.median,
-    "cli_push_exit_ms.spread": cli.spread,
+    ...summaryFigures("push_to_first_200_ms", pushMs, total),
+    ...summaryFigures("cli_push_exit_ms", cliMs, cli),
     ...Object.fromEntries(pushMs.map((ms, i) => [`push_to_first_200_ms.round_${i + 1}`, ms])),
   },
   tables: [
