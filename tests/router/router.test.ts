@@ -56,9 +56,12 @@ const reg = (port: number, uris: string[], extra: Partial<RouterRegister> = {}):
   ...extra,
 });
 
+/** under uWS.js 20.30's 4 KiB limit for a head split across reads (see the 431 test) */
+const MAX_HEADER_BYTES = 3072;
+
 beforeAll(async () => {
   h = await startHarness();
-  router = await startRouter(h.bundle, h.nats);
+  router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_MAX_HEADER_BYTES: String(MAX_HEADER_BYTES) });
 }, 60_000);
 
 afterAll(async () => {
@@ -220,9 +223,15 @@ describe("hostile input", () => {
     expect((await fetch(router.url, { headers: { host: "body.skiff.localhost" } })).status).toBe(200);
   });
 
-  test("oversized headers: 431", async () => {
-    const r = await rawRequest(router.port, `GET / HTTP/1.1\r\nHost: body.skiff.localhost\r\nX-Big: ${"a".repeat(40_000)}\r\n\r\n`);
+  test("headers over SKIFF_ROUTER_MAX_HEADER_BYTES: 431, and the router keeps serving", async () => {
+    // A head is kept under 4 KiB here: uWS.js 20.30 closes a connection without a response when a
+    // head over 4 KiB arrives split across reads (router/README.md), which a loaded machine can do to
+    // one 40 KB write; this test is about the router's own limit.
+    const r = await rawRequest(router.port, `GET / HTTP/1.1\r\nHost: body.skiff.localhost\r\nX-Big: ${"a".repeat(MAX_HEADER_BYTES)}\r\n\r\n`);
     expect(r.text).toStartWith("HTTP/1.1 431");
+    expect(r.text).toContain("X-Cf-Routererror");
+    const fits = await fetch(router.url, { headers: { host: "body.skiff.localhost", "x-medium": "b".repeat(MAX_HEADER_BYTES / 2) } });
+    expect(fits.status).toBe(200);
   });
 });
 
