@@ -23,6 +23,9 @@ const SYSTEM = [
   ["/usr/bin/rustc", "rustc"],
   ["/usr/bin/cargo", "cargo"],
   ["/usr/lib/rustlib/wasm32-unknown-unknown", "libstd-rust-dev-wasm32"],
+  // rustc links wasm32 with /usr/bin/rust-lld, a symlink to lld-14 that the wasm32 std only
+  // recommends: with --no-install-recommends it dangles and the build fails ("rust-lld not found").
+  ["/usr/bin/lld-14", "lld-14"],
   ["/usr/bin/wasm-opt", "binaryen"],
   // Real servers behind the service brokers (started by skiff on loopback, never as system services).
   ["/usr/lib/postgresql", "postgresql"],
