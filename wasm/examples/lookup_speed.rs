@@ -1,5 +1,5 @@
-//! A rough native timing of lookups at 100k and 1M routes (run with
-//! `cargo test --release --test lookup_speed -- --ignored --nocapture`). The real benchmark is
+//! A rough native timing of lookups at 100k and 1M routes: a measurement, not a test, so it is an
+//! example (`cargo run --release --example lookup_speed`). The real benchmark is
 //! bench/matcher/matcher-bench.ts; this one separates the Rust cost from the JS -> wasm crossing.
 
 use skiff_matcher::matcher::Matcher;
@@ -12,9 +12,7 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-#[test]
-#[ignore]
-fn lookup_speed() {
+fn main() {
     for &n in &[100_000usize, 1_000_000] {
         let mut m = Matcher::new(1);
         let domains = ["apps.example.com", "cfapps.io", "eu.apps.acme.net", "apps.internal"];
