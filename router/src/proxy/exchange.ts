@@ -361,6 +361,23 @@ export class Exchange implements UpstreamUser, ResponseSink {
     }
   }
 
+  /**
+   * Stage 3's answer, always followed by closing the connection: when the framing is in doubt, uWS
+   * may have taken the body by another Content-Length than the one we refused, and what it reads next
+   * on this connection would be a request smuggled past these checks. The answer waits for the next
+   * turn of the event loop: uWS 20.30 keeps parsing the rest of the read buffer after the handler
+   * returns (even after end(…, closeConnection)), and while this response is still pending it aborts
+   * the connection on a further request instead of dispatching it. So bytes pipelined behind a
+   * hostile request close the connection without an answer; otherwise the client gets the 4xx, then
+   * the close.
+   */
+  rejectHostile(err: RouterError): void {
+    this.clientClose = true;
+    this.status = Number(err.status.slice(0, 3));
+    this.routerError = err.code;
+    setImmediate(() => this.respondError(err));
+  }
+
   respondError(err: RouterError): void {
     if (this.aborted || this.finished || this.headSent) return;
     this.headSent = true;

@@ -6,7 +6,8 @@
 //                       request head is built in the same pass (hop-by-hop and spoofable headers dropped)
 //  2. on-aborted        onAborted registered before anything can wait
 //  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one;
-//                       413 for a declared body over the limit (uWS itself closes CL+TE and garbage)
+//                       413 for a declared body over the limit (uWS itself closes CL+TE and garbage);
+//                       the connection is closed after each answer (issue 5: never smuggled)
 //  4. require-host      400 empty_host
 //  5. lookup-route      the matcher maps Host + path to a pool: 404 unknown_route
 //  6. forwarded-headers X-Forwarded-For/-Proto, X-Request-Start, X-Vcap-Request-Id
@@ -55,8 +56,8 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
     // 2. on-aborted
     res.onAborted(() => ex.onAborted());
     // 3. reject-hostile
-    if (problem !== undefined) return ex.respondError(problem);
-    if (ex.contentLength > ctx.limits.maxBodyBytes) return ex.respondError(RouterErrors.payloadTooLarge);
+    if (problem !== undefined) return ex.rejectHostile(problem);
+    if (ex.contentLength > ctx.limits.maxBodyBytes) return ex.rejectHostile(RouterErrors.payloadTooLarge);
     // 4. require-host
     if (ex.host === "") return ex.respondError(RouterErrors.emptyHost);
     // 5. lookup-route
