@@ -103,4 +103,23 @@ export const sampleMessages: { [K in MessageKind]: MessageKinds[K] } = {
   },
   "staging.reply": { task_id: "task-1", phase: "done", detected_buildpack: "bun", droplet_sha: "b".repeat(64), detected_start_command: "bun run start" },
   logs: { app: "app-guid-1", source: "STG", index: -1, stream: "out", ts: 1764000000000, line: "-----> Bun app detected" },
+  "vcap.component.discover": {},
+  "vcap.component.announce": {
+    type: "agent",
+    uuid: "agent-1",
+    start: 1764000000000,
+    uptime: 12.5,
+    bus: { accepted: { "dea.locate": 3 }, rejected: { "dea.locate": 0 }, handler_errors: {} },
+  },
 };
+
+/**
+ * A sample message with its first field given a value of the wrong type: nearly valid, so a test can
+ * check a decoder rejects more than garbage. Undefined for messages that have no fields.
+ */
+export function brokenMessage(kind: MessageKind): Record<string, unknown> | undefined {
+  const sample = sampleMessages[kind] as Record<string, unknown>;
+  const key = Object.keys(sample)[0];
+  if (key === undefined) return undefined;
+  return { ...sample, [key]: typeof sample[key] === "string" ? 12345 : "not-the-right-type" };
+}

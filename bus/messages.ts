@@ -40,7 +40,7 @@ export interface RouterStart {
   pruneThresholdInSeconds: number;
 }
 
-/** Messages with no fields: router.greet, dea.locate, healthmanager.start. */
+/** Messages with no fields: router.greet, dea.locate, healthmanager.start, vcap.component.discover. */
 export type Empty = Record<string, never>;
 
 /** dea.advertise, every 5 s from each agent. */
@@ -215,6 +215,29 @@ export interface LogsRecentReply {
   lines: LogLine[];
 }
 
+/** Bus counters as a component reports them: messages per subscription subject. */
+export interface BusCountersReport {
+  accepted: Record<string, number>;
+  rejected: Record<string, number>;
+  handler_errors: Record<string, number>;
+}
+
+/**
+ * vcap.component.announce, and the reply to vcap.component.discover (Cloud Foundry's component
+ * discovery): who a component is, and its bus counters, so an operator or a test can see what every
+ * process accepted and rejected without a port per component.
+ */
+export interface ComponentAnnounce {
+  type: string;
+  uuid: string;
+  /** milliseconds since the epoch */
+  start: number;
+  /** seconds */
+  uptime: number;
+  /** every subscription subject, with its counts (zeros included) */
+  bus: BusCountersReport;
+}
+
 /** Every message kind, by the name used to pick its decoder. */
 export interface MessageKinds {
   "router.register": RouterRegister;
@@ -237,6 +260,8 @@ export interface MessageKinds {
   "staging.start": StagingStart;
   "staging.reply": StagingReply;
   logs: LogLine;
+  "vcap.component.discover": Empty;
+  "vcap.component.announce": ComponentAnnounce;
 }
 
 export type MessageKind = keyof MessageKinds;

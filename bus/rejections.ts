@@ -11,6 +11,9 @@ export interface BusCounters {
 
 const BURST_MS = 10_000;
 
+/** Replies arrive on a fresh inbox per request: counted under one key, or the maps would grow forever. */
+const counted = (subject: string): string => (subject.startsWith("_INBOX.") ? "_INBOX" : subject);
+
 export class MessageCounters {
   readonly accepted = new Map<string, number>();
   readonly rejected = new Map<string, number>();
@@ -23,11 +26,19 @@ export class MessageCounters {
     private readonly now: () => number = Date.now,
   ) {}
 
-  accept(subject: string): void {
+  /** Lists a subscription with zero counts, so a snapshot names every subject listened to. */
+  watch(subject: string): void {
+    if (!this.accepted.has(subject)) this.accepted.set(subject, 0);
+    if (!this.rejected.has(subject)) this.rejected.set(subject, 0);
+  }
+
+  accept(rawSubject: string): void {
+    const subject = counted(rawSubject);
     this.accepted.set(subject, (this.accepted.get(subject) ?? 0) + 1);
   }
 
-  reject(subject: string, error: string): void {
+  reject(rawSubject: string, error: string): void {
+    const subject = counted(rawSubject);
     this.rejected.set(subject, (this.rejected.get(subject) ?? 0) + 1);
     const now = this.now();
     const until = this.quietUntil.get(subject) ?? 0;
@@ -45,7 +56,8 @@ export class MessageCounters {
     });
   }
 
-  handlerFailed(subject: string, error: unknown): void {
+  handlerFailed(rawSubject: string, error: unknown): void {
+    const subject = counted(rawSubject);
     this.handlerErrors.set(subject, (this.handlerErrors.get(subject) ?? 0) + 1);
     this.log.error("message handler failed", { subject, error: error instanceof Error ? error.message : String(error) });
   }

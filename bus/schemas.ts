@@ -189,4 +189,12 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     error: optional(str(64 * 1024)),
   }),
   logs: logLine,
+  "vcap.component.discover": empty,
+  "vcap.component.announce": object({
+    type: nonEmpty(64),
+    uuid: nonEmpty(256),
+    start: num,
+    uptime: num,
+    bus: object({ accepted: recordOf(count, 10_000), rejected: recordOf(count, 10_000), handler_errors: recordOf(count, 10_000) }),
+  }),
 };

@@ -16,6 +16,9 @@ export const Subjects = {
   deaLogsRecent: "dea.logs.recent",
   dropletExited: "droplet.exited",
   healthManagerStart: "healthmanager.start",
+  /** Cloud Foundry's component discovery: every component answers with vcap.component.announce. */
+  componentDiscover: "vcap.component.discover",
+  componentAnnounce: "vcap.component.announce",
   /** Every app's log stream, for subscribers that want all of them. */
   logsAll: "logs.*",
 } as const;
