@@ -79,4 +79,98 @@ describe("redis provisioner", () => {
       await close();
     }
   }, 30_000);
+
+  test("a tenant cannot leave database 0, see other tenants' names or counts, or touch their functions and scripts (issue 8)", async () => {
+    const { client, ids, close } = brokerFor([new RedisProvisioner({ adminUrl: server.adminUrl })]);
+    const apps: RedisClient[] = [];
+    try {
+      const a = { instanceId: "iso-tenant-a", ...ids };
+      const b = { instanceId: "iso-tenant-b", ...ids };
+      await client.provision(a);
+      await client.provision(b);
+      const { credentials: ca } = await client.bind({ ...a, bindingId: "iso-ba" });
+      const { credentials: cb } = await client.bind({ ...b, bindingId: "iso-bb" });
+      const appA = await connect(ca.uri);
+      const appB = await connect(cb.uri);
+      apps.push(appA, appB);
+      await appA.set("iso-tenant-a:k", "v");
+      await appA.send("SUBSCRIBE", ["iso-tenant-a:events"]).catch(() => undefined);
+      // The admin loads a library, as an operator might: no tenant may list, flush or delete it.
+      await admin.send("FUNCTION", ["LOAD", "REPLACE", "#!lua name=opslib\nredis.register_function('ops_get', function(keys) return redis.call('GET', keys[1]) end)"]);
+      const refused = async (cmd: string, args: string[]) => (await rejection(appB.send(cmd, args)))?.message ?? `${cmd} ${args.join(" ")} was allowed`;
+      const noperm = /NOPERM|no permissions/i;
+      // Other databases: the data would outlive deprovision, which sweeps the prefix.
+      expect(await refused("SELECT", ["3"])).toMatch(noperm);
+      expect(await refused("MOVE", ["iso-tenant-b:k", "3"])).toMatch(noperm);
+      expect(await refused("COPY", ["iso-tenant-b:k", "iso-tenant-b:k2", "DB", "3"])).toMatch(noperm);
+      expect(await refused("SWAPDB", ["0", "3"])).toMatch(noperm);
+      expect(await refused("EVAL", ["redis.call('SELECT', 3) return 1", "0"])).toMatch(/NOPERM|no permissions|can't|cannot/i);
+      // Functions are server-wide: listing, flushing, deleting, loading.
+      expect(await refused("FUNCTION", ["LIST"])).toMatch(noperm);
+      expect(await refused("FUNCTION", ["FLUSH"])).toMatch(noperm);
+      expect(await refused("FUNCTION", ["DELETE", "opslib"])).toMatch(noperm);
+      expect(await refused("FUNCTION", ["LOAD", "#!lua name=b\nredis.register_function('bf', function() return 1 end)"])).toMatch(noperm);
+      expect(((await admin.send("FUNCTION", ["LIST"])) as unknown[]).length).toBe(1);
+      // Names and counts of other tenants' channels and keys.
+      expect(await refused("PUBSUB", ["CHANNELS"])).toMatch(noperm);
+      expect(await refused("PUBSUB", ["NUMSUB", "iso-tenant-a:events"])).toMatch(noperm);
+      expect(await refused("PUBSUB", ["NUMPAT"])).toMatch(noperm);
+      expect(await refused("PUBSUB", ["SHARDCHANNELS"])).toMatch(noperm);
+      expect(await refused("DBSIZE", [])).toMatch(noperm);
+      expect(await refused("INFO", ["keyspace"])).toMatch(noperm);
+      expect(await refused("MEMORY", ["STATS"])).toMatch(noperm);
+      expect(await refused("CLIENT", ["TRACKING", "on", "BCAST", "PREFIX", "iso-tenant-a:"])).toMatch(noperm);
+      // The shared script cache and other tenants' running scripts.
+      expect(await refused("SCRIPT", ["FLUSH"])).toMatch(noperm);
+      expect(await refused("SCRIPT", ["KILL"])).toMatch(noperm);
+      // What stays allowed on its own keys.
+      await appB.set("iso-tenant-b:k", "1");
+      expect(await appB.send("MEMORY", ["USAGE", "iso-tenant-b:k"])).toBeGreaterThan(0);
+      expect(await appB.send("EVAL", ["return redis.call('INCR', KEYS[1])", "1", "iso-tenant-b:k"])).toBe(2);
+      expect(await appB.send("PUBLISH", ["iso-tenant-b:events", "x"])).toBe(0);
+      await admin.send("FUNCTION", ["DELETE", "opslib"]);
+      await client.deprovision(a);
+      await client.deprovision(b);
+    } finally {
+      for (const c of apps) c.close();
+      await close();
+    }
+  }, 30_000);
+
+  test("users made by an older broker (SELECT allowed) are tightened, and deprovision sweeps every database (issue 8)", async () => {
+    const provisioner = new RedisProvisioner({ adminUrl: server.adminUrl });
+    const instanceId = "legacy-tenant";
+    const user = RedisProvisioner.userName(instanceId, "legacy-b");
+    // The rules bindings got before the audit: no SELECT, FUNCTION or PUBSUB restriction.
+    await admin.send("ACL", ["SETUSER", user, "reset", "on", ">legacy-pw", `~${instanceId}:*`, `&${instanceId}:*`, "+@all", "-@admin", "-@dangerous", "-keys", "-scan", "-randomkey", "-swapdb", "-flushall", "-flushdb"]);
+    const legacy = await connect(`redis://${user}:legacy-pw@127.0.0.1:${server.port}`);
+    const other = await connect(`redis://${user}:legacy-pw@127.0.0.1:${server.port}`);
+    try {
+      await legacy.send("SELECT", ["3"]);
+      await legacy.set(`${instanceId}:in-db3`, "left behind?");
+      await admin.send("SELECT", ["5"]).then(() => admin.set(`unrelated:k`, "keep")).finally(() => admin.send("SELECT", ["0"]));
+      // Any operation of the provisioner first brings old users up to today's rules.
+      await provisioner.provision({ instanceId: "someone-else", plan: provisioner.service.plans[0]!, params: {}, context: {} });
+      expect((await rejection(other.send("SELECT", ["3"])))?.message).toMatch(/NOPERM|no permissions/i);
+      expect((await rejection(other.send("FUNCTION", ["LIST"])))?.message).toMatch(/NOPERM|no permissions/i);
+      expect(await other.get(`${instanceId}:x`)).toBeNull();
+      // Deprovision removes the key the old user wrote in database 3, and nothing of anyone else.
+      await provisioner.deprovision({ instanceId, plan: provisioner.service.plans[0]! });
+      const db3 = new RedisClient(server.adminUrl, { autoReconnect: false });
+      try {
+        await db3.send("SELECT", ["3"]);
+        expect(await db3.exists(`${instanceId}:in-db3`)).toBe(false);
+        await db3.send("SELECT", ["5"]);
+        expect(await db3.get("unrelated:k")).toBe("keep");
+        await db3.del("unrelated:k");
+      } finally {
+        db3.close();
+      }
+      expect(((await admin.send("ACL", ["USERS"])) as string[]).includes(user)).toBe(false);
+    } finally {
+      legacy.close();
+      other.close();
+      await provisioner.close();
+    }
+  }, 30_000);
 });

@@ -1,6 +1,6 @@
-// Redis as a service on a shared redis-server, isolated by ACL (Redis 6+): each binding is an ACL user
-// allowed only keys and channels under its instance's prefix `<instance>:`, with the commands that act
-// on the whole server (FLUSHALL, KEYS, SCAN, CONFIG, CLIENT, …) removed. Unbind deletes the user, which
+// Redis as a service on a shared redis-server, isolated by ACL (Redis 7): each binding is an ACL user
+// allowed only keys and channels under its instance's prefix `<instance>:`, in database 0, with the
+// commands that see or act on the whole server removed (tenantCommandRules). Unbind deletes the user, which
 // also disconnects its clients. Why ACLs rather than a server per instance: README.md.
 
 import { RedisClient } from "bun";
@@ -26,12 +26,49 @@ export const redisService: CatalogService = {
   plans: [{ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f32", name: "shared", description: "Keys under <instance>: on a shared Redis 7 server", free: true }],
 };
 
-/** What a tenant may run: everything on its own keys, nothing that reads or changes the whole server. */
-export const tenantCommandRules = ["+@all", "-@admin", "-@dangerous", "-keys", "-scan", "-randomkey", "-swapdb", "-flushall", "-flushdb"] as const;
+/**
+ * What a tenant may run: everything on its own keys and channels, nothing that reads or changes the whole
+ * server. Categories first (@admin, @dangerous hold FLUSHALL, KEYS, CONFIG, CLIENT LIST/KILL, INFO,
+ * MONITOR, DEBUG, SORT …), then the commands they miss that would let one tenant see or touch another
+ * (issue 8 audit, each checked in tests/services/redis.test.ts):
+ * - SELECT, MOVE, COPY (its DB option), SWAPDB: a tenant stays in database 0, where deprovision looks;
+ * - FUNCTION (all of it): libraries are server-wide, so LIST shows every tenant's and FLUSH/DELETE wipe them;
+ * - PUBSUB: CHANNELS/NUMSUB/NUMPAT/SHARD* list every tenant's channel names (ACLs do not filter replies);
+ * - DBSIZE, MEMORY (but USAGE of its own key): server-wide counts;
+ * - SCRIPT FLUSH/KILL/DEBUG: empty the shared script cache, kill or block another tenant's script;
+ * - CLIENT TRACKING: BCAST PREFIX streams invalidations of any key name, whatever the key patterns say.
+ */
+export const tenantCommandRules = [
+  "+@all",
+  "-@admin",
+  "-@dangerous",
+  "-keys",
+  "-scan",
+  "-randomkey",
+  "-swapdb",
+  "-flushall",
+  "-flushdb",
+  "-select",
+  "-move",
+  "-copy",
+  "-function",
+  "-pubsub",
+  "-dbsize",
+  "-memory",
+  "+memory|usage",
+  "-script|flush",
+  "-script|kill",
+  "-script|debug",
+  "-client|tracking",
+] as const;
+
+/** Our users' names (userName below): what deprovision and the rule upgrade may touch, nothing else. */
+const tenantUser = /^skiffr[0-9a-f]{24}-b[0-9a-f]{24}$/;
 
 export class RedisProvisioner implements Provisioner {
   readonly service: CatalogService;
   private readonly admin: RedisClient;
+  private upgraded: Promise<void> | undefined;
 
   constructor(private readonly opts: RedisProvisionerOptions) {
     this.service = { ...redisService, ...opts.service };
@@ -48,27 +85,21 @@ export class RedisProvisioner implements Provisioner {
   }
 
   async provision(_req: ProvisionRequest) {
-    // Nothing to create: the instance is a key prefix. Checking the server now fails fast when it is down.
-    await this.admin.send("PING", []);
+    // Nothing to create: the instance is a key prefix. Reaching the server now fails fast when it is down.
+    await this.upgradeUsers();
   }
 
   async deprovision(ref: InstanceRef) {
+    await this.upgradeUsers();
     const users = (await this.admin.send("ACL", ["USERS"])) as string[];
     const mine = `${resourceName("skiffr", ref.instanceId)}-`;
     for (const u of users) if (u.startsWith(mine)) await this.admin.send("ACL", ["DELUSER", u]);
     await this.saveAcl();
-    const pattern = `${globEscape(RedisProvisioner.keyPrefix(ref.instanceId))}*`;
-    let cursor = "0";
-    // SCAN visits every key once per full cycle; the bound only guards against a server that never ends one.
-    for (let rounds = 0; rounds < 1_000_000; rounds++) {
-      const [next, keys] = (await this.admin.send("SCAN", [cursor, "MATCH", pattern, "COUNT", "1000"])) as [string, string[]];
-      if (keys.length > 0) await this.admin.send("UNLINK", keys);
-      cursor = String(next);
-      if (cursor === "0") break;
-    }
+    await this.unlinkEverywhere(`${globEscape(RedisProvisioner.keyPrefix(ref.instanceId))}*`);
   }
 
   async bind(req: BindRequest) {
+    await this.upgradeUsers();
     const user = RedisProvisioner.userName(req.instanceId, req.bindingId);
     const prefix = RedisProvisioner.keyPrefix(req.instanceId);
     const password = newPassword();
@@ -94,6 +125,52 @@ export class RedisProvisioner implements Provisioner {
     } catch (err) {
       if (!/not configured to use an ACL file/i.test(String(err instanceof Error ? err.message : err))) throw err;
     }
+  }
+
+  /**
+   * Deletes the instance's keys in every database that holds keys, not only 0: users made before SELECT,
+   * MOVE and COPY were denied could write elsewhere. `INFO keyspace` names the non-empty databases; a
+   * connection of its own does the SELECTs, so the shared admin connection stays on database 0.
+   */
+  private async unlinkEverywhere(pattern: string) {
+    const info = String(await this.admin.send("INFO", ["keyspace"]));
+    const dbs = [...info.matchAll(/^db(\d+):keys=/gm)].map((m) => Number(m[1]));
+    if (dbs.length === 0) return;
+    const sweeper = new RedisClient(this.opts.adminUrl, { autoReconnect: false, enableOfflineQueue: false, connectionTimeout: 5000 });
+    try {
+      await sweeper.connect();
+      for (const db of dbs) {
+        await sweeper.send("SELECT", [String(db)]);
+        let cursor = "0";
+        // SCAN visits every key once per full cycle; the bound only guards against a server that never ends one.
+        for (let rounds = 0; rounds < 1_000_000; rounds++) {
+          const [next, keys] = (await sweeper.send("SCAN", [cursor, "MATCH", pattern, "COUNT", "1000"])) as [string, string[]];
+          if (keys.length > 0) await sweeper.send("UNLINK", keys);
+          cursor = String(next);
+          if (cursor === "0") break;
+        }
+      }
+    } finally {
+      sweeper.close();
+    }
+  }
+
+  /**
+   * Re-applies today's tenantCommandRules to the users already on the server (once per provisioner), so a
+   * tightened rule reaches bindings made by an older broker too. Only command rules change: the key and
+   * channel patterns and the password stay. Retried on the next call if it fails.
+   */
+  private upgradeUsers(): Promise<void> {
+    this.upgraded ??= (async () => {
+      const users = (await this.admin.send("ACL", ["USERS"])) as string[];
+      const ours = users.filter((u) => tenantUser.test(u));
+      for (const u of ours) await this.admin.send("ACL", ["SETUSER", u, ...tenantCommandRules]);
+      if (ours.length > 0) await this.saveAcl();
+    })().catch((err) => {
+      this.upgraded = undefined;
+      throw err;
+    });
+    return this.upgraded;
   }
 
   async close() {
