@@ -131,6 +131,7 @@ async function main(): Promise<void> {
         routes: () => registry.stats().routes,
         endpoints: () => registry.stats().endpoints,
         bus: () => bus.counters(),
+        routeApplyErrors: () => subscriber.applyErrors,
         activeRequests: () => proxyContext.activeCount,
         loopDelay: () => {
           const ms = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };

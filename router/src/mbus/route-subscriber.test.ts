@@ -13,8 +13,9 @@ function setup() {
   const peer = createBus(broker.transport(), memoryLogger());
   const registry = new RouteRegistry(new ReferenceMatcher());
   let now = 0;
-  const sub = new RouteSubscriber(routerBus, registry, { id: "r1", hosts: ["127.0.0.1"], minimumRegisterIntervalSeconds: 20, pruneThresholdSeconds: 120, now: () => now }, memoryLogger());
-  return { broker, routerBus, peer, registry, sub, emit: (s: BusStatus) => statusListeners.forEach((l) => l(s)), setNow: (n: number) => (now = n) };
+  const log = memoryLogger();
+  const sub = new RouteSubscriber(routerBus, registry, { id: "r1", hosts: ["127.0.0.1"], minimumRegisterIntervalSeconds: 20, pruneThresholdSeconds: 120, now: () => now }, log);
+  return { broker, routerBus, peer, registry, sub, log, emit: (s: BusStatus) => statusListeners.forEach((l) => l(s)), setNow: (n: number) => (now = n) };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 10));
@@ -63,4 +64,34 @@ test("pruning is suspended while disconnected", async () => {
   emit({ type: "reconnect" });
   expect(registry.pruneStale(10_500)).toBe(0);
   expect(registry.pruneStale(12_000)).toBe(1);
+});
+
+test("a valid change that throws while applied is counted and logged with its subject; the queue keeps draining (issue 5)", async () => {
+  const { peer, registry, sub, log } = setup();
+  const register = registry.register.bind(registry);
+  const unregister = registry.unregister.bind(registry);
+  registry.register = (msg, now) => {
+    if (msg.port === 2) throw new Error("matcher refused the key");
+    register(msg, now);
+  };
+  registry.unregister = (msg) => {
+    if (msg.port === 3) throw new TypeError("boom");
+    unregister(msg);
+  };
+  sub.start();
+  peer.publish(Subjects.routerRegister, "router.register", { host: "10.0.0.1", port: 1, uris: ["a.com"] });
+  peer.publish(Subjects.routerRegister, "router.register", { host: "10.0.0.2", port: 2, uris: ["b.com"] });
+  peer.publish(Subjects.routerRegister, "router.register", { host: "10.0.0.3", port: 3, uris: ["c.com"] });
+  peer.publish(Subjects.routerUnregister, "router.unregister", { host: "10.0.0.3", port: 3, uris: ["c.com"] });
+  await flush();
+  expect(registry.lookup("a.com", "/")!.size).toBe(1);
+  expect(registry.lookup("b.com", "/")).toBeUndefined();
+  expect(registry.lookup("c.com", "/")!.size).toBe(1);
+  expect(sub.applyErrors).toEqual({ [Subjects.routerRegister]: 1, [Subjects.routerUnregister]: 1 });
+  expect(log.lines.filter((l) => l.startsWith("error") && l.includes(`"subject":"${Subjects.routerRegister}"`) && l.includes("matcher refused the key"))).toHaveLength(1);
+  expect(sub.pending).toBe(0);
+  // a later burst is still applied: the failure did not leave the queue stuck as scheduled
+  peer.publish(Subjects.routerRegister, "router.register", { host: "10.0.0.4", port: 4, uris: ["d.com"] });
+  await flush();
+  expect(registry.lookup("d.com", "/")!.size).toBe(1);
 });

@@ -2,7 +2,7 @@
 // router.start published at boot and after every reconnect, router.greet answered, pruning
 // suspended while cut off from NATS.
 
-import { Subjects, type Bus, type Logger, type RouterStart, type Subscription } from "../../../bus/index.ts";
+import { Subjects, type Bus, type Logger, type RouterRegister, type RouterStart, type Subscription } from "../../../bus/index.ts";
 import type { RouteRegistry } from "../registry/route-registry.ts";
 
 /** Longest stretch of table changes applied in one turn of the event loop, so a burst of
@@ -26,6 +26,8 @@ export class RouteSubscriber {
   private queue: Change[] = [];
   private head = 0;
   private scheduled = false;
+  /** changes that passed validation but threw while applied, by subject (exported in /metrics) */
+  readonly applyErrors: Record<string, number> = {};
 
   constructor(
     private readonly bus: Bus,
@@ -80,17 +82,10 @@ export class RouteSubscriber {
 
   private readonly drain = (): void => {
     const deadline = performance.now() + APPLY_BUDGET_MS;
-    const { queue, registry } = this;
+    const { queue } = this;
     let n = 0;
     while (this.head < queue.length) {
-      const change = queue[this.head++]!;
-      if (change.op === "register") {
-        const msg = this.bus.decode(Subjects.routerRegister, "router.register", change.data);
-        if (msg) registry.register(msg, this.now());
-      } else {
-        const msg = this.bus.decode(Subjects.routerUnregister, "router.unregister", change.data);
-        if (msg) registry.unregister(msg);
-      }
+      this.apply(queue[this.head++]!);
       if ((++n & 15) === 0 && performance.now() > deadline) break;
     }
     if (this.head < queue.length) return void setImmediate(this.drain);
@@ -98,6 +93,29 @@ export class RouteSubscriber {
     this.head = 0;
     this.scheduled = false;
   };
+
+  /**
+   * One change. A throw from the table on a message that passed validation (a bug, or a matcher
+   * refusing a key) is counted and logged with its subject: it must neither crash the router from a
+   * setImmediate nor leave the queue marked as scheduled and so stop applying every later change.
+   */
+  private apply(change: Change): void {
+    const subject = change.op === "register" ? Subjects.routerRegister : Subjects.routerUnregister;
+    let msg: RouterRegister | undefined;
+    try {
+      msg = this.bus.decode(subject, change.op === "register" ? "router.register" : "router.unregister", change.data);
+      if (msg === undefined) return;
+      if (change.op === "register") this.registry.register(msg, this.now());
+      else this.registry.unregister(msg);
+    } catch (err) {
+      this.applyErrors[subject] = (this.applyErrors[subject] ?? 0) + 1;
+      this.log.error("route change failed; skipped it and applying the rest", {
+        subject,
+        error: err instanceof Error ? err.message : String(err),
+        ...(msg ? { host: msg.host, port: msg.port, uris: msg.uris.slice(0, 5).join(",") } : {}),
+      });
+    }
+  }
 
   /** Changes received but not yet applied (for tests and metrics). */
   get pending(): number {

@@ -11,6 +11,8 @@ export interface MetricsSources {
   routes: () => number;
   endpoints: () => number;
   bus: () => BusCounters;
+  /** route changes that passed validation but threw while applied, by subject */
+  routeApplyErrors?: () => Readonly<Record<string, number>>;
   activeRequests: () => number;
   /** event-loop delay percentiles in ms (how long a request can wait behind other work) */
   loopDelay?: () => { p50: number; p99: number; max: number };
@@ -82,7 +84,8 @@ export class RouterMetrics {
     }
     const bus = src.bus();
     out.push("# HELP skiff_router_bus_messages_total Bus messages by subject and outcome.", "# TYPE skiff_router_bus_messages_total counter");
-    for (const [outcome, counts] of [["accepted", bus.accepted], ["rejected", bus.rejected], ["handler_error", bus.handlerErrors]] as const)
+    const applyErrors = src.routeApplyErrors?.() ?? {};
+    for (const [outcome, counts] of [["accepted", bus.accepted], ["rejected", bus.rejected], ["handler_error", bus.handlerErrors], ["apply_error", applyErrors]] as const)
       for (const [subject, n] of Object.entries(counts)) out.push(`skiff_router_bus_messages_total{subject="${escapeLabel(subject)}",outcome="${outcome}"} ${n}`);
     return out.join("\n") + "\n";
   }
