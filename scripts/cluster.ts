@@ -1,17 +1,14 @@
 // `npm start`: a one-machine skiff cluster on embedded defaults, serving examples/hello through the
-// router. Stays in the foreground with every component's log prefixed by its name; Ctrl-C stops all.
+// router. Stays in the foreground with every component's log prefixed by its name; Ctrl-C stops all,
+// at any moment, start-up included.
+//
+// Environment: SKIFF_DATA_DIR (default .skiff/), SKIFF_SERVICES (see chooseServices), and the preferred
+// ports SKIFF_NATS_PORT (4222), SKIFF_CONTROLLER_PORT (9022), SKIFF_ROUTER_PORT (8080),
+// SKIFF_ROUTER_STATUS_PORT (8081): a busy one, or 0, is replaced by a port the OS assigns.
 
-import { startLocalCluster, repoRoot } from "./local-cluster.ts";
+import { ClusterStartAborted, startLocalCluster, repoRoot, type Cluster } from "./local-cluster.ts";
 import type { LocalServiceName } from "../controller/broker/servers/index.ts";
 import { join } from "node:path";
-
-const started = Date.now();
-const cluster = await startLocalCluster({
-  dataDir: process.env.SKIFF_DATA_DIR ?? join(repoRoot, ".skiff"),
-  ports: { nats: 4222, controller: 9022, router: 8080, routerStatus: 8081 },
-  echo: true,
-  services: chooseServices(process.env.SKIFF_SERVICES),
-});
 
 /** SKIFF_SERVICES: unset → PostgreSQL, MariaDB and Redis (quick to start); `all` adds RabbitMQ; `none`. */
 function chooseServices(v: string | undefined): readonly LocalServiceName[] | boolean {
@@ -21,31 +18,76 @@ function chooseServices(v: string | undefined): readonly LocalServiceName[] | bo
   return ["postgres", "mysql", "redis"];
 }
 
+function portFromEnv(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    console.error(`skiff: ${name}=${raw} is not a port; use 1-65535, or 0 for one the OS assigns`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const started = Date.now();
+const abort = new AbortController();
+let starting: Promise<Cluster> | undefined;
 let stopping = false;
-const shutdown = async (why: string) => {
+
+// The handlers go in before anything starts: the components run in their own process groups (so a
+// Ctrl-C reaches only this launcher, which stops them in order), and without a handler Bun's default
+// SIGINT would end the launcher alone and orphan everything started so far.
+const shutdown = async (why: string, code = 0) => {
   if (stopping) return;
   stopping = true;
   console.log(`\nskiff: ${why}; stopping every process of the cluster`);
-  await cluster.stop();
-  process.exit(0);
+  abort.abort();
+  // Interrupted during start-up, startLocalCluster stops what it started and rejects; once up, stop it.
+  const cluster = await starting?.catch(() => undefined);
+  await cluster?.stop();
+  process.exit(code);
 };
 process.on("SIGINT", () => void shutdown("interrupted"));
 process.on("SIGTERM", () => void shutdown("terminated"));
-for (const p of cluster.processes)
-  p.exited.then((code) => {
-    if (!stopping) void shutdown(`${p.name} exited with ${code}`);
+
+async function main() {
+  starting = startLocalCluster({
+    dataDir: process.env.SKIFF_DATA_DIR ?? join(repoRoot, ".skiff"),
+    ports: {
+      nats: portFromEnv("SKIFF_NATS_PORT", 4222),
+      controller: portFromEnv("SKIFF_CONTROLLER_PORT", 9022),
+      router: portFromEnv("SKIFF_ROUTER_PORT", 8080),
+      routerStatus: portFromEnv("SKIFF_ROUTER_STATUS_PORT", 8081),
+    },
+    echo: true,
+    services: chooseServices(process.env.SKIFF_SERVICES),
+    signal: abort.signal,
   });
+  let cluster: Cluster;
+  try {
+    cluster = await starting;
+  } catch (err) {
+    if (err instanceof ClusterStartAborted) return; // shutdown() is finishing
+    console.error(`skiff: the cluster did not start: ${err instanceof Error ? err.message : String(err)}`);
+    return void (await shutdown("start-up failed", 1));
+  }
+  for (const p of cluster.processes)
+    p.exited.then((code) => {
+      if (!stopping) void shutdown(`${p.name} exited with ${code}`, 1);
+    });
 
-const login = await cluster.cli(["login", "-a", cluster.controllerUrl, "-u", "admin", "-p", cluster.adminPassword]);
-if (login.code !== 0) {
-  console.error(login.output);
-  await shutdown("login failed");
-}
-const push = await cluster.cli(["push", join(repoRoot, "examples/hello")], { echo: true });
-if (push.code !== 0) await shutdown("push failed");
+  const login = await cluster.cli(["login", "-a", cluster.controllerUrl, "-u", "admin", "-p", cluster.adminPassword]);
+  if (stopping) return;
+  if (login.code !== 0) {
+    console.error(login.output);
+    return void (await shutdown("login failed", 1));
+  }
+  const push = await cluster.cli(["push", join(repoRoot, "examples/hello")], { echo: true });
+  if (stopping) return;
+  if (push.code !== 0) return void (await shutdown("push failed", 1));
 
-const host = `hello.${cluster.domain}`;
-console.log(`
+  const host = `hello.${cluster.domain}`;
+  console.log(`
 skiff: the cluster is up (${((Date.now() - started) / 1000).toFixed(1)} s) and serving examples/hello:
 
     http://${host}:${cluster.routerPort}/
@@ -57,3 +99,6 @@ skiff: the cluster is up (${((Date.now() - started) / 1000).toFixed(1)} s) and s
   services        ${cluster.services ? "cli/bin/skiff marketplace   (then create-service, bind-service, restart)" : "off (SKIFF_SERVICES=none)"}
 
 Ctrl-C stops everything.`);
+}
+
+await main();

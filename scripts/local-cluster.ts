@@ -47,6 +47,19 @@ export interface ClusterOptions {
   services?: boolean | readonly LocalServiceName[];
   /** fsync in the service servers (default true; tests pass false) */
   servicesDurable?: boolean;
+  /**
+   * Aborting it while the cluster starts (Ctrl-C in `npm start`) stops everything started so far, the
+   * service servers included, and rejects with ClusterStartAborted. A server caught in the middle of its
+   * own start is stopped once that start returns (its starter owns it until then).
+   */
+  signal?: AbortSignal;
+}
+
+export class ClusterStartAborted extends Error {
+  override readonly name = "ClusterStartAborted";
+  constructor() {
+    super("the cluster's start was interrupted; everything it had started is stopped");
+  }
 }
 
 export const ALL_LOCAL_SERVICES: readonly LocalServiceName[] = ["postgres", "mysql", "redis", "rabbitmq"];
@@ -120,9 +133,10 @@ function startComponent(name: string, command: string, args: string[], env: Reco
   return { name, child, output: () => out, exited };
 }
 
-async function waitForReady(p: ClusterProcess, timeoutMs: number): Promise<void> {
+async function waitForReady(p: ClusterProcess, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new ClusterStartAborted();
     if (/\bready\b/.test(p.output())) return;
     if (p.child.exitCode !== null || p.child.signalCode !== null)
       throw new Error(`${p.name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.output().slice(-3000)}`);
@@ -191,24 +205,38 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   };
 
   const processes: ClusterProcess[] = [];
-  let services: LocalServices | undefined;
+  // Service servers are started one at a time, so that each one running is known to stop() even when
+  // the start is interrupted between two of them.
+  const serviceSets: LocalServices[] = [];
+  const cliChildren = new Set<ChildProcess>();
+  const signal = opts.signal;
+  // The router drains (/health 503) before it stops accepting so that a load balancer can take it out
+  // first; a one-machine cluster has no load balancer, so by default it stops at once. Its stop grace
+  // covers whatever drain it is given.
+  const routerDrainSeconds = Number(opts.extraEnv?.SKIFF_ROUTER_DRAIN_SECONDS ?? 0);
   const stop = async () => {
-    // Reverse start order: broker, agent (stops its instances), router, health manager, controller, NATS;
-    // then the service servers.
+    // CLI runs first (a push in flight), then reverse start order: broker, agent (stops its instances),
+    // router, health manager, controller, NATS; then the service servers.
+    for (const c of cliChildren) c.kill("SIGKILL");
     // The agent gets SIGINT: stop its instances now. SIGTERM would evacuate, waiting for replacements
     // on other agents that a one-machine cluster does not have.
-    for (const p of [...processes].reverse()) await stopProcess(p, p.name === "agent" ? 15_000 : 5_000, p.name === "agent" ? "SIGINT" : "SIGTERM");
-    await services?.stop();
+    for (const p of [...processes].reverse()) {
+      const graceMs = p.name === "agent" ? 15_000 : p.name === "router" ? routerDrainSeconds * 1000 + 5_000 : 5_000;
+      await stopProcess(p, graceMs, p.name === "agent" ? "SIGINT" : "SIGTERM");
+    }
+    await Promise.allSettled(serviceSets.splice(0).map((s) => s.stop()));
   };
   let broker: Cluster["broker"];
   const launch = async (name: string, command: string, args: string[], env: Record<string, string>, readyMs = 20_000) => {
+    if (signal?.aborted) throw new ClusterStartAborted();
     const p = startComponent(name, command, args, { ...common, ...env }, echo);
     processes.push(p);
-    if (name === "nats") natsUrl = await waitForNatsPortsFile(paths.natsDir, readyMs, p);
-    else await waitForReady(p, readyMs);
+    if (name === "nats") natsUrl = await waitForNatsPortsFile(paths.natsDir, readyMs, p, signal);
+    else await waitForReady(p, readyMs, signal);
     return p;
   };
 
+  let services: LocalServices | undefined;
   try {
     await launch("nats", "nats-server", ["-c", paths.natsConfig, "--ports_file_dir", paths.natsDir], {});
     common.SKIFF_NATS_URL = natsUrl;
@@ -223,19 +251,29 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     const router = await launch("router", "node", ["router/dist/router.mjs"], {
       SKIFF_ROUTER_PORT: String(ports.router),
       SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
+      SKIFF_ROUTER_DRAIN_SECONDS: String(routerDrainSeconds),
     });
     ports.router = readyPort(router, "port");
     ports.routerStatus = readyPort(router, "status_port");
     await launch("agent", bun, ["agent/main.ts"], { SKIFF_DATA_DIR: paths.agentDir, SKIFF_AGENT_DIR: paths.agentDir });
     if (opts.services) {
       const names = opts.services === true ? ALL_LOCAL_SERVICES : opts.services;
-      services = await startLocalServices(paths.servicesDir, names, { durable: opts.servicesDurable ?? true });
+      const env: Record<string, string> = {};
+      for (const name of names) {
+        if (signal?.aborted) throw new ClusterStartAborted();
+        const one = await startLocalServices(paths.servicesDir, [name], { durable: opts.servicesDurable ?? true });
+        serviceSets.push(one);
+        Object.assign(env, one.env);
+      }
+      const sets = [...serviceSets];
+      // One LocalServices for the caller, as if started together: each set's servers, the joint env and stop.
+      services = Object.assign({} as LocalServices, ...sets, { env, stop: async () => void (await Promise.allSettled(sets.map((s) => s.stop()))) });
       broker = {
         name: "skiff", url: `http://127.0.0.1:${ports.broker}`, username: "skiff-broker",
         password: readOrCreate(paths.brokerPassword, () => randomBytes(18).toString("base64url")),
       };
       await launch("broker", bun, ["controller/broker/main.ts"], {
-        ...services.env,
+        ...env,
         SKIFF_BROKER_PORT: String(ports.broker),
         SKIFF_BROKER_USER: broker.username,
         SKIFF_BROKER_PASS: broker.password,
@@ -243,9 +281,10 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
       });
       await registerBroker(controllerUrl, adminPassword, broker);
     }
+    if (signal?.aborted) throw new ClusterStartAborted();
   } catch (err) {
     await stop();
-    throw err;
+    throw signal?.aborted ? new ClusterStartAborted() : err;
   }
 
   const cli = (args: string[], cliOpts: { echo?: boolean } = {}) =>
@@ -255,6 +294,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
         env: { ...process.env, SKIFF_HOME: paths.cliHome },
         stdio: ["ignore", "pipe", "pipe"],
       });
+      cliChildren.add(child);
       let out = "";
       const onData = (d: Buffer) => {
         out += d.toString();
@@ -262,7 +302,10 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
       };
       child.stdout.on("data", onData);
       child.stderr.on("data", onData);
-      child.on("exit", (code) => resolvePromise({ code: code ?? 1, output: out }));
+      child.on("exit", (code) => {
+        cliChildren.delete(child);
+        resolvePromise({ code: code ?? 1, output: out });
+      });
     });
 
   return {
@@ -300,10 +343,11 @@ async function registerBroker(controllerUrl: string, adminPassword: string, brok
 }
 
 /** nats-server writes its actual client URL to `<dir>/nats-server_<pid>.ports` once it listens. */
-async function waitForNatsPortsFile(dir: string, timeoutMs: number, p: ClusterProcess): Promise<string> {
+async function waitForNatsPortsFile(dir: string, timeoutMs: number, p: ClusterProcess, signal?: AbortSignal): Promise<string> {
   const file = join(dir, `nats-server_${p.child.pid}.ports`);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new ClusterStartAborted();
     if (existsSync(file)) {
       const url = (JSON.parse(readFileSync(file, "utf8")) as { nats: string[] }).nats[0];
       if (url) return url;
