@@ -44,7 +44,7 @@ beforeAll(async () => {
   const broker = new MemoryBroker();
   bus = createBus(broker.transport(), memoryLogger());
   c = await startController(
-    { natsUrl: "", port: 0, dataDir: dir, domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, publicUrl: BASE, health: { intervalMs: 50, startGraceMs: 0 }, findTimeoutMs: 150 },
+    { natsUrl: "", port: 0, dataDir: dir, domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, publicUrl: BASE, health: { intervalMs: 50, startGraceMs: 0 }, findTimeoutMs: 150, limits: { unpackedBytes: 16 * 1024 * 1024 } },
     { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false },
   );
   agent = new FakeAgent(bus, "agent1", http).begin();
@@ -145,6 +145,39 @@ describe("apps", () => {
     const sha = r.json.package_sha256;
     const gz = await Bun.file(join(dir, "blobs/packages", sha.slice(0, 2), sha)).arrayBuffer();
     expect(new Uint8Array(gz).subarray(0, 2)).toEqual(new Uint8Array([0x1f, 0x8b]));
+  });
+  test("a small gzip or zip bomb is refused with a clear error and bounded memory (issue 7)", async () => {
+    const other = (await call("GET", "/v3/apps?names=other")).json.resources[0].guid;
+    const before = (await call("GET", `/v3/apps/${other}`)).json.package_sha256;
+    // 100 MiB of zeros behind a tar header (~100 KB gzipped) against the 16 MiB unpacked cap
+    const size = 100 * 1024 * 1024;
+    const raw = new Uint8Array(512 + size);
+    const enc = new TextEncoder();
+    raw.set(enc.encode("zeros"), 0);
+    raw.set(enc.encode("0000644\0"), 100);
+    raw.set(enc.encode(size.toString(8).padStart(11, "0") + "\0"), 124);
+    raw[156] = 48;
+    raw.fill(32, 148, 156);
+    raw.set(enc.encode(raw.subarray(0, 512).reduce((n, b) => n + b, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+    const gz = Bun.gzipSync(raw);
+    const d = mkdtempSync(join(tmpdir(), "skiff-zipbomb-"));
+    await Bun.write(join(d, "zeros"), new Uint8Array(size));
+    Bun.spawnSync(["zip", "-q", join(d, "bomb.zip"), "zeros"], { cwd: d });
+    const zip = new Uint8Array(await Bun.file(join(d, "bomb.zip")).arrayBuffer());
+    rmSync(d, { recursive: true, force: true });
+    Bun.gc(true);
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 1);
+    const r1 = await call("PUT", `/v3/apps/${other}/bits`, gz);
+    const r2 = await call("PUT", `/v3/apps/${other}/bits`, zip);
+    clearInterval(sampler);
+    for (const r of [r1, r2]) {
+      expect(r.status).toBe(422);
+      expect(r.json.errors[0].detail).toBe("package refused: the unpacked package is larger than the limit of 16777216 bytes");
+    }
+    expect((peak - rss0) / 1048576).toBeLessThan(48);
+    expect((await call("GET", `/v3/apps/${other}`)).json.package_sha256).toBe(before);
   });
   test("bodies over the cap are refused with 413", async () => {
     const { readCapped } = await import("../../controller/src/api/bits-routes.ts");

@@ -1,11 +1,9 @@
-// App packages in (`PUT /v3/apps/:guid/bits`: gzip tar, or zip converted to one) and the
+// App packages in (`PUT /v3/apps/:guid/bits`: gzip tar, or zip converted to one in-process) and the
 // signed blob URLs agents use: package download, droplet download and droplet upload.
 
 import { Elysia } from "elysia";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { checkTarGz, PackageRejected } from "../tar-check.ts";
+import { isZip, zipToTarGz } from "../zip-to-tar.ts";
 import { accessOf, authenticate } from "./auth.ts";
 import { loadApp } from "./apps-routes.ts";
 import type { ControllerContext } from "./context.ts";
@@ -22,27 +20,6 @@ export async function readCapped(request: Request, max: number, what: string): P
   return body;
 }
 
-const isZip = (b: Uint8Array) => b.length > 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
-
-/** Converts a zip to a gzip tar with the system's unzip and tar (zip is a convenience; tar.gz is the format). */
-async function zipToTarGz(zip: Uint8Array): Promise<Uint8Array> {
-  if (!Bun.which("unzip")) throw unprocessable("zip uploads need `unzip` on the controller host; upload a .tar.gz instead");
-  const dir = mkdtempSync(join(tmpdir(), "skiff-zip-"));
-  try {
-    await Bun.write(join(dir, "pkg.zip"), zip);
-    const out = join(dir, "app");
-    // unzip itself drops "../" and leading "/" from names; checkTarGz re-checks the result
-    const u = Bun.spawn(["unzip", "-qq", "-o", join(dir, "pkg.zip"), "-d", out], { stdout: "ignore", stderr: "pipe" });
-    if ((await u.exited) !== 0) throw unprocessable(`the zip could not be unpacked: ${(await new Response(u.stderr).text()).slice(0, 300)}`);
-    const tar = Bun.spawn(["tar", "-czf", "-", "-C", out, "."], { stdout: "pipe", stderr: "ignore" });
-    const bytes = new Uint8Array(await new Response(tar.stdout).arrayBuffer());
-    if ((await tar.exited) !== 0) throw unprocessable("the zip could not be repacked");
-    return bytes;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 export function bitsRoutes(ctx: ControllerContext) {
   const { store, blobs, signer } = ctx;
 
@@ -51,9 +28,10 @@ export function bitsRoutes(ctx: ControllerContext) {
     const app = await loadApp(ctx, access, params.guid, true);
     let bytes = await readCapped(request, ctx.limits.packageBytes, "package");
     if (bytes.length === 0) throw unprocessable("the package is empty: send the app as a .tar.gz body");
-    if (isZip(bytes)) bytes = await zipToTarGz(bytes);
     try {
-      checkTarGz(bytes, ctx.limits.unpackedBytes);
+      // both paths stream with a byte budget: a small bomb is refused after the cap, not unpacked whole
+      if (isZip(bytes)) bytes = await zipToTarGz(bytes, { maxBytes: ctx.limits.unpackedBytes, maxEntries: ctx.limits.maxEntries });
+      await checkTarGz(bytes, ctx.limits.unpackedBytes, { maxEntries: ctx.limits.maxEntries });
     } catch (err) {
       if (err instanceof PackageRejected) throw unprocessable(`package refused: ${err.message}`);
       throw err;

@@ -12,12 +12,14 @@ import type { Stager } from "../stager.ts";
 export interface Limits {
   /** the uploaded package (compressed) */
   packageBytes: number;
-  /** the package once gunzipped */
+  /** the package once gunzipped (or unzipped): checked while streaming, never held whole */
   unpackedBytes: number;
+  /** entries in a package */
+  maxEntries: number;
   dropletBytes: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { packageBytes: 1024 * 1024 * 1024, unpackedBytes: 2048 * 1024 * 1024, dropletBytes: 2048 * 1024 * 1024 };
+export const DEFAULT_LIMITS: Limits = { packageBytes: 1024 * 1024 * 1024, unpackedBytes: 2048 * 1024 * 1024, maxEntries: 100_000, dropletBytes: 2048 * 1024 * 1024 };
 
 export interface ControllerContext {
   store: Store;
