@@ -205,6 +205,22 @@ export class Topology {
   }
 }
 
+/**
+ * What of run `id` is still on the machine: its namespaces and its root veth (the bridge's door).
+ * Empty after a teardown; the cluster tests assert that.
+ */
+export function leftoversOf(id: string): string[] {
+  const namespaces = sh(["ip", "netns", "list"], true)
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith(`sk${id}-`));
+  const links = sh(["ip", "-o", "link", "show"], true)
+    .split("\n")
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n.startsWith(`sk${id}`));
+  return [...namespaces.map((n) => `netns ${n}`), ...links.map((l) => `link ${l}`)];
+}
+
 /** Each run records its owner pid here, so a later run can clean up after one that was SIGKILLed. */
 const ownersDir = join(tmpdir(), "skiff-cluster-netns");
 
