@@ -1,9 +1,13 @@
 // A bounded load loop through the load balancer: a few workers send GETs back to back (with a short
 // pause, the machine is shared) and every request that is not a 200 from the app is recorded with
-// why it failed, so a scenario can count failures and tell inherent ones apart.
+// why it failed, when it was sent and when it ended. Each request carries its own `?load=N` query, so
+// a failure can be found again in the routers' access logs (inherent.ts).
 
 export interface RequestFailure {
-  at: number; // ms since the loop started
+  /** the request target, `/?load=N`: the key into the routers' access logs */
+  target: string;
+  at: number; // ms since the loop started: when the request was sent
+  end: number; // ms since the loop started: when it failed
   status?: number;
   routerError?: string;
   error?: string;
@@ -14,6 +18,7 @@ export interface LoadResult {
   failed: number;
   failures: RequestFailure[];
   durationMs: number;
+  workers: number;
 }
 
 export class LoadLoop {
@@ -22,17 +27,20 @@ export class LoadLoop {
   private failures: RequestFailure[] = [];
   private workers: Promise<void>[] = [];
   private t0 = 0;
+  readonly workerCount: number;
 
   constructor(
     private readonly url: string,
     private readonly hostHeader: string,
     private readonly opts: { workers?: number; pauseMs?: number; timeoutMs?: number; maxMs?: number } = {},
-  ) {}
+  ) {
+    this.workerCount = opts.workers ?? 3;
+  }
 
   start(): this {
     this.t0 = performance.now();
     const maxMs = this.opts.maxMs ?? 180_000; // never runs unbounded, even if a scenario forgets stop()
-    for (let i = 0; i < (this.opts.workers ?? 3); i++) this.workers.push(this.worker(maxMs));
+    for (let i = 0; i < this.workerCount; i++) this.workers.push(this.worker(maxMs));
     return this;
   }
 
@@ -44,14 +52,14 @@ export class LoadLoop {
   private async worker(maxMs: number): Promise<void> {
     while (!this.stopped && this.now() < maxMs) {
       const at = this.now();
-      this.requests++;
+      const target = `/?load=${this.requests++}`;
       try {
-        const res = await fetch(this.url, { headers: { host: this.hostHeader }, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
+        const res = await fetch(this.url + target, { headers: { host: this.hostHeader }, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 5000) });
         const body = await res.text();
         if (res.status !== 200 || !body.startsWith("hello from skiff"))
-          this.failures.push({ at, status: res.status, routerError: res.headers.get("x-cf-routererror") ?? undefined });
+          this.failures.push({ target, at, end: this.now(), status: res.status, routerError: res.headers.get("x-cf-routererror") ?? undefined });
       } catch (err) {
-        this.failures.push({ at, error: (err as Error).name + ": " + (err as Error).message });
+        this.failures.push({ target, at, end: this.now(), error: (err as Error).name + ": " + (err as Error).message });
       }
       await Bun.sleep(this.opts.pauseMs ?? 10);
     }
@@ -60,7 +68,7 @@ export class LoadLoop {
   async stop(): Promise<LoadResult> {
     this.stopped = true;
     await Promise.all(this.workers);
-    return { requests: this.requests, failed: this.failures.length, failures: this.failures, durationMs: this.now() };
+    return { requests: this.requests, failed: this.failures.length, failures: this.failures, durationMs: this.now(), workers: this.workerCount };
   }
 }
 
