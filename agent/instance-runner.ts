@@ -3,7 +3,7 @@
 // to the whole session). Reports state changes, log lines and the exit through callbacks.
 
 import type { Subprocess } from "bun";
-import { chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { lchownSync, mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ExitReason } from "../bus/index.ts";
@@ -14,6 +14,7 @@ import { waitHealthy } from "./health-check.ts";
 import { buildInstanceEnv, launchScript } from "./instance-env.ts";
 import type { Instance } from "./instance.ts";
 import { LineSplitter, relayLines } from "./log-buffer.ts";
+import { isRealDir, NotRealError, readRegularFile } from "./no-follow.ts";
 import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
 import type { RunAsUser } from "./run-as.ts";
@@ -108,11 +109,13 @@ export class InstanceRunner {
     const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
     const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
     extractTarGz(bytes, this.dir, { maxBytes: diskCap, owner });
-    mkdirSync(appDir, { recursive: true });
-    if (owner) for (const d of [this.dir, appDir, tmpDir]) chownSync(d, owner.uid, owner.gid);
-
+    // From here on the tree is the droplet's: root touches only what it checked is real, and never
+    // follows a link (a droplet whose app/ is a link could otherwise send the chown, and the
+    // instance's cwd, anywhere on the host).
+    if (!isRealDir(appDir, "the droplet's app/")) throw new NotRealError("the droplet has no app/ directory");
     const info = readStagingInfo(this.dir);
-    const command = start.start_command.trim() || info?.start_command;
+    if (owner) for (const d of [this.dir, appDir, tmpDir]) lchownSync(d, owner.uid, owner.gid);
+    const command = start.start_command.trim() || info.start_command;
     if (!command) throw new Error("no start command: the start order has none and the droplet names none");
 
     i.port = await freePort();
@@ -250,10 +253,17 @@ function describeStop(reason: ExitReason): string {
   }
 }
 
-export function readStagingInfo(dir: string): StagingInfo | undefined {
+/** The droplet's staging_info.json: a regular file (never followed through a link) holding a JSON object. */
+export function readStagingInfo(dir: string): Partial<StagingInfo> {
+  const text = readRegularFile(join(dir, "staging_info.json"), "the droplet's staging_info.json");
+  if (text === undefined) throw new NotRealError("the droplet has no staging_info.json");
+  let info: unknown;
   try {
-    return JSON.parse(readFileSync(join(dir, "staging_info.json"), "utf8")) as StagingInfo;
-  } catch {
-    return undefined;
+    info = JSON.parse(text);
+  } catch (err) {
+    throw new NotRealError(`the droplet's staging_info.json is not valid JSON: ${(err as Error).message}`);
   }
+  if (typeof info !== "object" || info === null) throw new NotRealError("the droplet's staging_info.json is not a JSON object");
+  const cmd = (info as Partial<StagingInfo>).start_command;
+  return { ...(info as Partial<StagingInfo>), start_command: typeof cmd === "string" ? cmd.trim() : undefined };
 }

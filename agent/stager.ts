@@ -2,13 +2,14 @@
 // compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
-import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { sha256Hex } from "./droplet-cache.ts";
 import { LineSplitter, relayLines } from "./log-buffer.ts";
+import { readRegularFile } from "./no-follow.ts";
 import { signalName } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
 import { signalSession } from "./proc-stats.ts";
@@ -40,18 +41,30 @@ export class StagingError extends Error {
 
 export type StagingDone = StagingReply & { phase: "done" };
 
-/** Reads the app's top level once: what buildpack detection looks at. */
+/**
+ * Reads the app's top level once: what buildpack detection looks at. The agent reads as root, so
+ * package.json and Procfile must be regular files (a link would let the app make root read any file).
+ */
 export function snapshotApp(dir: string): AppSnapshot {
   const files = new Set(readdirSync(dir));
   let packageJson: PackageJson | undefined;
-  if (files.has("package.json")) {
+  const read = (name: string) => {
     try {
-      packageJson = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as PackageJson;
+      return readRegularFile(join(dir, name), `the app's ${name}`);
+    } catch (err) {
+      throw new StagingError((err as Error).message);
+    }
+  };
+  const pkgText = files.has("package.json") ? read("package.json") : undefined;
+  if (pkgText !== undefined) {
+    try {
+      packageJson = JSON.parse(pkgText) as PackageJson;
     } catch (err) {
       throw new StagingError(`package.json is not valid JSON: ${(err as Error).message}`);
     }
   }
-  const procfile = files.has("Procfile") ? parseProcfile(readFileSync(join(dir, "Procfile"), "utf8")) : undefined;
+  const procfileText = files.has("Procfile") ? read("Procfile") : undefined;
+  const procfile = procfileText === undefined ? undefined : parseProcfile(procfileText);
   return { files, packageJson, procfile };
 }
 
@@ -109,7 +122,9 @@ async function runStaging(
   const pkg = new Uint8Array(await res.arrayBuffer());
   if (pkg.length > deps.maxArchiveBytes) throw new StagingError(`the app package is over ${deps.maxArchiveBytes} bytes`);
   const unpacked = extractTarGz(pkg, appDir, { maxBytes: deps.maxArchiveBytes, owner });
-  if (owner) for (const d of [taskDir, appDir, join(taskDir, "home")]) chownSync(d, owner.uid, owner.gid);
+  // The task dir stays root's: the build user owns app/ and home/ only, so it can never swap app/,
+  // staging_info.json or droplet.tgz (which root writes and packs) for a link.
+  if (owner) for (const d of [appDir, join(taskDir, "home")]) lchownSync(d, owner.uid, owner.gid);
   say(`unpacked ${unpacked.files} files (${unpacked.bytes} bytes)`);
 
   const app = snapshotApp(appDir);
@@ -124,7 +139,7 @@ async function runStaging(
   });
   const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
   const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
-  writeFileSync(join(taskDir, "staging_info.json"), JSON.stringify(info, null, 2) + "\n");
+  writeFileSync(join(taskDir, "staging_info.json"), JSON.stringify(info, null, 2) + "\n", { flag: "wx" });
 
   const dropletPath = join(taskDir, "droplet.tgz");
   await runCommand(["tar", "-czf", dropletPath, "--owner=0", "--group=0", "--numeric-owner", "-C", taskDir, "staging_info.json", "app"], "packing the droplet", {

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
-import { extractTarGz, safeSegments, symlinkStaysInside, UnsafeArchiveError, writeTar } from "./tarball.ts";
+import { extractTarGz, resolveInside, safeSegments, symlinkStaysInside, UnsafeArchiveError, writeTar } from "./tarball.ts";
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -16,6 +16,38 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 const gz = (entries: Parameters<typeof writeTar>[0]) => new Uint8Array(gzipSync(writeTar(entries)));
+
+/** Every symlink under `root` whose real path (where it exists) is outside `root`. */
+function linksLeadingOut(root: string): string[] {
+  if (!existsSync(root)) return [];
+  const realRoot = realpathSync(root);
+  const out: string[] = [];
+  for (const name of readdirSync(root, { recursive: true }) as string[]) {
+    const abs = join(root, name);
+    if (!lstatSync(abs).isSymbolicLink()) continue;
+    try {
+      const real = realpathSync(abs);
+      if (real !== realRoot && !real.startsWith(realRoot + "/")) out.push(`${name} -> ${real}`);
+    } catch {}
+  }
+  return out;
+}
+
+// Link chains whose every target stays inside as text, but that resolve outside through each other
+// (the audit's: a/b/c -> ../../z, then a link through a/b/c/../../..), in both orders.
+const chainFirst: Parameters<typeof writeTar>[0] = [
+  { name: "app/", type: "5" },
+  { name: "z/", type: "5" },
+  { name: "a/b/", type: "5" },
+  { name: "a/b/c", type: "2", linkname: "../../z" },
+  { name: "app/x", type: "2", linkname: "../a/b/c/../../.." },
+];
+const chainLast: Parameters<typeof writeTar>[0] = [
+  { name: "app/x", type: "2", linkname: "../a/b/c/../../.." },
+  { name: "z/", type: "5" },
+  { name: "a/b/", type: "5" },
+  { name: "a/b/c", type: "2", linkname: "../../z" },
+];
 
 describe("extractTarGz", () => {
   test("unpacks files, directories, modes and inside symlinks", () => {
@@ -65,6 +97,34 @@ describe("extractTarGz", () => {
     expect(existsSync(join(parent, "escape"))).toBe(false);
   });
 
+  test.each([
+    ["a link through an earlier link", chainFirst],
+    ["an earlier link made outward by a later one", chainLast],
+    ["app itself as such a link", [{ name: "z/", type: "5" }, { name: "a/b/c/", type: "5" }, { name: "a/b/c/d", type: "2", linkname: "../../../z" }, { name: "app", type: "2", linkname: "a/b/c/d/../../.." }]],
+    ["a link loop", [{ name: "l1", type: "2", linkname: "l2" }, { name: "l2", type: "2", linkname: "l1" }]],
+  ] as const)("refuses %s and leaves no link leading out (issue 6)", (_what, entries) => {
+    const parent = tmp();
+    const root = join(parent, "inst", "id");
+    expect(() => extractTarGz(gz([...entries]), root, { maxBytes: 1024 })).toThrow(UnsafeArchiveError);
+    expect(linksLeadingOut(root)).toEqual([]);
+  });
+
+  test("keeps links that pass through other links and stay inside (npm's file: dependencies)", () => {
+    const root = join(tmp(), "out");
+    extractTarGz(
+      gz([
+        { name: "app/vendor/dep/bin.js", data: "x" },
+        { name: "app/node_modules/dep", type: "2", linkname: "../vendor/dep" },
+        { name: "app/node_modules/.bin/dep", type: "2", linkname: "../dep/bin.js" },
+        { name: "app/self", type: "2", linkname: "node_modules/dep/../.." },
+      ]),
+      root,
+      { maxBytes: 1024 },
+    );
+    expect(readFileSync(join(root, "app/node_modules/.bin/dep"), "utf8")).toBe("x");
+    expect(realpathSync(join(root, "app/self"))).toBe(realpathSync(join(root, "app")));
+  });
+
   test("caps the total size, gzip bombs included", () => {
     expect(() => extractTarGz(gz([{ name: "big", data: "x".repeat(5000) }]), join(tmp(), "o"), { maxBytes: 4096 })).toThrow(/more than 4096/);
     const bomb = new Uint8Array(gzipSync(new Uint8Array(200 * 1024 * 1024)));
@@ -86,5 +146,15 @@ describe("path rules", () => {
     expect(symlinkStaysInside(["a", "l"], "../b")).toBe(true);
     expect(symlinkStaysInside(["a", "l"], "../../b")).toBe(false);
     expect(symlinkStaysInside(["l"], "/etc/passwd")).toBe(false);
+    // the textual test alone passes the audit's chain: resolveInside is what catches it
+    expect(symlinkStaysInside(["app", "x"], "../a/b/c/../../..")).toBe(true);
+  });
+  test("resolveInside follows the links in the tree (issue 6)", () => {
+    const root = join(tmp(), "r");
+    extractTarGz(gz([{ name: "z/", type: "5" }, { name: "a/b/c", type: "2", linkname: "../../z" }]), root, { maxBytes: 1024 });
+    expect(resolveInside(root, ["a", "b", "c"])).toEqual(["z"]);
+    expect(resolveInside(root, ["a", "b", "c", ".."])).toEqual([]);
+    expect(resolveInside(root, ["a", "b", "c", "..", ".."])).toBeUndefined();
+    expect(resolveInside(root, ["missing", "..", "z"])).toEqual(["z"]);
   });
 });

@@ -1,10 +1,12 @@
 // A safe extractor for gzip tarballs (app packages and droplets). It refuses the whole archive on an
-// entry with `..`, an absolute path, a link pointing outside the root, a path through a symlink, a
-// device or FIFO, or more than the size cap; so nothing is ever written outside the target directory.
-// We parse the tar format ourselves (ustar, pax and GNU long names) rather than trust `tar` flags.
+// entry with `..`, an absolute path, a link that resolves outside the root (checked as text, then
+// resolved through the links already unpacked, then every link again once the tree is final), a path
+// through a symlink, a device or FIFO, or more than the size cap; so nothing is ever written outside
+// the target directory, and no link left in it leads out. We parse the tar format ourselves (ustar,
+// pax and GNU long names) rather than trust `tar` flags.
 
 import { gunzipSync } from "node:zlib";
-import { copyFileSync, lchownSync, lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, lchownSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 
 export class UnsafeArchiveError extends Error {
@@ -129,11 +131,87 @@ export function safeSegments(name: string): string[] {
   return segments;
 }
 
-/** A symlink is allowed only when its target, resolved from the link's directory, stays inside. */
+/**
+ * The first, textual test of a symlink: its target, joined to the link's directory, stays inside.
+ * Not enough alone: a target may pass through other links (`a/b/c -> ../../z`, then
+ * `x -> a/b/c/../../..`), which only resolving against the unpacked tree catches (`resolveInside`).
+ */
 export function symlinkStaysInside(linkSegments: string[], target: string): boolean {
   if (target === "" || target.startsWith("/") || target.includes("\0")) return false;
   const resolved = posix.normalize(posix.join(...linkSegments.slice(0, -1), target));
   return resolved !== ".." && !resolved.startsWith("../") && !posix.isAbsolute(resolved);
+}
+
+/** Links followed at most while resolving one path, as the kernel's MAXSYMLINKS. */
+const MAX_LINKS = 40;
+
+/**
+ * Resolves `segments` under `root` the way the kernel would, following the symlinks that exist in the
+ * tree now, with `root` as the top: returns the resolved segments, or undefined when the path leaves
+ * `root` at any step (a `..` above it, an absolute link) or loops. A component that does not exist
+ * is taken as text, so a `..` after it is judged as if it were a directory (the stricter reading).
+ */
+export function resolveInside(root: string, segments: readonly string[]): string[] | undefined {
+  const resolved: string[] = [];
+  const todo = [...segments].reverse(); // a stack: the next component is at the end
+  let links = 0;
+  while (todo.length > 0) {
+    const seg = todo.pop()!;
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (resolved.length === 0) return undefined;
+      resolved.pop();
+      continue;
+    }
+    resolved.push(seg);
+    const abs = join(root, ...resolved);
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st?.isSymbolicLink()) continue;
+    if (++links > MAX_LINKS) return undefined;
+    const target = readlinkSync(abs);
+    if (target.startsWith("/") || target.includes("\0")) return undefined;
+    resolved.pop(); // the link's own name: its target is relative to the directory holding it
+    const parts = target.split("/");
+    for (let k = parts.length - 1; k >= 0; k--) todo.push(parts[k]!);
+  }
+  return resolved;
+}
+
+/** True when `abs` is `root` or below it (both already real paths). */
+const isWithin = (root: string, abs: string) => abs === root || abs.startsWith(root.endsWith("/") ? root : `${root}/`);
+
+function removeLinks(root: string, links: readonly string[][]): void {
+  for (const l of links) {
+    const abs = join(root, ...l);
+    if (lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(abs);
+  }
+}
+
+/**
+ * After unpacking: every link must still resolve inside `root`, now that the whole tree exists (a
+ * later entry may have turned a component of an earlier link's target into a link). Checked twice:
+ * by our own resolution, and by the kernel's `realpath` where the target exists. On failure every
+ * link unpacked is removed, so nothing left behind can lead out, and UnsafeArchiveError is thrown.
+ */
+function checkLinksAfterUnpack(root: string, links: readonly string[][]): void {
+  const realRoot = realpathSync(root);
+  for (const segments of links) {
+    const rel = segments.join("/");
+    let bad = resolveInside(root, segments) === undefined;
+    if (!bad) {
+      try {
+        bad = !isWithin(realRoot, realpathSync(join(root, rel)));
+      } catch (err) {
+        // a dangling link is harmless once resolved inside; a loop is not
+        bad = (err as NodeJS.ErrnoException).code !== "ENOENT" && (err as NodeJS.ErrnoException).code !== "ENOTDIR";
+      }
+    }
+    if (bad) {
+      const target = readlinkSync(join(root, rel));
+      removeLinks(root, links);
+      throw new UnsafeArchiveError(`symlink resolves outside the archive through other links: ${rel} -> ${target}`);
+    }
+  }
 }
 
 /** Unpacks a gzip tarball into `root` (created if missing). Refuses unsafe archives before or while writing. */
@@ -152,6 +230,7 @@ export function extractTarGz(gz: Uint8Array, root: string, opts: ExtractOptions)
 export function extractTar(tar: Uint8Array, root: string, opts: ExtractOptions): ExtractResult {
   mkdirSync(root, { recursive: true });
   const knownDirs = new Set<string>([""]);
+  const links: string[][] = [];
   let bytes = 0;
   let files = 0;
   const chown = (p: string) => opts.owner && lchownSync(p, opts.owner.uid, opts.owner.gid);
@@ -177,54 +256,66 @@ export function extractTar(tar: Uint8Array, root: string, opts: ExtractOptions):
     rmSync(abs);
   };
 
-  for (const e of readTar(tar, opts.maxEntries)) {
-    const segments = safeSegments(e.name);
-    if (segments.length === 0) continue;
-    const rel = segments.join("/");
-    const abs = join(root, rel);
-    switch (e.type) {
-      case "5":
-        ensureDir(segments);
-        break;
-      case "0":
-      case "7": {
-        bytes += e.size;
-        if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
-        ensureDir(segments.slice(0, -1));
-        clear(abs, rel);
-        // owner-readable always; keep the executable bits; never setuid/setgid/sticky or world-writable
-        writeFileSync(abs, e.data, { mode: (e.mode & 0o755) | 0o644, flag: "wx" });
-        chown(abs);
-        files++;
-        break;
+  try {
+    for (const e of readTar(tar, opts.maxEntries)) {
+      const segments = safeSegments(e.name);
+      if (segments.length === 0) continue;
+      const rel = segments.join("/");
+      const abs = join(root, rel);
+      switch (e.type) {
+        case "5":
+          ensureDir(segments);
+          break;
+        case "0":
+        case "7": {
+          bytes += e.size;
+          if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
+          ensureDir(segments.slice(0, -1));
+          clear(abs, rel);
+          // owner-readable always; keep the executable bits; never setuid/setgid/sticky or world-writable
+          writeFileSync(abs, e.data, { mode: (e.mode & 0o755) | 0o644, flag: "wx" });
+          chown(abs);
+          files++;
+          break;
+        }
+        case "2":
+          if (!symlinkStaysInside(segments, e.linkname))
+            throw new UnsafeArchiveError(`symlink points outside the archive: ${rel} -> ${e.linkname}`);
+          ensureDir(segments.slice(0, -1));
+          clear(abs, rel);
+          symlinkSync(e.linkname, abs);
+          links.push(segments);
+          if (!resolveInside(root, segments)) {
+            unlinkSync(abs);
+            throw new UnsafeArchiveError(`symlink resolves outside the archive through other links: ${rel} -> ${e.linkname}`);
+          }
+          chown(abs);
+          break;
+        case "1": {
+          const target = safeSegments(e.linkname);
+          const targetAbs = join(root, ...target);
+          const st = lstatSync(targetAbs, { throwIfNoEntry: false });
+          if (!st?.isFile()) throw new UnsafeArchiveError(`hard link to something not extracted as a file: ${rel} -> ${e.linkname}`);
+          ensureDir(target.slice(0, -1)); // refuses a target reached through a symlink
+          bytes += st.size;
+          if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
+          ensureDir(segments.slice(0, -1));
+          clear(abs, rel);
+          copyFileSync(targetAbs, abs);
+          chown(abs);
+          files++;
+          break;
+        }
+        default:
+          throw new UnsafeArchiveError(`unsupported entry type '${e.type}' (devices, FIFOs…) at ${rel}`);
       }
-      case "2":
-        if (!symlinkStaysInside(segments, e.linkname))
-          throw new UnsafeArchiveError(`symlink points outside the archive: ${rel} -> ${e.linkname}`);
-        ensureDir(segments.slice(0, -1));
-        clear(abs, rel);
-        symlinkSync(e.linkname, abs);
-        chown(abs);
-        break;
-      case "1": {
-        const target = safeSegments(e.linkname);
-        const targetAbs = join(root, ...target);
-        const st = lstatSync(targetAbs, { throwIfNoEntry: false });
-        if (!st?.isFile()) throw new UnsafeArchiveError(`hard link to something not extracted as a file: ${rel} -> ${e.linkname}`);
-        ensureDir(target.slice(0, -1)); // refuses a target reached through a symlink
-        bytes += st.size;
-        if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
-        ensureDir(segments.slice(0, -1));
-        clear(abs, rel);
-        copyFileSync(targetAbs, abs);
-        chown(abs);
-        files++;
-        break;
-      }
-      default:
-        throw new UnsafeArchiveError(`unsupported entry type '${e.type}' (devices, FIFOs…) at ${rel}`);
     }
+  } catch (err) {
+    // a refused archive leaves no link behind that a later entry may have turned outward
+    removeLinks(root, links);
+    throw err;
   }
+  checkLinksAfterUnpack(root, links);
   return { files, bytes };
 }
 

@@ -2,8 +2,10 @@
 // stop, crash, kill, out of memory, health-check timeout, logs, stats, and refused droplets.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { writeTar } from "../../agent/tarball.ts";
 import { deaStartSubject, logsSubject, Subjects, type Bus, type DeaStart } from "../../bus/index.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
 import { behavioursDroplet, helloDroplet, makeDroplet } from "./droplets.ts";
@@ -194,5 +196,33 @@ describe("running instances", () => {
     expect(existsSync(outside)).toBe(false);
     expect(existsSync(join(agent.dataDir, "instances", marker))).toBe(false);
     expect(readdirSync(agent.dataDir).filter((f) => f.startsWith("escaped"))).toEqual([]);
+  }, 30_000);
+
+  // Links whose targets each stay inside as text but resolve outside through one another: the root
+  // agent used to chown what `app` led to (the data dir itself) and run the instance there.
+  const info = { name: "staging_info.json", data: JSON.stringify({ start_command: "sleep 30", detected_buildpack: "test" }) };
+  const chain = [
+    { name: "z/", type: "5" as const },
+    { name: "a/b/c/", type: "5" as const },
+    { name: "a/b/c/d", type: "2" as const, linkname: "../../../z" },
+  ];
+  test.each([
+    ["app as a link chain leading out", [info, ...chain, { name: "app", type: "2" as const, linkname: "a/b/c/d/../../.." }], /resolves outside/],
+    ["a link inside app/ leading out through a chain", [info, { name: "app/", type: "5" as const }, ...chain, { name: "app/x", type: "2" as const, linkname: "../a/b/c/d/../../../.." }], /resolves outside/],
+    ["app as a link to a directory inside", [info, { name: "real/", type: "5" as const }, { name: "app", type: "2" as const, linkname: "real" }], /app\/ is a symlink/],
+    ["staging_info.json as a link", [{ name: "real.json", data: info.data }, { name: "staging_info.json", type: "2" as const, linkname: "real.json" }, { name: "app/", type: "5" as const }], /staging_info.json is a symlink/],
+  ])("a hostile droplet with %s is refused and root touches nothing outside (issue 6)", async (_what, entries, why) => {
+    const before = { data: statSync(agent.dataDir), instances: statSync(join(agent.dataDir, "instances")) };
+    const appId = `chain${Math.random().toString(36).slice(2, 8)}`;
+    const sha = blobs.addDroplet(new Uint8Array(gzipSync(writeTar(entries))));
+    const s = await start(appId, sha, { start_command: "sleep 30", health_check: { type: "process", timeout: 5 } });
+    const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
+    expect(exit.reason).toBe("CRASHED");
+    expect(exit.exit_description).toMatch(/^failed to start/);
+    expect(exit.exit_description).toMatch(why);
+    for (const [what, st] of [["data", join(agent.dataDir)], ["instances", join(agent.dataDir, "instances")]] as const) {
+      const now = statSync(st);
+      expect(`${what} ${now.uid}:${now.gid} ${now.mode.toString(8)}`).toBe(`${what} ${before[what].uid}:${before[what].gid} ${before[what].mode.toString(8)}`);
+    }
   }, 30_000);
 });

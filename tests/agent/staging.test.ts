@@ -2,10 +2,11 @@
 // the staging log on logs.<app>.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { extractTarGz } from "../../agent/tarball.ts";
+import { extractTarGz, writeTar } from "../../agent/tarball.ts";
 import { logsSubject, stagingStartSubject, type Bus, type StagingReply } from "../../bus/index.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
 import { closeBus, collect, REPO, startAgent, startBus, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
@@ -129,5 +130,42 @@ describe("staging", () => {
     } finally {
       await slow.stop();
     }
+  }, 30_000);
+
+  // App packages that try to make the root agent read or write outside the task dir: a `.skiff` link
+  // chain (the static buildpack copied its server through it, as root), package.json or Procfile as
+  // links (root read them to detect the buildpack).
+  const chain = [
+    { name: "z/", type: "5" as const },
+    { name: "a/b/c/", type: "5" as const },
+    { name: "a/b/c/d", type: "2" as const, linkname: "../../../z" },
+  ];
+  test.each([
+    [".skiff as a link chain leading out", [{ name: "index.html", data: "<p>hi</p>" }, ...chain, { name: ".skiff", type: "2" as const, linkname: "a/b/c/d/../../../.." }], /resolves outside/],
+    [".skiff as a link inside", [{ name: "index.html", data: "<p>hi</p>" }, { name: "z/", type: "5" as const }, { name: ".skiff", type: "2" as const, linkname: "z" }], /\.skiff is a symlink/],
+    ["package.json as a link", [{ name: "real.json", data: "{}" }, { name: "package.json", type: "2" as const, linkname: "real.json" }], /package.json is a symlink/],
+    ["Procfile as a link", [{ name: "real", data: "web: sleep 1" }, { name: "Procfile", type: "2" as const, linkname: "real" }], /Procfile is a symlink/],
+  ])("a hostile package with %s fails staging and nothing is written outside (issue 6)", async (_what, entries, why) => {
+    const stagingDir = join(agent.dataDir, "staging");
+    const before = statSync(agent.dataDir);
+    const appId = `hostile${Math.random().toString(36).slice(2, 8)}`;
+    const replies: StagingReply[] = [];
+    const inbox = bus.inbox();
+    bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
+    await bus.flush();
+    bus.publish(
+      stagingStartSubject(agent.id),
+      "staging.start",
+      { app_id: appId, task_id: `task-${appId}`, properties: {}, download_uri: blobs.addPackageBytes(appId, new Uint8Array(gzipSync(writeTar(entries)))), upload_uri: blobs.uploadUri(appId) },
+      { reply: inbox },
+    );
+    const done = await waitFor(() => replies.find((r) => r.phase === "done"), 30_000, "staging reply");
+    expect(done.error).toMatch(why);
+    expect(done.droplet_sha).toBeUndefined();
+    // the chain led to the staging dir: the static server would have landed there
+    expect(existsSync(join(stagingDir, "static-server.ts"))).toBe(false);
+    expect(readdirSync(agent.dataDir).filter((f) => f.endsWith(".ts"))).toEqual([]);
+    expect(existsSync(stagingDir) ? readdirSync(stagingDir) : []).toEqual([]);
+    expect(statSync(agent.dataDir).uid).toBe(before.uid);
   }, 30_000);
 });
