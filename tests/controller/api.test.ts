@@ -217,6 +217,13 @@ describe("apps", () => {
     const crashes = await c.ctx.store.crashesOf(guid);
     expect(Number(crashes[0]?.crash_count)).toBe(1);
   });
+  test("a crash is in the audit log, by the system, without credentials (issue 7)", async () => {
+    const ev = await eventually(async () => (await call("GET", `/v3/events?target_guids=${guid}&per_page=100`)).json.resources.find((e: any) => e.type === "audit.app.process.crash"), 3000, "crash event");
+    expect(ev.actor).toEqual({ guid: null, type: "system", name: "system" });
+    expect(ev.target).toEqual({ guid, type: "app", name: "hello" });
+    expect(ev.data).toEqual({ index: 0, exit_status: 137, exit_description: "killed by SIGKILL", crash_count: 1 });
+    expect(ev.space).not.toBeNull();
+  });
   test("scale out and in", async () => {
     await call("PATCH", `/v3/apps/${guid}`, { instances: 3 });
     await eventually(() => (agent.running(guid).length === 3 ? true : undefined), 3000, "3 instances");

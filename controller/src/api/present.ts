@@ -93,6 +93,6 @@ export const presentRoute = (r: RouteRecord, domain: string, apps: string[]) => 
   relationships: { space: { data: { guid: r.space_guid } }, domain: { data: { guid: r.domain_guid } } },
 });
 export const presentEvent = (e: EventRecord) => ({
-  guid: e.guid, type: e.type, created_at: iso(e.created_at), actor: { guid: e.actor_guid, type: "user", name: e.actor_name },
+  guid: e.guid, type: e.type, created_at: iso(e.created_at), actor: { guid: e.actor_guid, type: e.actor_guid ? "user" : "system", name: e.actor_name },
   target: { guid: e.target_guid, type: e.target_type, name: e.target_name }, data: e.data, space: e.space_guid ? { guid: e.space_guid } : null,
 });

@@ -349,12 +349,27 @@ export class Store {
       ...c, idx: Number(c.idx), crash_count: Number(c.crash_count), last_crash_at: Number(c.last_crash_at), next_restart_at: Number(c.next_restart_at),
     }));
   }
-  async upsertCrash(c: CrashRecord): Promise<void> {
-    await this.db.tx(async (q) => {
+  /**
+   * Counts a crash of one index and writes its audit event in the same transaction, so the crash
+   * count and the log never disagree. `backoff` gives the restart delay for the new count.
+   * Returns undefined (and records nothing) when the app is gone.
+   */
+  async recordCrash(e: { app_guid: string; idx: number; exit_status: number; exit_description: string; at: number }, backoff: (count: number) => number): Promise<CrashRecord | undefined> {
+    return this.db.tx(async (q) => {
+      const app = await this.appByGuid(e.app_guid, q);
+      if (!app) return undefined;
+      const prev = await q.get<{ crash_count: number }>(`SELECT crash_count FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [e.app_guid, e.idx]);
+      const count = (prev ? Number(prev.crash_count) : 0) + 1;
+      const c: CrashRecord = { app_guid: e.app_guid, idx: e.idx, crash_count: count, last_crash_at: e.at, next_restart_at: e.at + backoff(count), last_exit_description: e.exit_description };
       await q.run(`DELETE FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [c.app_guid, c.idx]);
       await q.run(`INSERT INTO instance_crashes (app_guid, idx, crash_count, last_crash_at, next_restart_at, last_exit_description) VALUES (?, ?, ?, ?, ?, ?)`, [
         c.app_guid, c.idx, c.crash_count, c.last_crash_at, c.next_restart_at, c.last_exit_description,
       ]);
+      await this.recordEvent(q, {
+        type: "audit.app.process.crash", actor_guid: null, actor_name: "system", target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid,
+        data: { index: e.idx, exit_status: e.exit_status, exit_description: e.exit_description, crash_count: count },
+      });
+      return c;
     });
   }
   async clearCrash(appGuid: string, idx?: number, q: Queryable = this.db): Promise<void> {

@@ -57,7 +57,7 @@ export class HealthManager {
   start(): void {
     const { bus } = this.deps;
     this.startedAt = this.now();
-    this.subs.push(bus.subscribe(Subjects.dropletExited, "droplet.exited", (m) => this.onExited(m)));
+    this.subs.push(bus.subscribe(Subjects.dropletExited, "droplet.exited", (m) => void this.onExited(m).catch((err) => this.deps.log.error("recording a crash failed", { app: m.droplet, index: m.index, error: err }))));
     bus.publish(Subjects.healthManagerStart, "healthmanager.start", {});
     this.timer = setInterval(() => void this.poke(), this.opts.intervalMs);
   }
@@ -98,12 +98,11 @@ export class HealthManager {
       return;
     }
     if (!this.leader) return;
-    const { store } = this.deps;
     const now = this.now();
-    const prev = (await store.crashesOf(e.droplet)).find((c) => Number(c.idx) === e.index);
-    const count = (prev ? Number(prev.crash_count) : 0) + 1;
-    const next = now + crashBackoffMs(count);
-    await store.upsertCrash({ app_guid: e.droplet, idx: e.index, crash_count: count, last_crash_at: now, next_restart_at: next, last_exit_description: e.exit_description });
+    // the count and its audit event (audit.app.process.crash) are written in one transaction
+    const crash = await this.deps.store.recordCrash({ app_guid: e.droplet, idx: e.index, exit_status: e.exit_status, exit_description: e.exit_description, at: now }, crashBackoffMs);
+    if (!crash) return;
+    const { crash_count: count, next_restart_at: next } = crash;
     const when = next > now ? `in ${Math.round((next - now) / 1000)} s` : "now";
     this.logTo(e.droplet, e.index, `instance ${e.index} crashed (${e.exit_description || "exit " + e.exit_status}); crash ${count}, restarting ${when}`);
     this.deps.log.info("instance crashed", { app: e.droplet, index: e.index, count, restart: when });
