@@ -120,12 +120,11 @@ async function main(): Promise<void> {
 
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
-  let draining = false;
   const proxyApp = config.tlsCert ? uws.SSLApp({ cert_file_name: config.tlsCert, key_file_name: config.tlsKey! }) : uws.App();
   proxyApp.ws("/*", websocketBehavior(proxyContext));
   proxyApp.any("/*", createRequestHandler(proxyContext));
   const statusApp = mountStatusRoutes(uws.App(), {
-    draining: () => draining,
+    draining: () => proxyContext.draining,
     metrics: () =>
       metrics.render({
         routes: () => registry.stats().routes,
@@ -153,7 +152,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     if (graceful) {
-      draining = true;
+      proxyContext.draining = true;
       log.info("draining", { signal, seconds: config.drainSeconds });
       await new Promise((r) => setTimeout(r, config.drainSeconds * 1000));
     }
@@ -163,6 +162,12 @@ async function main(): Promise<void> {
       const deadline = Date.now() + 30_000;
       while (proxyContext.activeCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
+    // What is left are keep-alive connections with nothing in flight (and WebSocket tunnels): closed
+    // here with a FIN while the process still runs, so a client never finds its connection reset by
+    // the exit. uWS 20.30 has no per-connection hook to close only idle ones earlier; until now they
+    // were still served, with Connection: close. App#close is missing from 20.30's .d.ts.
+    (proxyApp as UWS.TemplatedApp & { close(): void }).close();
+    log.info("closed idle client connections");
     uws.us_listen_socket_close(statusSocket);
     clearInterval(pruneTimer);
     clearInterval(sweepTimer);

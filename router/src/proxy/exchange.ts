@@ -246,6 +246,9 @@ export class Exchange implements UpstreamUser, ResponseSink {
     if (head.statusText !== "200 OK") res.writeStatus(head.statusText); // uWS writes 200 OK itself
     const h = head.headers;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
+    // Draining: tell keep-alive clients to reconnect, so the load balancer moves them to another
+    // router. Written here rather than by end(…, true), which tryEnd (bodies sent in parts) lacks.
+    if (this.ctx.draining && !this.clientClose) res.writeHeader("Connection", "close");
     if (head.sessionCookie !== undefined && this.endpoint!.instanceId !== "") {
       const semi = head.sessionCookie.indexOf(";");
       res.writeHeader("Set-Cookie", `__VCAP_ID__=${this.endpoint!.instanceId}${semi >= 0 ? head.sessionCookie.slice(semi) : "; Path=/; HttpOnly"}`);
@@ -384,7 +387,7 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.status = Number(err.status.slice(0, 3));
     this.routerError = err.code;
     const body = err.body(this.host);
-    const close = this.clientClose || !this.bodyEnded;
+    const close = this.clientClose || !this.bodyEnded || this.ctx.draining;
     this.res.cork(() => {
       this.res
         .writeStatus(err.status)

@@ -21,6 +21,8 @@ export class ProxyContext {
   /** in-flight exchanges, an intrusive list (cheaper than a Set on the hot path), for the timeout sweep */
   private head: Exchange | undefined = undefined;
   activeCount = 0;
+  /** set by main.ts when a drain starts: every response from then on carries Connection: close */
+  draining = false;
   /** a coarse clock (ms) for timeouts and failure marks, refreshed by the sweep: no clock read per request */
   now = Date.now();
   private readonly pools = new Set<UpstreamPool>();

@@ -1,0 +1,98 @@
+// Drain without dropping traffic (issue 5): while the router drains, every response tells keep-alive
+// clients to reconnect (Connection: close), so the load balancer moves them to another router; when
+// the listen socket closes, the keep-alive connections left idle are closed cleanly (FIN) by the router
+// itself, not reset when the process exits.
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect, type Server as NetServer, type Socket } from "node:net";
+import { Subjects } from "../../bus/index.ts";
+import { eventually } from "../support/ports.ts";
+import { stopAllProcesses } from "../support/processes.ts";
+import { rawBackend, startHarness, startRouter, waitForStatus, type Harness } from "./router-harness.ts";
+
+let h: Harness;
+const servers: NetServer[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+}, 60_000);
+
+afterAll(async () => {
+  await stopAllProcesses();
+  for (const s of servers) s.close();
+  await h?.stop();
+});
+
+/** A keep-alive client connection that records what arrives and how it ends. */
+function client(port: number) {
+  const socket: Socket = connect(port, "127.0.0.1");
+  const state = { text: "", ended: false, error: undefined as string | undefined, closed: false };
+  socket.on("data", (d) => (state.text += d.toString("latin1")));
+  socket.on("end", () => (state.ended = true)); // a FIN from the router
+  socket.on("error", (err: NodeJS.ErrnoException) => (state.error = err.code ?? err.message));
+  socket.on("close", () => (state.closed = true));
+  socket.setNoDelay(true);
+  return {
+    socket,
+    state,
+    /** sends a GET and resolves with the response text once its body (Content-Length) is in */
+    async get(host: string, path = "/"): Promise<string> {
+      const from = state.text.length;
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      return eventually(() => {
+        const t = state.text.slice(from);
+        const end = t.indexOf("\r\n\r\n");
+        if (end < 0) return undefined;
+        const len = Number(/content-length: (\d+)/i.exec(t.slice(0, end))?.[1] ?? 0);
+        return t.length >= end + 4 + len ? t : undefined;
+      }, 5000, `a response on ${host}${path}`);
+    },
+  };
+}
+
+async function okRoute(host: string): Promise<void> {
+  const b = await rawBackend(servers, (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
+  await h.bus.flush();
+}
+
+test("during the drain window responses carry Connection: close, proxied and the router's own errors alike (issue 5)", async () => {
+  const r = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_DRAIN_SECONDS: "3" });
+  await okRoute("drain-close.skiff.localhost");
+  await waitForStatus(r.url, "drain-close.skiff.localhost", 200);
+  const before = client(r.port);
+  const first = await before.get("drain-close.skiff.localhost");
+  expect(first).toStartWith("HTTP/1.1 200");
+  expect(first.toLowerCase()).not.toContain("connection: close");
+
+  process.kill(r.process.pid, "SIGTERM");
+  await eventually(async () => ((await fetch(`${r.statusUrl}/health`)).status === 503 ? true : undefined), 3000, "/health to answer 503");
+  // the keep-alive connection opened before the drain: its next response says to reconnect
+  const during = await before.get("drain-close.skiff.localhost");
+  expect(during).toStartWith("HTTP/1.1 200");
+  expect(during.toLowerCase()).toContain("connection: close");
+  expect(during).toEndWith("ok");
+  // a new connection, an unknown route: the router's own 404 says so too
+  const fresh = client(r.port);
+  const notFound = await fresh.get("nobody.skiff.localhost");
+  expect(notFound).toStartWith("HTTP/1.1 404");
+  expect(notFound.toLowerCase()).toContain("connection: close");
+  before.socket.destroy();
+  fresh.socket.destroy();
+  expect(await r.process.exited).toBe(0);
+}, 20_000);
+
+test("when the listen socket closes, idle keep-alive connections are closed cleanly before the process exits (issue 5)", async () => {
+  const r = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_DRAIN_SECONDS: "1" });
+  await okRoute("drain-idle.skiff.localhost");
+  await waitForStatus(r.url, "drain-idle.skiff.localhost", 200);
+  const idle = client(r.port);
+  expect(await idle.get("drain-idle.skiff.localhost")).toStartWith("HTTP/1.1 200");
+  process.kill(r.process.pid, "SIGTERM");
+  await r.process.waitForLine(/stopped accepting/, 5000);
+  await eventually(() => (idle.state.closed ? true : undefined), 5000, "the idle connection to close");
+  expect(idle.state.ended).toBe(true); // FIN, not a reset
+  expect(idle.state.error).toBeUndefined();
+  expect(await r.process.exited).toBe(0);
+  expect(r.process.output()).toMatch(/closed idle client connections/);
+}, 20_000);
