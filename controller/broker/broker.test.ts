@@ -179,6 +179,44 @@ describe("update", () => {
     // the instance now has plan LARGE, so provisioning it with SMALL conflicts
     expect((await call("PUT", "/v2/service_instances/i1", provisionBody())).status).toBe(409);
   });
+
+  test("the same update sent again while it runs gets 202 with its operation; a different one 422 ConcurrencyError (issue 8)", async () => {
+    const { call, broker, provisioner } = setup({ delayMs: 100 });
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    const patch = { service_id: S, plan_id: LARGE, parameters: { tier: 2 } };
+    const first = await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", patch);
+    expect(first.status).toBe(202);
+    const again = await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", patch);
+    expect(again).toMatchObject({ status: 202, body: { operation: first.body.operation } });
+    // parameters left out mean "keep the instance's": not the running request, which changes them
+    const noParams = await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", { service_id: S, plan_id: LARGE });
+    expect(noParams.status).toBe(422);
+    const other = await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", { ...patch, parameters: { tier: 3 } });
+    expect(other).toMatchObject({ status: 422, body: { error: "ConcurrencyError" } });
+    const otherPlan = await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", { ...patch, plan_id: SMALL });
+    expect(otherPlan).toMatchObject({ status: 422, body: { error: "ConcurrencyError" } });
+    // a platform that does not accept async cannot be told 202
+    expect((await call("PATCH", "/v2/service_instances/i1", patch)).body.error).toBe("ConcurrencyError");
+    await broker.idle();
+    expect(provisioner.calls.filter((c) => c === "update i1")).toHaveLength(1);
+    expect((await call("GET", `/v2/service_instances/i1/last_operation?operation=${first.body.operation}`)).body.state).toBe("succeeded");
+    // done: the same PATCH is now a no-op
+    expect((await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", patch)).status).toBe(200);
+  });
+
+  test("a plan change the service does not offer is 422, not 400 (issue 8)", async () => {
+    const { call, provisioner } = setup();
+    provisioner.service.plan_updateable = false;
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    const res = await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: LARGE });
+    expect(res.status).toBe(422);
+    expect(res.body.description).toContain("cannot change the plan");
+    expect(provisioner.calls).not.toContain("update i1");
+    // still 400 for what is malformed
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: "no-such-plan" })).status).toBe(400);
+    // parameters alone may change (the plan stays)
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: SMALL, parameters: { x: 1 } })).status).toBe(200);
+  });
 });
 
 describe("deprovision", () => {
@@ -223,6 +261,18 @@ describe("bind", () => {
     const again = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", body);
     expect(again).toMatchObject({ status: 200, body: { credentials: first.body.credentials } });
     expect((await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { ...body, parameters: { x: 1 } })).status).toBe(409);
+  });
+
+  test("the same binding id for another app is 409 and never returns the first app's credentials (issue 8)", async () => {
+    const { call } = setup();
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    const first = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: SMALL, bind_resource: { app_guid: "app-1" } });
+    expect(first.status).toBe(201);
+    const other = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: SMALL, bind_resource: { app_guid: "app-2" } });
+    expect(other.status).toBe(409);
+    expect(JSON.stringify(other.body)).not.toContain(first.body.credentials.password);
+    const noApp = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: SMALL });
+    expect(noApp.status).toBe(409);
   });
 
   test("async bind: 202, last_operation, then GET the binding for its credentials", async () => {

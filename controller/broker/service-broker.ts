@@ -40,6 +40,7 @@ const concurrency = (description: string): Reply => ({
   status: 422,
   body: { error: BrokerErrorCodes.concurrencyError, description },
 });
+const unsupported = (description: string): Reply => ({ status: 422, body: { description } });
 const asyncRequired: Reply = {
   status: 422,
   body: { error: BrokerErrorCodes.asyncRequired, description: "This service plan requires client support for asynchronous service operations." },
@@ -111,25 +112,36 @@ export class ServiceBroker {
     const result = await this.locked<Reply | Started>(instanceId, async () => {
       const record = await this.opts.store.getInstance(instanceId);
       if (!record || !record.ready) return { status: 404, body: { description: `service instance ${instanceId} does not exist` } };
-      if (record.operation?.state === "in progress") return concurrency(`an ${record.operation.kind} of ${instanceId} is in progress`);
-      const previousPlan = this.plan(provisioner, record.planId);
-      const planId = stringField(body, "plan_id") ?? record.planId;
+      const planId = stringField(body, "plan_id") ?? record.pendingUpdate?.planId ?? record.planId;
       const plan = provisioner.service.plans.find((p) => p.id === planId);
       if (!plan) return badRequest(`unknown plan_id ${planId} for service ${provisioner.service.name}`);
+      if (record.operation?.state === "in progress") {
+        // The spec: the same update again while it runs is answered 202 with its operation, not refused.
+        const pending = record.pendingUpdate;
+        const same = record.operation.kind === "update" && pending?.planId === plan.id && sameJson(objectField(body, "parameters") ?? record.params, pending.params);
+        if (same && acceptsIncomplete) return { status: 202, body: { operation: record.operation.id } };
+        return concurrency(`an ${record.operation.kind} of ${instanceId} is in progress`);
+      }
+      const previousPlan = this.plan(provisioner, record.planId);
       const params = objectField(body, "parameters") ?? record.params;
       if (plan.id === record.planId && sameJson(params, record.params)) return { status: 200, body: {} };
       const updatable = plan.plan_updateable ?? provisioner.service.plan_updateable ?? false;
-      if (!provisioner.update || (plan.id !== record.planId && !updatable)) {
-        return badRequest(`service ${provisioner.service.name} cannot change plans or parameters of an existing instance`);
-      }
+      // 422: the spec's answer for a change the service does not support (400 is for malformed requests).
+      if (!provisioner.update) return unsupported(`service ${provisioner.service.name} cannot change plans or parameters of an existing instance`);
+      if (plan.id !== record.planId && !updatable) return unsupported(`service ${provisioner.service.name} cannot change the plan of an existing instance to ${plan.name}`);
       if (provisioner.asyncOnly && !acceptsIncomplete) return asyncRequired;
       record.operation = newOperation("update");
+      record.pendingUpdate = { planId: plan.id, params };
       await this.opts.store.putInstance(record);
       const update = provisioner.update.bind(provisioner);
       const work = async () => {
-        await update({ instanceId, plan, params, context: record.context, previousPlan });
-        record.planId = plan.id;
-        record.params = params;
+        try {
+          await update({ instanceId, plan, params, context: record.context, previousPlan });
+          record.planId = plan.id;
+          record.params = params;
+        } finally {
+          record.pendingUpdate = undefined;
+        }
       };
       return this.runInstance(record, work, 200, () => ({}));
     });
@@ -185,8 +197,13 @@ export class ServiceBroker {
       if (instance.operation?.state === "in progress") return concurrency(`an ${instance.operation.kind} of ${instanceId} is in progress`);
       const existing = await this.opts.store.getBinding(bindingId);
       if (existing) {
+        // A binding is identical only for the same app too: another app must never get these credentials.
         const same =
-          existing.instanceId === instanceId && existing.serviceId === provisioner.service.id && existing.planId === plan.id && sameJson(existing.params, params);
+          existing.instanceId === instanceId &&
+          existing.serviceId === provisioner.service.id &&
+          existing.planId === plan.id &&
+          existing.appGuid === appGuid &&
+          sameJson(existing.params, params);
         if (!same) return { status: 409, body: { description: `service binding ${bindingId} already exists with different attributes` } };
         if (existing.operation?.state === "in progress") {
           if (existing.operation.kind !== "bind") return concurrency(`an ${existing.operation.kind} of ${bindingId} is in progress`);
@@ -371,6 +388,7 @@ export class ServiceBroker {
     const why = "the broker restarted while this operation ran; retry it, or delete the resource";
     for (const r of instances) {
       r.operation = { ...r.operation!, state: "failed", description: why };
+      r.pendingUpdate = undefined;
       await this.opts.store.putInstance(r);
     }
     for (const r of bindings) {

@@ -22,6 +22,8 @@ export interface InstanceRecord {
   /** True once a provision succeeded; a failed provision leaves false (the platform deprovisions it). */
   ready: boolean;
   operation?: OperationRecord;
+  /** What a running update changes to: an identical PATCH while it runs gets its 202 again. */
+  pendingUpdate?: { planId: string; params: Record<string, unknown> };
 }
 
 export interface BindingRecord {
