@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     defaultStaleThresholdMs: config.staleThresholdSeconds * 1000,
     maxConnsPerEndpoint: config.maxConnsPerEndpoint,
     onEndpointRemoved: (e) => ctx?.endpointRemoved(e),
+    onRouteRemoved: (key) => metrics.forgetRoute(key),
   });
   const accessLog = config.accessLog ? await AccessLog.open(config.accessLog) : undefined;
   const scheme = config.tlsCert ? "https" : "http";

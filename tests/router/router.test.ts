@@ -114,6 +114,17 @@ describe("routing from the bus", () => {
     await waitForStatus(router.url, "gone.skiff.localhost", 404);
   });
 
+  test("a removed route's per-route metrics go with it (issue 5)", async () => {
+    const d = backend("d");
+    h.bus.publish(Subjects.routerRegister, "router.register", reg(d.port!, ["forget.skiff.localhost"]));
+    await waitForStatus(router.url, "forget.skiff.localhost", 200);
+    const series = /skiff_router_route_requests_total\{route="forget\.skiff\.localhost",class="2xx"\} (\d+)/;
+    expect(series.test(await (await fetch(`${router.statusUrl}/metrics`)).text())).toBe(true);
+    h.bus.publish(Subjects.routerUnregister, "router.unregister", reg(d.port!, ["forget.skiff.localhost"]));
+    await waitForStatus(router.url, "forget.skiff.localhost", 404);
+    expect(await (await fetch(`${router.statusUrl}/metrics`)).text()).not.toMatch(/route="forget\.skiff\.localhost"/);
+  });
+
   test("a dead endpoint is retried on a live one; nothing fails", async () => {
     const live = backend("live");
     const deadPort = await freePort();

@@ -435,7 +435,8 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.finished = true;
     const ctx = this.ctx;
     ctx.removeActive(this);
-    ctx.metrics.recordRequest(this.status, this.route?.key, performance.now() - this.startedAt);
+    const route = this.route;
+    ctx.metrics.recordRequest(this.status, route !== undefined && route.inTable ? route.key : undefined, performance.now() - this.startedAt);
     ctx.accessLog?.record(this);
   }
 }

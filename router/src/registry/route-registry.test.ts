@@ -135,4 +135,18 @@ describe("RouteRegistry", () => {
     expect(r.lookup("short.com", "/")).toBeUndefined();
     expect(r.lookup("long.com", "/")).toBeDefined();
   });
+
+  test("a route that loses its last endpoint, by unregister or pruning, is reported removed once (issue 5)", () => {
+    const gone: string[] = [];
+    const r = new RouteRegistry(new ReferenceMatcher(), { onRouteRemoved: (key) => gone.push(key) });
+    r.register(reg({ uris: ["a.com", "b.com/api"] }), 0);
+    r.register(reg({ port: 61002, uris: ["a.com"], stale_threshold_in_seconds: 1 }), 0);
+    const pool = r.lookup("a.com", "/")!;
+    r.unregister(reg({ uris: ["a.com", "b.com/api"] }));
+    expect(gone).toEqual(["b.com/api"]);
+    expect(pool.inTable).toBe(true);
+    expect(r.pruneStale(5_000)).toBe(1);
+    expect(gone).toEqual(["b.com/api", "a.com"]);
+    expect(pool.inTable).toBe(false);
+  });
 });

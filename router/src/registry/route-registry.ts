@@ -16,6 +16,8 @@ export interface RegistryOptions {
   maxConnsPerEndpoint: number;
   /** told when an endpoint leaves the table entirely, so the proxy closes its upstream sockets */
   onEndpointRemoved?: (endpoint: Endpoint) => void;
+  /** told when a route leaves the table (its last endpoint went), so its per-route metrics go too */
+  onRouteRemoved?: (routeKey: string) => void;
 }
 
 export interface RegistryStats {
@@ -201,6 +203,8 @@ export class RouteRegistry {
     this.poolsByKey.delete(pool.key);
     this.poolsById[pool.id] = undefined;
     this.freeIds.push(pool.id);
+    pool.inTable = false;
+    this.opts.onRouteRemoved?.(pool.key);
   }
 
   private dropIfOrphaned(endpoint: Endpoint): void {

@@ -28,6 +28,9 @@ export class RoutePool {
   private seen: number[] = [];
   private next = 0;
   loadBalancing: LoadBalancingAlgorithm = "round-robin";
+  /** false once the registry dropped this route: a request still in flight on it must not bring its
+   * per-route metrics back */
+  inTable = true;
 
   constructor(
     /** the normalised route key, e.g. `app.example.com/api` */
