@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createBus, MemoryBroker, memoryLogger } from "../../bus/index.ts";
 import { startController, type RunningController } from "../../controller/main.ts";
 import { openDatabase } from "../../controller/src/db/open.ts";
+import { migrations } from "../../controller/src/db/migrations.ts";
 import { Store, newGuid } from "../../controller/src/db/store.ts";
 import { freePort, waitForPort } from "../support/ports.ts";
 
@@ -71,6 +72,21 @@ describe.skipIf(!canRun)("PostgreSQL storage", () => {
     expect(await store.settingOrInit("k", () => "v1")).toBe("v1");
     expect(await store.settingOrInit("k", () => "v2")).toBe("v1");
     await db.close();
+  });
+
+  test("4 connections migrating a fresh database at once all succeed (issue 7)", async () => {
+    for (let trial = 0; trial < 3; trial++) {
+      const name = `race_${trial}`;
+      const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", `CREATE DATABASE ${name}`]);
+      expect(created.code, created.out).toBe(0);
+      const dbUrl = url.replace(/\/postgres$/, `/${name}`);
+      const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openDatabase({ dataDir: "/nonexistent", databaseUrl: dbUrl })));
+      expect(opened.map((r) => (r.status === "fulfilled" ? "ok" : String(r.reason)))).toEqual(["ok", "ok", "ok", "ok"]);
+      const db = (opened[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof openDatabase>>>).value;
+      const applied = await db.all<{ version: number }>(`SELECT version FROM schema_migrations ORDER BY version`);
+      expect(applied.map((r) => Number(r.version))).toEqual(migrations.map((m) => m.version));
+      for (const r of opened) if (r.status === "fulfilled") await r.value.close();
+    }
   });
 
   test("the API runs on PostgreSQL", async () => {

@@ -74,17 +74,27 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
   },
 ];
 
+/** Any fixed number: the PostgreSQL advisory lock every skiff process takes to migrate. */
+export const MIGRATION_LOCK = 7_363_021;
+
+/**
+ * Brings the schema up to date. Several processes may start on the same database at once (two
+ * controllers, a controller and its health managers), so the applied versions are read inside the
+ * transaction that applies the rest, holding the write lock: BEGIN IMMEDIATE on SQLite (db.tx), a
+ * transaction-scoped advisory lock on PostgreSQL. The second process waits, then finds nothing to do.
+ */
 export async function migrate(db: Database): Promise<number[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-  const applied = new Set((await db.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => Number(r.version)));
-  const ran: number[] = [];
-  for (const m of migrations) {
-    if (applied.has(m.version)) continue;
-    await db.tx(async (q) => {
+  return db.tx(async (q) => {
+    if (db.dialect === "postgres") await q.all(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`);
+    await q.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    const applied = new Set((await q.all<{ version: number }>(`SELECT version FROM schema_migrations`)).map((r) => Number(r.version)));
+    const ran: number[] = [];
+    for (const m of migrations) {
+      if (applied.has(m.version)) continue;
       for (const s of m.sql) await q.run(s);
       await q.run(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, [m.version, m.name, Date.now()]);
-    });
-    ran.push(m.version);
-  }
-  return ran;
+      ran.push(m.version);
+    }
+    return ran;
+  });
 }

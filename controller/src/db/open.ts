@@ -1,7 +1,8 @@
 // Opens the configured database (SQLite in the data dir, or PostgreSQL from SKIFF_DATABASE_URL)
 // and brings its schema up to date.
 
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Database } from "./database.ts";
 import { migrate } from "./migrations.ts";
 import { openSqlite } from "./sqlite.ts";
@@ -9,7 +10,14 @@ import { openPostgres } from "./postgres.ts";
 
 export async function openDatabase(opts: { dataDir: string; databaseUrl?: string }): Promise<Database> {
   const url = opts.databaseUrl;
-  const db = url && /^postgres(ql)?:\/\//.test(url) ? await openPostgres(url) : openSqlite(url && url !== "" ? url.replace(/^sqlite:\/\//, "") : join(opts.dataDir, "controller.sqlite"));
+  let db: Database;
+  if (url && /^postgres(ql)?:\/\//.test(url)) db = await openPostgres(url);
+  else {
+    const path = url ? url.replace(/^sqlite:\/\//, "") : join(opts.dataDir, "controller.sqlite");
+    // a health manager may be the first process to start on a new data directory
+    mkdirSync(dirname(path), { recursive: true });
+    db = openSqlite(path);
+  }
   await migrate(db);
   return db;
 }

@@ -4,9 +4,33 @@
 import { Database as BunSqlite } from "bun:sqlite";
 import { Mutex, type Database, type Queryable, type SqlValue } from "./database.ts";
 
+/** How long a statement waits for another process's lock (a controller and a health manager share the file). */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Turns on WAL. Switching a fresh file to WAL needs a moment alone with it, and SQLite answers
+ * "database is locked" at once (without the busy handler) when another process is opening it too:
+ * retry for as long as a statement would wait (issue 7: 5 of 6 simultaneous first starts failed).
+ */
+function enableWal(db: BunSqlite, now = () => Date.now()): void {
+  const until = now() + BUSY_TIMEOUT_MS;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (err) {
+      if (!/locked|busy/i.test((err as Error).message) || now() > until) throw err;
+      Bun.sleepSync(delay);
+    }
+  }
+}
+
 export function openSqlite(path: string): Database {
   const db = new BunSqlite(path, { create: true, strict: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+  // the busy timeout first: every later statement, the pragmas included, waits rather than fails
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  enableWal(db);
+  db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
   const mutex = new Mutex();
   let inTx = false;
   const cache = new Map<string, ReturnType<BunSqlite["query"]>>();
