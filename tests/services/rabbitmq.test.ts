@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RabbitmqProvisioner } from "../../controller/broker/provisioners/rabbitmq.ts";
 import { rabbitmqServerScript, startRabbitmq, type RunningRabbitmq } from "../../controller/broker/servers/rabbitmq-server.ts";
+import { amqpOpen } from "./amqp-handshake.ts";
 import { brokerFor, tempDir } from "./harness.ts";
 
 const installed = rabbitmqServerScript() !== undefined;
@@ -13,7 +14,7 @@ let server: RunningRabbitmq;
 const dir = tempDir("rabbitmq");
 
 beforeAll(async () => {
-  if (installed) server = await startRabbitmq({ dir: dir.path });
+  if (installed) server = await startRabbitmq({ dir: dir.path, durable: false });
 }, 90_000);
 
 afterAll(async () => {
@@ -57,7 +58,22 @@ describe("rabbitmq provisioner", () => {
       const cross = await asUser(cb.http_api_uri as string, "PUT", `queues/${vhA}/intruder`, { durable: false });
       expect(cross.status).toBeGreaterThanOrEqual(400);
 
+      // On the wire (AMQP 0-9-1): A's URI opens its vhost; B's credentials cannot open A's.
+      const live = await amqpOpen(ca.uri);
+      expect(live.outcome, live.detail).toBe("open");
+      const crossAmqp = await amqpOpen(`amqp://${cb.username}:${cb.password}@127.0.0.1:${server.port}/${vhA}`);
+      expect(crossAmqp.outcome).toBe("refused");
+      expect(crossAmqp.detail).toMatch(/530|NOT_ALLOWED|access/i);
+      crossAmqp.socket.destroy();
+
+      // Unbind (issue 8): the open AMQP connection is closed by the server and a new login is refused.
       await client.unbind({ ...a, bindingId: "rmq-ba" });
+      const why = await Promise.race([live.closed, Bun.sleep(10_000).then(() => "still open 10 s after unbind")]);
+      expect(why).not.toBe("still open 10 s after unbind");
+      live.socket.destroy();
+      const after = await amqpOpen(ca.uri);
+      expect(after.outcome).toBe("refused");
+      after.socket.destroy();
       expect((await asUser(api, "GET", "whoami")).status).toBe(401);
 
       await client.deprovision(a);

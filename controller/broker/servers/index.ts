@@ -54,7 +54,7 @@ export async function startLocalServices(dir: string, names: readonly LocalServi
         stoppers.push(s.stop);
         started.env[provisionerVariables.redis] = s.adminUrl;
       } else {
-        const s = (started.rabbitmq = await startRabbitmq({ dir: sub }));
+        const s = (started.rabbitmq = await startRabbitmq({ dir: sub, durable: opts.durable ?? true }));
         stoppers.push(s.stop);
         started.env[provisionerVariables.rabbitmq] = s.managementUrl;
         started.env.SKIFF_SERVICES_RABBITMQ_AMQP_PORT = String(s.port);

@@ -11,6 +11,8 @@ export interface RabbitmqServerOptions {
   port?: number;
   managementPort?: number;
   adminPassword?: string;
+  /** false (tests): stop() kills the node at once instead of waiting ~6 s for a clean shutdown. */
+  durable?: boolean;
 }
 
 export interface RunningRabbitmq {
@@ -107,7 +109,8 @@ export async function startRabbitmq(opts: RabbitmqServerOptions): Promise<Runnin
     adminPassword,
     managementUrl,
     stop: async () => {
-      await node.stop(15_000);
+      // A throwaway node has nothing worth a clean shutdown (which takes ~6 s on 2 cores).
+      await node.stop(opts.durable === false ? 0 : 15_000);
       await epmd.stop();
     },
   };
