@@ -330,3 +330,103 @@ test("the OpenAPI document lists the routes with their schemas", async () => {
   expect(doc.paths["/v3/apps"].post.requestBody.content["application/json"].schema.properties.name).toBeDefined();
   expect(doc.paths["/v3/apps/{guid}/bits"].put).toBeDefined();
 });
+
+describe("tenancy and the open endpoints (issue 7)", () => {
+  const as = async (tok: string | null, method: string, path: string, body?: unknown) => {
+    const res = await http(new Request(BASE + path, { method, headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }));
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const login = async (username: string, password: string) => (await as(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
+
+  test("an organization is found only by those who can see into it; admins see all", async () => {
+    const org = (await call("POST", "/v3/organizations", { name: "tenant-a" })).json;
+    const space = (await call("POST", "/v3/spaces", { name: "a1", organization_guid: org.guid })).json;
+    const other = (await call("POST", "/v3/organizations", { name: "tenant-b" })).json;
+    await call("POST", "/v3/users", { username: "alice", password: "alicepassword" });
+    await call("POST", "/v3/users", { username: "nobody", password: "nobodypassword" });
+    await call("POST", "/v3/users", { username: "orgman", password: "orgmanpassword" });
+    await call("POST", "/v3/roles", { type: "space_auditor", user: "alice", space_guid: space.guid });
+    await call("POST", "/v3/roles", { type: "organization_manager", user: "orgman", organization_guid: other.guid });
+    const alice = await login("alice", "alicepassword");
+    const nobody = await login("nobody", "nobodypassword");
+    const orgman = await login("orgman", "orgmanpassword");
+    expect((await as(alice, "GET", `/v3/organizations/${org.guid}`)).json.name).toBe("tenant-a");
+    expect((await as(alice, "GET", "/v3/organizations/tenant-a")).status).toBe(200);
+    for (const key of [other.guid, "tenant-b", "skiff"]) {
+      const r = await as(alice, "GET", `/v3/organizations/${key}`);
+      expect(r.status).toBe(404);
+      expect(r.json.errors[0].detail).toBe("Organization not found");
+    }
+    expect((await as(nobody, "GET", `/v3/organizations/${org.guid}`)).status).toBe(404);
+    expect((await as(nobody, "GET", "/v3/organizations")).json.resources).toEqual([]);
+    expect((await as(alice, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-a"]);
+    // an org manager sees their org, spaces or not
+    expect((await as(orgman, "GET", `/v3/organizations/${other.guid}`)).status).toBe(200);
+    expect((await as(orgman, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-b"]);
+    expect((await call("GET", `/v3/organizations/${other.guid}`)).status).toBe(200);
+    // creating a space in an org you do not manage is refused the same whether it exists or not
+    expect((await as(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: other.guid })).status).toBe(403);
+    expect((await as(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: "no-such-org" })).status).toBe(403);
+  });
+
+  test("/v3/events pages like every list, with the real total and filters kept in the links", async () => {
+    const app = (await call("POST", "/v3/apps", { name: "evented", no_route: true })).json;
+    for (let i = 0; i < 4; i++) await call("PATCH", `/v3/apps/${app.guid}/env`, { var: { N: String(i) } });
+    const p1 = await call("GET", `/v3/events?target_guids=${app.guid}&per_page=2`);
+    expect(p1.json.pagination.total_results).toBe(5);
+    expect(p1.json.pagination.total_pages).toBe(3);
+    expect(p1.json.resources.length).toBe(2);
+    expect(p1.json.pagination.next.href).toBe(`/v3/events?page=2&per_page=2&target_guids=${app.guid}`);
+    const all: string[] = [];
+    for (let href = `/v3/events?target_guids=${app.guid}&per_page=2`; href; ) {
+      const page = (await call("GET", href)).json;
+      all.push(...page.resources.map((e: any) => e.guid));
+      href = page.pagination.next?.href;
+    }
+    expect(new Set(all).size).toBe(5);
+    const created = await call("GET", `/v3/events?target_guids=${app.guid}&types=audit.app.create`);
+    expect(created.json.resources.map((e: any) => e.type)).toEqual(["audit.app.create"]);
+    expect((await call("GET", "/v3/events?per_page=abc")).status).toBe(400);
+    // a list's next link keeps its filters: the CLI follows it
+    const apps = await call("GET", "/v3/apps?names=evented,other&per_page=1");
+    expect(apps.json.pagination.next.href).toBe("/v3/apps?page=2&per_page=1&names=evented%2Cother");
+  });
+
+  test("only /, /v3/info, /healthz, login and the OpenAPI document answer without a token", async () => {
+    for (const path of ["/", "/v3/info", "/healthz", "/v3/openapi.json"]) expect((await as(null, "GET", path)).status).toBe(200);
+    const health = await as(null, "GET", "/healthz");
+    expect(health.json).toMatchObject({ status: "ok", database: "ok", bus: "connected" });
+    // every route the document marks as needing a token answers 401 without one, before validating anything
+    const doc = (await as(null, "GET", "/v3/openapi.json")).json;
+    let checked = 0;
+    for (const [path, ops] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        if (!op.security) continue;
+        const url = path.replace(/\{\w+\}/g, "00000000-0000-0000-0000-000000000000");
+        for (const tok of [null, "not-a-token"]) {
+          const r = await as(tok, method.toUpperCase(), url, method === "get" ? undefined : {});
+          expect(`${method} ${path} ${tok ? "bad token" : "no token"}: ${r.status}`).toBe(`${method} ${path} ${tok ? "bad token" : "no token"}: 401`);
+        }
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+    for (const open of ["/v3/info", "/healthz", "/v3/openapi.json"]) expect(doc.paths[open]?.get?.security).toBeUndefined();
+  });
+
+  test("/healthz answers 503 when the database does not", async () => {
+    const db = c.ctx.store.db;
+    const orig = db.get;
+    db.get = (async () => {
+      throw new Error("disk I/O error");
+    }) as typeof db.get;
+    try {
+      const r = await as(null, "GET", "/healthz");
+      expect(r.status).toBe(503);
+      expect(r.json).toMatchObject({ status: "unavailable", database: "failing: disk I/O error" });
+    } finally {
+      db.get = orig;
+    }
+  });
+});

@@ -24,11 +24,17 @@ export function bearer(request: Request): string | undefined {
   return m?.[1];
 }
 
+/** Who sent each request, once looked up: the API's gate and then its handler ask. */
+const seen = new WeakMap<Request, UserRecord>();
+
 export async function authenticate(store: Store, request: Request): Promise<UserRecord> {
+  const known = seen.get(request);
+  if (known) return known;
   const token = bearer(request);
   if (!token) throw notAuthenticated();
   const user = await store.tokenUser(hashToken(token), Date.now());
   if (!user) throw notAuthenticated("Your token is invalid or has expired: run `skiff login` again.");
+  seen.set(request, user);
   return user;
 }
 

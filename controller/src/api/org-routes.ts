@@ -2,10 +2,10 @@
 
 import { Elysia, t } from "elysia";
 import { newGuid, type SpaceRecord } from "../db/store.ts";
-import { accessOf, authenticate, bearer, hashToken, issueToken, ROLE_TYPES, SPACE_ROLES } from "./auth.ts";
+import { accessOf, authenticate, bearer, hashToken, issueToken, ROLE_TYPES, SPACE_ROLES, type Access } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
 import { notAuthenticated, notFound, unprocessable, uniqueness } from "./errors.ts";
-import { pageOf, parsePage, presentEvent, presentOrg, presentRole, presentSpace, presentUser } from "./present.ts";
+import { pageOf, paginated, parsePage, presentEvent, presentOrg, presentRole, presentSpace, presentUser } from "./present.ts";
 
 const NAME = { minLength: 1, maxLength: 255 };
 const pageQuery = { page: t.Optional(t.String()), per_page: t.Optional(t.String()) };
@@ -13,6 +13,13 @@ const pageQuery = { page: t.Optional(t.String()), per_page: t.Optional(t.String(
 export function orgRoutes(ctx: ControllerContext) {
   const { store } = ctx;
   const auth = async (request: Request) => accessOf(store, await authenticate(store, request));
+  /** Orgs a user may see: those holding a space they can read, or where they hold an org role. undefined: all (admin). */
+  const visibleOrgs = async (access: Access): Promise<Set<string> | undefined> => {
+    if (!access.readable) return undefined;
+    const orgs = new Set((await store.listSpaces()).filter((s) => access.canRead(s.guid)).map((s) => s.org_guid));
+    for (const r of await store.rolesOf(access.user.guid)) if (r.org_guid) orgs.add(r.org_guid);
+    return orgs;
+  };
 
   return new Elysia({ name: "orgs" })
     .get("/v3/info", () => ({
@@ -59,11 +66,8 @@ export function orgRoutes(ctx: ControllerContext) {
     .get("/v3/organizations", async ({ request, query }) => {
       const access = await auth(request);
       let orgs = await store.listOrgs();
-      if (access.readable) {
-        const spaces = await store.listSpaces();
-        const visible = new Set(spaces.filter((s) => access.canRead(s.guid)).map((s) => s.org_guid));
-        orgs = orgs.filter((o) => visible.has(o.guid));
-      }
+      const visible = await visibleOrgs(access);
+      if (visible) orgs = orgs.filter((o) => visible.has(o.guid));
       if (query.names) {
         const names = query.names.split(",");
         orgs = orgs.filter((o) => names.includes(o.name));
@@ -85,11 +89,12 @@ export function orgRoutes(ctx: ControllerContext) {
     }, { body: t.Object({ name: t.String(NAME) }), detail: { summary: "Create an organization (admin)" } })
 
     .get("/v3/organizations/:guid", async ({ request, params }) => {
-      await auth(request);
+      const access = await auth(request);
       const org = await store.orgByGuidOrName(params.guid);
-      if (!org) throw notFound("Organization");
+      // another tenant's org is not found, as in the list: its name is not a way to probe for it
+      if (!org || (await visibleOrgs(access))?.has(org.guid) === false) throw notFound("Organization");
       return presentOrg(org);
-    }, { detail: { summary: "Get an organization" } })
+    }, { detail: { summary: "Get an organization (one you can see: a space you can read, or an org role)" } })
 
     .get("/v3/spaces", async ({ request, query }) => {
       const access = await auth(request);
@@ -105,9 +110,10 @@ export function orgRoutes(ctx: ControllerContext) {
     .post("/v3/spaces", async ({ request, body, set }) => {
       const access = await auth(request);
       const org = await store.orgByGuidOrName(body.organization_guid);
-      if (!org) throw unprocessable("organization not found (see `skiff orgs`)");
       const roles = await store.rolesOf(access.user.guid);
-      if (!access.user.admin && !roles.some((r) => r.org_guid === org.guid && r.type === "organization_manager")) access.requireAdmin();
+      // the permission first, so a 422 never tells a non-admin that some other org exists
+      if (!access.user.admin && !(org && roles.some((r) => r.org_guid === org.guid && r.type === "organization_manager"))) access.requireAdmin();
+      if (!org) throw unprocessable("organization not found (see `skiff orgs`)");
       if (await store.spaceByName(org.guid, body.name)) throw uniqueness(`a space named ${body.name} already exists in ${org.name}`);
       const space = { guid: newGuid(), name: body.name, org_guid: org.guid, created_at: Date.now() };
       await store.tx(async (q) => {
@@ -152,8 +158,12 @@ export function orgRoutes(ctx: ControllerContext) {
 
     .get("/v3/events", async ({ request, query }) => {
       const access = await auth(request);
-      const limit = Math.min(Math.max(Number(query.per_page ?? 50) || 50, 1), 1000);
-      const events = await store.listEvents({ targetGuid: query.target_guids, spaceGuids: access.readable, limit });
-      return { pagination: { total_results: events.length }, resources: events.map(presentEvent) };
-    }, { query: t.Object({ target_guids: t.Optional(t.String()), per_page: t.Optional(t.String()) }), detail: { summary: "The audit log, newest first" } });
+      const page = parsePage(query);
+      const list = (v: string | undefined) => (v ? v.split(",").filter(Boolean) : undefined);
+      const { total, events } = await store.listEvents({
+        targetGuids: list(query.target_guids), types: list(query.types), spaceGuids: access.readable,
+        limit: page.perPage, offset: (page.page - 1) * page.perPage,
+      });
+      return paginated("/v3/events", page, total, events.map(presentEvent));
+    }, { query: t.Object({ ...pageQuery, target_guids: t.Optional(t.String()), types: t.Optional(t.String()) }), detail: { summary: "The audit log, newest first (events in spaces you can read; admins see all)" } });
 }

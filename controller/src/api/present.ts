@@ -9,6 +9,8 @@ const iso = (ms: number) => new Date(Number(ms)).toISOString();
 export interface Page {
   page: number;
   perPage: number;
+  /** the list's other query parameters (filters), carried into the first/last/next/previous links */
+  filters?: Record<string, string>;
 }
 
 export function parsePage(query: Record<string, string | undefined>): Page {
@@ -16,12 +18,16 @@ export function parsePage(query: Record<string, string | undefined>): Page {
   const perPage = query.per_page === undefined ? 50 : Number(query.per_page);
   if (!Number.isInteger(page) || page < 1) throw badRequest("page must be a positive integer");
   if (!Number.isInteger(perPage) || perPage < 1 || perPage > 5000) throw badRequest("per_page must be an integer from 1 to 5000");
-  return { page, perPage };
+  const filters: Record<string, string> = {};
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && k !== "page" && k !== "per_page") filters[k] = v;
+  return { page, perPage, filters };
 }
 
 export function paginated<T>(path: string, page: Page, total: number, resources: T[]) {
   const pages = Math.max(1, Math.ceil(total / page.perPage));
-  const href = (p: number) => ({ href: `${path}?page=${p}&per_page=${page.perPage}` });
+  // a next link without the filters would page through everything (the CLI follows them)
+  const rest = Object.entries(page.filters ?? {}).map(([k, v]) => `&${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("");
+  const href = (p: number) => ({ href: `${path}?page=${p}&per_page=${page.perPage}${rest}` });
   return {
     pagination: {
       total_results: total,

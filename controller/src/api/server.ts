@@ -5,6 +5,7 @@ import { Elysia } from "elysia";
 import { appRoutes } from "./apps-routes.ts";
 import { bitsRoutes } from "./bits-routes.ts";
 import type { ControllerContext } from "./context.ts";
+import { authenticate } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { logsRoutes } from "./logs-routes.ts";
 import { orgRoutes } from "./org-routes.ts";
@@ -24,10 +25,34 @@ const SERVICE_ERRORS: Record<ServiceRequestError["status"], [number, string]> = 
   502: [10001, "CF-ServiceBrokerBadResponse"],
 };
 
+/**
+ * Open without a token: `/` (links), `/v3/info`, `/healthz`, `POST /v3/tokens` (login) and
+ * `/v3/openapi.json`. The last describes the API's shape, which is public like the source it comes
+ * from, and holds no tenant's data; everything that does needs a token. `/internal/v1/*` is for
+ * agents and needs a signed URL instead.
+ */
+export const OPEN_PATHS = ["/", "/v3/info", "/healthz", "/v3/tokens", "/v3/openapi.json"] as const;
+const isOpen = (path: string) => (OPEN_PATHS as readonly string[]).includes(path) || path.startsWith("/internal/");
+
 export function buildApi(ctx: ControllerContext, relay: LogRelay) {
   let openapi: unknown;
   let routeTable: () => readonly unknown[] = () => [];
+  // the bus's state, for /healthz: a controller cut off from NATS still serves the API, but cannot stage or start
+  let bus: "connected" | "disconnected" = "connected";
+  ctx.bus.onStatus((st) => {
+    if (st.type === "disconnect") bus = "disconnected";
+    else if (st.type === "reconnect") bus = "connected";
+  });
   const app = new Elysia()
+    // the gate: a token before anything else (validation included) for every path not open, so a
+    // route added later cannot forget it; handlers then read the user from authenticate's cache
+    .onRequest(async ({ request }) => {
+      const url = request.url;
+      const start = url.indexOf("/", url.indexOf("//") + 2);
+      const q = url.indexOf("?", start);
+      const path = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
+      if (!isOpen(path)) await authenticate(ctx.store, request);
+    })
     .onError(({ code, error }) => {
       if (error instanceof ApiError) return cfError(error.status, error.code, error.title, error.message);
       if (error instanceof ServiceRequestError) {
@@ -44,7 +69,18 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay) {
       ctx.log.error("request failed", { error: error as Error });
       return cfError(500, 10001, "UnknownError", "an internal error occurred; the controller's log has the details");
     })
-    .get("/", () => ({ links: { self: { href: "/" }, info: { href: "/v3/info" }, openapi: { href: "/v3/openapi.json" } } }))
+    .get("/", () => ({ links: { self: { href: "/" }, info: { href: "/v3/info" }, health: { href: "/healthz" }, openapi: { href: "/v3/openapi.json" } } }))
+    .get("/healthz", async ({ set }) => {
+      // for a load balancer or a launcher: 200 while the database answers (the API can serve), else 503
+      let database = "ok";
+      try {
+        await ctx.store.db.get("SELECT 1 AS ok");
+      } catch (err) {
+        database = `failing: ${(err as Error).message}`;
+        set.status = 503;
+      }
+      return { status: database === "ok" ? "ok" : "unavailable", database, bus, version: ctx.version };
+    }, { detail: { summary: "Liveness for load balancers (no authentication): 200 while the database answers, 503 when not" } })
     .use(orgRoutes(ctx))
     .use(appRoutes(ctx))
     .use(bitsRoutes(ctx))
@@ -74,7 +110,7 @@ export function openApiOf(routes: readonly unknown[]) {
     const op: Record<string, unknown> = { summary: r.hooks?.detail?.summary ?? "", parameters: params, responses: { default: { description: "JSON; errors as {errors:[{code,title,detail}]}" } } };
     if (r.hooks?.body) op.requestBody = { required: true, content: { "application/json": { schema: r.hooks.body } } };
     if (path.endsWith("/bits") || path.includes("/droplets/upload/")) op.requestBody = { required: true, content: { "application/gzip": { schema: { type: "string", format: "binary" } } } };
-    if (!path.startsWith("/v3/info") && !path.startsWith("/v3/tokens") && !path.startsWith("/internal/") && path !== "/v3/openapi.json") op.security = [{ bearer: [] }];
+    if (!isOpen(path)) op.security = [{ bearer: [] }];
     (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
   return {

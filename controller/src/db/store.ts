@@ -321,23 +321,22 @@ export class Store {
       newGuid(), e.type, e.actor_guid, e.actor_name, e.target_type, e.target_guid, e.target_name, e.space_guid, JSON.stringify(e.data), Date.now(),
     ]);
   }
-  async listEvents(filter: { targetGuid?: string; spaceGuids?: string[]; limit: number }): Promise<EventRecord[]> {
+  /** The audit log, newest first, one page of it, with the total that matches the filter. */
+  async listEvents(filter: { targetGuids?: string[]; types?: string[]; spaceGuids?: string[]; limit: number; offset: number }): Promise<{ total: number; events: EventRecord[] }> {
     const where: string[] = [];
     const params: SqlValue[] = [];
-    if (filter.targetGuid) {
-      where.push(`target_guid = ?`);
-      params.push(filter.targetGuid);
-    }
-    if (filter.spaceGuids) {
-      if (filter.spaceGuids.length === 0) return [];
-      where.push(`space_guid IN (${filter.spaceGuids.map(() => "?").join(",")})`);
-      params.push(...filter.spaceGuids);
-    }
-    const rows = await this.db.all<Record<string, unknown>>(
-      `SELECT * FROM events ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at DESC, guid LIMIT ?`,
-      [...params, filter.limit],
-    );
-    return rows.map((r) => ({ ...(r as unknown as EventRecord), data: JSON.parse(r.data_json as string), created_at: Number(r.created_at) }));
+    const within = (column: string, values: string[] | undefined) => {
+      if (!values) return;
+      where.push(values.length ? `${column} IN (${values.map(() => "?").join(",")})` : "1 = 0");
+      params.push(...values);
+    };
+    within("target_guid", filter.targetGuids);
+    within("type", filter.types);
+    within("space_guid", filter.spaceGuids);
+    const w = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const total = Number((await this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM events ${w}`, params))!.n);
+    const rows = await this.db.all<Record<string, unknown>>(`SELECT * FROM events ${w} ORDER BY created_at DESC, guid LIMIT ? OFFSET ?`, [...params, filter.limit, filter.offset]);
+    return { total, events: rows.map((r) => ({ ...(r as unknown as EventRecord), data: JSON.parse(r.data_json as string), created_at: Number(r.created_at) })) };
   }
 
   // ---- health manager state ----
