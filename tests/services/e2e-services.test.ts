@@ -1,29 +1,38 @@
-// Issue 8, end to end on real processes and a real PostgreSQL: the one-machine cluster with `services`
-// (server + broker registered as "skiff"), driven by the CLI. create-service → push an app whose manifest
-// binds it → the app finds its credentials in VCAP_SERVICES and writes and reads rows through the router →
-// one tenant's credentials cannot reach another's database → delete-service is refused while bound →
-// unbind, and the old credentials stop working; a restart (no restage) drops them from the app's env →
-// delete-service removes the database and its roles.
+// Issue 8, end to end on real processes and real servers: the one-machine cluster with `services` (all four
+// servers + the broker registered as "skiff"), driven by the CLI. PostgreSQL: create-service → push an app
+// whose manifest binds it → the app finds its credentials in VCAP_SERVICES and writes and reads rows through
+// the router → one tenant's credentials cannot reach another's database → delete-service is refused while
+// bound → unbind, and the old credentials stop working; a restart (no restage) drops them from the app's
+// env → delete-service removes the database and its roles. MariaDB, Redis and RabbitMQ: a second app bound
+// to all three reads VCAP_SERVICES, DATABASE_URL, REDIS_URL and AMQP_URL and writes and reads through each;
+// unbind stops each one's old credentials (and the app's open connections); delete-service removes them.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SQL } from "bun";
+import { RedisClient, SQL } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalCluster, type Cluster } from "../../scripts/local-cluster.ts";
 import { PostgresProvisioner } from "../../controller/broker/provisioners/postgres.ts";
 import { eventually } from "../support/ports.ts";
+import { MysqlProvisioner } from "../../controller/broker/provisioners/mysql.ts";
+import { RabbitmqProvisioner } from "../../controller/broker/provisioners/rabbitmq.ts";
+import { amqpOpen } from "./amqp-handshake.ts";
 import { installed } from "./harness.ts";
 
 installed("postgres", "/usr/lib/postgresql/15/bin/postgres", "initdb");
+installed("mariadbd", "mysqld");
+installed("redis-server");
+installed("/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server");
 
 let cluster: Cluster;
 let dataDir: string;
 let token: string;
 const fixture = join(import.meta.dir, "fixtures/pg-app");
+const svcFixture = join(import.meta.dir, "fixtures/svc-app");
 
-async function viaRouter(path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${cluster.routerPort}${path}`, { headers: { host: `pg-app.${cluster.domain}` } });
+async function viaRouter(path: string, app = "pg-app"): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${cluster.routerPort}${path}`, { headers: { host: `${app}.${cluster.domain}` } });
   return { status: res.status, body: await res.text() };
 }
 
@@ -64,8 +73,9 @@ const credentialsOf = async (instanceName: string) => {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "skiff-e2e-svc-"));
-  // `services: true` starts all four servers; this suite needs only PostgreSQL (the others are covered at the broker level)
-  cluster = await startLocalCluster({ dataDir, services: ["postgres"], servicesDurable: false, echo: !!process.env.SKIFF_TEST_ECHO });
+  const t0 = performance.now();
+  cluster = await startLocalCluster({ dataDir, services: true, servicesDurable: false, echo: !!process.env.SKIFF_TEST_ECHO });
+  if (process.env.SKIFF_TEST_ECHO) console.log(`cluster with four servers up in ${Math.round(performance.now() - t0)} ms`);
   token = (await api("POST", "/v3/tokens", { username: "admin", password: cluster.adminPassword })).access_token;
   expect((await cli("login", "-a", cluster.controllerUrl, "-u", "admin", "-p", cluster.adminPassword)).code).toBe(0);
 }, 120_000);
@@ -78,14 +88,14 @@ afterAll(async () => {
 describe("services end to end (issue 8)", () => {
   let notes: { instance: string; binding?: string; uri?: string };
 
-  test("the cluster registered its broker: the marketplace offers postgresql", async () => {
+  test("the cluster registered its broker: the marketplace offers the four services", async () => {
     const brokers = await cli("service-brokers");
     expect(brokers.output).toContain("skiff");
     const m = await cli("marketplace");
     expect(m.code, m.output).toBe(0);
     expect(m.output).toMatch(/postgresql\s+shared/);
     const j = JSON.parse((await cli("marketplace", "--json")).output);
-    expect(j.map((o: any) => o.name)).toEqual(["postgresql"]);
+    expect(j.map((o: any) => o.name)).toEqual(["mysql", "postgresql", "rabbitmq", "redis"]);
   });
 
   test("create-service provisions a database; push binds it from the manifest; the app reads VCAP_SERVICES and stores data", async () => {
@@ -173,5 +183,126 @@ describe("services end to end (issue 8)", () => {
     const events = JSON.stringify(await api("GET", "/v3/events?per_page=200"));
     expect(events).toContain("audit.service_instance.delete");
     expect(events).not.toContain(new URL(notes.uri!).password);
+  }, 60_000);
+});
+
+/** Whether a mysql:// URI still logs in; the error message when it does not. */
+async function mysqlQuery(uri: string, query = "SELECT 1 AS ok"): Promise<string> {
+  const sql = new SQL({ url: uri, adapter: "mysql", max: 1, connectionTimeout: 5, idleTimeout: 1 });
+  try {
+    await sql.unsafe(query);
+    return "ok";
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await sql.close({ timeout: 1 }).catch(() => undefined);
+  }
+}
+
+/** AUTH with a redis:// URI's user and password, then EXISTS on a key, over a raw socket: the server's own words. */
+async function redisQuery(uri: string, key: string): Promise<string> {
+  const u = new URL(uri);
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  const socket = await Bun.connect({
+    hostname: u.hostname, port: Number(u.port),
+    socket: { data(s, d) { (s.data as { buf: string }).buf += d.toString(); }, open() {}, close() {}, error() {} },
+    data: { buf: "" },
+  });
+  try {
+    socket.write(resp("AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password)) + resp("EXISTS", key));
+    return await eventually(() => {
+      const lines = (socket.data as { buf: string }).buf.split("\r\n").filter(Boolean);
+      if (lines[0]?.startsWith("-")) return lines[0];
+      return lines.length >= 2 ? (lines[0] === "+OK" && lines[1]!.startsWith(":") ? "ok" : lines.join(" ")) : undefined;
+    }, 5000, "redis to answer AUTH");
+  } finally {
+    socket.end();
+  }
+}
+
+describe("MariaDB, Redis and RabbitMQ end to end (issue 8)", () => {
+  const names = { mysql: "app-mysql", redis: "app-redis", rabbitmq: "app-rabbitmq" } as const;
+  type Kind = keyof typeof names;
+  const kinds = Object.keys(names) as Kind[];
+  const creds = {} as Record<Kind, { instance: string; uri: string; credentials: Record<string, any> }>;
+
+  test("a pushed app finds all three in VCAP_SERVICES and the URL variables, and writes and reads through each", async () => {
+    for (const kind of kinds) {
+      const r = await cli("create-service", kind, "shared", names[kind]);
+      expect(r.code, r.output).toBe(0);
+    }
+    const push = await cli("push", svcFixture);
+    expect(push.code, push.output).toBe(0);
+    for (const kind of kinds) expect(push.output).toContain(`Binding ${names[kind]} to svc-app: done`);
+
+    const env = await eventually(async () => {
+      const r = await viaRouter("/env", "svc-app");
+      return r.status === 200 ? JSON.parse(r.body) : undefined;
+    }, 30_000, "svc-app through the router");
+    expect(env).toEqual({ services: ["mysql", "rabbitmq", "redis"], database_url_is_mysql: true, redis_url_matches: true, amqp_url_matches: true });
+    for (const kind of kinds) {
+      expect((await viaRouter(`/${kind}/write?v=alpha`, "svc-app")).body).toBe("written\n");
+      expect((await viaRouter(`/${kind}/write?v=beta`, "svc-app")).body).toBe("written\n");
+      const read = await viaRouter(`/${kind}/read`, "svc-app");
+      expect(read.status, read.body).toBe(200);
+      expect(JSON.parse(read.body)).toEqual(["alpha", "beta"]);
+    }
+
+    for (const kind of kinds) {
+      const { instance, binding } = await credentialsOf(names[kind]);
+      const credentials = (await api("GET", `/v3/service_credential_bindings/${binding}/details`)).credentials;
+      creds[kind] = { instance, uri: credentials.uri, credentials };
+    }
+    // What the app got works from outside too, and AMQP_URL opens its vhost on the wire.
+    expect(await mysqlQuery(creds.mysql.uri, "SELECT count(*) FROM notes")).toBe("ok");
+    expect(await redisQuery(creds.redis.uri, `${creds.redis.credentials.key_prefix}notes`)).toBe("ok");
+    const amqp = await amqpOpen(creds.rabbitmq.uri);
+    expect(amqp.outcome, amqp.detail).toBe("open");
+    amqp.socket.destroy();
+  }, 120_000);
+
+  test("unbind: each service's old credentials stop working, and so do the app's open connections", async () => {
+    for (const kind of kinds) {
+      const r = await cli("unbind-service", "svc-app", names[kind]);
+      expect(r.code, r.output).toBe(0);
+    }
+    expect(await mysqlQuery(creds.mysql.uri)).not.toBe("ok");
+    expect(await redisQuery(creds.redis.uri, `${creds.redis.credentials.key_prefix}notes`)).toMatch(/^-WRONGPASS/);
+    const amqp = await amqpOpen(creds.rabbitmq.uri);
+    expect(amqp.outcome).toBe("refused");
+    amqp.socket.destroy();
+    // The running app still holds the old credentials (no restart yet): every read now fails.
+    for (const kind of kinds) {
+      await eventually(async () => ((await viaRouter(`/${kind}/read`, "svc-app")).status === 500 ? true : undefined), 15_000, `svc-app's ${kind} read to fail after unbind`);
+    }
+  }, 60_000);
+
+  test("delete-service removes the database, the keys and the vhost", async () => {
+    for (const kind of kinds) {
+      const r = await cli("delete-service", names[kind], "-f");
+      expect(r.code, r.output).toBe(0);
+    }
+    const services = cluster.services!;
+    const admin = new SQL({ url: services.mysql!.adminUrl, adapter: "mysql", max: 1 });
+    try {
+      const db = MysqlProvisioner.databaseName(creds.mysql.instance);
+      expect(await admin.unsafe(`SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, [db])).toHaveLength(0);
+      expect(await admin.unsafe(`SELECT 1 FROM mysql.user WHERE User = ?`, [creds.mysql.credentials.username])).toHaveLength(0);
+    } finally {
+      await admin.close({ timeout: 1 });
+    }
+    const redisAdmin = new RedisClient(services.redis!.adminUrl);
+    try {
+      expect(await redisAdmin.exists(`${creds.redis.credentials.key_prefix}notes`)).toBe(false);
+    } finally {
+      redisAdmin.close();
+    }
+    const mgmt = new URL(services.rabbitmq!.managementUrl);
+    const res = await fetch(`http://${mgmt.host}/api/vhosts/${RabbitmqProvisioner.vhost(creds.rabbitmq.instance)}`, {
+      headers: { authorization: `Basic ${btoa(`${decodeURIComponent(mgmt.username)}:${decodeURIComponent(mgmt.password)}`)}` },
+    });
+    expect(res.status).toBe(404);
+    const events = JSON.stringify(await api("GET", "/v3/events?per_page=500"));
+    for (const kind of kinds) expect(events).not.toContain(creds[kind].credentials.password);
   }, 60_000);
 });
