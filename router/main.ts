@@ -78,8 +78,8 @@ async function main(): Promise<void> {
     onEndpointRemoved: (e) => ctx?.endpointRemoved(e),
     onRouteRemoved: (key) => metrics.forgetRoute(key),
   });
-  const accessLog = config.accessLog ? await AccessLog.open(config.accessLog) : undefined;
   const scheme = config.tlsCert ? "https" : "http";
+  const accessLog = config.accessLog ? await AccessLog.open(config.accessLog, scheme) : undefined;
   ctx = new ProxyContext(
     registry,
     {
@@ -132,6 +132,7 @@ async function main(): Promise<void> {
         endpoints: () => registry.stats().endpoints,
         bus: () => bus.counters(),
         routeApplyErrors: () => subscriber.applyErrors,
+        accessLogDropped: accessLog ? () => accessLog.dropped : undefined,
         activeRequests: () => proxyContext.activeCount,
         loopDelay: () => {
           const ms = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };

@@ -83,6 +83,11 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.startedAtMs = Date.now();
   }
 
+  /** request body bytes received (the access log's bytes_received) */
+  get requestBytes(): number {
+    return this.bodyBytes;
+  }
+
   get isHead(): boolean {
     return this.method === "HEAD";
   }

@@ -13,6 +13,8 @@ export interface MetricsSources {
   bus: () => BusCounters;
   /** route changes that passed validation but threw while applied, by subject */
   routeApplyErrors?: () => Readonly<Record<string, number>>;
+  /** access log lines dropped (buffer full or write failed); absent when the log is off */
+  accessLogDropped?: () => number;
   activeRequests: () => number;
   /** event-loop delay percentiles in ms (how long a request can wait behind other work) */
   loopDelay?: () => { p50: number; p99: number; max: number };
@@ -74,6 +76,12 @@ export class RouterMetrics {
     out.push(`skiff_router_request_duration_seconds_sum ${this.latencySum}`, `skiff_router_request_duration_seconds_count ${cumulative}`);
     out.push("# TYPE skiff_router_upstream_errors_total counter", `skiff_router_upstream_errors_total ${this.upstreamErrors}`);
     out.push("# TYPE skiff_router_retries_total counter", `skiff_router_retries_total ${this.retries}`);
+    if (src.accessLogDropped)
+      out.push(
+        "# HELP skiff_router_access_log_dropped_total Access log lines dropped because the writer could not keep up.",
+        "# TYPE skiff_router_access_log_dropped_total counter",
+        `skiff_router_access_log_dropped_total ${src.accessLogDropped()}`,
+      );
     out.push("# TYPE skiff_router_routes gauge", `skiff_router_routes ${src.routes()}`);
     out.push("# TYPE skiff_router_endpoints gauge", `skiff_router_endpoints ${src.endpoints()}`);
     out.push("# TYPE skiff_router_active_requests gauge", `skiff_router_active_requests ${src.activeRequests()}`);
