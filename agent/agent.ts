@@ -36,7 +36,8 @@ import { InstanceRunner } from "./instance-runner.ts";
 import type { InstanceStore } from "./instance-store.ts";
 import { AppLogBuffers, LineRateLimit } from "./log-buffer.ts";
 import type { MemoryCgroups } from "./memory-cgroup.ts";
-import { isAlive, processStartTicks, sampleSessions, signalSession } from "./proc-stats.ts";
+import { isAlive, processStartTicks, sampleSessions } from "./proc-stats.ts";
+import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
 import type { RunAsUser } from "./run-as.ts";
 import { buildRouteMessage, diffRoutes } from "./routes.ts";
 import { stage } from "./stager.ts";
@@ -383,12 +384,14 @@ export class Agent {
     const records = this.store.list();
     for (const rec of records) {
       const alive = rec.pid > 0 && isAlive(rec.pid) && (rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks);
+      const scope: ProcessScope = { leader: alive ? rec.pid : 0, tag: { key: "CF_INSTANCE_GUID", value: rec.id } };
       if (alive) {
-        signalSession(rec.pid, "SIGTERM");
+        signalScope(scope, "SIGTERM");
         const deadline = Date.now() + Math.min(this.opts.stopGraceMs, 5000);
         while (isAlive(rec.pid) && Date.now() < deadline) await Bun.sleep(50);
-        signalSession(rec.pid, "SIGKILL");
       }
+      // dead or not, what it left behind (a daemon that double-forked away) is found by its tag
+      await killScope(scope);
       const inst = new Instance(rec.id, rec.start);
       const description = alive
         ? "stopped when the agent restarted (a running instance cannot be re-adopted)"

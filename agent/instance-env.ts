@@ -89,12 +89,18 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
 }
 
 /**
- * The shell script that starts an instance: the file-descriptor limit, then the start command.
- * A plain command is exec'd so signals reach the app itself; one using shell syntax runs in the shell.
+ * The shell script that starts an instance: wait at the gate, the file-descriptor limit, then the
+ * start command. A plain command is exec'd so signals reach the app itself; one using shell syntax
+ * runs in the shell.
+ *
+ * The gate is one line the agent writes on the script's stdin once the process is in its memory
+ * cgroup: without it the start command could fork (a daemon, a memory hog) before the move, and
+ * that fork would stay outside the limit and outside the cgroup that finds every process at stop.
  */
 export function launchScript(startCommand: string, fds: number): string {
+  const gate = "read -r _ || true\nexec </dev/null\n";
   // over the hard limit, settle for the hard limit rather than the (often 1024) soft default
   const limit = fds > 0 ? `ulimit -n ${Math.floor(fds)} 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\n` : "";
   const plain = /^[\w@%+=:,./ -]+$/.test(startCommand);
-  return `${limit}${plain ? "exec " : ""}${startCommand}\n`;
+  return `${gate}${limit}${plain ? "exec " : ""}${startCommand}\n`;
 }

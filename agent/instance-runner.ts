@@ -1,6 +1,7 @@
 // Runs one instance: unpacks its droplet, starts its process in its own session (as the run-as user,
-// in its memory cgroup, with its fd limit), health-checks it, and stops it (SIGTERM, grace, SIGKILL
-// to the whole session). Reports state changes, log lines and the exit through callbacks.
+// in its memory cgroup, with its fd limit), health-checks it, and stops it (SIGTERM to all its
+// processes, grace, SIGKILL; once its first process is gone, every process it left is killed too:
+// process-sweep.ts). Reports state changes, log lines and the exit through callbacks.
 
 import type { Subprocess } from "bun";
 import { lchownSync, mkdirSync, rmSync } from "node:fs";
@@ -17,6 +18,7 @@ import { LineSplitter, relayLines } from "./log-buffer.ts";
 import { isRealDir, NotRealError, readRegularFile } from "./no-follow.ts";
 import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
+import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
 import type { RunAsUser } from "./run-as.ts";
 import { extractTarGz } from "./tarball.ts";
 
@@ -57,7 +59,7 @@ export function freePort(): Promise<number> {
 
 export class InstanceRunner {
   readonly dir: string;
-  private child?: Subprocess<"ignore", "pipe", "pipe">;
+  private child?: Subprocess<"pipe", "pipe", "pipe">;
   private exited = false;
   private exitPromise?: Promise<void>;
   private stopReason?: ExitReason;
@@ -144,15 +146,15 @@ export class InstanceRunner {
     const child = Bun.spawn(["/bin/sh", "-c", launchScript(command, start.limits.fds)], {
       cwd: appDir,
       env,
-      detached: true, // its own session and process group: stop() reaches everything it starts
-      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own session and process group
+      stdio: ["pipe", "pipe", "pipe"], // stdin: the gate (launchScript), then /dev/null
       uid: deps.runAs?.uid,
       gid: deps.runAs?.gid,
     });
     this.child = child;
     this.exitPromise = child.exited.then(() => {
       this.exited = true;
-      this.onExit(child.exitCode, signalName(child.signalCode));
+      return this.onExit(child.exitCode, signalName(child.signalCode));
     });
     i.pid = child.pid;
     try {
@@ -160,6 +162,13 @@ export class InstanceRunner {
     } catch (err) {
       deps.log.warn("could not move the instance into its cgroup", { instance: i.id, error: (err as Error).message });
       this.cgroup = undefined;
+    }
+    // open the gate: the start command runs only now, inside its cgroup
+    try {
+      child.stdin.write("\n");
+      void child.stdin.end();
+    } catch {
+      // it died already: its exit is reported
     }
     for (const [stream, pipe] of [["out", child.stdout], ["err", child.stderr]] as const)
       void relayLines(pipe, new LineSplitter((line) => deps.onLog(i, stream, line)));
@@ -197,7 +206,7 @@ export class InstanceRunner {
       await this.exitPromise;
       return;
     }
-    signalSession(i.pid, "SIGTERM");
+    signalScope(this.scope(), "SIGTERM");
     const gone = await Promise.race([this.exitPromise!.then(() => true), Bun.sleep(this.deps.stopGraceMs).then(() => false)]);
     if (!gone) {
       signalSession(i.pid, "SIGKILL");
@@ -205,9 +214,16 @@ export class InstanceRunner {
     }
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    // whatever the leader left behind dies with it: no orphans
-    if (this.instance.pid) signalSession(this.instance.pid, "SIGKILL");
+  /** Everything this instance's processes are found by. */
+  private scope(): ProcessScope {
+    return { leader: this.instance.pid, tag: { key: "CF_INSTANCE_GUID", value: this.instance.id }, cgroup: this.cgroup };
+  }
+
+  private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    // whatever the first process left behind dies with it, wherever it went (setsid, double fork): no orphans
+    const survivors = await killScope(this.scope());
+    if (survivors.length > 0)
+      this.deps.log.error("processes of an ended instance survived SIGKILL", { instance: this.instance.id, pids: survivors.join(",") });
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     if (this.cgroup?.oomKilled()) this.killCause = { type: "out_of_memory", limitMb: this.instance.start.limits.mem };
     const cause: ExitCause = this.killCause ?? (signal ? { type: "signal", signal } : { type: "exited", code: code ?? -1 });

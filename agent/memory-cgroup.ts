@@ -6,6 +6,10 @@ import { join } from "node:path";
 
 export interface MemoryCgroup {
   addProcess(pid: number): void;
+  /** every process in the cgroup: everything the instance started stays in it, whatever it did with sessions */
+  pids(): number[];
+  /** v2: kills every process in it at once (cgroup.kill); false where the kernel has no cgroup.kill */
+  killAll(): boolean;
   /** true when the kernel OOM killer killed something in this cgroup */
   oomKilled(): boolean;
   remove(): void;
@@ -73,6 +77,8 @@ function openV1(agentId: string, mount: string): MemoryCgroups | undefined {
       const before = counter(join(dir, "memory.oom_control"), "oom_kill");
       return {
         addProcess: (pid) => writeFileSync(join(dir, "cgroup.procs"), String(pid)),
+        pids: () => readPids(dir),
+        killAll: () => false,
         oomKilled: () =>
           counter(join(dir, "memory.oom_control"), "oom_kill") > before || counter(join(dir, "memory.oom_control"), "under_oom") > 0,
         remove: () => removeDir(dir),
@@ -105,11 +111,21 @@ function openV2(agentId: string, mount: string): MemoryCgroups | undefined {
       tryWrite(join(dir, "memory.swap.max"), "0");
       return {
         addProcess: (pid) => writeFileSync(join(dir, "cgroup.procs"), String(pid)),
+        pids: () => readPids(dir),
+        killAll: () => existsSync(join(dir, "cgroup.kill")) && tryWrite(join(dir, "cgroup.kill"), "1"),
         oomKilled: () => counter(join(dir, "memory.events"), "oom_kill") > 0,
         remove: () => removeDir(dir),
       };
     },
   };
+}
+
+function readPids(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** Removes empty instance cgroups (and the root); true when nothing is left to remove. */

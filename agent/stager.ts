@@ -3,6 +3,7 @@
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
 import { lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
@@ -12,7 +13,7 @@ import { LineSplitter, relayLines } from "./log-buffer.ts";
 import { readRegularFile } from "./no-follow.ts";
 import { signalName } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
-import { signalSession } from "./proc-stats.ts";
+import { killScope, type ProcessScope } from "./process-sweep.ts";
 import type { RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
 import { extractTarGz } from "./tarball.ts";
@@ -113,6 +114,7 @@ async function runStaging(
   rmSync(taskDir, { recursive: true, force: true });
   mkdirSync(join(taskDir, "home"), { recursive: true });
   const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
+  const taskTag = randomUUID();
 
   say("downloading the app package");
   const res = await fetch(req.download_uri, { signal }).catch((err) => {
@@ -135,7 +137,7 @@ async function runStaging(
     log: (line) => say(line),
     bunPath: deps.bunPath,
     staticServerPath: deps.staticServerPath,
-    run: (argv, what) => runCommand(argv, what, { cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, owner, signal, say, pathPrefix: deps.pathPrefix }),
+    run: (argv, what) => runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, owner, signal, say, pathPrefix: deps.pathPrefix }),
   });
   const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
   const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
@@ -143,6 +145,7 @@ async function runStaging(
 
   const dropletPath = join(taskDir, "droplet.tgz");
   await runCommand(["tar", "-czf", dropletPath, "--owner=0", "--group=0", "--numeric-owner", "-C", taskDir, "staging_info.json", "app"], "packing the droplet", {
+    taskTag,
     cwd: taskDir,
     home: taskDir,
     env: {},
@@ -169,7 +172,12 @@ async function runStaging(
   return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand };
 }
 
+/** The environment entry every build process of a task inherits, to find its daemons. */
+const STAGING_TAG = "SKIFF_STAGING_TASK";
+
 interface RunOptions {
+  /** unique per task and command: STAGING_TAG's value */
+  taskTag: string;
   cwd: string;
   home: string;
   env: Record<string, string>;
@@ -179,7 +187,11 @@ interface RunOptions {
   pathPrefix: string[];
 }
 
-/** Runs a build command in its own session, streaming its output to the staging log. */
+/**
+ * Runs a build command in its own session, streaming its output to the staging log. When it ends
+ * (or the task is aborted), every process it started is killed: a daemon an install script left
+ * behind must not outlive the task (process-sweep.ts).
+ */
 async function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> {
   if (o.signal.aborted) throw new StagingError(`${what} was cancelled`);
   let child;
@@ -193,6 +205,7 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
         TMPDIR: o.home,
         npm_config_cache: join(o.home, ".npm"),
         CI: "true",
+        [STAGING_TAG]: o.taskTag,
       },
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
@@ -202,8 +215,8 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
   } catch (err) {
     throw new StagingError(`${what} could not run: ${(err as Error).message}`);
   }
-  const pid = child.pid;
-  const onAbort = () => signalSession(pid, "SIGKILL");
+  const scope: ProcessScope = { leader: child.pid, tag: { key: STAGING_TAG, value: o.taskTag } };
+  const onAbort = () => void killScope(scope);
   o.signal.addEventListener("abort", onAbort);
   // not awaited: a daemon the build left behind may hold the pipes open; the exit decides
   for (const stream of ["out", "err"] as const) void relayLines(stream === "out" ? child.stdout : child.stderr, new LineSplitter((line) => o.say(line, stream)));
@@ -213,6 +226,6 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
     if (code !== 0 || sig) throw new StagingError(`${what} failed (${sig ? `killed by ${sig}` : `exit status ${code}`})`);
   } finally {
     o.signal.removeEventListener("abort", onAbort);
+    await killScope(scope);
   }
 }
-

@@ -10,7 +10,8 @@ import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, type Bus, 
 import { isAlive } from "../../agent/proc-stats.ts";
 import { openMemoryCgroups } from "../../agent/memory-cgroup.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
-import { behavioursDroplet, helloDroplet } from "./droplets.ts";
+import { behavioursDroplet, helloDroplet, orphansDroplet } from "./droplets.ts";
+import { isGone } from "../../agent/process-tree.ts";
 import { closeBus, collect, REPO, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
 import type { NatsServer } from "../support/nats-server.ts";
 
@@ -19,6 +20,7 @@ let bus: Bus;
 let blobs: Blobstore;
 let helloSha: string;
 let behavioursSha: string;
+let orphansSha: string;
 const agents: AgentUnderTest[] = [];
 
 beforeAll(async () => {
@@ -27,6 +29,7 @@ beforeAll(async () => {
   bus = await startBus(nats);
   helloSha = blobs.addDroplet(helloDroplet());
   behavioursSha = blobs.addDroplet(behavioursDroplet());
+  orphansSha = blobs.addDroplet(orphansDroplet());
 }, 30_000);
 
 afterAll(async () => {
@@ -185,5 +188,37 @@ describe("agent lifecycle", () => {
     const line = await waitFor(() => logs.find((l) => l.line.startsWith("fds=")), 10_000, "fds line");
     expect(line.line).toBe("fds=77");
     for (const app of ["site", "nodeapp", "fds"]) bus.publish(Subjects.deaStop, "dea.stop", { droplet: app });
+  }, 60_000);
+
+  // A stop used to signal only the instance's session and process group: a setsid grandchild or a
+  // double-forked daemon outlived it. Each way the agent finds an instance's processes is covered:
+  // its memory cgroup (root, the default), and /proc alone (parent walk + CF_INSTANCE_GUID tag).
+  test.each([
+    ["memory cgroup", {}],
+    ["/proc walk and tag, no cgroup", { SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss", SKIFF_AGENT_RUN_AS: "" }],
+  ] as const)("no process an instance started survives its stop or its crash (%s) (issue 6)", async (_how, env) => {
+    const agent = await agentWith(env);
+    const grace = 2000; // the harness's SKIFF_AGENT_STOP_GRACE_MS
+    for (const mode of ["stop", "crash"] as const) {
+      const app = `orphans${mode}${Math.random().toString(36).slice(2, 6)}`;
+      const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+      const logs = collect(bus, logsSubject(app), "logs");
+      await bus.flush();
+      sendStart(agent, { droplet: app, droplet_sha256: orphansSha, env: { MODE: mode }, health_check: { type: "process", timeout: 5 } });
+      const pidOf = (what: string) => {
+        const l = logs.find((x) => x.line.startsWith(`${what}=`));
+        return l ? Number(l.line.slice(what.length + 1)) : undefined;
+      };
+      const pids = await waitFor(() => {
+        const all = ["leader", "grandchild", "daemon", "child"].map(pidOf);
+        return all.every((p) => p !== undefined) ? (all as number[]) : undefined;
+      }, 15_000, "every pid printed");
+      const t0 = Date.now();
+      if (mode === "stop") bus.publish(Subjects.deaStop, "dea.stop", { droplet: app });
+      const exit = await waitFor(() => exited.find((e) => e.droplet === app), 15_000, "droplet.exited");
+      expect(exit.reason).toBe(mode === "stop" ? "STOPPED" : "CRASHED");
+      if (mode === "stop") expect(Date.now() - t0).toBeLessThan(grace + 1500);
+      expect(pids.filter((p) => !isGone(p))).toEqual([]);
+    }
   }, 60_000);
 });
