@@ -430,3 +430,167 @@ describe("tenancy and the open endpoints (issue 7)", () => {
     }
   });
 });
+
+/** Creates an app, uploads a package, starts it and waits for its instances to run. */
+async function runningApp(name: string, instances = 1, space?: string): Promise<string> {
+  const app = (await call("POST", "/v3/apps", { name, instances, no_route: true, ...(space ? { space_guid: space } : {}) })).json;
+  expect((await call("PUT", `/v3/apps/${app.guid}/bits`, await tarGz({ "index.ts": `console.log(${JSON.stringify(name)})` }))).status).toBe(200);
+  await call("POST", `/v3/apps/${app.guid}/actions/start`);
+  await eventually(() => (agent.running(app.guid).length === instances ? true : undefined), 5000, `${name} running`);
+  return app.guid;
+}
+
+describe("guarded behaviour (issue 7)", () => {
+  const as = async (tok: string | null, method: string, path: string, body?: unknown) => {
+    const res = await http(new Request(BASE + path, { method, headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }));
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const login = async (username: string, password: string) => (await as(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
+
+  test("the bootstrap admin's password is stored as an argon2id hash, never in clear", async () => {
+    const row = await c.ctx.store.db.get<{ password_hash: string }>(`SELECT password_hash FROM users WHERE username = 'admin'`);
+    expect(row!.password_hash).toStartWith("$argon2id$");
+    expect(row!.password_hash).not.toContain("adminpass");
+    expect(await Bun.password.verify("adminpass", row!.password_hash)).toBe(true);
+    // a generated one is handed back once (to print) and stored the same way
+    const d = mkdtempSync(join(tmpdir(), "skiff-boot-"));
+    const broker = new MemoryBroker();
+    const other = await startController({ natsUrl: "", port: 0, dataDir: d, domain: "boot.test", embedHealthManager: false }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
+    try {
+      const pw = other.generatedPassword!;
+      expect(pw.length).toBeGreaterThanOrEqual(16);
+      const stored = (await other.ctx.store.db.get<{ password_hash: string }>(`SELECT password_hash FROM users WHERE username = 'admin'`))!.password_hash;
+      expect(stored).toStartWith("$argon2id$");
+      expect(stored).not.toContain(pw);
+      const dump = new TextDecoder("latin1").decode(new Uint8Array(await Bun.file(join(d, "controller.sqlite")).arrayBuffer())) + (await Bun.file(join(d, "controller.sqlite-wal")).exists() ? new TextDecoder("latin1").decode(new Uint8Array(await Bun.file(join(d, "controller.sqlite-wal")).arrayBuffer())) : "");
+      expect(dump).not.toContain(pw);
+    } finally {
+      await other.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("logout revokes the token", async () => {
+    const t1 = await login("admin", "adminpass");
+    expect((await as(t1, "GET", "/v3/users/me")).status).toBe(200);
+    expect((await as(t1, "DELETE", "/v3/tokens/current")).status).toBe(204);
+    const r = await as(t1, "GET", "/v3/users/me");
+    expect(r.status).toBe(401);
+    expect(r.json.errors[0].detail).toContain("skiff login");
+  });
+
+  test("a space auditor reads and changes nothing; another space is not found", async () => {
+    const org = (await call("POST", "/v3/organizations", { name: "audited" })).json;
+    const s1 = (await call("POST", "/v3/spaces", { name: "s1", organization_guid: org.guid })).json;
+    const s2 = (await call("POST", "/v3/spaces", { name: "s2", organization_guid: org.guid })).json;
+    await call("POST", "/v3/users", { username: "auditor", password: "auditorpassword" });
+    await call("POST", "/v3/roles", { type: "space_auditor", user: "auditor", space_guid: s1.guid });
+    const seen = await runningApp("audited-app", 1, s1.guid);
+    const hidden = (await call("POST", "/v3/apps", { name: "hidden-app", space_guid: s2.guid, no_route: true })).json.guid;
+    const aud = await login("auditor", "auditorpassword");
+    expect((await as(aud, "GET", `/v3/apps/${seen}`)).status).toBe(200);
+    expect((await as(aud, "GET", `/v3/apps?space_guids=${s1.guid}`)).json.resources.map((a: any) => a.name)).toEqual(["audited-app"]);
+    expect((await as(aud, "GET", `/v3/apps/${seen}/instances`)).status).toBe(200);
+    expect((await as(aud, "GET", `/v3/apps/${seen}/droplets`)).status).toBe(200);
+    expect((await as(aud, "GET", `/v3/events?target_guids=${seen}`)).json.resources.length).toBeGreaterThan(0);
+    for (const [method, path, body] of [
+      ["PATCH", `/v3/apps/${seen}`, { instances: 2 }],
+      ["POST", `/v3/apps/${seen}/actions/stop`, undefined],
+      ["POST", `/v3/apps/${seen}/actions/restart`, undefined],
+      ["PATCH", `/v3/apps/${seen}/env`, { var: { X: "1" } }],
+      ["GET", `/v3/apps/${seen}/env`, undefined],
+      ["DELETE", `/v3/apps/${seen}`, undefined],
+      ["POST", "/v3/apps", { name: "sneaky", space_guid: s1.guid }],
+      ["POST", "/v3/routes", { space_guid: s1.guid, host: "sneaky" }],
+    ] as const) {
+      const r = await as(aud, method, path, body);
+      expect(`${method} ${path}: ${r.status}`).toBe(`${method} ${path}: 403`);
+      expect(r.json.errors[0].title).toBe("CF-NotAuthorized");
+    }
+    expect((await as(aud, "GET", `/v3/apps/${hidden}`)).status).toBe(404);
+    expect((await as(aud, "PATCH", `/v3/apps/${hidden}`, { instances: 2 })).status).toBe(404);
+    expect((await as(aud, "GET", `/v3/apps?space_guids=${s2.guid}`)).json.resources).toEqual([]);
+    // nothing changed
+    const app = (await call("GET", `/v3/apps/${seen}`)).json;
+    expect([app.state, app.instances]).toEqual(["STARTED", 1]);
+    expect(agent.running(seen).length).toBe(1);
+    await call("DELETE", `/v3/apps/${seen}`);
+  });
+
+  test("a route belongs to one space: another space gets 422", async () => {
+    const org = (await call("POST", "/v3/organizations", { name: "routed" })).json;
+    const s1 = (await call("POST", "/v3/spaces", { name: "r1", organization_guid: org.guid })).json;
+    const s2 = (await call("POST", "/v3/spaces", { name: "r2", organization_guid: org.guid })).json;
+    const r1 = await call("POST", "/v3/routes", { space_guid: s1.guid, host: "shared" });
+    expect(r1.status).toBe(201);
+    expect((await call("POST", "/v3/routes", { space_guid: s1.guid, host: "shared" })).status).toBe(200);
+    const r2 = await call("POST", "/v3/routes", { space_guid: s2.guid, host: "shared" });
+    expect(r2.status).toBe(422);
+    expect(r2.json.errors[0].detail).toContain("taken by another space");
+    const inS2 = (await call("POST", "/v3/apps", { name: "x2", space_guid: s2.guid, no_route: true })).json;
+    const m = await call("POST", `/v3/routes/${r1.json.guid}/destinations`, { app_guid: inS2.guid });
+    expect(m.status).toBe(422);
+    expect(m.json.errors[0].detail).toContain("different spaces");
+    // an app whose default route is another space's is refused, and not created
+    await call("POST", "/v3/apps", { name: "shared", space_guid: s1.guid });
+    const clash = await call("POST", "/v3/apps", { name: "shared", space_guid: s2.guid });
+    expect(clash.status).toBe(422);
+    expect(clash.json.errors[0].detail).toContain("taken by another space");
+    expect((await call("GET", `/v3/apps?names=shared&space_guids=${s2.guid}`)).json.resources).toEqual([]);
+  });
+
+  test("droplets are capped at the newest 5, the current one among them", async () => {
+    const guid = await runningApp("many-droplets");
+    for (let i = 0; i < 6; i++) {
+      await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": `console.log(${i})` }));
+      expect((await call("POST", `/v3/apps/${guid}/actions/stage`)).status).toBe(200);
+    }
+    const list = (await call("GET", `/v3/apps/${guid}/droplets`)).json;
+    expect(list.pagination.total_results).toBe(5);
+    expect(list.resources[0].current).toBe(true);
+    expect(list.resources.map((d: any) => d.created_at)).toEqual([...list.resources.map((d: any) => d.created_at)].sort().reverse());
+    const rows = await c.ctx.store.db.all(`SELECT guid FROM droplets WHERE app_guid = ?`, [guid]);
+    expect(rows.length).toBe(5);
+    await call("DELETE", `/v3/apps/${guid}`);
+  });
+
+  test("instance stats from dea.find.droplet replies reach the API", async () => {
+    const guid = await runningApp("statful", 2);
+    const rows = (await call("GET", `/v3/apps/${guid}/instances`)).json.resources;
+    expect(rows.map((r: any) => [r.index, r.state])).toEqual([[0, "RUNNING"], [1, "RUNNING"]]);
+    for (const r of rows) {
+      expect(r.usage).toMatchObject({ cpu: 12.5, mem: 48 * 1024 * 1024, disk: 3 * 1024 * 1024 });
+      expect(r).toMatchObject({ host: "127.0.0.1", port: 61000 + r.index, uptime: 42, quotas: { mem: 256, disk: 1024, fds: 16384 }, agent: "agent1" });
+    }
+    await call("DELETE", `/v3/apps/${guid}`);
+  });
+
+  test("the API shows CRASHED, then FLAPPING with the next restart time", async () => {
+    const guid = await runningApp("crashy");
+    // the agent is slow to act on the restart: the index shows CRASHED meanwhile
+    agent.holdStarts = true;
+    agent.crash(agent.running(guid)[0]!.instance);
+    const crashed = await eventually(async () => {
+      const r = (await call("GET", `/v3/apps/${guid}/instances`)).json.resources;
+      return r[0]?.state === "CRASHED" && agent.held.length > 0 ? r[0] : undefined;
+    }, 3000, "CRASHED");
+    expect(crashed).toMatchObject({ index: 0, crash_count: 1, details: "killed by SIGKILL" });
+    expect(Date.parse(crashed.next_restart_at)).toBeLessThanOrEqual(Date.now());
+    // it keeps crashing: 3 immediate restarts, then the 4th crash waits 30 s and the index is FLAPPING
+    agent.crashOnStart = true;
+    agent.releaseHeld();
+    const flapping = await eventually(async () => {
+      const r = (await call("GET", `/v3/apps/${guid}/instances`)).json.resources;
+      return r[0]?.state === "FLAPPING" ? r[0] : undefined;
+    }, 5000, "FLAPPING");
+    expect(flapping.crash_count).toBe(4);
+    const wait = Date.parse(flapping.next_restart_at) - Date.now();
+    expect(wait).toBeGreaterThan(25_000);
+    expect(wait).toBeLessThanOrEqual(30_000);
+    const crashes = (await call("GET", `/v3/events?target_guids=${guid}&types=audit.app.process.crash`)).json;
+    expect(crashes.pagination.total_results).toBe(4);
+    agent.crashOnStart = false;
+    await call("DELETE", `/v3/apps/${guid}`);
+  });
+});

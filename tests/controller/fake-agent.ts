@@ -17,6 +17,13 @@ export class FakeAgent {
   stagingError: string | undefined;
   /** instances turn RUNNING at once unless this is false */
   autoRun = true;
+  /** when set, start orders wait here until `releaseHeld()` (an agent slow to act) */
+  holdStarts = false;
+  readonly held: DeaStart[] = [];
+  /** when set, every instance started crashes at once (an app that cannot start) */
+  crashOnStart = false;
+  /** what `dea.find.droplet` with include_stats reports for an instance's usage */
+  usage = { cpu: 12.5, mem: 48 * 1024 * 1024, disk: 3 * 1024 * 1024 };
   private subs: { unsubscribe(): void }[] = [];
 
   constructor(readonly bus: Bus, readonly id: string, private readonly http: (req: Request) => Promise<Response>, readonly zone = "default") {}
@@ -36,15 +43,9 @@ export class FakeAgent {
     this.subs.push(
       b.subscribe(Subjects.deaLocate, "dea.locate", () => this.advertise()),
       b.subscribe(Subjects.healthManagerStart, "healthmanager.start", () => this.heartbeat()),
-      b.subscribe(deaStartSubject(this.id), "dea.start", async (m) => {
-        this.starts.push(m);
-        const res = await this.http(new Request(m.droplet_uri));
-        this.fetched.push({ url: m.droplet_uri, status: res.status });
-        const sha = createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex");
-        if (sha !== m.droplet_sha256) throw new Error("droplet sha mismatch");
-        const inst: FakeInstance = { droplet: m.droplet, version: m.version, instance: randomUUID(), index: m.index, state: this.autoRun ? "RUNNING" : "STARTING", state_timestamp: Date.now() / 1000, start: m };
-        this.instances.set(inst.instance, inst);
-        this.heartbeat();
+      b.subscribe(deaStartSubject(this.id), "dea.start", (m) => {
+        if (this.holdStarts) this.held.push(m);
+        else void this.run(m);
       }),
       b.subscribe(Subjects.deaStop, "dea.stop", (f) => {
         this.stops.push(f);
@@ -57,7 +58,10 @@ export class FakeAgent {
       b.subscribe(Subjects.deaFindDroplet, "dea.find.droplet", (f, meta) => {
         for (const i of this.instances.values()) {
           if (i.droplet !== f.droplet || !meta.reply) continue;
-          b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp });
+          const stats = f.include_stats
+            ? { name: i.start.name, uris: i.start.uris, host: "127.0.0.1", port: 61000 + i.index, uptime: 42, usage: { ...this.usage, time: Date.now() / 1000 }, quotas: i.start.limits }
+            : undefined;
+          b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp, ...(stats ? { stats } : {}) });
         }
       }),
       b.subscribe(stagingStartSubject(this.id), "staging.start", async (m, meta) => {
@@ -78,6 +82,24 @@ export class FakeAgent {
     );
     this.advertise();
     return this;
+  }
+
+  private async run(m: DeaStart): Promise<void> {
+    this.starts.push(m);
+    const res = await this.http(new Request(m.droplet_uri));
+    this.fetched.push({ url: m.droplet_uri, status: res.status });
+    const sha = createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex");
+    if (sha !== m.droplet_sha256) throw new Error("droplet sha mismatch");
+    const inst: FakeInstance = { droplet: m.droplet, version: m.version, instance: randomUUID(), index: m.index, state: this.autoRun ? "RUNNING" : "STARTING", state_timestamp: Date.now() / 1000, start: m };
+    this.instances.set(inst.instance, inst);
+    if (this.crashOnStart) return this.crash(inst.instance);
+    this.heartbeat();
+  }
+
+  /** Acts on the start orders held while `holdStarts` was set. */
+  releaseHeld(): void {
+    this.holdStarts = false;
+    for (const m of this.held.splice(0)) void this.run(m);
   }
 
   /** Simulates SIGKILL of one instance: the agent reports it CRASHED. */

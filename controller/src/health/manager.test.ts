@@ -52,3 +52,59 @@ describe("health manager lease", () => {
     await db.close();
   });
 });
+
+describe("health manager actions (issue 7)", () => {
+  let n = 0;
+  /** A fresh database with one started app (with a droplet) and a health manager whose launcher records starts. */
+  async function setup(instances: number) {
+    const db = openSqlite(join(dir, `actions-${n++}.sqlite`));
+    await migrate(db);
+    const store = new Store(db);
+    await db.exec(`INSERT INTO orgs VALUES ('o1','o',0); INSERT INTO spaces VALUES ('s1','s','o1',0);`);
+    await store.tx(async (q) => {
+      await store.insertApp(q, { guid: "app1", name: "a", space_guid: "s1", state: "STARTED", instances, memory_mb: 64, disk_mb: 64, command: null, env: {}, buildpack: null, stack: null, health_check_type: "port", health_check_endpoint: null, health_check_timeout: 60, package_sha: null, package_state: "STAGED", staging_error: null, droplet_guid: "d1", release: 1, created_at: 0, updated_at: 0 });
+      await q.run(`INSERT INTO droplets (guid, app_guid, sha256, detected_start_command, buildpack, package_sha, created_at) VALUES ('d1','app1',?,NULL,NULL,NULL,0)`, ["ab".repeat(32)]);
+    });
+    const starts: number[][] = [];
+    const launcher = { start: async (_a: unknown, _d: unknown, idx: number[]) => (starts.push(idx), idx.map((index) => ({ index, agent: "x" }))), stopInstances: () => {}, stopApp: () => {} } as unknown as InstanceLauncher;
+    const hm = new HealthManager({ bus: createBus(new MemoryBroker().transport(), memoryLogger()), store, actual: new ActualState(), launcher, log: memoryLogger() }, { holder: "hm", startGraceMs: 0, intervalMs: 3_600_000 });
+    return { db, store, hm, starts };
+  }
+
+  /** Makes `change` happen after the pass has read desired state, before it acts. */
+  function changeAfterRead(store: Store, change: () => Promise<void>) {
+    const read = store.startedApps.bind(store);
+    store.startedApps = async () => {
+      const apps = await read();
+      await change();
+      return apps;
+    };
+  }
+
+  for (const [what, patch, expected] of [
+    ["stopped", { state: "STOPPED" as const }, []],
+    ["scaled from 3 to 1", { instances: 1 }, [[0]]],
+    ["given a new release", { release: 2 }, []],
+  ] as const) {
+    test(`re-checks the app before acting: an app ${what} after the pass decided gets no stale start`, async () => {
+      const { db, store, hm, starts } = await setup(3);
+      changeAfterRead(store, () => store.tx((q) => store.updateApp(q, "app1", patch)));
+      const r = await hm.pass();
+      // it decided on what it read (3 starts), and acted on what is true now
+      expect(r.actions.filter((a) => a.type === "start").length).toBe(3);
+      expect(starts).toEqual(expected as unknown as number[][]);
+      await db.close();
+    });
+  }
+
+  test("starts at most 200 instances a pass: 300 missing → 200, then the other 100", async () => {
+    const { db, hm, starts } = await setup(300);
+    await hm.pass();
+    expect(starts.flat().length).toBe(200);
+    expect(starts.flat()).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    await hm.pass();
+    expect(starts.flat().length).toBe(300);
+    expect(new Set(starts.flat()).size).toBe(300);
+    await db.close();
+  });
+});
