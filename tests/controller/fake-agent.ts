@@ -64,6 +64,12 @@ export class FakeAgent {
           b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp, ...(stats ? { stats } : {}) });
         }
       }),
+      b.subscribe(Subjects.deaLogsRecent, "dea.logs.recent", (f, meta) => {
+        const mine = this.running(f.droplet);
+        if (!meta.reply || mine.length === 0) return;
+        const lines = mine.map((i) => ({ app: i.droplet, source: "APP" as const, index: i.index, stream: "out" as const, ts: Date.now(), line: `recent line from instance ${i.index}` }));
+        b.publish(meta.reply, "dea.logs.recent.reply", { dea: this.id, lines });
+      }),
       b.subscribe(stagingStartSubject(this.id), "staging.start", async (m, meta) => {
         const reply = meta.reply!;
         b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "started" });
