@@ -2,7 +2,8 @@
 // around MemoryProvisioners (reached through the BrokerClient's fetch hook), a fake agent on the in-memory
 // bus. Registration and the marketplace, async provision with last_operation, binding into every
 // dea.<id>.start, refusals (bound instance, non-admin broker), no credentials in listings, events or the
-// database, and no orphan left by a broker that answers 500 or never answers.
+// database, and no orphan left by a broker that answers 500 (provision or bind) or never answers; an orphan
+// whose cleanup failed too is retried in the background with backoff until the broker lets it go.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index.ts";
 import { createBroker } from "../../controller/broker/broker.ts";
 import { MemoryProvisioner } from "../../controller/broker/memory-provisioner.ts";
+import type { BindingRef, InstanceRef } from "../../controller/broker/types.ts";
 import { MemoryBrokerStore } from "../../controller/broker/store.ts";
 import { startController, type RunningController } from "../../controller/main.ts";
 import { eventually } from "../support/ports.ts";
@@ -26,8 +28,34 @@ const BASE = "http://controller.test";
 const good = new MemoryProvisioner({ delayMs: 30 });
 const bad = new MemoryProvisioner({ failProvision: true, serviceId: "memory-bad-id" });
 const silent = new MemoryProvisioner({ serviceId: "memory-silent-id" });
+/** A service whose deletes fail `deletesToFail` more times: orphan mitigation cannot clean up after it. */
+class FlakyCleanup extends MemoryProvisioner {
+  deletesToFail = 0;
+  readonly deleteTimes: number[] = [];
+  private flaky() {
+    this.deleteTimes.push(performance.now());
+    if (this.deletesToFail > 0) {
+      this.deletesToFail--;
+      throw new Error("the cleanup path is down too");
+    }
+  }
+  override async deprovision(ref: InstanceRef) {
+    this.flaky();
+    return super.deprovision(ref);
+  }
+  override async unbind(ref: BindingRef) {
+    this.flaky();
+    return super.unbind(ref);
+  }
+}
+const flakyProvision = new FlakyCleanup({ failProvision: true, serviceId: "memory-flakyprov-id" });
+const flakyBind = new FlakyCleanup({ failBind: true, serviceId: "memory-flakybind-id" });
+const ORPHAN_RETRY_MS = 60;
 const brokerApp = (p: MemoryProvisioner) => createBroker({ provisioners: [p], credentials: { username: "platform", password: "broker-secret" }, store: new MemoryBrokerStore(), syncWindowMs: 0, log: memoryLogger() });
-const brokers: Record<string, ReturnType<typeof brokerApp>> = { "good.broker": brokerApp(good), "bad.broker": brokerApp(bad), "silent.broker": brokerApp(silent) };
+const brokers: Record<string, ReturnType<typeof brokerApp>> = {
+  "good.broker": brokerApp(good), "bad.broker": brokerApp(bad), "silent.broker": brokerApp(silent),
+  "flakyprov.broker": brokerApp(flakyProvision), "flakybind.broker": brokerApp(flakyBind),
+};
 /** The brokers' network: by host; the silent broker does the provision but its answer never arrives. */
 async function brokerFetch(req: Request): Promise<Response> {
   const u = new URL(req.url);
@@ -86,7 +114,10 @@ beforeAll(async () => {
     {
       natsUrl: "", port: 0, dataDir: dir, domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, publicUrl: BASE,
       health: { intervalMs: 50, startGraceMs: 0 }, findTimeoutMs: 150,
-      services: { client: { fetch: brokerFetch, pollIntervalMs: 20, maxPollIntervalMs: 50, requestTimeoutMs: 400, mitigationTimeoutMs: 5_000 } },
+      services: {
+        client: { fetch: brokerFetch, pollIntervalMs: 20, maxPollIntervalMs: 50, requestTimeoutMs: 400, mitigationTimeoutMs: 5_000 },
+        orphanRetry: { initialMs: ORPHAN_RETRY_MS, maxMs: 2_000 },
+      },
     },
     { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false },
   );
@@ -254,5 +285,86 @@ describe("service instances and bindings", () => {
     expect((await call("DELETE", `/v3/apps/${other.json.guid}`)).status).toBe(204);
     expect(good.instances.get(inst.json.guid)!.bindings.size).toBe(0);
     expect((await call("GET", `/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+  });
+});
+
+describe("orphans (issue 8)", () => {
+  const register = async (name: string) => {
+    const r = await call("POST", "/v3/service_brokers", { name, url: `http://${name}.broker`, authentication: { type: "basic", credentials: { username: "platform", password: "broker-secret" } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+  };
+  const createInstance = async (name: string, broker: string) => {
+    const r = await call("POST", "/v3/service_instances", { type: "managed", name, relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf(broker) } } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    return settle(`/v3/service_instances/${r.json.guid}`);
+  };
+  const bindTo = async (instance: string) => {
+    const r = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: appGuid } }, service_instance: { data: { guid: instance } } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    return settle(`/v3/service_credential_bindings/${r.json.guid}`);
+  };
+
+  test("a bind the broker answers with 500 leaves a failed binding and no credentials at the broker", async () => {
+    await register("flakybind");
+    const inst = await createInstance("bind-target", "flakybind");
+    expect(inst.json.last_operation.state).toBe("succeeded");
+    const b = await bindTo(inst.json.guid);
+    expect(b.json.last_operation.state).toBe("failed");
+    expect(b.json.last_operation.description).toContain("lost the binding");
+    expect(b.json.last_operation.description).toContain("removed");
+    expect(flakyBind.instances.get(inst.json.guid)!.bindings.size).toBe(0);
+    expect(flakyBind.calls).toContain(`unbind ${b.json.guid}`);
+    // nothing reaches the app's environment
+    const env = (await call("GET", `/v3/apps/${appGuid}/env`)).json.system_env_json.VCAP_SERVICES;
+    expect(env.memory ?? []).toEqual([]);
+    expect((await call("DELETE", `/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(202);
+    expect((await settle(`/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+  });
+
+  test("a provision orphan whose cleanup failed too is deleted later in the background, with growing delays", async () => {
+    await register("flakyprov");
+    // mitigation's 3 attempts fail, then 2 background retries; the 3rd background retry succeeds
+    flakyProvision.deletesToFail = 5;
+    const done = await createInstance("orphaned", "flakyprov");
+    const guid = done.json.guid;
+    expect(done.json.last_operation.state).toBe("failed");
+    expect(done.json.last_operation.description).toContain("retrying its removal in the background");
+    expect(flakyProvision.instances.has(guid)).toBe(true);
+    await eventually(() => (flakyProvision.instances.has(guid) ? undefined : true), 10_000, "the orphan to be deprovisioned in the background");
+    const t = flakyProvision.deleteTimes;
+    expect(t).toHaveLength(6);
+    // background retries (after the 3 of mitigation) wait initialMs, then 2x, then 4x (timers never fire early)
+    expect(t[3]! - t[2]!).toBeGreaterThanOrEqual(ORPHAN_RETRY_MS - 5);
+    expect(t[4]! - t[3]!).toBeGreaterThanOrEqual(2 * ORPHAN_RETRY_MS - 5);
+    expect(t[5]! - t[4]!).toBeGreaterThanOrEqual(4 * ORPHAN_RETRY_MS - 5);
+    const after = await eventually(async () => {
+      const r = await call("GET", `/v3/service_instances/${guid}`);
+      return r.json.last_operation.description.includes("removed on a later attempt") ? r : undefined;
+    }, 5_000, "the instance to say its orphan was removed");
+    expect(after.json.last_operation).toMatchObject({ type: "create", state: "failed" });
+    // no further retries once it is gone
+    await Bun.sleep(8 * ORPHAN_RETRY_MS);
+    expect(flakyProvision.deleteTimes).toHaveLength(6);
+    expect((await call("DELETE", `/v3/service_instances/${guid}`)).status).toBe(202);
+    expect((await settle(`/v3/service_instances/${guid}`)).status).toBe(404);
+  });
+
+  test("a binding orphan whose cleanup failed too is unbound later in the background", async () => {
+    const inst = (await call("GET", "/v3/service_instances?names=bind-target")).json.resources[0];
+    flakyBind.deletesToFail = 4;
+    const before = flakyBind.deleteTimes.length;
+    const b = await bindTo(inst.guid);
+    expect(b.json.last_operation.state).toBe("failed");
+    expect(b.json.last_operation.description).toContain("retrying its removal in the background");
+    expect(flakyBind.instances.get(inst.guid)!.bindings.has(b.json.guid)).toBe(true);
+    await eventually(() => (flakyBind.instances.get(inst.guid)!.bindings.has(b.json.guid) ? undefined : true), 10_000, "the orphaned binding to be unbound in the background");
+    expect(flakyBind.deleteTimes.length - before).toBe(5);
+    const after = await eventually(async () => {
+      const r = await call("GET", `/v3/service_credential_bindings/${b.json.guid}`);
+      return r.json.last_operation.description.includes("removed on a later attempt") ? r : undefined;
+    }, 5_000, "the binding to say its orphan was removed");
+    expect(after.json.last_operation.state).toBe("failed");
+    await call("DELETE", `/v3/service_credential_bindings/${b.json.guid}`);
+    expect((await settle(`/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
   });
 });

@@ -10,6 +10,7 @@ import type { Actor, AppRecord, SpaceRecord, Store } from "../db/store.ts";
 import { newGuid } from "../db/store.ts";
 import type { Queryable } from "../db/database.ts";
 import type { CredentialBox } from "./credential-box.ts";
+import { OrphanCleanup, type OrphanRetryOptions } from "./orphan-cleanup.ts";
 import type { BindingRecord, BrokerRecord, InstanceContext, InstanceRecord, OfferingRecord, PlanRecord, ServiceStore } from "./service-store.ts";
 
 /** A refusal the API shows as 422 (or 502 when the broker is at fault); `status` picks which. */
@@ -23,15 +24,23 @@ export class ServiceRequestError extends Error {
 export interface GatewayOptions {
   /** BrokerClient settings (timeouts, polling); tests shorten them */
   client?: Partial<Omit<BrokerClientOptions, "url" | "username" | "password">>;
+  /** Background retries of broker deletes that orphan mitigation could not finish (orphan-cleanup.ts) */
+  orphanRetry?: OrphanRetryOptions;
 }
 
 export class ServiceGateway {
   private readonly running = new Set<Promise<void>>();
+  private readonly orphans: OrphanCleanup;
 
   constructor(
     private readonly deps: { store: Store; services: ServiceStore; box: CredentialBox; log: Logger },
     private readonly opts: GatewayOptions = {},
-  ) {}
+  ) {
+    this.orphans = new OrphanCleanup(
+      { services: deps.services, client: (b) => this.client(b), log: deps.log, run: (what, work) => this.background(what, work) },
+      opts.orphanRetry,
+    );
+  }
 
   /** The records, for the API's reads. */
   get records(): ServiceStore {
@@ -43,11 +52,20 @@ export class ServiceGateway {
     while (this.running.size) await Promise.allSettled([...this.running]);
   }
 
-  /** Operations cut short by a controller restart can never finish: show them as failed. */
+  /**
+   * At boot: operations cut short by a controller restart can never finish, so they show as failed; and
+   * the retries of orphans a previous process left at brokers resume.
+   */
   async failInterrupted(): Promise<void> {
     const why = "the controller restarted during this operation; retry it (delete and create again)";
     await this.deps.services.db.run(`UPDATE service_instances SET last_op_state = 'failed', last_op_description = ? WHERE last_op_state = 'in progress'`, [why]);
     await this.deps.services.db.run(`UPDATE service_bindings SET last_op_state = 'failed', last_op_description = ? WHERE last_op_state = 'in progress'`, [why]);
+    await this.orphans.resume();
+  }
+
+  /** Stops the orphan retries' timer (the process is stopping; the next start resumes them). */
+  stop(): void {
+    this.orphans.stop();
   }
 
   private async client(b: BrokerRecord): Promise<BrokerClient> {
@@ -177,8 +195,9 @@ export class ServiceGateway {
         await s.setInstanceOperation(instance.guid, { type: "create", state: "succeeded", description: null }, { dashboard_url: res.dashboard_url ?? null });
         this.deps.log.info("service instance provisioned", { name, offering: offering.name, plan: plan.name });
       } catch (err) {
-        await s.setInstanceOperation(instance.guid, { type: "create", state: "failed", description: brokerFailure(err, "delete-service") });
+        await s.setInstanceOperation(instance.guid, { type: "create", state: "failed", description: brokerFailure(err) });
         this.deps.log.warn("provision failed", { name, offering: offering.name, error: (err as Error).message, orphan: (err as BrokerClientError).orphan });
+        if ((err as BrokerClientError).orphan === "left") await this.orphans.record("instance", instance.guid, (err as Error).message);
       }
     });
     return instance;
@@ -203,6 +222,7 @@ export class ServiceGateway {
       try {
         await client.deprovision({ instanceId: instance.guid, serviceId: offering.broker_service_id, planId: plan.broker_plan_id });
         await this.deps.store.tx((q) => s.deleteInstance(q, instance.guid));
+        await this.orphans.forget(instance.guid);
         this.deps.log.info("service instance deprovisioned", { name: instance.name });
       } catch (err) {
         await s.setInstanceOperation(instance.guid, { type: "delete", state: "failed", description: `${(err as Error).message}; retry with skiff delete-service ${instance.name}` });
@@ -240,8 +260,9 @@ export class ServiceGateway {
         await s.setBindingOperation(binding.guid, { type: "create", state: "succeeded", description: null }, await this.deps.box.seal(credentials));
         this.deps.log.info("service bound", { app: app.name, instance: instance.name });
       } catch (err) {
-        await s.setBindingOperation(binding.guid, { type: "create", state: "failed", description: brokerFailure(err, "unbind-service") });
+        await s.setBindingOperation(binding.guid, { type: "create", state: "failed", description: brokerFailure(err) });
         this.deps.log.warn("bind failed", { app: app.name, instance: instance.name, error: (err as Error).message, orphan: (err as BrokerClientError).orphan });
+        if ((err as BrokerClientError).orphan === "left") await this.orphans.record("binding", binding.guid, (err as Error).message);
       }
     });
     return binding;
@@ -264,6 +285,7 @@ export class ServiceGateway {
       try {
         await client.unbind({ instanceId: ctx.instance.guid, bindingId: binding.guid, serviceId: ctx.offering.broker_service_id, planId: ctx.plan.broker_plan_id, appGuid: binding.app_guid });
         await this.deps.store.tx((q) => s.deleteBinding(q, binding.guid));
+        await this.orphans.forget(binding.guid);
         this.deps.log.info("service unbound", { app: appName, instance: ctx.instance.name });
       } catch (err) {
         await s.setBindingOperation(binding.guid, { type: "delete", state: "failed", description: `${(err as Error).message}; retry with skiff unbind-service ${appName} ${ctx.instance.name}` });
@@ -319,8 +341,8 @@ export async function servicesForStart(gateway: Pick<ServiceGateway, "boundServi
   };
 }
 
-function brokerFailure(err: unknown, cleanup: string): string {
+function brokerFailure(err: unknown): string {
   const orphan = (err as BrokerClientError).orphan;
-  const note = orphan === "cleaned" ? " (the broker's partial resource was removed)" : orphan === "left" ? ` (the broker may still hold a partial resource; skiff ${cleanup} retries its removal)` : "";
+  const note = orphan === "cleaned" ? " (the broker's partial resource was removed)" : orphan === "left" ? " (the broker may still hold a partial resource; skiff keeps retrying its removal in the background)" : "";
   return `${(err as Error).message}${note}`;
 }

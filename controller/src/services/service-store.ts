@@ -26,6 +26,14 @@ export interface BindingRecord {
   last_operation: LastOperation; created_at: number; updated_at: number;
 }
 
+/**
+ * A broker resource that a failed create left behind and whose cleanup (orphan mitigation) failed too:
+ * the instance or binding `guid` is retried with a delete until the broker confirms it is gone.
+ */
+export interface OrphanRecord {
+  guid: string; kind: "instance" | "binding"; message: string; attempts: number; next_attempt_at: number; last_error: string | null; created_at: number;
+}
+
 /** Everything needed to talk to the broker about one instance. */
 export interface InstanceContext { instance: InstanceRecord; plan: PlanRecord; offering: OfferingRecord; broker: BrokerRecord }
 
@@ -54,7 +62,14 @@ const toBinding = (r: Record<string, unknown>): BindingRecord => ({
 
 const inList = (col: string, values: string[]) => `${col} IN (${values.map(() => "?").join(",")})`;
 
+const toOrphan = (r: Record<string, unknown>): OrphanRecord => ({
+  guid: r.guid as string, kind: r.kind as OrphanRecord["kind"], message: r.message as string, attempts: n(r.attempts),
+  next_attempt_at: n(r.next_attempt_at), last_error: (r.last_error as string | null) ?? null, created_at: n(r.created_at),
+});
+
 export class ServiceStore {
+  private orphanTable: Promise<void> | undefined;
+
   constructor(readonly db: Database) {}
 
   // ---- brokers and catalog ----
@@ -198,5 +213,51 @@ export class ServiceStore {
   }
   async deleteBinding(q: Queryable, guid: string): Promise<void> {
     await q.run(`DELETE FROM service_bindings WHERE guid = ?`, [guid]);
+  }
+
+  // ---- orphans left at brokers (see orphan-cleanup.ts) ----
+  /**
+   * The table is made here, on first use, rather than in db/migrations.ts (another team's file); the
+   * statement is valid SQLite and PostgreSQL and a no-op once the table exists.
+   */
+  private orphans(): Promise<void> {
+    this.orphanTable ??= this.db
+      .exec(`CREATE TABLE IF NOT EXISTS service_orphans (guid TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL)`)
+      .catch((err) => {
+        this.orphanTable = undefined;
+        throw err;
+      });
+    return this.orphanTable;
+  }
+  async insertOrphan(o: OrphanRecord): Promise<void> {
+    await this.orphans();
+    await this.db.run(`DELETE FROM service_orphans WHERE guid = ?`, [o.guid]);
+    await this.db.run(`INSERT INTO service_orphans (guid, kind, message, attempts, next_attempt_at, last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+      o.guid, o.kind, o.message, o.attempts, o.next_attempt_at, o.last_error, o.created_at,
+    ]);
+  }
+  async orphansDue(now: number): Promise<OrphanRecord[]> {
+    await this.orphans();
+    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM service_orphans WHERE next_attempt_at <= ? ORDER BY next_attempt_at`, [now])).map(toOrphan);
+  }
+  async orphan(guid: string): Promise<OrphanRecord | undefined> {
+    await this.orphans();
+    const r = await this.db.get<Record<string, unknown>>(`SELECT * FROM service_orphans WHERE guid = ?`, [guid]);
+    return r && toOrphan(r);
+  }
+  /** When the next retry is due; undefined when no orphan is left. */
+  async nextOrphanAt(): Promise<number | undefined> {
+    await this.orphans();
+    const r = await this.db.get<{ next_at: unknown }>(`SELECT MIN(next_attempt_at) AS next_at FROM service_orphans`);
+    return r?.next_at === null || r?.next_at === undefined ? undefined : n(r.next_at);
+  }
+  async rescheduleOrphan(guid: string, attempts: number, nextAttemptAt: number, lastError: string | null): Promise<void> {
+    await this.orphans();
+    await this.db.run(`UPDATE service_orphans SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE guid = ?`, [attempts, nextAttemptAt, lastError, guid]);
+  }
+  async deleteOrphan(guid: string): Promise<void> {
+    await this.orphans();
+    await this.db.run(`DELETE FROM service_orphans WHERE guid = ?`, [guid]);
   }
 }
