@@ -12,6 +12,14 @@
 import { readFileSync } from "node:fs";
 import { connectBus, createLogger, Subjects, type Bus } from "../../bus/index.ts";
 
+/** How often each simulated agent advertises and heartbeats, and each instance re-registers (CF's defaults). */
+export const SimIntervals = { advertiseMs: 5_000, heartbeatMs: 10_000, registerMs: 20_000 } as const;
+
+/** Messages per second the fleet publishes in steady state: what the NATS server should see coming in. */
+export function expectedPublishRate(agents: number, instances: number): number {
+  return (agents * 1000) / SimIntervals.advertiseMs + (agents * 1000) / SimIntervals.heartbeatMs + (instances * 1000) / SimIntervals.registerMs;
+}
+
 export interface SimulationPlan {
   agents: number;
   /** one per app: its guid, version string (as the health manager computes it) and instance count */
@@ -97,9 +105,9 @@ export class AgentFleet {
 
   start(): void {
     const all = this.agents.flat();
-    this.every(5_000, this.agents.length, (a) => this.advertise(a));
-    this.every(10_000, this.agents.length, (a) => this.heartbeat(a));
-    this.every(20_000, all.length, (k) => this.register(all[k]!));
+    this.every(SimIntervals.advertiseMs, this.agents.length, (a) => this.advertise(a));
+    this.every(SimIntervals.heartbeatMs, this.agents.length, (a) => this.heartbeat(a));
+    this.every(SimIntervals.registerMs, all.length, (k) => this.register(all[k]!));
     this.bus.subscribe(Subjects.deaLocate, "dea.locate", () => this.agents.forEach((_, a) => this.advertise(a)));
     this.bus.subscribe(Subjects.healthManagerStart, "healthmanager.start", () => this.agents.forEach((_, a) => this.heartbeat(a)));
   }
