@@ -5,9 +5,10 @@
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { parseAccessLog, type AccessLine } from "./inherent.ts";
 import { Topology, type Host, type HostProcess } from "./topology.ts";
 
 export const repoRoot = resolve(import.meta.dir, "../..");
@@ -217,6 +218,8 @@ export class SkiffCluster {
       SKIFF_ROUTER_REGISTER_INTERVAL_SECONDS: String(Math.round(this.timings.registerMs / 1000)),
       SKIFF_ROUTER_CONNECT_TIMEOUT_MS: "1000",
       SKIFF_ROUTER_RESPONSE_TIMEOUT_MS: "10000",
+      // which endpoint each failed request went to: what tells an inherent failure from a lost retry
+      SKIFF_ROUTER_ACCESS_LOG: this.accessLogPath(h),
     }, repoRoot);
     this.procs.set(h, p);
     await waitReady(p, 30_000);
@@ -305,8 +308,8 @@ export class SkiffCluster {
     }
   }
 
-  /** Route count for a host on one router, from its status port's /routes. */
-  async routeEndpoints(router: "router1" | "router2", appHost: string): Promise<string[]> {
+  /** A host's endpoints on one router, from its status port's /routes. */
+  async routeEntries(router: "router1" | "router2", appHost: string): Promise<RouteEntry[]> {
     const res = await fetch(`${this.routerStatusUrl(router)}/routes`, {
       headers: { authorization: `Basic ${btoa(`${this.statusUser}:${this.statusPass}`)}` },
       signal: AbortSignal.timeout(3000),
@@ -314,8 +317,62 @@ export class SkiffCluster {
     const body = (await res.json()) as Record<string, unknown>;
     const entry = body[appHost] as unknown;
     if (!Array.isArray(entry)) return [];
-    return entry.map((e: any) => (typeof e === "string" ? e : e.address ?? `${e.host}:${e.port}`));
+    return entry.map((e: any) => ({ address: e.address, index: e.private_instance_index, appId: e.app_id, staleThresholdS: e.stale_threshold_in_seconds }));
   }
+
+  async routeEndpoints(router: "router1" | "router2", appHost: string): Promise<string[]> {
+    return (await this.routeEntries(router, appHost)).map((e) => e.address);
+  }
+
+  accessLogPath(router: "router1" | "router2"): string {
+    return join(this.dir, `${router}-access.log`);
+  }
+
+  /** Both routers' access logs so far (they flush every 200 ms: wait that long after the requests). */
+  accessLines(): AccessLine[] {
+    return (["router1", "router2"] as const).flatMap((r) => (existsSync(this.accessLogPath(r)) ? parseAccessLog(readFileSync(this.accessLogPath(r), "utf8")).lines : []));
+  }
+
+  /** HAProxy's stats CSV, one record per proxy/server row, keyed "pxname/svname". */
+  async lbStats(): Promise<Map<string, Record<string, string>>> {
+    const csv = await (await fetch(`http://${this.ip("lb")}:${Ports.lbStats}/stats;csv`, { signal: AbortSignal.timeout(2000) })).text();
+    const [header, ...rows] = csv.trim().split("\n");
+    const names = header!.replace(/^# /, "").split(",");
+    const out = new Map<string, Record<string, string>>();
+    for (const row of rows) {
+      const cells = row.split(",");
+      const rec = Object.fromEntries(names.map((n, i) => [n, cells[i] ?? ""]));
+      out.set(`${rec.pxname}/${rec.svname}`, rec);
+    }
+    return out;
+  }
+
+  /** Cluster routes a NATS node holds to its peers (its /routez); -1 if it does not answer. */
+  async natsRoutes(h: "nats1" | "nats2" | "nats3"): Promise<number> {
+    try {
+      const res = await fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/routez`, { signal: AbortSignal.timeout(1000) });
+      return ((await res.json()) as { num_routes: number }).num_routes;
+    } catch {
+      return -1;
+    }
+  }
+
+  /** Established TCP connections from a router's host to `ip`: its pooled and busy upstream connections there. */
+  upstreamConnections(router: "router1" | "router2", ip: string): number {
+    return this.host(router).run(["ss", "-Htn", "state", "established", "dst", ip]).split("\n").filter((l) => l.trim()).length;
+  }
+
+  /** The CLI's saved token, for a test that calls the API directly. */
+  cliToken(): string {
+    return (JSON.parse(readFileSync(join(this.dir, "cli", "config.json"), "utf8")) as { token: string }).token;
+  }
+}
+
+export interface RouteEntry {
+  address: string;
+  index: string;
+  appId: string;
+  staleThresholdS: number;
 }
 
 function pgBin(): string {

@@ -9,11 +9,12 @@ import { AccessLog, type AccessRecord } from "../../router/src/status/access-log
 import { inherentFailures, parseAccessLog, type Fault } from "./inherent.ts";
 import type { RequestFailure } from "./load.ts";
 
-const record = (target: string, status: number, endpoint: string | undefined, routerError = ""): AccessRecord => ({
-  host: "hello.skiff.test", method: "GET", target, status, responseBytes: 10, userAgent: "Bun", referer: "", remoteAddress: "198.18.1.50",
-  endpoint: endpoint ? { key: endpoint, appId: "app", instanceIndex: "0", instanceId: "i" } : undefined,
-  requestId: "r", startedAtMs: Date.now(), routerError,
-});
+const record = (target: string, status: number, endpoint: string | undefined, routerError = ""): AccessRecord =>
+  ({
+    host: "hello.skiff.test", method: "GET", target, status, requestBytes: 0, responseBytes: 10, userAgent: "Bun", referer: "", remoteAddress: "198.18.1.50",
+    forwardedFor: "", forwardedProto: "", endpoint: endpoint ? { key: endpoint, appId: "app", instanceIndex: "0", instanceId: "i" } : undefined,
+    requestId: "r", startedAtMs: Date.now(), routerError,
+  }) as AccessRecord;
 
 async function logOf(records: AccessRecord[]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "skiff-inherent-"));

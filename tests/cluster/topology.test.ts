@@ -3,18 +3,10 @@
 // SIGKILLed. Needs root, like the scenarios.
 
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { leftoversOf, sweepAbandonedRuns, Topology } from "./topology.ts";
+import { isRunning, leftoversOf, sweepAbandonedRuns, Topology } from "./topology.ts";
 import { repoRoot } from "./cluster.ts";
 
-/** Running (a zombie waiting for this machine's init to reap it counts as dead). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
+const alive = isRunning;
 
 async function crash(mode: "throw" | "sigkill"): Promise<{ id: string; pids: number[]; code: number; stderr: string }> {
   const p = Bun.spawn([process.execPath, "tests/cluster/topology-crash.ts", mode], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });

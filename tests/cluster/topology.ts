@@ -221,6 +221,15 @@ export function leftoversOf(id: string): string[] {
   return [...namespaces.map((n) => `netns ${n}`), ...links.map((l) => `link ${l}`)];
 }
 
+/** Is `pid` running? A zombie (waiting for this machine's init to reap it, which can take seconds) is not. */
+export function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 /** Each run records its owner pid here, so a later run can clean up after one that was SIGKILLed. */
 const ownersDir = join(tmpdir(), "skiff-cluster-netns");
 
