@@ -1,5 +1,7 @@
 // `npm run bench [-- NAME…] [--quick]`: runs every benchmark of the project (or the named ones), each
 // as its own process, then regenerates bench/README.md from bench/results/*.json.
+// `--quick` checks that each bench still works (its <bench>.quick.* results are not shown in the README,
+// so the README is left alone); `--readme` only regenerates the README from the stored JSON.
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -8,12 +10,27 @@ import { writeBenchReadme } from "./lib/readme.ts";
 import { BENCHES } from "./benches.ts";
 
 const argv = process.argv.slice(2);
+const options = ["--quick", "--readme"];
+const badOption = argv.find((a) => a.startsWith("--") && !options.includes(a));
+if (badOption) {
+  console.error(`unknown option ${badOption}; usage: bun bench/run.ts [NAME…] [--quick] | --readme`);
+  process.exit(2);
+}
 const quick = argv.includes("--quick");
 const named = argv.filter((a) => !a.startsWith("--"));
 const unknown = named.filter((n) => !BENCHES.some((b) => b.name === n));
 if (unknown.length) {
   console.error(`unknown bench: ${unknown.join(", ")}; choose from ${BENCHES.map((b) => b.name).join(", ")}`);
   process.exit(2);
+}
+if (argv.includes("--readme")) {
+  if (named.length || quick) {
+    console.error("--readme regenerates bench/README.md from every stored result and runs nothing: give it no bench name and no --quick");
+    process.exit(2);
+  }
+  const charts = writeBenchReadme(BENCHES.map((b) => b.name));
+  console.log(`wrote ${join(benchRoot, "README.md")} and ${charts.length} charts from bench/results/*.json`);
+  process.exit(0);
 }
 const chosen = named.length ? BENCHES.filter((b) => named.includes(b.name)) : BENCHES;
 
@@ -32,8 +49,9 @@ for (const b of chosen) {
   console.log(`=== bench ${b.name}: ${code === 0 ? "done" : `FAILED (exit ${code})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (code !== 0) failed.push(b.name);
 }
-writeBenchReadme(BENCHES.map((b) => b.name));
+if (!quick) writeBenchReadme(BENCHES.map((b) => b.name));
 if (failed.length) {
   console.error(`\nbenches that failed: ${failed.join(", ")}`);
   process.exit(1);
 }
+console.log(`\nevery bench chosen ran to the end (${chosen.map((b) => b.name).join(", ")})${quick ? " in quick mode" : ""}`);

@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { pct, percentile, summarize, summaryFigures, type Summary } from "../lib/stats.ts";
 import { writeReport } from "../lib/report.ts";
+import { medianP99Chart } from "../lib/chart-data.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, deaStartSubject, encode, stagingStartSubject, Subjects, type Bus, type StagingReply } from "../../bus/index.ts";
@@ -172,6 +173,7 @@ try {
           row("staging examples/hello (download, detect, compile, pack, upload)", stagingMs, staging),
         ],
         notes: "spread: ± half the min–max range as a percentage of the median.",
+        charts: [medianP99Chart("measure (ms)")],
       },
       {
         title: `Agent footprint (single measurements after the runs above)`,
@@ -183,6 +185,7 @@ try {
           [`heartbeat with ${heartbeatEntries} instances (bytes CBOR)`, lastHeartbeat],
           ["heartbeat bytes per instance", perInstance],
         ],
+        charts: [], // rows of different units
       },
     ],
     notes: [

@@ -6,7 +6,13 @@ import { encode, decode, decoders, connectBus, memoryLogger, type MessageKind } 
 import { sampleMessages } from "../../bus/fixtures.ts";
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { pct, percentile, summarize, type Summary } from "../lib/stats.ts";
-import { writeReport, type Table } from "../lib/report.ts";
+import { writeReport, type ChartSpec, type Table } from "../lib/report.ts";
+
+/** CBOR against JSON for every message: encoding, then decoding with validation. */
+const BUS_CHARTS: ChartSpec[] = [
+  { title: "Encode: CBOR vs JSON, every bus message", values: ["CBOR enc", "JSON enc"], groupBy: ["message"], axis: "ns per message, median of rounds (lower is better)" },
+  { title: "Decode and validate: CBOR vs JSON, every bus message", values: ["CBOR dec", "JSON dec"], groupBy: ["message"], axis: "ns per message, median of rounds (lower is better)" },
+];
 
 const quick = process.argv.includes("--quick");
 const ROUNDS = quick ? 3 : 5;
@@ -105,6 +111,7 @@ const natsTable: Table = {
     ["messages delivered of published", `${delivered} / ${pubCount * ROUNDS}`],
   ],
   notes: "spread: ± half the min–max range of the repeated rounds (or batches), as a percentage of the median.",
+  charts: [], // rows of different units
 };
 figures["nats.rtt_p50_us"] = percentile(rtts, 50);
 figures["nats.rtt_p99_us"] = percentile(rtts, 99);
@@ -125,6 +132,7 @@ const { md } = writeReport({
       columns: ["message", "CBOR bytes", "JSON bytes", "CBOR enc", "JSON enc", "CBOR dec", "JSON dec", "JSON/CBOR dec", "spread (worst of the 4)"],
       rows: codecRows,
       notes: `Median of ${ROUNDS} rounds of ${ITER.toLocaleString("en-US")} operations each; spread: ± half the min–max range of the rounds as a percentage of the median, the widest of the four encode/decode figures in the row.`,
+      charts: BUS_CHARTS,
     },
     natsTable,
   ],

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pct as spreadPct, summarize } from "../lib/stats.ts";
 import { writeReport } from "../lib/report.ts";
+import { medianP99Chart } from "../lib/chart-data.ts";
 import { createBus, MemoryBroker, memoryLogger, type HeartbeatDroplet } from "../../bus/index.ts";
 import { startController } from "../../controller/main.ts";
 import { newGuid } from "../../controller/src/db/store.ts";
@@ -164,12 +165,14 @@ const { md, json } = writeReport({
       notes:
         "A pass = take/renew the lease, read desired state and crash records from SQLite, diff against the heartbeat view, re-check and act. " +
         `Each measure is repeated (${PASSES} passes; 10 for the healing pass); spread: ± half the min–max range as a percentage of the median.`,
+      charts: [medianP99Chart("measure (ms)")],
     },
     {
       title: `API: GET /v3/apps with ${LIST_APPS} apps (real HTTP server, one request at a time, ms)`,
       columns: columns("request (ms)"),
       rows: apiRows.map(([k, s]) => row(k, s)),
       notes: "Sequential requests: the min–max range includes the odd GC or scheduler pause, so compare medians (and p99) rather than max.",
+      charts: [medianP99Chart("request (ms)")],
     },
   ],
   notes: [

@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalCluster, repoRoot } from "../../scripts/local-cluster.ts";
 import { writeReport } from "../lib/report.ts";
+import { medianP99Chart } from "../lib/chart-data.ts";
 import { pct, percentile, summarize, summaryFigures } from "../lib/stats.ts";
 
 const args = process.argv.slice(2);
@@ -79,6 +80,7 @@ const { md } = writeReport({
         ["CLI start → `skiff push` exits (instance RUNNING, then 300 ms of its first log lines)", round(cli.median), pct(cli), round(cli.min), round(cli.max), round(percentile(cliMs, 99)), String(cli.runs)],
       ],
       notes: "spread: ± half the min–max range as a percentage of the median. Target (issue 7): ≤ 2,000 ms.",
+      charts: [medianP99Chart("measure (ms)")],
     },
   ],
   notes: [
