@@ -1,22 +1,61 @@
 // Issue 9: every benchmark still works. Each runs in --quick mode (a second or two of load) as its own
 // process; its figures are not judged here, only that it runs to the end and writes its results.
 // The multi-router scenario also exits non-zero on any failed request, so that promise is checked.
+// The runner (bench/run.ts) is run too, on the cheapest bench.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BENCHES } from "../bench/benches.ts";
 
 const repo = resolve(import.meta.dir, "..");
+const results = join(repo, "bench/results");
+
+async function run(argv: string[]) {
+  const proc = Bun.spawn([process.execPath, ...argv], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { out, err, code };
+}
 
 describe("bench --quick (issue 9)", () => {
   test.each(BENCHES.map((b) => [b.name, b.script] as const))("%s runs and writes its results", async (name, script) => {
     const started = Date.now();
-    const proc = Bun.spawn([process.execPath, join(repo, "bench", script), "--quick"], { cwd: repo, stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    const { out, err, code } = await run([join(repo, "bench", script), "--quick"]);
     expect(code, `${name} failed:\n${out.slice(-3000)}\n${err.slice(-3000)}`).toBe(0);
-    const result = join(repo, "bench/results", `${name}.quick.json`);
+    const result = join(results, `${name}.quick.json`);
     expect(existsSync(result), `${result} written`).toBe(true);
     expect(statSync(result).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
+    const r = JSON.parse(readFileSync(result, "utf8"));
+    expect(r.git?.commit, "the commit measured").toMatch(/^[0-9a-f]{40}$/);
+    if (name === "router") {
+      // every scenario of a full run, briefly: GET, 64 KiB POST, loaded routes and churn, each with p99.9
+      for (const k of ["skiff.b0.c64", "post65536.skiff.b0.c64", "skiff_routes1000.b0.c64", "skiff_churn100.b0.c64"]) {
+        expect(r.figures[`${k}.p999_ms`], `${k}.p999_ms`).toBeGreaterThan(0);
+        expect(r.figures[`${k}.round1.req_s`], `${k}.round1.req_s`).toBeGreaterThan(0);
+      }
+      for (const t of r.tables) expect(t.columns).toContain("p99.9 ms");
+    }
   }, 240_000);
+
+  test("the runner runs a named bench in quick mode and leaves the README alone (issue 9)", async () => {
+    const readme = join(repo, "bench/README.md");
+    const before = statSync(readme).mtimeMs;
+    const started = Date.now();
+    const { out, err, code } = await run(["bench/run.ts", "--quick", "bus"]);
+    expect(code, `${out.slice(-3000)}\n${err.slice(-3000)}`).toBe(0);
+    expect(out).toContain("=== bench bus: done");
+    expect(out).not.toContain("=== bench router");
+    expect(statSync(join(results, "bus.quick.json")).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
+    expect(statSync(readme).mtimeMs).toBe(before); // quick figures are not the README's
+  }, 120_000);
+
+  test("the runner refuses an unknown bench or option, running nothing", async () => {
+    const bench = await run(["bench/run.ts", "--quick", "nope"]);
+    expect(bench.code).toBe(2);
+    expect(bench.err).toContain("unknown bench: nope; choose from bus, matcher");
+    const option = await run(["bench/run.ts", "--fast"]);
+    expect(option.code).toBe(2);
+    expect(option.err).toContain("unknown option --fast");
+    expect(bench.out + option.out).not.toContain("=== bench");
+  });
 });

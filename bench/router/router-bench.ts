@@ -1,17 +1,27 @@
 // Router benchmark against real peers: wrk against the backend direct, the skiff router, nginx
 // (1 worker, upstream keepalive 512) and HAProxy (1 thread, http-reuse always), all in front of the
-// same uWS.js backend under Node. Reports req/s, p50/p99, each proxy's CPU µs per request (user +
+// same uWS.js backend under Node. Reports req/s, p50/p99/p99.9, each proxy's CPU µs per request (user +
 // system from /proc/<pid>/stat, robust to noise from other processes) and RSS, with ratios to nginx
-// and to the backend direct.
+// and to the backend direct; every round's figures are kept in the JSON.
 //
 // Pinned as bench/README.md says, identically for every peer: the proxy on CPU 1 (`taskset -c 1`),
 // wrk and the backend on CPU 0. Targets are measured in turn within each round (alternating, so
 // drifting load from other work hits them alike); each figure is the median over the rounds, with its
 // spread (±half the min–max range, as % of the median) beside it.
 //
-//   ./node_modules/.bin/bun bench/router/router-bench.ts [--quick] [--sizes 0,1024] [--conns 64,256] [--duration 10] [--rounds 3]
-//       [--targets direct,skiff,nginx,haproxy] [--post 65536] [--routes 1000000] [--churn 1000] [--merge]
+//   ./node_modules/.bin/bun bench/router/router-bench.ts [--quick] [--conns 64,256] [--duration 10] [--rounds 3]
+//       [--targets direct,skiff,nginx,haproxy] [--sizes 0,1024] [--post 65536] [--routes 1000000] [--churn 1000] [--merge]
 //
+// With none of --sizes/--post/--routes/--churn, it runs every scenario (about 30 minutes at the defaults,
+// 3 rounds of wrk -d10s, each at 64 and 256 connections):
+//   1. GET, responses of 0 B, 1 KiB, 64 KiB and 1 MiB: direct, skiff, nginx, HAProxy;
+//   2. POST with 64 KiB bodies, 0-byte responses: the same four;
+//   3. 0-byte responses from a skiff router with 1,000,000 extra routes and one with 1,000 routes/s of
+//      churn, beside the 10-route skiff, direct and nginx.
+// --quick runs the same three scenarios for a second each, at 64 connections, with 1,000 extra routes and
+// 100 routes/s of churn: it checks that everything works, not its figures.
+// With any of those four options it runs that one scenario:
+// --sizes N,…  response sizes (default 0)
 // --post N     every request is a POST with an N-byte body (wrk Lua script written to the temp dir); the
 //              backend reads the whole body before answering; nginx streams it (proxy_request_buffering off,
 //              as skiff does), HAProxy streams by default.
@@ -32,8 +42,8 @@ import { connectBus, createLogger, encode, Subjects, type Bus, type RouterRegist
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { resultsDir, writeReport, type Table } from "../lib/report.ts";
-import { summarize } from "../lib/stats.ts";
-import { parseWrk, type WrkResult } from "../lib/wrk.ts";
+import { runWrk, wrkScript } from "../lib/wrk.ts";
+import { BASE_ROUTES, CHURN_T, ROUTES_T, routerFigures, routerTables, summarizeRuns, targetLabel, type Result, type Run, type Scenario } from "./router-results.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const args = process.argv.slice(2);
@@ -45,49 +55,55 @@ const opt = (name: string, def: string) => {
 const quick = flag("--quick");
 const duration = Number(opt("--duration", quick ? "1" : "10"));
 const rounds = Number(opt("--rounds", quick ? "1" : "3"));
-const sizes = opt("--sizes", quick ? "0" : "0,1024").split(",").map(Number);
 const conns = opt("--conns", quick ? "64" : "64,256").split(",").map(Number);
-const targets = opt("--targets", "direct,skiff,nginx,haproxy").split(",");
-/** request body bytes per POST; 0 = GET */
-const postBytes = Number(opt("--post", "0"));
-const extraRoutes = Number(opt("--routes", "0"));
-const churnPerSec = Number(opt("--churn", "0"));
 const merge = flag("--merge");
-/** routes in every skiff router's table besides the loaded ones: the bench host and 9 others */
-const BASE_ROUTES = 10;
+
+const ALL_TARGETS = ["direct", "skiff", "nginx", "haproxy"];
+const oneScenario = ["--sizes", "--post", "--routes", "--churn"].some(flag);
+const scenarios: Scenario[] = oneScenario
+  ? [{
+      sizes: opt("--sizes", "0").split(",").map(Number),
+      post: Number(opt("--post", "0")),
+      routes: Number(opt("--routes", "0")),
+      churn: Number(opt("--churn", "0")),
+      targets: opt("--targets", ALL_TARGETS.join(",")).split(","),
+    }]
+  : [
+      { sizes: quick ? [0] : [0, 1024, 65536, 1048576], post: 0, routes: 0, churn: 0, targets: ALL_TARGETS },
+      { sizes: [0], post: 65536, routes: 0, churn: 0, targets: ALL_TARGETS },
+      { sizes: [0], post: 0, routes: quick ? 1000 : 1_000_000, churn: quick ? 100 : 1000, targets: ["direct", "skiff", "nginx"] },
+    ].map((sc) => (flag("--targets") ? { ...sc, targets: opt("--targets", "").split(",") } : sc));
+
+// Bad options stop the bench before it starts anything, saying which and what is expected.
+{
+  const usage = (msg: string) => {
+    console.error(`router-bench: ${msg}\nusage: bun bench/router/router-bench.ts [--quick] [--conns 64,256] [--duration 10] [--rounds 3] [--targets ${ALL_TARGETS.join(",")}] [--sizes 0,1024] [--post BYTES] [--routes N] [--churn PER_S] [--merge]`);
+    process.exit(2);
+  };
+  const known = ["--quick", "--merge", "--conns", "--duration", "--rounds", "--targets", "--sizes", "--post", "--routes", "--churn"];
+  args.forEach((a, i) => {
+    if (a.startsWith("--") && !known.includes(a)) usage(`unknown option ${a}`);
+    if (!a.startsWith("--") && !(i > 0 && known.slice(2).includes(args[i - 1]!))) usage(`unexpected argument ${a}`);
+  });
+  const whole = (name: string, xs: number[], min: number) => {
+    if (xs.some((x) => !Number.isInteger(x) || x < min)) usage(`${name} takes whole numbers >= ${min}, got ${opt(name, "")}`);
+  };
+  whole("--duration", [duration], 1);
+  whole("--rounds", [rounds], 1);
+  whole("--conns", conns, 1);
+  for (const sc of scenarios) {
+    whole("--sizes", sc.sizes, 0);
+    whole("--post", [sc.post], 0);
+    whole("--routes", [sc.routes], 0);
+    whole("--churn", [sc.churn], 0);
+    const unknown = sc.targets.filter((t) => !ALL_TARGETS.includes(t));
+    if (unknown.length) usage(`unknown target ${unknown.join(", ")}; choose from ${ALL_TARGETS.join(", ")}`);
+  }
+}
 const HOST = "bench.skiff.localhost";
 /** the proxy under test; wrk and the backend share the other core */
 const PROXY_CPU = "1";
 const LOAD_CPU = "0";
-
-interface Run {
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  failures: number;
-  cpuUs: number;
-  userUs: number;
-  sysUs: number;
-}
-
-interface Result {
-  target: string;
-  size: number;
-  connections: number;
-  /** medians over the rounds */
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-  failures: number;
-  cpuUsPerReq: number | null;
-  userUsPerReq: number | null;
-  sysUsPerReq: number | null;
-  rssMiB: number | null;
-  /** (max - min) / median over the rounds, as a fraction */
-  rpsSpread: number;
-  cpuSpread: number | null;
-  rounds: Run[];
-}
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-bench-"));
 const children: ChildProcess[] = [];
@@ -116,24 +132,7 @@ function rssMiB(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 const round1 = (n: number) => Math.round(n * 10) / 10;
-const fmtSpread = (f: number | null) => (f === null || !Number.isFinite(f) ? "—" : `±${(f * 50).toFixed(0)}%`);
-
-/** wrk -t1 pinned to the load core, with an optional Lua script (the POST body). */
-function runWrk(opts: { url: string; connections: number; seconds: number; host: string; cpus: string; script?: string }): Promise<WrkResult> {
-  const argv = ["-c", opts.cpus, "wrk", "-t1", `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", "-H", `Host: ${opts.host}`, ...(opts.script ? ["-s", opts.script] : []), opts.url];
-  return new Promise((resolve, reject) => {
-    const p = spawn("taskset", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let s = "";
-    p.stdout.on("data", (d) => (s += d));
-    p.stderr.on("data", (d) => (s += d));
-    p.on("exit", (code) => (code === 0 ? resolve(parseWrk(s)) : reject(new Error(`wrk failed (${code}): ${s}`))));
-  });
-}
 
 interface Skiff {
   port: number;
@@ -151,9 +150,7 @@ async function startSkiff(backendPort: number): Promise<Skiff> {
   stopFns.push(() => nats.stop());
   if (!routerBundle) {
     routerBundle = join(root, "router", "dist", `.bench-${process.pid}.mjs`);
-    execFileSync("node", [join(root, "router/build.mjs"), routerBundle], { stdio: "ignore" });
-    const f = routerBundle;
-    stopFns.push(async () => rmSync(f, { force: true }));
+    execFileSync("node", [join(root, "router/build.mjs"), routerBundle], { stdio: "ignore" }); // removed on the way out
   }
   const port = await freePort();
   const statusPort = await freePort();
@@ -256,17 +253,16 @@ function startChurn(s: Skiff, perSec: number) {
   };
 }
 
-async function main() {
-  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(" ");
-  const stamp = new Date().toISOString();
+/** Starts the backend and the proxies a scenario needs, measures every cell, and stops them all again. */
+async function runScenario(sc: Scenario): Promise<{ results: Result[]; notes: string[] }> {
   // The backend: uWS.js under Node on the load core, answering /bytes/<n> with n bytes; a request with a
-  // body is read to its end first (400 when it is not the --post size, so wrk counts it as failed).
+  // body is read to its end first (400 when it is not the POST size, so wrk counts it as failed).
   const backendPort = await freePort();
   const backendFile = join(dir, "backend.cjs");
   writeFileSync(
     backendFile,
     `const uws = require(${JSON.stringify(join(root, "node_modules", "uWebSockets.js"))});
-const bodies = new Map(); for (const n of ${JSON.stringify(sizes)}) bodies.set('/bytes/' + n, Buffer.alloc(n, 120));
+const bodies = new Map(); for (const n of ${JSON.stringify(sc.sizes)}) bodies.set('/bytes/' + n, Buffer.alloc(n, 120));
 uws.App().any('/*', (res, req) => {
   const body = bodies.get(req.getUrl()) ?? 'hello';
   const m = req.getMethod();
@@ -275,42 +271,36 @@ uws.App().any('/*', (res, req) => {
   res.onAborted(() => { aborted = true; });
   res.onData((chunk, last) => {
     n += chunk.byteLength;
-    if (last && !aborted) res.cork(() => { if (n !== ${postBytes}) res.writeStatus('400 Bad Request'); res.end(body); });
+    if (last && !aborted) res.cork(() => { if (n !== ${sc.post}) res.writeStatus('400 Bad Request'); res.end(body); });
   });
 }).listen('127.0.0.1', ${backendPort}, 1, (s) => { if (!s) process.exit(1); });`,
   );
   start(LOAD_CPU, "node", [backendFile]);
   await waitForPort(backendPort);
-
-  let script: string | undefined;
-  if (postBytes > 0) {
-    script = join(dir, "post.lua");
-    writeFileSync(script, `wrk.method = "POST"\nwrk.body = string.rep("x", ${postBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
-  }
+  // p50/p99/p99.9 from wrk's own histogram (done() hook), and the POST body when there is one
+  const script = wrkScript(dir, { postBytes: sc.post });
 
   const ports: Record<string, number> = { direct: backendPort };
   const pids: Record<string, number | undefined> = { direct: undefined };
   const skiffs: Record<string, Skiff> = {};
-  const extraNotes: string[] = [];
-  const ROUTES_T = "skiff+routes";
-  const CHURN_T = "skiff+churn";
-  const order = ["direct", "skiff", ...(extraRoutes > 0 ? [ROUTES_T] : []), ...(churnPerSec > 0 ? [CHURN_T] : []), "nginx", "haproxy"];
+  const notes: string[] = [];
+  const order = ["direct", "skiff", ...(sc.routes > 0 ? [ROUTES_T] : []), ...(sc.churn > 0 ? [CHURN_T] : []), "nginx", "haproxy"];
 
-  if (targets.includes("skiff")) {
-    for (const t of ["skiff", ...(extraRoutes > 0 ? [ROUTES_T] : []), ...(churnPerSec > 0 ? [CHURN_T] : [])]) {
+  if (sc.targets.includes("skiff")) {
+    for (const t of ["skiff", ...(sc.routes > 0 ? [ROUTES_T] : []), ...(sc.churn > 0 ? [CHURN_T] : [])]) {
       skiffs[t] = await startSkiff(backendPort);
       ports[t] = skiffs[t]!.port;
       pids[t] = skiffs[t]!.pid;
     }
-    if (extraRoutes > 0) {
+    if (sc.routes > 0) {
       const rssBefore = rssMiB(pids[ROUTES_T]!);
-      const l = await loadRoutes(skiffs[ROUTES_T]!, extraRoutes);
-      const msg = `${ROUTES_T}: ${extraRoutes.toLocaleString("en-US")} extra routes (one router.register each, a distinct endpoint per route, stale threshold 3600 s) loaded over NATS in ${l.seconds} s (${l.perSec.toLocaleString("en-US")}/s, batches of 5,000, at most 50,000 ahead of the router's /metrics route count); table ${l.routes.toLocaleString("en-US")} routes; RSS ${rssBefore} MiB before loading, ${rssMiB(pids[ROUTES_T]!)} MiB after.`;
+      const l = await loadRoutes(skiffs[ROUTES_T]!, sc.routes);
+      const msg = `${ROUTES_T}: ${sc.routes.toLocaleString("en-US")} extra routes (one router.register each, a distinct endpoint per route, stale threshold 3600 s) loaded over NATS in ${l.seconds} s (${l.perSec.toLocaleString("en-US")}/s, batches of 5,000, at most 50,000 ahead of the router's /metrics route count); table ${l.routes.toLocaleString("en-US")} routes; RSS ${rssBefore} MiB before loading, ${rssMiB(pids[ROUTES_T]!)} MiB after.`;
       console.log(msg);
-      extraNotes.push(msg);
+      notes.push(msg);
     }
   }
-  if (targets.includes("nginx")) {
+  if (sc.targets.includes("nginx")) {
     ports.nginx = await freePort();
     const conf = join(dir, "nginx.conf");
     writeFileSync(
@@ -325,7 +315,7 @@ http { access_log off; client_body_temp_path ${dir}/ngx-body; proxy_temp_path ${
     pids.nginx = start(PROXY_CPU, "nginx", ["-c", conf, "-p", dir]).pid;
     await waitForPort(ports.nginx);
   }
-  if (targets.includes("haproxy")) {
+  if (sc.targets.includes("haproxy")) {
     ports.haproxy = await freePort();
     const conf = join(dir, "haproxy.cfg");
     writeFileSync(
@@ -353,19 +343,20 @@ backend be
 
   const results: Result[] = [];
   const churnRates: number[] = [];
-  for (const size of sizes)
+  for (const size of sc.sizes)
     for (const c of conns) {
       const cell: Record<string, Run[]> = {};
       const live = order.filter((t) => ports[t] !== undefined);
       const url = (t: string) => `http://127.0.0.1:${ports[t]}/bytes/${size}`;
       const measure = async (t: string, seconds: number) => {
-        if (t !== CHURN_T) return runWrk({ url: url(t), connections: c, seconds, host: HOST, cpus: LOAD_CPU, script });
+        const wrk = () => runWrk({ url: url(t), connections: c, seconds, host: HOST, cpus: LOAD_CPU, script });
+        if (t !== CHURN_T) return wrk();
         // churn from 1 s before the measurement, so the unregisters run too
-        const churn = startChurn(skiffs[CHURN_T]!, churnPerSec);
+        const churn = startChurn(skiffs[CHURN_T]!, sc.churn);
         await Bun.sleep(1000);
         const before = churn.counts();
         const t0 = performance.now();
-        const w = await runWrk({ url: url(t), connections: c, seconds, host: HOST, cpus: LOAD_CPU, script });
+        const w = await wrk();
         const after = churn.counts();
         const secs = (performance.now() - t0) / 1000;
         await churn.stop();
@@ -380,130 +371,62 @@ backend be
           const before: [number, number] = pid ? cpuTicks(pid) : [0, 0];
           const w = await measure(t, duration);
           const after: [number, number] = pid ? cpuTicks(pid) : [0, 0];
-          const per = (ticks: number) => (w.requests ? ((ticks / CLK_TCK) * 1e6) / w.requests : NaN);
+          const per = (ticks: number) => (pid && w.requests ? ((ticks / CLK_TCK) * 1e6) / w.requests : NaN);
           const run: Run = {
             rps: Math.round(w.rps),
             p50ms: w.p50ms,
             p99ms: w.p99ms,
+            p999ms: w.p999ms,
             failures: w.socketErrors + w.non2xx,
             userUs: round1(per(after[0] - before[0])),
             sysUs: round1(per(after[1] - before[1])),
             cpuUs: round1(per(after[0] - before[0] + after[1] - before[1])),
           };
           (cell[t] ??= []).push(run);
-          console.log(JSON.stringify({ round: r, target: t, size, connections: c, post: postBytes, ...run }));
+          console.log(JSON.stringify({ round: r, target: t, size, connections: c, post: sc.post, ...run }));
         }
-      for (const t of live) {
-        const runs = cell[t]!;
-        const pid = pids[t];
-        results.push({
-          target: t,
-          size,
-          connections: c,
-          rps: Math.round(median(runs.map((x) => x.rps))),
-          p50ms: median(runs.map((x) => x.p50ms)),
-          p99ms: median(runs.map((x) => x.p99ms)),
-          failures: runs.reduce((n, x) => n + x.failures, 0),
-          cpuUsPerReq: pid ? round1(median(runs.map((x) => x.cpuUs))) : null,
-          userUsPerReq: pid ? round1(median(runs.map((x) => x.userUs))) : null,
-          sysUsPerReq: pid ? round1(median(runs.map((x) => x.sysUs))) : null,
-          rssMiB: pid ? rssMiB(pid) : null,
-          rpsSpread: summarize(runs.map((x) => x.rps)).spread,
-          cpuSpread: pid ? summarize(runs.map((x) => x.cpuUs)).spread : null,
-          rounds: runs,
-        });
-      }
+      for (const t of live) results.push(summarizeRuns(t, size, c, cell[t]!, pids[t] !== undefined, pids[t] ? rssMiB(pids[t]!) : null));
     }
-
-  const command = `./node_modules/.bin/bun bench/router/router-bench.ts ${args.join(" ")}`.trim();
-  const runOf = `Measured in the run of ${stamp} (\`${command}\`).`;
-  const find = (t: string, r: Result) => results.find((x) => x.target === t && x.size === r.size && x.connections === r.connections);
-  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
-  const withSkiffBase = extraRoutes > 0 || churnPerSec > 0;
-  const label = (t: string) =>
-    t === ROUTES_T ? `skiff +${extraRoutes.toLocaleString("en-US")} routes` : t === CHURN_T ? `skiff, ${churnPerSec.toLocaleString("en-US")} reg+unreg/s` : t === "skiff" && withSkiffBase ? `skiff (${BASE_ROUTES} routes)` : t;
-  const kind = postBytes > 0 ? `POST ${postBytes.toLocaleString("en-US")}-byte bodies, ` : "";
-  const scenario = withSkiffBase
-    ? `: ${BASE_ROUTES} routes${extraRoutes > 0 ? ` vs +${extraRoutes.toLocaleString("en-US")} routes` : ""}${churnPerSec > 0 ? ` vs ${churnPerSec.toLocaleString("en-US")} routes/s churn` : ""}`
-    : "";
-  const tables: Table[] = [];
-  for (const size of sizes) {
-    const rows = results
-      .filter((r) => r.size === size)
-      .map((r) => [
-        label(r.target),
-        String(r.connections),
-        r.rps,
-        fmtSpread(r.rpsSpread),
-        ratio(r.rps, find("nginx", r)?.rps),
-        ratio(r.rps, find("direct", r)?.rps),
-        ...(withSkiffBase ? [ratio(r.rps, find("skiff", r)?.rps)] : []),
-        r.p50ms,
-        r.p99ms,
-        String(r.failures),
-        r.cpuUsPerReq ?? NaN,
-        fmtSpread(r.cpuSpread),
-        r.userUsPerReq ?? NaN,
-        r.sysUsPerReq ?? NaN,
-        ratio(r.cpuUsPerReq, find("nginx", r)?.cpuUsPerReq),
-        ...(withSkiffBase ? [ratio(r.cpuUsPerReq, find("skiff", r)?.cpuUsPerReq)] : []),
-        r.rssMiB === null ? NaN : String(r.rssMiB),
-      ]);
-    tables.push({
-      title: `${kind}${size}-byte responses${scenario} (req/s)`,
-      columns: [
-        "target",
-        "conns",
-        "req/s",
-        "req/s spread",
-        "× nginx req/s",
-        "× direct req/s",
-        ...(withSkiffBase ? ["× skiff req/s"] : []),
-        "p50 ms",
-        "p99 ms",
-        "failures",
-        "proxy CPU µs/req",
-        "CPU spread",
-        "user µs",
-        "sys µs",
-        "× nginx CPU",
-        ...(withSkiffBase ? ["× skiff CPU"] : []),
-        "RSS MiB",
-      ],
-      rows,
-      notes:
-        `${runOf} Medians of ${rounds} alternating round(s) of wrk -t1 -d${duration}s; spread = ±half the min–max range over the rounds, as % of the median; proxy on CPU ${PROXY_CPU}, wrk and backend on CPU ${LOAD_CPU}.` +
-        (postBytes > 0 ? ` Every request a POST with a ${postBytes}-byte body (wrk Lua script), read to its end by the backend before it answers; nginx with \`proxy_request_buffering off\` (streams the body as skiff does) and \`client_max_body_size 1g\`; HAProxy streams bodies by default.` : "") +
-        (withSkiffBase ? ` Every skiff router has its own NATS server and the same ${BASE_ROUTES} base routes; "× skiff" is against the ${BASE_ROUTES}-route skiff measured in the same rounds. nginx and HAProxy have no route table to load or churn (one static upstream).` : ""),
-    });
-  }
-  const figures: Record<string, number> = {};
-  const fk = postBytes > 0 ? `post${postBytes}.` : "";
-  for (const r of results) {
-    const t = r.target === ROUTES_T ? `skiff_routes${extraRoutes}` : r.target === CHURN_T ? `skiff_churn${churnPerSec}` : r.target;
-    const k = `${fk}${t}.b${r.size}.c${r.connections}`;
-    figures[`${k}.req_s`] = r.rps;
-    figures[`${k}.p99_ms`] = r.p99ms;
-    if (r.cpuUsPerReq !== null) figures[`${k}.cpu_us_per_req`] = r.cpuUsPerReq;
-    if (r.rssMiB !== null) figures[`${k}.rss_mib`] = r.rssMiB;
-  }
   if (churnRates.length) {
     const reg = churnRates.filter((_, i) => i % 2 === 0);
     const unreg = churnRates.filter((_, i) => i % 2 === 1);
-    extraNotes.push(
+    notes.push(
       `${CHURN_T}: router.register and router.unregister published from the bench process (one route per message, distinct hosts, each unregistered 1 s after it was registered) from 1 s before each of its wrk runs to the end of it; measured rates per run: register ${reg.join(", ")}/s, unregister ${unreg.join(", ")}/s. The bench process and nats-server are not pinned.`,
     );
   }
-  const failed = results.filter((r) => r.failures > 0);
-  if (failed.length) console.error(`requests failed: ${failed.map((r) => `${r.target} ${r.size} B c${r.connections}: ${r.failures}`).join("; ")}`);
+  await stopAll();
+  return { results, notes };
+}
+
+async function main() {
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(" ");
+  const stamp = new Date().toISOString();
+  const command = `./node_modules/.bin/bun bench/router/router-bench.ts ${args.join(" ")}`.trim();
+  const runOf = `Measured in the run of ${stamp} (\`${command}\`).`;
+  const tables: Table[] = [];
+  const figures: Record<string, number> = {};
+  const extraNotes: string[] = [];
+  const failed: string[] = [];
+  for (const sc of scenarios) {
+    console.log(`scenario: ${JSON.stringify(sc)}`);
+    const { results, notes } = await runScenario(sc);
+    const tableNotes =
+      `${runOf} Medians of ${rounds} alternating round(s) of wrk -t1 -d${duration}s (p50/p99/p99.9 from wrk's histogram); spread = ±half the min–max range over the rounds, as % of the median; proxy on CPU ${PROXY_CPU}, wrk and backend on CPU ${LOAD_CPU}.` +
+      (sc.post > 0 ? ` Every request a POST with a ${sc.post}-byte body (wrk Lua script), read to its end by the backend before it answers; nginx with \`proxy_request_buffering off\` (streams the body as skiff does) and \`client_max_body_size 1g\`; HAProxy streams bodies by default.` : "") +
+      (sc.routes > 0 || sc.churn > 0 ? ` Every skiff router has its own NATS server and the same ${BASE_ROUTES} base routes; "× skiff" is against the ${BASE_ROUTES}-route skiff measured in the same rounds. nginx and HAProxy have no route table to load or churn (one static upstream).` : "");
+    tables.push(...routerTables(results, sc, tableNotes));
+    Object.assign(figures, routerFigures(results, sc));
+    extraNotes.push(...notes);
+    for (const r of results) if (r.failures > 0) failed.push(`${sc.post ? `POST ${sc.post} B, ` : ""}${targetLabel(r.target, sc)} ${r.size} B c${r.connections}: ${r.failures}`);
+  }
+  if (failed.length) console.error(`requests failed: ${failed.join("; ")}`);
   const loadAfter = loadavg().map((l) => l.toFixed(2)).join(" ");
   let notes = [
     `Pinned: every proxy (skiff, nginx 1 worker, HAProxy 1 thread) with \`taskset -c ${PROXY_CPU}\`; wrk -t1 and the uWS.js backend with \`taskset -c ${LOAD_CPU}\`. "direct" is wrk straight to the backend, both on CPU ${LOAD_CPU}.`,
     "Proxy CPU µs/req = (utime + stime of the proxy process over the run) / requests served: the fairest single figure on a shared machine; req/s and p99 move with other work.",
-    `Run of ${stamp}: the machine's 2 cores were shared with other work while this ran: load average ${loadBefore} before, ${loadAfter} after. Compare ratios within one run.`,
+    `Run of ${stamp}: the machine's 2 cores were shared with other work while this ran: load average ${loadBefore} before, ${loadAfter} after. Compare ratios within one run. Every round's figures are in the JSON (\`<target>.b<size>.c<conns>.round<i>.*\`).`,
     ...extraNotes.map((n) => `Run of ${stamp}: ${n}`),
-    ...(failed.length ? [`Run of ${stamp}: FAILED requests (socket errors or non-2xx): ${failed.map((r) => `${r.target} ${r.size} B c${r.connections}: ${r.failures}`).join("; ")}`] : []),
-    `Run of ${stamp}, every round [req/s, CPU µs/req, p99 ms]: ${JSON.stringify(results.map((r) => ({ target: r.target, size: r.size, post: postBytes, conns: r.connections, rounds: r.rounds.map((x) => [x.rps, x.cpuUs, x.p99ms]) })))}`,
+    ...(failed.length ? [`Run of ${stamp}: FAILED requests (socket errors or non-2xx): ${failed.join("; ")}`] : []),
   ];
   let allFigures = figures;
   if (merge) {
@@ -519,7 +442,7 @@ backend be
       const oldTitles = new Set(old.tables.map((t) => t.title));
       tables.splice(0, tables.length, ...mergedTables, ...tables.filter((t) => !oldTitles.has(t.title)));
       const oldNotes = (old.notes ?? []).filter((n) => !notes.includes(n)).map((n) => (n.startsWith("Run of ") || n.startsWith("Pinned") || n.startsWith("Proxy CPU") ? n : `Run of ${old.date}: ${n}`));
-      notes = [...notes.slice(0, 2), ...oldNotes.filter((n) => !n.startsWith("Pinned") && !n.startsWith("Proxy CPU")), ...notes.slice(2)];
+      notes = [...notes.slice(0, 2), ...oldNotes.filter((n) => !n.startsWith("Pinned") && !n.startsWith("Proxy CPU") && !n.startsWith("Merged with --merge")), ...notes.slice(2)];
       // drop the notes of runs none of whose tables is left
       const runsLeft = new Set(tables.map((t) => /^Measured in the run of (\S+)/.exec(t.notes ?? "")?.[1]));
       notes = notes.filter((n) => {
@@ -531,19 +454,24 @@ backend be
     }
   }
   writeReport({ bench: "router", command, quick, tables, figures: allFigures, notes });
+  return failed.length;
 }
 
-const stopFns: (() => Promise<void>)[] = [];
-async function cleanup() {
+let stopFns: (() => Promise<void>)[] = [];
+/** Stops every process and bus connection started so far (after each scenario, and on the way out). */
+async function stopAll() {
   stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  for (const f of stopFns) await f().catch(() => {});
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const f of stopFns.splice(0)) await f().catch(() => {});
+  stopping = false;
+}
+
+let failures = 0;
+try {
+  failures = await main();
+} finally {
+  await stopAll();
+  if (routerBundle) rmSync(routerBundle, { force: true });
   rmSync(dir, { recursive: true, force: true });
 }
-
-try {
-  await main();
-} finally {
-  await cleanup();
-}
-process.exit(0);
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,189 @@
+// The router bench's results as data: per-round runs summarised into one result per target, size and
+// connection count, then shaped into tables (with their charts) and flat figures. Pure: the bench
+// (router-bench.ts) measures, this file only arranges what it measured.
+
+import type { ChartSpec, Table } from "../lib/report.ts";
+import { summarize } from "../lib/stats.ts";
+
+/** One wrk run of one target in one round. */
+export interface Run {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  p999ms: number;
+  failures: number;
+  /** the proxy's CPU µs per request (user + system), NaN for the backend direct */
+  cpuUs: number;
+  userUs: number;
+  sysUs: number;
+}
+
+export interface Scenario {
+  sizes: number[];
+  /** request body bytes per POST; 0 = GET */
+  post: number;
+  /** extra routes loaded into a second skiff router ("skiff+routes") */
+  routes: number;
+  /** routes/s registered and unregistered on a third skiff router ("skiff+churn") while it is measured */
+  churn: number;
+  targets: string[];
+}
+
+export interface Result {
+  target: string;
+  size: number;
+  connections: number;
+  /** medians over the rounds */
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  p999ms: number;
+  failures: number;
+  cpuUsPerReq: number | null;
+  userUsPerReq: number | null;
+  sysUsPerReq: number | null;
+  rssMiB: number | null;
+  /** (max - min) / median over the rounds, as a fraction */
+  rpsSpread: number;
+  cpuSpread: number | null;
+  rounds: Run[];
+}
+
+export const ROUTES_T = "skiff+routes";
+export const CHURN_T = "skiff+churn";
+/** routes in every skiff router's table besides the loaded ones: the bench host and 9 others */
+export const BASE_ROUTES = 10;
+
+const median = (xs: number[]) => summarize(xs).median;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const fmtSpread = (f: number | null) => (f === null || !Number.isFinite(f) ? "—" : `±${(f * 50).toFixed(0)}%`);
+
+/** The medians and spreads of one target's rounds; `proxy` false for the backend direct (no proxy CPU). */
+export function summarizeRuns(target: string, size: number, connections: number, runs: Run[], proxy: boolean, rssMiB: number | null): Result {
+  return {
+    target,
+    size,
+    connections,
+    rps: Math.round(median(runs.map((x) => x.rps))),
+    p50ms: median(runs.map((x) => x.p50ms)),
+    p99ms: median(runs.map((x) => x.p99ms)),
+    p999ms: median(runs.map((x) => x.p999ms)),
+    failures: runs.reduce((n, x) => n + x.failures, 0),
+    cpuUsPerReq: proxy ? round1(median(runs.map((x) => x.cpuUs))) : null,
+    userUsPerReq: proxy ? round1(median(runs.map((x) => x.userUs))) : null,
+    sysUsPerReq: proxy ? round1(median(runs.map((x) => x.sysUs))) : null,
+    rssMiB: proxy ? rssMiB : null,
+    rpsSpread: summarize(runs.map((x) => x.rps)).spread,
+    cpuSpread: proxy ? summarize(runs.map((x) => x.cpuUs)).spread : null,
+    rounds: runs,
+  };
+}
+
+const withSkiffBase = (sc: Scenario) => sc.routes > 0 || sc.churn > 0;
+
+/** What a target is called in the tables of a scenario. */
+export function targetLabel(t: string, sc: Scenario): string {
+  if (t === ROUTES_T) return `skiff +${sc.routes.toLocaleString("en-US")} routes`;
+  if (t === CHURN_T) return `skiff, ${sc.churn.toLocaleString("en-US")} reg+unreg/s`;
+  if (t === "skiff" && withSkiffBase(sc)) return `skiff (${BASE_ROUTES} routes)`;
+  return t;
+}
+
+/** The title of a scenario's table for one response size (also the key --merge replaces tables by). */
+export function tableTitle(sc: Scenario, size: number): string {
+  const kind = sc.post > 0 ? `POST ${sc.post.toLocaleString("en-US")}-byte bodies, ` : "";
+  const versus = withSkiffBase(sc)
+    ? `: ${BASE_ROUTES} routes${sc.routes > 0 ? ` vs +${sc.routes.toLocaleString("en-US")} routes` : ""}${sc.churn > 0 ? ` vs ${sc.churn.toLocaleString("en-US")} routes/s churn` : ""}`
+    : "";
+  return `${kind}${size}-byte responses${versus} (req/s)`;
+}
+
+/** Every router table draws the same three charts: throughput, latency percentiles, proxy CPU. */
+export function routerCharts(title: string): ChartSpec[] {
+  const what = title.replace(/ \(req\/s\)$/, "");
+  return [
+    { title: `${what}: throughput`, values: ["req/s"], groupBy: ["conns"], seriesBy: "target", axis: "requests per second, median of rounds (higher is better)" },
+    { title: `${what}: latency`, values: ["p50 ms", "p99 ms", "p99.9 ms"], groupBy: ["conns", "target"], axis: "latency percentiles in ms, median of rounds (lower is better)" },
+    { title: `${what}: proxy CPU per request`, values: ["proxy CPU µs/req"], groupBy: ["conns"], seriesBy: "target", axis: "proxy CPU µs per request, user + system (lower is better)" },
+  ];
+}
+
+/** One table per response size: every target at every connection count, with ratios and spreads. */
+export function routerTables(results: Result[], sc: Scenario, notes: string): Table[] {
+  const find = (t: string, r: Result) => results.find((x) => x.target === t && x.size === r.size && x.connections === r.connections);
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
+  const base = withSkiffBase(sc);
+  return sc.sizes.map((size) => {
+    const title = tableTitle(sc, size);
+    return {
+      title,
+      columns: [
+        "target", "conns", "req/s", "req/s spread", "× nginx req/s", "× direct req/s", ...(base ? ["× skiff req/s"] : []),
+        "p50 ms", "p99 ms", "p99.9 ms", "failures",
+        "proxy CPU µs/req", "CPU spread", "user µs", "sys µs", "× nginx CPU", ...(base ? ["× skiff CPU"] : []), "RSS MiB",
+      ],
+      rows: results
+        .filter((r) => r.size === size)
+        .map((r) => [
+          targetLabel(r.target, sc),
+          String(r.connections),
+          r.rps,
+          fmtSpread(r.rpsSpread),
+          ratio(r.rps, find("nginx", r)?.rps),
+          ratio(r.rps, find("direct", r)?.rps),
+          ...(base ? [ratio(r.rps, find("skiff", r)?.rps)] : []),
+          r.p50ms,
+          r.p99ms,
+          r.p999ms,
+          String(r.failures),
+          r.cpuUsPerReq ?? NaN,
+          fmtSpread(r.cpuSpread),
+          r.userUsPerReq ?? NaN,
+          r.sysUsPerReq ?? NaN,
+          ratio(r.cpuUsPerReq, find("nginx", r)?.cpuUsPerReq),
+          ...(base ? [ratio(r.cpuUsPerReq, find("skiff", r)?.cpuUsPerReq)] : []),
+          r.rssMiB === null ? NaN : String(r.rssMiB),
+        ]),
+      notes,
+      charts: routerCharts(title),
+    };
+  });
+}
+
+/**
+ * Flat figures: `[post<N>.]<target>.b<size>.c<conns>.<figure>` for the medians and spreads, and
+ * `….round<i>.<figure>` for every round, so a reader of the JSON needs no table or note.
+ */
+export function routerFigures(results: Result[], sc: Scenario): Record<string, number> {
+  const figures: Record<string, number> = {};
+  const fk = sc.post > 0 ? `post${sc.post}.` : "";
+  const put = (k: string, v: number | null) => {
+    if (v !== null && Number.isFinite(v)) figures[k] = v;
+  };
+  for (const r of results) {
+    const t = r.target === ROUTES_T ? `skiff_routes${sc.routes}` : r.target === CHURN_T ? `skiff_churn${sc.churn}` : r.target;
+    const k = `${fk}${t}.b${r.size}.c${r.connections}`;
+    put(`${k}.req_s`, r.rps);
+    put(`${k}.req_s_spread`, r.rpsSpread);
+    put(`${k}.p50_ms`, r.p50ms);
+    put(`${k}.p99_ms`, r.p99ms);
+    put(`${k}.p999_ms`, r.p999ms);
+    put(`${k}.failures`, r.failures);
+    put(`${k}.cpu_us_per_req`, r.cpuUsPerReq);
+    put(`${k}.cpu_spread`, r.cpuSpread);
+    put(`${k}.user_us_per_req`, r.userUsPerReq);
+    put(`${k}.sys_us_per_req`, r.sysUsPerReq);
+    put(`${k}.rss_mib`, r.rssMiB);
+    put(`${k}.rounds`, r.rounds.length);
+    r.rounds.forEach((x, i) => {
+      const rk = `${k}.round${i + 1}`;
+      put(`${rk}.req_s`, x.rps);
+      put(`${rk}.p50_ms`, x.p50ms);
+      put(`${rk}.p99_ms`, x.p99ms);
+      put(`${rk}.p999_ms`, x.p999ms);
+      put(`${rk}.failures`, x.failures);
+      put(`${rk}.cpu_us_per_req`, x.cpuUs);
+    });
+  }
+  return figures;
+}
