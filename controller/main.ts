@@ -10,6 +10,7 @@ import { AgentRegistry } from "./src/agent-registry.ts";
 import { buildApi } from "./src/api/server.ts";
 import { DEFAULT_LIMITS, type ControllerContext, type Limits } from "./src/api/context.ts";
 import { Blobstore, UrlSigner } from "./src/blobstore.ts";
+import { BlobSweeper } from "./src/blob-sweep.ts";
 import { bootstrap } from "./src/bootstrap.ts";
 import { openDatabase } from "./src/db/open.ts";
 import { Store } from "./src/db/store.ts";
@@ -44,6 +45,8 @@ export interface ControllerConfig {
   credentialsKey?: string;
   /** broker client timeouts and polling (tests shorten them) */
   services?: GatewayOptions;
+  /** how often unreferenced blobs are deleted, and how old they must be */
+  blobSweep?: { intervalMs?: number; graceMs?: number };
 }
 
 export function configFromEnv(env = process.env): ControllerConfig {
@@ -68,6 +71,7 @@ export interface RunningController {
   ctx: ControllerContext;
   app: ReturnType<typeof buildApi>;
   health?: HealthManager;
+  sweeper: BlobSweeper;
   /** the generated bootstrap admin password, when this start created the admin with one */
   generatedPassword?: string;
   stop(): Promise<void>;
@@ -105,6 +109,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const logRelay = new LogRelay(bus);
   const app = buildApi(ctx, logRelay);
   const feed = feedState(bus, agents, actual);
+  const sweeper = new BlobSweeper({ store, blobs, log: log.child("blobs"), inUse: () => stager.blobsInUse() }, config.blobSweep);
 
   let port = config.port;
   if (opts.listen !== false) {
@@ -122,12 +127,14 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     // printed once, on the start that created the admin; only its hash is stored
     process.stdout.write(`\n  bootstrap admin created: user "admin", password "${boot.generatedPassword}" (shown once; store it now)\n\n`);
   }
+  sweeper.start();
   log.info("ready", { port, url, domain: config.domain, health_manager: config.embedHealthManager ? "embedded" : "external" });
 
   return {
-    port, url, ctx, app, health, generatedPassword: boot.generatedPassword,
+    port, url, ctx, app, health, sweeper, generatedPassword: boot.generatedPassword,
     async stop() {
       await health?.stop();
+      await sweeper.stop();
       // give running broker calls a moment to record their outcome; an unfinished one reads failed next start
       await Promise.race([services.settled(), Bun.sleep(3000)]);
       feed.unsubscribe();

@@ -2,7 +2,7 @@
 // short-lived HMAC-signed URLs through which agents fetch and upload them.
 
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 
 export type BlobKind = "packages" | "droplets";
@@ -29,7 +29,12 @@ export class Blobstore {
   async put(kind: BlobKind, bytes: Uint8Array): Promise<string> {
     const sha = createHash("sha256").update(bytes).digest("hex");
     const final = this.path(kind, sha);
-    if (existsSync(final)) return sha;
+    if (existsSync(final)) {
+      // fresh again: the sweep spares young blobs, and this one is about to be referenced
+      const now = new Date();
+      utimesSync(final, now, now);
+      return sha;
+    }
     mkdirSync(join(this.dir, kind, sha.slice(0, 2)), { recursive: true });
     const tmp = join(this.dir, "tmp", `${sha}.${process.pid}.${Math.random().toString(36).slice(2)}`);
     await Bun.write(tmp, bytes);
@@ -43,6 +48,32 @@ export class Blobstore {
 
   remove(kind: BlobKind, sha: string): void {
     rmSync(this.path(kind, sha), { force: true });
+  }
+
+  /** Every stored blob of a kind with its last write time (for the sweep). */
+  list(kind: BlobKind): { sha: string; mtimeMs: number }[] {
+    const out: { sha: string; mtimeMs: number }[] = [];
+    const base = join(this.dir, kind);
+    for (const prefix of readdirSync(base)) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const sha of readdirSync(join(base, prefix))) {
+        if (!/^[0-9a-f]{64}$/.test(sha)) continue;
+        const st = statSync(join(base, prefix, sha), { throwIfNoEntry: false });
+        if (st) out.push({ sha, mtimeMs: st.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  /** Half-written temporary files older than `before` (left by a process killed mid-write). */
+  removeStaleTemp(before: number): number {
+    let n = 0;
+    for (const name of readdirSync(join(this.dir, "tmp"))) {
+      const p = join(this.dir, "tmp", name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st && st.mtimeMs < before) (rmSync(p, { force: true }), n++);
+    }
+    return n;
   }
 }
 

@@ -18,7 +18,7 @@ export interface StagingOutcome {
 export class Stager {
   /** task id → sha of the droplet uploaded for it */
   private readonly uploads = new Map<string, string>();
-  private readonly tasks = new Map<string, { app: string; expires: number }>();
+  private readonly tasks = new Map<string, { app: string; expires: number; packageSha: string }>();
   private readonly inFlight = new Map<string, Promise<StagingOutcome>>();
 
   constructor(
@@ -37,6 +37,11 @@ export class Stager {
 
   recordUpload(taskId: string, sha: string): void {
     this.uploads.set(taskId, sha);
+  }
+
+  /** Blobs staging is using before any row points at them (the blob sweep spares them). */
+  blobsInUse(): { droplets: string[]; packages: string[] } {
+    return { droplets: [...this.uploads.values()], packages: [...this.tasks.values()].map((t) => t.packageSha) };
   }
 
   staging(appGuid: string): Promise<StagingOutcome> | undefined {
@@ -74,7 +79,7 @@ export class Stager {
     const agent = placement.agent.id;
     const taskId = newGuid().replace(/-/g, "");
     const totalMs = this.deps.totalTimeoutMs ?? 15 * 60_000;
-    this.tasks.set(taskId, { app: app.guid, expires: Date.now() + totalMs });
+    this.tasks.set(taskId, { app: app.guid, expires: Date.now() + totalMs, packageSha: app.package_sha });
     await store.tx(async (q) => {
       await store.updateApp(q, app.guid, { package_state: "STAGING", staging_error: null });
       await store.recordEvent(q, { type: "audit.app.staging.start", actor_guid: actor?.guid ?? null, actor_name: actor?.name ?? "system", target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid, data: { agent, task_id: taskId, package_sha: app.package_sha } });

@@ -540,11 +540,14 @@ describe("guarded behaviour (issue 7)", () => {
     expect((await call("GET", `/v3/apps?names=shared&space_guids=${s2.guid}`)).json.resources).toEqual([]);
   });
 
-  test("droplets are capped at the newest 5, the current one among them", async () => {
+  test("droplets are capped at the newest 5; the sweep deletes the blobs of pruned ones, and of deleted apps", async () => {
     const guid = await runningApp("many-droplets");
+    const droplets = [(await call("GET", `/v3/apps/${guid}/droplets`)).json.resources[0].sha256];
+    const packages = [(await call("GET", `/v3/apps/${guid}`)).json.package_sha256];
     for (let i = 0; i < 6; i++) {
-      await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": `console.log(${i})` }));
+      packages.push((await call("PUT", `/v3/apps/${guid}/bits`, await tarGz({ "index.ts": `console.log("many-droplets ${i}")` }))).json.package_sha256);
       expect((await call("POST", `/v3/apps/${guid}/actions/stage`)).status).toBe(200);
+      droplets.push((await call("GET", `/v3/apps/${guid}/droplets`)).json.resources[0].sha256);
     }
     const list = (await call("GET", `/v3/apps/${guid}/droplets`)).json;
     expect(list.pagination.total_results).toBe(5);
@@ -552,7 +555,20 @@ describe("guarded behaviour (issue 7)", () => {
     expect(list.resources.map((d: any) => d.created_at)).toEqual([...list.resources.map((d: any) => d.created_at)].sort().reverse());
     const rows = await c.ctx.store.db.all(`SELECT guid FROM droplets WHERE app_guid = ?`, [guid]);
     expect(rows.length).toBe(5);
+    const onDisk = (kind: "droplets" | "packages", shas: string[]) => shas.map((s) => c.ctx.blobs.has(kind, s));
+    // young blobs are spared (one may be about to be referenced); once old, the pruned ones go
+    await c.sweeper.sweep();
+    expect(onDisk("droplets", droplets)).toEqual([true, true, true, true, true, true, true]);
+    await c.sweeper.sweep(Date.now() + 2 * 3600_000);
+    expect(onDisk("droplets", droplets)).toEqual([false, false, true, true, true, true, true]);
+    expect(onDisk("packages", packages)).toEqual([false, false, true, true, true, true, true]);
+    // the app still rolls onto its current droplet, fetched from the store
+    await eventually(() => (agent.running(guid).length === 1 && agent.running(guid)[0]!.start.droplet_sha256 === droplets.at(-1) ? true : undefined), 5000, "on the newest droplet");
+    expect(agent.fetched.at(-1)!.status).toBe(200);
     await call("DELETE", `/v3/apps/${guid}`);
+    await c.sweeper.sweep(Date.now() + 2 * 3600_000);
+    expect(onDisk("droplets", droplets).some(Boolean)).toBe(false);
+    expect(onDisk("packages", packages).some(Boolean)).toBe(false);
   });
 
   test("instance stats from dea.find.droplet replies reach the API", async () => {

@@ -271,8 +271,16 @@ export class Store {
     const old = await q.all<{ guid: string }>(`SELECT guid FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid LIMIT 1000000 OFFSET ?`, [d.app_guid, keep]);
     for (const o of old) await q.run(`DELETE FROM droplets WHERE guid = ?`, [o.guid]);
   }
-  async allDropletShas(): Promise<Set<string>> {
-    return new Set((await this.db.all<{ sha256: string }>(`SELECT sha256 FROM droplets`)).map((r) => r.sha256));
+  /** Every blob a row points at: droplets by their rows, packages by apps and by the droplets made from them. */
+  async referencedBlobs(): Promise<{ droplets: Set<string>; packages: Set<string> }> {
+    const droplets = new Set<string>();
+    const packages = new Set<string>();
+    for (const r of await this.db.all<{ sha256: string; package_sha: string | null }>(`SELECT sha256, package_sha FROM droplets`)) {
+      droplets.add(r.sha256);
+      if (r.package_sha) packages.add(r.package_sha);
+    }
+    for (const r of await this.db.all<{ package_sha: string | null }>(`SELECT package_sha FROM apps WHERE package_sha IS NOT NULL`)) packages.add(r.package_sha!);
+    return { droplets, packages };
   }
 
   // ---- domains and routes ----
