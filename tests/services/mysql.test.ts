@@ -1,10 +1,11 @@
 // Issue 8: MySQL (MariaDB) through the broker against a real mariadbd: provision → bind → use → unbind →
-// deprovision, and tenant isolation.
+// deprovision, tenant isolation, and orphan mitigation of a provision or bind that fails half-way.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { MysqlProvisioner } from "../../controller/broker/provisioners/mysql.ts";
 import { startMysql, type RunningMysql } from "../../controller/broker/servers/mysql-server.ts";
+import type { BindRequest, ProvisionRequest } from "../../controller/broker/types.ts";
 import { brokerFor, installed, rejection, tempDir } from "./harness.ts";
 
 const available = installed("mariadbd", "mysqld");
@@ -81,6 +82,45 @@ describe("mysql provisioner", () => {
       await client.deprovision(b);
       expect(await admin.unsafe(`SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN (?, ?)`, [dbA, cb.name])).toHaveLength(0);
       expect(await admin.unsafe(`SELECT 1 FROM mysql.user WHERE User = ?`, [cb.username])).toHaveLength(0);
+    } finally {
+      await close();
+    }
+  }, 90_000);
+
+  test("a provision or a bind that fails after creating its database or user leaves no orphan (issue 8)", async () => {
+    class HalfBroken extends MysqlProvisioner {
+      breakProvision = false;
+      breakBind = false;
+      override async provision(req: ProvisionRequest) {
+        await super.provision(req);
+        if (this.breakProvision) throw new Error("disk full (simulated) after CREATE DATABASE");
+      }
+      override async bind(req: BindRequest) {
+        const made = await super.bind(req);
+        if (this.breakBind) throw new Error("connection lost (simulated) after CREATE USER");
+        return made;
+      }
+    }
+    const p = new HalfBroken({ adminUrl: server.adminUrl });
+    const { client, ids, close } = brokerFor([p], {}, 5000);
+    try {
+      const inst = { instanceId: "mysql-orphan", ...ids };
+      const db = MysqlProvisioner.databaseName(inst.instanceId);
+      p.breakProvision = true;
+      const err = await rejection(client.provision(inst));
+      expect(err?.message).toContain("disk full");
+      expect((err as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await admin.unsafe(`SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, [db])).toHaveLength(0);
+
+      p.breakProvision = false;
+      await client.provision(inst);
+      p.breakBind = true;
+      const bindErr = await rejection(client.bind({ ...inst, bindingId: "mysql-orphan-b" }));
+      expect(bindErr?.message).toContain("connection lost");
+      expect((bindErr as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await admin.unsafe(`SELECT 1 FROM mysql.user WHERE User = ?`, [MysqlProvisioner.userName("mysql-orphan-b")])).toHaveLength(0);
+      await client.deprovision(inst);
+      expect(await admin.unsafe(`SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, [db])).toHaveLength(0);
     } finally {
       await close();
     }

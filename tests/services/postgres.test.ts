@@ -1,13 +1,14 @@
 // Issue 8: PostgreSQL through the broker against a real postgres: provision → bind → use → unbind →
-// deprovision, tenant isolation, and orphan mitigation of a failed provision.
+// deprovision, tenant isolation, and orphan mitigation of a failed provision or bind.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { PostgresProvisioner } from "../../controller/broker/provisioners/postgres.ts";
 import { startPostgres, type RunningPostgres } from "../../controller/broker/servers/postgres-server.ts";
-import type { ProvisionRequest } from "../../controller/broker/types.ts";
+import type { BindRequest, ProvisionRequest } from "../../controller/broker/types.ts";
 import { existsSync } from "node:fs";
 import { postgresBinDir } from "../../controller/broker/servers/postgres-server.ts";
+import { resourceName } from "../../controller/broker/provisioners/names.ts";
 import { brokerFor, installed, rejection, tempDir } from "./harness.ts";
 
 const available = existsSync(`${postgresBinDir()}/postgres`) || installed("postgres");
@@ -159,6 +160,27 @@ describe("postgresql provisioner", () => {
       const db = PostgresProvisioner.databaseName(inst.instanceId);
       expect(await admin.unsafe(`SELECT 1 FROM pg_database WHERE datname = $1`, [db])).toHaveLength(0);
       expect(await admin.unsafe(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [PostgresProvisioner.ownerName(inst.instanceId)])).toHaveLength(0);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+
+  test("a bind that fails after creating its role is unbound by the client (no orphan, issue 8)", async () => {
+    class HalfBrokenBind extends PostgresProvisioner {
+      override async bind(req: BindRequest) {
+        await super.bind(req);
+        throw new Error("connection lost (simulated) after CREATE ROLE");
+      }
+    }
+    const { client, ids, close } = brokerFor([new HalfBrokenBind({ adminUrl: server.adminUrl })], {}, 5000);
+    try {
+      const inst = { instanceId: "bind-orphan-candidate", ...ids };
+      await client.provision(inst);
+      const err = await rejection(client.bind({ ...inst, bindingId: "pg-orphan-b" }));
+      expect(err?.message).toContain("connection lost");
+      expect((err as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await admin.unsafe(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [resourceName("skiffusr", "pg-orphan-b")])).toHaveLength(0);
+      await client.deprovision(inst);
     } finally {
       await close();
     }

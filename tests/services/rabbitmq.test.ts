@@ -1,12 +1,14 @@
 // Issue 8: RabbitMQ through the broker against a real rabbitmq-server (Debian 3.10): a vhost per instance,
 // a user per binding confined to it. Data goes through the management API's publish/get (no AMQP client
-// is installed), authenticated as the binding's user.
+// is installed), authenticated as the binding's user; unbind is checked on a raw AMQP connection; a provision
+// or bind that fails half-way leaves nothing (orphan mitigation).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RabbitmqProvisioner } from "../../controller/broker/provisioners/rabbitmq.ts";
 import { rabbitmqServerScript, startRabbitmq, type RunningRabbitmq } from "../../controller/broker/servers/rabbitmq-server.ts";
+import type { BindRequest, ProvisionRequest } from "../../controller/broker/types.ts";
 import { amqpOpen } from "./amqp-handshake.ts";
-import { brokerFor, tempDir } from "./harness.ts";
+import { brokerFor, rejection, tempDir } from "./harness.ts";
 
 const installed = rabbitmqServerScript() !== undefined;
 if (!installed) throw new Error("rabbitmq-server is not installed: run `node scripts/setup.mjs`");
@@ -83,6 +85,47 @@ describe("rabbitmq provisioner", () => {
       const vhosts = (await (await fetch(`http://127.0.0.1:${server.managementPort}/api/vhosts`, { headers: { authorization: adminAuth } })).json()) as { name: string }[];
       expect(vhosts.map((v) => v.name)).not.toContain(vhA);
       expect((await asUser(cb.http_api_uri as string, "GET", "whoami")).status).toBe(401);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+
+  test("a provision or a bind that fails after creating its vhost or user leaves no orphan (issue 8)", async () => {
+    class HalfBroken extends RabbitmqProvisioner {
+      breakProvision = false;
+      breakBind = false;
+      override async provision(req: ProvisionRequest) {
+        await super.provision(req);
+        if (this.breakProvision) throw new Error("node down (simulated) after creating the vhost");
+      }
+      override async bind(req: BindRequest) {
+        const made = await super.bind(req);
+        if (this.breakBind) throw new Error("connection lost (simulated) after creating the user");
+        return made;
+      }
+    }
+    const p = new HalfBroken({ managementUrl: server.managementUrl, amqp: { port: server.port } });
+    const { client, ids, close } = brokerFor([p], {}, 5000);
+    const admin = new URL(server.managementUrl);
+    const adminGet = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${server.managementPort}/api/${path}`, { headers: { authorization: `Basic ${btoa(`${admin.username}:${decodeURIComponent(admin.password)}`)}` } })).status;
+    try {
+      const inst = { instanceId: "rmq-orphan", ...ids };
+      p.breakProvision = true;
+      const err = await rejection(client.provision(inst));
+      expect(err?.message).toContain("node down");
+      expect((err as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await adminGet(`vhosts/${RabbitmqProvisioner.vhost(inst.instanceId)}`)).toBe(404);
+
+      p.breakProvision = false;
+      await client.provision(inst);
+      p.breakBind = true;
+      const bindErr = await rejection(client.bind({ ...inst, bindingId: "rmq-orphan-b" }));
+      expect(bindErr?.message).toContain("connection lost");
+      expect((bindErr as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await adminGet(`users/${RabbitmqProvisioner.userName("rmq-orphan-b")}`)).toBe(404);
+      await client.deprovision(inst);
+      expect(await adminGet(`vhosts/${RabbitmqProvisioner.vhost(inst.instanceId)}`)).toBe(404);
     } finally {
       await close();
     }

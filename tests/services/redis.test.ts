@@ -1,10 +1,12 @@
 // Issue 8: Redis through the broker against a real redis-server: ACL users confined to their instance's
-// key prefix; unbind deletes the user (and its connections); deprovision removes keys and users.
+// key prefix; unbind deletes the user (and its connections); deprovision removes keys and users; a
+// provision or bind that fails half-way leaves nothing (orphan mitigation).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { RedisProvisioner } from "../../controller/broker/provisioners/redis.ts";
 import { startRedis, type RunningRedis } from "../../controller/broker/servers/redis-server.ts";
+import type { BindRequest, ProvisionRequest } from "../../controller/broker/types.ts";
 import { brokerFor, installed, rejection, tempDir } from "./harness.ts";
 
 const available = installed("redis-server");
@@ -171,6 +173,46 @@ describe("redis provisioner", () => {
       legacy.close();
       other.close();
       await provisioner.close();
+    }
+  }, 30_000);
+
+  test("a provision or a bind that fails after writing its keys or user leaves no orphan (issue 8)", async () => {
+    class HalfBroken extends RedisProvisioner {
+      breakProvision = false;
+      breakBind = false;
+      override async provision(req: ProvisionRequest) {
+        await super.provision(req);
+        // a provisioner that seeds data under the prefix, then fails
+        await admin.set(`${RedisProvisioner.keyPrefix(req.instanceId)}seed`, "x");
+        if (this.breakProvision) throw new Error("out of memory (simulated) after seeding");
+      }
+      override async bind(req: BindRequest) {
+        const made = await super.bind(req);
+        if (this.breakBind) throw new Error("connection lost (simulated) after ACL SETUSER");
+        return made;
+      }
+    }
+    const p = new HalfBroken({ adminUrl: server.adminUrl });
+    const { client, ids, close } = brokerFor([p], {}, 5000);
+    try {
+      const inst = { instanceId: "redis-orphan", ...ids };
+      p.breakProvision = true;
+      const err = await rejection(client.provision(inst));
+      expect(err?.message).toContain("out of memory");
+      expect((err as { orphan?: string }).orphan).toBe("cleaned");
+      expect(await admin.exists("redis-orphan:seed")).toBe(false);
+
+      p.breakProvision = false;
+      await client.provision(inst);
+      p.breakBind = true;
+      const bindErr = await rejection(client.bind({ ...inst, bindingId: "redis-orphan-b" }));
+      expect(bindErr?.message).toContain("connection lost");
+      expect((bindErr as { orphan?: string }).orphan).toBe("cleaned");
+      expect(((await admin.send("ACL", ["USERS"])) as string[]).includes(RedisProvisioner.userName(inst.instanceId, "redis-orphan-b"))).toBe(false);
+      await client.deprovision(inst);
+      expect(await admin.exists("redis-orphan:seed")).toBe(false);
+    } finally {
+      await close();
     }
   }, 30_000);
 });
