@@ -148,3 +148,39 @@ export async function rawBackend(servers: NetServer[], onRequest: (socket: Socke
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   return { port: (server.address() as { port: number }).port, sockets };
 }
+
+/**
+ * A TCP listener that never accepts: a Node child listening with a backlog of 1, stopped (SIGSTOP)
+ * before it can accept, its accept queue then filled. Linux drops further SYNs, so a connect to it
+ * stays pending until it times out: an instance that "never connects". Stopped by pid with SIGKILL.
+ */
+export async function unacceptingListener(): Promise<{ port: number; close(): void }> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn("node", ["-e", "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => console.log(s.address().port));"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) resolve(Number(out.trim()));
+    });
+    child.once("exit", (code) => reject(new Error(`the listener exited (${code}) before it listened`)));
+  });
+  process.kill(child.pid!, "SIGSTOP");
+  const fillers: Socket[] = [];
+  // the queue holds backlog + 1 connections; a few more make sure it is full
+  for (let i = 0; i < 4; i++) {
+    const s = connect(port, "127.0.0.1");
+    s.on("error", () => {});
+    fillers.push(s);
+  }
+  await Bun.sleep(100);
+  return {
+    port,
+    close() {
+      for (const s of fillers) s.destroy();
+      try {
+        process.kill(child.pid!, "SIGKILL");
+      } catch {}
+    },
+  };
+}

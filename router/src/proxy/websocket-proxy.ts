@@ -1,33 +1,61 @@
-// WebSocket upgrade proxying. uWS terminates the client's WebSocket (it only hands whole messages to
-// JS), so the router opens its own WebSocket to the instance: the same request head and
-// Sec-WebSocket-Key, the instance's 101 answered to the client with uWS's upgrade, then messages
-// relayed both ways (masked towards the instance), with backpressure from the client side.
+// WebSocket proxying. uWS terminates the client's WebSocket (it only hands whole messages to JS), so
+// the router opens its own WebSocket to the instance (websocket-upgrade.ts) and relays messages both
+// ways (masked towards the instance). Buffered bytes are bounded both ways: towards the client the
+// instance socket is paused while uWS holds more than MAX_BUFFERED; towards the instance the client
+// cannot be paused (uWS 20.30 has no ws.pause), so a tunnel whose instance stops reading is closed
+// once MAX_TOWARD_INSTANCE bytes wait for it.
 
-import { connect, type Socket } from "node:net";
-import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from "uWebSockets.js";
+import type { WebSocket, WebSocketBehavior } from "uWebSockets.js";
+import type { Socket } from "node:net";
+import type { Endpoint } from "../route/endpoint.ts";
 import type { ProxyContext } from "./proxy-context.ts";
-import { RouterErrors, type RouterError } from "./router-errors.ts";
+import { RequestIds } from "./request-id.ts";
 import { encodeClientFrame, FrameParser, FrameProtocolError, Opcode } from "./websocket-frames.ts";
+import { proxyUpgrade } from "./websocket-upgrade.ts";
 
 const MAX_MESSAGE = 16 * 1024 * 1024;
+/** uWS's buffer towards the client past which the instance socket is paused */
 const MAX_BUFFERED = 1024 * 1024;
-const SKIP = new Set(["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "x-forwarded-for", "x-forwarded-proto", "x-request-start", "x-vcap-request-id", "x-cf-applicationid", "x-cf-instanceindex", "x-cf-instanceid", "content-length", "transfer-encoding"]);
+/** bytes waiting for an instance that does not read: one largest message and some slack, then the tunnel closes */
+export const MAX_TOWARD_INSTANCE = MAX_MESSAGE + 4 * MAX_BUFFERED;
+/** uWS drops a send past this (send() returns 2): only reachable when the pause above failed, and then the tunnel closes */
+const MAX_BACKPRESSURE = MAX_MESSAGE + 4 * MAX_BUFFERED;
+const SEND_DROPPED = 2;
 
 interface Tunnel {
   upstream: Socket;
+  endpoint: Endpoint;
   parser: FrameParser | undefined;
   ws: WebSocket<Tunnel> | undefined;
   /** frames from the instance that arrived with its 101, before open() */
   early: Buffer | undefined;
   closed: boolean;
+  /** the endpoint slot (connection cap, least-connection) is given back once */
+  released: boolean;
 }
 
 export function websocketBehavior(ctx: ProxyContext): WebSocketBehavior<Tunnel> {
+  const ids = new RequestIds();
+  const release = (t: Tunnel) => {
+    if (t.released) return;
+    t.released = true;
+    t.endpoint.inFlight--;
+  };
+  /** ends both sides: the instance socket destroyed, the client told why */
+  const abort = (t: Tunnel, code: number, reason: string) => {
+    t.closed = true;
+    t.upstream.destroy();
+    release(t);
+    t.ws?.end(code, reason);
+  };
   return {
     maxPayloadLength: MAX_MESSAGE,
     idleTimeout: 0,
-    maxBackpressure: MAX_BUFFERED * 4,
-    upgrade: (res, req, context) => upgrade(ctx, res, req, context),
+    maxBackpressure: MAX_BACKPRESSURE,
+    upgrade: (res, req, context) =>
+      proxyUpgrade(ctx, ids, res, req, context, (res, up, key, protocol, context) =>
+        res.cork(() => res.upgrade<Tunnel>({ upstream: up.upstream, endpoint: up.endpoint, parser: undefined, ws: undefined, early: up.early, closed: false, released: false }, key, protocol, "", context)),
+      ),
     open(ws) {
       const t = ws.getUserData();
       t.ws = ws;
@@ -35,7 +63,7 @@ export function websocketBehavior(ctx: ProxyContext): WebSocketBehavior<Tunnel> 
         {
           onMessage: (payload, isBinary) => {
             if (t.closed) return;
-            ws.send(payload, isBinary);
+            if (ws.send(payload, isBinary) === SEND_DROPPED) return abort(t, 1011, "client too slow");
             if (ws.getBufferedAmount() > MAX_BUFFERED) t.upstream.pause();
           },
           onPing: (payload) => t.upstream.write(encodeClientFrame(Opcode.Pong, payload)),
@@ -48,10 +76,11 @@ export function websocketBehavior(ctx: ProxyContext): WebSocketBehavior<Tunnel> 
         },
         MAX_MESSAGE,
       );
-      t.upstream.on("data", (d: Buffer) => feed(t, d));
-      if (t.early) feed(t, t.early);
+      t.upstream.on("data", (d: Buffer) => feed(t, d, abort));
+      if (t.early) feed(t, t.early, abort);
       t.early = undefined;
       t.upstream.on("close", () => {
+        release(t);
         if (t.closed) return;
         t.closed = true;
         ws.end(1001, "upstream closed");
@@ -60,13 +89,20 @@ export function websocketBehavior(ctx: ProxyContext): WebSocketBehavior<Tunnel> 
     },
     message(ws, message, isBinary) {
       const t = ws.getUserData();
-      if (!t.closed) t.upstream.write(encodeClientFrame(isBinary ? Opcode.Binary : Opcode.Text, new Uint8Array(message)));
+      if (t.closed) return;
+      t.upstream.write(encodeClientFrame(isBinary ? Opcode.Binary : Opcode.Text, new Uint8Array(message)));
+      if (t.upstream.writableLength > MAX_TOWARD_INSTANCE) {
+        ctx.metrics.upstreamErrors++;
+        abort(t, 1011, "instance not reading");
+      }
     },
     drain(ws) {
       if (ws.getBufferedAmount() < MAX_BUFFERED) ws.getUserData().upstream.resume();
     },
     close(ws, code, message) {
       const t = ws.getUserData();
+      t.ws = undefined;
+      release(t);
       if (t.closed) return;
       t.closed = true;
       t.upstream.end(encodeClientFrame(Opcode.Close, closePayload(code, Buffer.from(message))));
@@ -74,14 +110,12 @@ export function websocketBehavior(ctx: ProxyContext): WebSocketBehavior<Tunnel> 
   };
 }
 
-function feed(t: Tunnel, data: Buffer): void {
+function feed(t: Tunnel, data: Buffer, abort: (t: Tunnel, code: number, reason: string) => void): void {
   try {
     t.parser!.push(data);
   } catch (err) {
     if (!(err instanceof FrameProtocolError)) throw err;
-    t.closed = true;
-    t.upstream.destroy();
-    t.ws?.end(1002, "upstream protocol error");
+    abort(t, 1002, "upstream protocol error");
   }
 }
 
@@ -91,80 +125,4 @@ function closePayload(code: number, reason: Uint8Array): Buffer {
   b.writeUInt16BE(code, 0);
   Buffer.from(reason).copy(b, 2, 0, 123);
   return b;
-}
-
-function upgrade(ctx: ProxyContext, res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-  const host = req.getHeader("host");
-  const query = req.getQuery();
-  const target = query ? `${req.getUrl()}?${query}` : req.getUrl();
-  const key = req.getHeader("sec-websocket-key");
-  const protocol = req.getHeader("sec-websocket-protocol");
-  let head = `GET ${target} HTTP/1.1\r\n`;
-  let forwardedFor = "";
-  req.forEach((k, v) => {
-    if (k === "x-forwarded-for") forwardedFor = v;
-    if (!SKIP.has(k)) head += `${k}: ${v}\r\n`;
-  });
-  const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-  let aborted = false;
-  res.onAborted(() => {
-    aborted = true;
-    upstream?.destroy();
-  });
-  const fail = (err: RouterError) => {
-    if (aborted) return;
-    aborted = true;
-    res.cork(() => res.writeStatus(err.status).writeHeader("X-Cf-Routererror", err.code).end(err.body(host), true));
-    ctx.metrics.recordRequest(Number(err.status.slice(0, 3)), undefined, 0);
-  };
-  if (!host) return fail(RouterErrors.emptyHost);
-  const route = ctx.registry.lookup(host, target);
-  if (!route) return fail(RouterErrors.unknownRoute);
-  const endpoint = route.pick({ now: ctx.now });
-  if (!endpoint) return fail(RouterErrors.noEndpoints);
-  head +=
-    `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n` +
-    (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : "") +
-    `X-Forwarded-For: ${forwardedFor ? `${forwardedFor}, ${remote}` : remote}\r\nX-Forwarded-Proto: ${ctx.scheme === "https" ? "wss" : "ws"}\r\n` +
-    `X-Request-Start: ${Date.now()}\r\n${endpoint.headerBytes}\r\n`;
-  let upstream: Socket | undefined = connect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-  const socket = upstream;
-  let response = Buffer.alloc(0);
-  const onData = (d: Buffer) => {
-    response = Buffer.concat([response, d]);
-    const end = response.indexOf("\r\n\r\n");
-    if (end < 0) {
-      if (response.length > 64 * 1024) socket.destroy();
-      return;
-    }
-    socket.off("data", onData);
-    socket.pause();
-    const text = response.toString("latin1", 0, end);
-    const status = Number(text.slice(9, 12));
-    if (aborted) return void socket.destroy();
-    if (status !== 101) {
-      socket.destroy();
-      return fail({ ...RouterErrors.endpointFailure, status: text.slice(9, text.indexOf("\r\n")) || "502 Bad Gateway" });
-    }
-    const accepted = /\r\nsec-websocket-protocol:[ \t]*([^\r]*)/i.exec(text)?.[1] ?? "";
-    const early = end + 4 < response.length ? Buffer.from(response.subarray(end + 4)) : undefined;
-    aborted = true; // the response is ours no more
-    socket.removeAllListeners("close");
-    socket.removeAllListeners("error");
-    socket.on("error", () => {});
-    // The socket stays paused until open() has its listeners on.
-    res.cork(() => res.upgrade<Tunnel>({ upstream: socket, parser: undefined, ws: undefined, early, closed: false }, key, accepted, "", context));
-    ctx.metrics.recordRequest(101, route.key, 0);
-  };
-  socket.on("data", onData);
-  socket.on("connect", () => socket.write(head));
-  socket.on("error", () => {});
-  socket.on("close", () => {
-    upstream = undefined;
-    if (!aborted) {
-      ctx.metrics.upstreamErrors++;
-      route.markFailed(endpoint, Date.now());
-      fail(RouterErrors.endpointFailure);
-    }
-  });
 }
