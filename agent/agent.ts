@@ -38,7 +38,7 @@ import { AppLogBuffers, LineRateLimit } from "./log-buffer.ts";
 import type { MemoryCgroups } from "./memory-cgroup.ts";
 import { isAlive, processStartTicks, sampleSessions } from "./proc-stats.ts";
 import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
-import type { RunAsUser } from "./run-as.ts";
+import { sharedUser, type InstanceUsers } from "./run-as.ts";
 import { buildRouteMessage, diffRoutes } from "./routes.ts";
 import { stage } from "./stager.ts";
 
@@ -58,7 +58,8 @@ export interface AgentOptions {
   sampleIntervalMs: number;
   /** kill an instance over its memory limit by RSS sampling when it has no cgroup */
   enforceMemoryByRss: boolean;
-  runAs?: RunAsUser;
+  /** who instances and staging builds run as (default: the agent's own user) */
+  users?: InstanceUsers;
   cgroups?: MemoryCgroups;
   buildpacks: readonly Buildpack[];
   staticServerPath: string;
@@ -92,6 +93,7 @@ export class Agent {
   private readonly stagingTasks = new Set<Promise<unknown>>();
   /** aborted at shutdown: cancels staging tasks in flight */
   private readonly stopping = new AbortController();
+  private readonly users: InstanceUsers;
 
   constructor(
     private readonly bus: Bus,
@@ -102,6 +104,7 @@ export class Agent {
   ) {
     this.logs = new AppLogBuffers(opts.logLinesPerApp);
     this.registerIntervalMs = opts.defaultRegisterIntervalMs;
+    this.users = opts.users ?? sharedUser(undefined);
   }
 
   get id(): string {
@@ -174,7 +177,7 @@ export class Agent {
       instancesDir: join(this.opts.dataDir, "instances"),
       droplets: this.droplets,
       host: this.opts.identity.ip,
-      runAs: this.opts.runAs,
+      users: this.users,
       cgroups: this.opts.cgroups,
       stopGraceMs: this.opts.stopGraceMs,
       pathPrefix: this.opts.pathPrefix,
@@ -227,7 +230,8 @@ export class Agent {
   }
 
   private persist(i: Instance): void {
-    this.store.save({ id: i.id, pid: i.pid, startTicks: i.pid ? processStartTicks(i.pid) : undefined, state: i.state, port: i.port, start: i.start });
+    const uid = this.instances.get(i.id)?.runner.exclusiveUid;
+    this.store.save({ id: i.id, pid: i.pid, startTicks: i.pid ? processStartTicks(i.pid) : undefined, state: i.state, port: i.port, uid, start: i.start });
   }
 
   private *matching(filter: Parameters<typeof matchesFilter>[1]): Iterable<Running> {
@@ -360,7 +364,7 @@ export class Agent {
       pathPrefix: this.opts.pathPrefix,
       maxArchiveBytes: this.opts.maxArchiveBytes,
       timeoutMs: this.opts.stagingTimeoutMs,
-      runAs: this.opts.runAs,
+      users: this.users,
       stack: this.opts.identity.stacks[0] ?? "bun",
       log: this.log,
       cancel: this.stopping.signal,
@@ -384,14 +388,17 @@ export class Agent {
     const records = this.store.list();
     for (const rec of records) {
       const alive = rec.pid > 0 && isAlive(rec.pid) && (rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks);
-      const scope: ProcessScope = { leader: alive ? rec.pid : 0, tag: { key: "CF_INSTANCE_GUID", value: rec.id } };
+      // its uid, if it had one of its own and no live agent took it since: everything running as it is its
+      const user = rec.uid !== undefined ? this.users.reclaim(rec.uid) : undefined;
+      const scope: ProcessScope = { leader: alive ? rec.pid : 0, tag: { key: "CF_INSTANCE_GUID", value: rec.id }, exclusiveUser: user };
       if (alive) {
         signalScope(scope, "SIGTERM");
         const deadline = Date.now() + Math.min(this.opts.stopGraceMs, 5000);
         while (isAlive(rec.pid) && Date.now() < deadline) await Bun.sleep(50);
       }
-      // dead or not, what it left behind (a daemon that double-forked away) is found by its tag
-      await killScope(scope);
+      // dead or not, what it left behind (a daemon that double-forked away) is found by its tag or uid
+      const left = await killScope(scope);
+      if (user && left.length === 0) this.users.release(user);
       const inst = new Instance(rec.id, rec.start);
       const description = alive
         ? "stopped when the agent restarted (a running instance cannot be re-adopted)"

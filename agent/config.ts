@@ -12,8 +12,15 @@ export interface AgentConfig {
   memoryMb: number;
   diskMb: number;
   stacks: string[];
-  /** run instances as this user when the agent runs as root; "" to run them as the agent's user */
-  runAs: string;
+  /**
+   * when the agent runs as root: undefined = each instance and staging task its own uid from
+   * `uidRange`; a user name = all as that one user; "" = as the agent's own user
+   */
+  runAs?: string;
+  /** "first-last", parsed by main.ts (uid-pool.ts) */
+  uidRange: string;
+  /** host-wide directory of uid lock files, shared by every agent on the host */
+  uidLockDir: string;
   advertiseIntervalMs: number;
   heartbeatIntervalMs: number;
   /** used until a router answers router.greet */
@@ -51,7 +58,9 @@ export function readAgentConfig(env: Record<string, string | undefined>): AgentC
     memoryMb: num(env.SKIFF_AGENT_MEMORY_MB, 4096),
     diskMb: num(env.SKIFF_AGENT_DISK_MB, 16384),
     stacks: (env.SKIFF_AGENT_STACKS || "bun,cflinuxfs-skiff").split(",").map((s) => s.trim()).filter(Boolean),
-    runAs: env.SKIFF_AGENT_RUN_AS ?? "nobody",
+    runAs: env.SKIFF_AGENT_RUN_AS,
+    uidRange: env.SKIFF_AGENT_UID_RANGE || "40000-49999",
+    uidLockDir: env.SKIFF_AGENT_UID_LOCK_DIR || "/run/skiff-agent/uids",
     advertiseIntervalMs: num(env.SKIFF_AGENT_ADVERTISE_MS, 5000),
     heartbeatIntervalMs: num(env.SKIFF_AGENT_HEARTBEAT_MS, 10_000),
     defaultRegisterIntervalMs: num(env.SKIFF_AGENT_REGISTER_MS, 20_000),

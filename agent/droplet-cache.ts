@@ -1,7 +1,7 @@
 // Droplets by sha256: fetched from the controller's droplet_uri once, checked against the sha the
 // start order names, kept in <data>/droplets/<sha>.tgz and shared by every instance of that version.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 
@@ -31,7 +31,9 @@ export class DropletCache {
     /** droplets kept in memory too (the small ones), so a cached start reads no file */
     private readonly memoryCacheLimit = 64,
   ) {
-    mkdirSync(dir, { recursive: true });
+    // droplets are apps' code: root's only (instances get theirs unpacked into their own dirs)
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
   }
 
   pathOf(sha: string): string {

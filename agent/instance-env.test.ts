@@ -58,7 +58,8 @@ test("Procfile", () => {
 
 test("config defaults and overrides", () => {
   const d = readAgentConfig({});
-  expect(d).toMatchObject({ natsServers: ["nats://127.0.0.1:4222"], zone: "default", ip: "127.0.0.1", memoryMb: 4096, diskMb: 16384, dataDir: "./.skiff/agent", runAs: "nobody" });
+  expect(d).toMatchObject({ natsServers: ["nats://127.0.0.1:4222"], zone: "default", ip: "127.0.0.1", memoryMb: 4096, diskMb: 16384, dataDir: "./.skiff/agent", uidRange: "40000-49999" });
+  expect(d.runAs).toBeUndefined();
   const c = readAgentConfig({ SKIFF_NATS_URL: "nats://a:1, nats://b:2", SKIFF_AGENT_DIR: "/x", SKIFF_DATA_DIR: "/y", SKIFF_AGENT_MEMORY_MB: "512", SKIFF_AGENT_RUN_AS: "" });
   expect(c).toMatchObject({ natsServers: ["nats://a:1", "nats://b:2"], dataDir: "/x", memoryMb: 512, runAs: "" });
 });

@@ -4,7 +4,7 @@
 // process-sweep.ts). Reports state changes, log lines and the exit through callbacks.
 
 import type { Subprocess } from "bun";
-import { lchownSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ExitReason } from "../bus/index.ts";
@@ -19,7 +19,7 @@ import { isRealDir, NotRealError, readRegularFile } from "./no-follow.ts";
 import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
 import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
-import type { RunAsUser } from "./run-as.ts";
+import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import { extractTarGz } from "./tarball.ts";
 
 /** What the droplet says about itself (staging_info.json at its root). */
@@ -34,7 +34,7 @@ export interface RunnerDeps {
   instancesDir: string;
   droplets: DropletCache;
   host: string;
-  runAs?: RunAsUser;
+  users: InstanceUsers;
   cgroups?: MemoryCgroups;
   stopGraceMs: number;
   pathPrefix: string[];
@@ -66,6 +66,8 @@ export class InstanceRunner {
   /** why we killed it, when we did (memory, health check) */
   private killCause?: ExitCause;
   private cgroup?: MemoryCgroup;
+  /** who it runs as (undefined: the agent's user), held until nothing runs as it any more */
+  private user?: RunAsUser;
   private finished = false;
 
   constructor(
@@ -81,6 +83,11 @@ export class InstanceRunner {
 
   get sessionId(): number {
     return this.instance.pid;
+  }
+
+  /** The uid only this instance runs as, if it has one (recorded so a restarted agent can sweep it). */
+  get exclusiveUid(): number | undefined {
+    return this.user?.exclusive ? this.user.uid : undefined;
   }
 
   /** Prepares and starts the instance; resolves once it is RUNNING or has ended. Never throws. */
@@ -108,7 +115,8 @@ export class InstanceRunner {
     const tmpDir = join(this.dir, "tmp");
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(tmpDir, { recursive: true, mode: 0o755 });
-    const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
+    this.user = deps.users.acquire();
+    const owner = this.user ? { uid: this.user.uid, gid: this.user.gid } : undefined;
     const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
     extractTarGz(bytes, this.dir, { maxBytes: diskCap, owner });
     // From here on the tree is the droplet's: root touches only what it checked is real, and never
@@ -117,6 +125,8 @@ export class InstanceRunner {
     if (!isRealDir(appDir, "the droplet's app/")) throw new NotRealError("the droplet has no app/ directory");
     const info = readStagingInfo(this.dir);
     if (owner) for (const d of [this.dir, appDir, tmpDir]) lchownSync(d, owner.uid, owner.gid);
+    // its files are its own: no other instance may read them (its code, its config)
+    if (this.user?.exclusive) chmodSync(this.dir, 0o700);
     const command = start.start_command.trim() || info.start_command;
     if (!command) throw new Error("no start command: the start order has none and the droplet names none");
 
@@ -148,8 +158,8 @@ export class InstanceRunner {
       env,
       detached: true, // its own session and process group
       stdio: ["pipe", "pipe", "pipe"], // stdin: the gate (launchScript), then /dev/null
-      uid: deps.runAs?.uid,
-      gid: deps.runAs?.gid,
+      uid: this.user?.uid,
+      gid: this.user?.gid,
     });
     this.child = child;
     this.exitPromise = child.exited.then(() => {
@@ -216,23 +226,31 @@ export class InstanceRunner {
 
   /** Everything this instance's processes are found by. */
   private scope(): ProcessScope {
-    return { leader: this.instance.pid, tag: { key: "CF_INSTANCE_GUID", value: this.instance.id }, cgroup: this.cgroup };
+    return {
+      leader: this.instance.pid,
+      tag: { key: "CF_INSTANCE_GUID", value: this.instance.id },
+      cgroup: this.cgroup,
+      exclusiveUser: this.user?.exclusive ? this.user : undefined,
+    };
   }
 
   private async onExit(code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     // whatever the first process left behind dies with it, wherever it went (setsid, double fork): no orphans
     const survivors = await killScope(this.scope());
-    if (survivors.length > 0)
-      this.deps.log.error("processes of an ended instance survived SIGKILL", { instance: this.instance.id, pids: survivors.join(",") });
-    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
+    const clean = survivors.length === 0;
+    if (!clean)
+      this.deps.log.error("processes of an ended instance survived SIGKILL; its uid stays taken", { instance: this.instance.id, pids: survivors.join(",") });
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" }, clean);
     if (this.cgroup?.oomKilled()) this.killCause = { type: "out_of_memory", limitMb: this.instance.start.limits.mem };
     const cause: ExitCause = this.killCause ?? (signal ? { type: "signal", signal } : { type: "exited", code: code ?? -1 });
-    this.finish("CRASHED", cause);
+    this.finish("CRASHED", cause, clean);
   }
 
-  private finish(reason: ExitReason, cause: ExitCause): void {
+  /** `clean`: nothing of it runs any more, so its uid may go to another instance. */
+  private finish(reason: ExitReason, cause: ExitCause, clean = true): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.user && clean) this.deps.users.release(this.user);
     const i = this.instance;
     const to = reason === "CRASHED" ? "CRASHED" : "STOPPED";
     if (i.canMoveTo(to)) i.moveTo(to);

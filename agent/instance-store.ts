@@ -1,7 +1,7 @@
 // Records of the instances this agent started, one JSON file each in <data>/records, so that an
 // agent that restarts can find processes it left behind and end them (see agent/README.md).
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DeaStart, InstanceState } from "../bus/index.ts";
 
@@ -12,17 +12,21 @@ export interface InstanceRecord {
   startTicks?: number;
   state: InstanceState;
   port: number;
+  /** the uid only this instance ran as, if it had one (uid-pool.ts) */
+  uid?: number;
   start: DeaStart;
 }
 
 export class InstanceStore {
   constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    // records hold start orders, and so every app's environment and service credentials: root's only
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
   }
 
   save(record: InstanceRecord): void {
     const path = join(this.dir, `${record.id}.json`);
-    writeFileSync(`${path}.tmp`, JSON.stringify(record));
+    writeFileSync(`${path}.tmp`, JSON.stringify(record), { mode: 0o600 });
     renameSync(`${path}.tmp`, path);
   }
 

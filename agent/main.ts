@@ -11,7 +11,8 @@ import { readAgentConfig } from "./config.ts";
 import { DropletCache } from "./droplet-cache.ts";
 import { InstanceStore } from "./instance-store.ts";
 import { openMemoryCgroups } from "./memory-cgroup.ts";
-import { resolveRunAs, unreachableAncestor } from "./run-as.ts";
+import { isRoot, resolveRunAs, sharedUser, uidPoolUsers, unreachableAncestor, type InstanceUsers } from "./run-as.ts";
+import { parseUidRange, UidPool } from "./uid-pool.ts";
 import { linkBun } from "./bun-path.ts";
 import { MemoryTrim } from "./memory-trim.ts";
 
@@ -36,16 +37,39 @@ if (!isSubjectToken(id)) {
   process.exit(2);
 }
 
-const runAs = resolveRunAs(config.runAs);
-if (process.getuid?.() === 0 && !runAs)
-  log.warn("running instances as root: set SKIFF_AGENT_RUN_AS to an existing unprivileged user", { run_as: config.runAs });
+/** Who instances and staging builds run as (run-as.ts); exits with the reason on a bad setting. */
+function instanceUsers(): InstanceUsers {
+  if (!isRoot()) return sharedUser(undefined);
+  if (config.runAs === "") {
+    log.warn("running instances as root (SKIFF_AGENT_RUN_AS is empty): apps are not isolated from the host or each other");
+    return sharedUser(undefined);
+  }
+  if (config.runAs !== undefined) {
+    const user = resolveRunAs(config.runAs);
+    if (!user) {
+      log.error(`SKIFF_AGENT_RUN_AS names "${config.runAs}", which is not in /etc/passwd: name an existing user, or unset it for a uid per instance`);
+      process.exit(2);
+    }
+    log.warn("every instance runs as one user: apps can read each other's environment; unset SKIFF_AGENT_RUN_AS for a uid per instance", { run_as: user.name });
+    return sharedUser(user);
+  }
+  try {
+    return uidPoolUsers(new UidPool(parseUidRange(config.uidRange), config.uidLockDir));
+  } catch (err) {
+    log.error((err as Error).message);
+    process.exit(2);
+  }
+}
+
+const users = instanceUsers();
 // instances run as another user must be able to reach their files under the data dir
-if (runAs) {
+const sample = users.sample;
+if (sample) {
   chmodSync(dataDir, 0o755);
   for (const need of [dataDir, dirname(process.execPath)]) {
-    const blocked = unreachableAncestor(need, runAs);
+    const blocked = unreachableAncestor(need, sample);
     if (blocked) {
-      log.error(`instances run as ${runAs.name} but ${runAs.name} cannot enter ${blocked} on the way to ${need}: chmod o+x ${blocked}, choose another SKIFF_AGENT_DIR, or set SKIFF_AGENT_RUN_AS=""`);
+      log.error(`instances run as ${sample.name} but ${sample.name} cannot enter ${blocked} on the way to ${need}: chmod o+x ${blocked}, choose another SKIFF_AGENT_DIR, or set SKIFF_AGENT_RUN_AS=""`);
       process.exit(2);
     }
   }
@@ -73,7 +97,7 @@ const agent = new Agent(
     logLinesPerSecond: config.logLinesPerSecond,
     sampleIntervalMs: config.sampleIntervalMs,
     enforceMemoryByRss: config.memoryEnforcement !== "off",
-    runAs,
+    users,
     cgroups,
     buildpacks: BUILDPACKS,
     staticServerPath: join(import.meta.dir, "static-server.ts"),
@@ -91,7 +115,7 @@ log.info("ready", {
   ip: config.ip,
   zone: config.zone,
   data_dir: dataDir,
-  run_as: runAs?.name ?? "agent user",
+  run_as: users.description,
   memory_limits: cgroups ? `cgroup v${cgroups.version}` : config.memoryEnforcement === "off" ? "off" : "rss sampling",
 });
 

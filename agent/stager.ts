@@ -2,7 +2,7 @@
 // compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
-import { lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
@@ -14,7 +14,7 @@ import { readRegularFile } from "./no-follow.ts";
 import { signalName } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
 import { killScope, type ProcessScope } from "./process-sweep.ts";
-import type { RunAsUser } from "./run-as.ts";
+import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
 import { extractTarGz } from "./tarball.ts";
 
@@ -27,7 +27,7 @@ export interface StagerDeps {
   pathPrefix: string[];
   maxArchiveBytes: number;
   timeoutMs: number;
-  runAs?: RunAsUser;
+  users: InstanceUsers;
   stack: string;
   log: Logger;
   /** aborts the task (the agent is stopping) */
@@ -82,9 +82,11 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
   deps.cancel?.addEventListener("abort", onCancel);
   const say = (line: string, stream: "out" | "err" = "out") => deps.onLog(req.app_id, stream, line);
   const started = Date.now();
+  let user: RunAsUser | undefined;
   try {
+    user = deps.users.acquire();
     const result = await Promise.race([
-      runStaging(req, deps, taskDir, abort.signal, say),
+      runStaging(req, deps, user, taskDir, abort.signal, say),
       new Promise<never>((_, reject) =>
         abort.signal.addEventListener("abort", () => reject(new StagingError(why))),
       ),
@@ -99,6 +101,10 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
     clearTimeout(timer);
     deps.cancel?.removeEventListener("abort", onCancel);
     abort.abort();
+    // nothing the build started may outlive the task; its uid is free again only once that holds
+    const left = user?.exclusive ? await killScope({ leader: 0, exclusiveUser: user }) : [];
+    if (user && left.length === 0) deps.users.release(user);
+    if (left.length > 0) deps.log.error("build processes survived SIGKILL; their uid stays taken", { task: req.task_id, pids: left.join(",") });
     rmSync(taskDir, { recursive: true, force: true });
   }
 }
@@ -106,6 +112,7 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
 async function runStaging(
   req: StagingStart,
   deps: StagerDeps,
+  user: RunAsUser | undefined,
   taskDir: string,
   signal: AbortSignal,
   say: (line: string, stream?: "out" | "err") => void,
@@ -113,7 +120,7 @@ async function runStaging(
   const appDir = join(taskDir, "app");
   rmSync(taskDir, { recursive: true, force: true });
   mkdirSync(join(taskDir, "home"), { recursive: true });
-  const owner = deps.runAs ? { uid: deps.runAs.uid, gid: deps.runAs.gid } : undefined;
+  const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
   const taskTag = randomUUID();
 
   say("downloading the app package");
@@ -126,7 +133,11 @@ async function runStaging(
   const unpacked = extractTarGz(pkg, appDir, { maxBytes: deps.maxArchiveBytes, owner });
   // The task dir stays root's: the build user owns app/ and home/ only, so it can never swap app/,
   // staging_info.json or droplet.tgz (which root writes and packs) for a link.
-  if (owner) for (const d of [appDir, join(taskDir, "home")]) lchownSync(d, owner.uid, owner.gid);
+  if (owner)
+    for (const d of [appDir, join(taskDir, "home")]) {
+      lchownSync(d, owner.uid, owner.gid);
+      if (user?.exclusive) chmodSync(d, 0o700); // the app's source is its own while it builds
+    }
   say(`unpacked ${unpacked.files} files (${unpacked.bytes} bytes)`);
 
   const app = snapshotApp(appDir);
@@ -137,7 +148,7 @@ async function runStaging(
     log: (line) => say(line),
     bunPath: deps.bunPath,
     staticServerPath: deps.staticServerPath,
-    run: (argv, what) => runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, owner, signal, say, pathPrefix: deps.pathPrefix }),
+    run: (argv, what) => runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, user, signal, say, pathPrefix: deps.pathPrefix }),
   });
   const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
   const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
@@ -181,7 +192,8 @@ interface RunOptions {
   cwd: string;
   home: string;
   env: Record<string, string>;
-  owner?: { uid: number; gid: number };
+  /** the build user (undefined: the agent's own) */
+  user?: RunAsUser;
   signal: AbortSignal;
   say: (line: string, stream?: "out" | "err") => void;
   pathPrefix: string[];
@@ -209,13 +221,17 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
       },
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      uid: o.owner?.uid,
-      gid: o.owner?.gid,
+      uid: o.user?.uid,
+      gid: o.user?.gid,
     });
   } catch (err) {
     throw new StagingError(`${what} could not run: ${(err as Error).message}`);
   }
-  const scope: ProcessScope = { leader: child.pid, tag: { key: STAGING_TAG, value: o.taskTag } };
+  const scope: ProcessScope = {
+    leader: child.pid,
+    tag: { key: STAGING_TAG, value: o.taskTag },
+    exclusiveUser: o.user?.exclusive ? o.user : undefined,
+  };
   const onAbort = () => void killScope(scope);
   o.signal.addEventListener("abort", onAbort);
   // not awaited: a daemon the build left behind may hold the pipes open; the exit decides

@@ -192,9 +192,11 @@ describe("agent lifecycle", () => {
 
   // A stop used to signal only the instance's session and process group: a setsid grandchild or a
   // double-forked daemon outlived it. Each way the agent finds an instance's processes is covered:
-  // its memory cgroup (root, the default), and /proc alone (parent walk + CF_INSTANCE_GUID tag).
+  // its own uid and memory cgroup (root, the default), the cgroup alone, and /proc alone (parent walk
+  // + CF_INSTANCE_GUID tag).
   test.each([
-    ["memory cgroup", {}],
+    ["own uid and memory cgroup", {}],
+    ["memory cgroup alone", { SKIFF_AGENT_RUN_AS: "" }],
     ["/proc walk and tag, no cgroup", { SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss", SKIFF_AGENT_RUN_AS: "" }],
   ] as const)("no process an instance started survives its stop or its crash (%s) (issue 6)", async (_how, env) => {
     const agent = await agentWith(env);
@@ -221,4 +223,39 @@ describe("agent lifecycle", () => {
       expect(pids.filter((p) => !isGone(p))).toEqual([]);
     }
   }, 60_000);
+
+  // An agent killed outright leaves its instances running; its restart stopped their first process
+  // only, so a daemon they had started lived on. It is found by the instance's own uid (recorded) or,
+  // without one, by its CF_INSTANCE_GUID.
+  test.each([
+    ["own uid", {}],
+    ["tag only", { SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss", SKIFF_AGENT_RUN_AS: "" }],
+  ] as const)("an agent that restarts sweeps every process its instances left, daemons too (%s) (issue 6)", async (_how, env) => {
+    const dataDir = mkdtempSync(join(tmpdir(), "skiff-agent-restart-"));
+    const id = `sweep${Math.random().toString(36).slice(2, 8)}`;
+    const first = await startAgent(nats, { ...env, SKIFF_DATA_DIR: dataDir }, id);
+    const app = `left${Math.random().toString(36).slice(2, 6)}`;
+    const logs = collect(bus, logsSubject(app), "logs");
+    await bus.flush();
+    sendStart(first, { droplet: app, droplet_sha256: orphansSha, health_check: { type: "process", timeout: 5 } });
+    const pids = await waitFor(() => {
+      const all = ["leader", "grandchild", "daemon", "child"].map((w) => logs.find((l) => l.line.startsWith(`${w}=`))?.line.split("=")[1]);
+      return all.every(Boolean) ? all.map(Number) : undefined;
+    }, 15_000, "every pid printed");
+    process.kill(first.proc.pid, "SIGKILL");
+    await first.proc.exited;
+    process.kill(pids[0]!, "SIGKILL"); // the first process dies too: only what it left is running
+    await waitFor(() => isGone(pids[0]!) || undefined, 5000, "leader gone");
+    expect(pids.slice(1).filter((p) => isGone(p))).toEqual([]);
+
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    await bus.flush();
+    const second = await startAgent(nats, { ...env, SKIFF_DATA_DIR: dataDir }, id);
+    agents.push(second);
+    await waitFor(() => exited.find((e) => e.droplet === app), 10_000, "droplet.exited for the instance left behind");
+    expect(pids.filter((p) => !isGone(p))).toEqual([]);
+    await second.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    for (let k = 0; k < 20 && !(openMemoryCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
+  }, 40_000);
 });

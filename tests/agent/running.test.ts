@@ -155,6 +155,26 @@ describe("running instances", () => {
     await waitFor(() => s.exited()[0], 10_000, "stop");
   }, 30_000);
 
+  // Every instance ran as `nobody`: any app could read another's /proc/<pid>/environ (its
+  // VCAP_SERVICES credentials) and signal its processes.
+  test.skipIf(process.getuid?.() !== 0)("each instance runs as a uid of its own: one cannot read another's environment, signal it or list its files (issue 6)", async () => {
+    const a = await start("tenanta", behavioursSha, { env: { MODE: "serve" }, services: [{ name: "db", label: "postgresql", plan: "small", tags: [], instance_guid: "i1", binding_guid: "b1", credentials: { uri: "postgres://secret@h/db" } }] });
+    await waitFor(() => a.registered()[0], 15_000, "tenant a running");
+    const first = /pid=(\d+) .* uid=(\d+) home=(\S+)/.exec(a.logs.find((l) => l.line.startsWith("pid="))!.line)!;
+    const [pidA, uidA, homeA] = [Number(first[1]), Number(first[2]), first[3]!];
+    const b = await start("tenantb", behavioursSha, {
+      env: { MODE: "peek", PEEK_PID: String(pidA), PEEK_DIR: homeA, PEEK_RECORDS: join(agent.dataDir, "records"), PEEK_DROPLETS: join(agent.dataDir, "droplets") },
+    });
+    const peek = JSON.parse((await waitFor(() => b.logs.find((l) => l.line.startsWith("PEEK ")), 15_000, "peek line")).line.slice(5));
+    expect(uidA).toBeGreaterThanOrEqual(40000);
+    expect(uidA).toBeLessThanOrEqual(49999);
+    expect(peek.uid).toBeGreaterThanOrEqual(40000);
+    expect(peek.uid).not.toBe(uidA);
+    expect(peek).toMatchObject({ environ: "EACCES", signal: "EPERM", files: "EACCES", records: "EACCES", droplets: "EACCES" });
+    for (const app of ["tenanta", "tenantb"]) bus.publish(Subjects.deaStop, "dea.stop", { droplet: app });
+    await waitFor(() => a.exited()[0] && b.exited()[0], 10_000, "both stopped");
+  }, 30_000);
+
   test("a droplet whose sha256 does not match is refused", async () => {
     const wrong = "0".repeat(64);
     const bytes = helloDroplet();
