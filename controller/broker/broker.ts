@@ -115,7 +115,8 @@ function jsonBody(body: unknown): unknown {
   }
 }
 
-function defaultDataDir(): string {
+/** `$SKIFF_DATA_DIR/broker`, else `./.skiff/broker`: the store, and main.ts's password file. */
+export function defaultDataDir(): string {
   const base = process.env.SKIFF_DATA_DIR;
   return base ? join(base, "broker") : join(".skiff", "broker");
 }

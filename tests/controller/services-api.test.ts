@@ -51,7 +51,9 @@ class FlakyCleanup extends MemoryProvisioner {
 const flakyProvision = new FlakyCleanup({ failProvision: true, serviceId: "memory-flakyprov-id" });
 const flakyBind = new FlakyCleanup({ failBind: true, serviceId: "memory-flakybind-id" });
 const ORPHAN_RETRY_MS = 60;
-const brokerApp = (p: MemoryProvisioner) => createBroker({ provisioners: [p], credentials: { username: "platform", password: "broker-secret" }, store: new MemoryBrokerStore(), syncWindowMs: 0, log: memoryLogger() });
+/** Every line the brokers and the controller log, checked for credentials at the end. */
+const logLines: string[] = [];
+const brokerApp = (p: MemoryProvisioner) => createBroker({ provisioners: [p], credentials: { username: "platform", password: "broker-secret" }, store: new MemoryBrokerStore(), syncWindowMs: 0, log: memoryLogger(logLines) });
 const brokers: Record<string, ReturnType<typeof brokerApp>> = {
   "good.broker": brokerApp(good), "bad.broker": brokerApp(bad), "silent.broker": brokerApp(silent),
   "flakyprov.broker": brokerApp(flakyProvision), "flakybind.broker": brokerApp(flakyBind),
@@ -119,7 +121,7 @@ beforeAll(async () => {
         orphanRetry: { initialMs: ORPHAN_RETRY_MS, maxMs: 2_000 },
       },
     },
-    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false },
+    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(logLines), listen: false },
   );
   agent = new FakeAgent(bus, "agent1", http).begin();
   token = (await call("POST", "/v3/tokens", { username: "admin", password: "adminpass" })).json.access_token;
@@ -366,5 +368,16 @@ describe("orphans (issue 8)", () => {
     expect(after.json.last_operation.state).toBe("failed");
     await call("DELETE", `/v3/service_credential_bindings/${b.json.guid}`);
     expect((await settle(`/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+  });
+});
+
+describe("logs (issue 8)", () => {
+  test("after every bind, unbind, failure and orphan above, no log line holds a credential or the broker's password", () => {
+    expect(logLines.some((l) => l.includes("service bound"))).toBe(true);
+    expect(logLines.some((l) => l.includes("bind failed"))).toBe(true);
+    for (const line of logLines) {
+      expect(line).not.toMatch(/pw-[0-9a-f-]{8}/);
+      expect(line).not.toContain("broker-secret");
+    }
   });
 });

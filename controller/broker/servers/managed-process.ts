@@ -2,7 +2,8 @@
 // that group: SIGTERM, then SIGKILL after a grace period. Shared by the real-server starters.
 
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 
 export interface ManagedProcessOptions {
   command: string;
@@ -133,4 +134,20 @@ export async function freeLoopbackPort(): Promise<number> {
 
 export function randomSecret(bytes = 18): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
+}
+
+/**
+ * The secret kept in `path`, made (mode 0600, directory 0700) on first use and read back afterwards, so a
+ * generated password survives restarts without ever being printed.
+ */
+export function readOrCreateSecret(path: string): string {
+  if (existsSync(path)) {
+    const saved = readFileSync(path, "utf8").trim();
+    if (saved) return saved;
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const secret = randomSecret();
+  writeFileSync(path, secret + "\n", { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return secret;
 }
