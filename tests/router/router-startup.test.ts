@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
@@ -28,6 +28,26 @@ test("refuses to run on uWebSockets.js's JS fallback", () => {
   const r = spawnSync("node", [h.bundle], { env: { ...process.env, UWS_USE_FALLBACK: "1", SKIFF_NATS_URL: h.nats.url }, encoding: "utf8", timeout: 15_000 });
   expect(r.status).toBe(1);
   expect(r.stdout + r.stderr).toContain("fallback");
+});
+
+test("refuses uWebSockets.js's JS fallback by its missing native functions, without UWS_USE_FALLBACK (issue 5)", () => {
+  // The bundle beside a uWebSockets.js that is the package's own JS fallback, as when no binary fits
+  // the Node ABI: only the function check can tell.
+  const fallbackDir = mkdtempSync(join(tmpdir(), "skiff-router-fallback-"));
+  try {
+    const pkg = join(fallbackDir, "node_modules", "uWebSockets.js");
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "uWebSockets.js", main: "index.js" }));
+    writeFileSync(join(pkg, "index.js"), `module.exports = require(${JSON.stringify(join(root, "node_modules/uWebSockets.js/dist/index.js"))});\n`);
+    copyFileSync(h.bundle, join(fallbackDir, "router.mjs"));
+    const env: Record<string, string | undefined> = { ...process.env, SKIFF_NATS_URL: h.nats.url, SKIFF_ROUTER_PORT: "0", SKIFF_ROUTER_STATUS_PORT: "0", SKIFF_MATCHER_WASM: join(root, "wasm/dist/matcher.wasm") };
+    delete env.UWS_USE_FALLBACK;
+    const r = spawnSync("node", [join(fallbackDir, "router.mjs")], { env, encoding: "utf8", timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toContain("uWebSockets.js fell back to its JS implementation");
+  } finally {
+    rmSync(fallbackDir, { recursive: true, force: true });
+  }
 });
 
 test("refuses to run under Bun", () => {

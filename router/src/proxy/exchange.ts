@@ -159,7 +159,7 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.conn = conn;
     conn.parser.reset(this, this.isHead);
     if (conn.connected) this.writeRequest(conn);
-    else this.connectStartedAt = now;
+    else this.connectStartedAt = Date.now(); // exact: the sweep compares it with its own Date.now()
   }
 
   onUpstreamConnect(conn: UpstreamConnection): void {
