@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { databaseUrl, vcapServices as agentVcapServices } from "../../agent/instance-env.ts";
 import { serviceEnvironment, serviceUrlVariables, vcapServices, type BoundService } from "./vcap-services.ts";
 
 const pg = (name: string, n: number): BoundService => ({
@@ -64,5 +65,27 @@ describe("serviceUrlVariables", () => {
     const env = serviceEnvironment([pg("main", 1)]);
     expect(JSON.parse(env.VCAP_SERVICES!).postgresql[0].binding_guid).toBe("b-1");
     expect(env.DATABASE_URL).toBe("postgres://u1:p@127.0.0.1:5432/db1");
+  });
+});
+
+describe("agreement with the agent, which builds what apps actually get (issue 8)", () => {
+  const bound = (label: string, uri: string, n: number): BoundService => ({
+    name: `${label}-${n}`, label, plan: "shared", tags: [label], instanceGuid: `i-${n}`, bindingGuid: `b-${n}`, credentials: { uri, password: "p" },
+  });
+  const asBus = (b: BoundService) => ({
+    name: b.name, label: b.label, plan: b.plan, tags: b.tags ?? [], instance_guid: b.instanceGuid, binding_guid: b.bindingGuid, credentials: b.credentials as Record<string, unknown>,
+  });
+  const uris = ["postgres://u@h/d", "postgresql://u@h/d", "mysql://u@h/d", "mysql2://u@h/d", "mariadb://u@h/d", "mongodb://u@h/d", "mongodb+srv://u@h/d", "redis://u@h", "amqp://u@h/v", "http://h"];
+
+  test("DATABASE_URL comes from the same schemes", () => {
+    for (const uri of uris) {
+      const list = [bound("x", uri, 1)];
+      expect(serviceUrlVariables(list).DATABASE_URL, uri).toBe(databaseUrl(list.map(asBus)));
+    }
+  });
+
+  test("VCAP_SERVICES has the same entries", () => {
+    const list = uris.slice(0, 4).map((u, i) => bound(i % 2 ? "mysql" : "postgresql", u, i));
+    expect(JSON.parse(JSON.stringify(vcapServices(list)))).toEqual(JSON.parse(JSON.stringify(agentVcapServices(list.map(asBus)))));
   });
 });

@@ -46,12 +46,19 @@ export function vcapServices(bindings: readonly BoundService[]): Record<string, 
   return out;
 }
 
-/** Which URL variable a credentials `uri` scheme feeds; the first binding (in the order given) wins. */
+/**
+ * Which URL variable a credentials `uri` scheme feeds; the first binding (in the order given) wins. The
+ * DATABASE_URL schemes are the agent's (agent/instance-env.ts sets the variable apps actually get), so
+ * `skiff env` and the app agree; vcap-services.test.ts checks it.
+ */
 export const urlVariablesByScheme: Readonly<Record<string, string>> = {
   postgres: "DATABASE_URL",
   postgresql: "DATABASE_URL",
   mysql: "DATABASE_URL",
   mysql2: "DATABASE_URL",
+  mariadb: "DATABASE_URL",
+  mongodb: "DATABASE_URL",
+  "mongodb+srv": "DATABASE_URL",
   redis: "REDIS_URL",
   rediss: "REDIS_URL",
   amqp: "AMQP_URL",
