@@ -45,6 +45,8 @@ export interface ControllerConfig {
   credentialsKey?: string;
   /** broker client timeouts and polling (tests shorten them) */
   services?: GatewayOptions;
+  /** names this controller's stagings across restarts; default controller-<host>-<port> (with port 0, per process) */
+  stagerId?: string;
   /** how often unreferenced blobs are deleted, and how old they must be */
   blobSweep?: { intervalMs?: number; graceMs?: number };
 }
@@ -101,7 +103,11 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const launcher = new InstanceLauncher({ bus, store, agents, signer: signerRef, log: log.child("launcher"), services });
   let health: HealthManager | undefined;
   const pokeHealth = () => void health?.poke();
-  const stager = new Stager({ bus, store, agents, signer: signerRef, blobs, log: log.child("stager"), onStaged: pokeHealth });
+  // the stager's id outlives a restart (host and configured port), so the next start knows its leftovers
+  const stagerId = config.stagerId ?? `controller-${hostname()}-${config.port || `pid${process.pid}`}`;
+  const stager = new Stager({ bus, store, agents, signer: signerRef, blobs, log: log.child("stager"), onStaged: pokeHealth, id: stagerId });
+  // before serving: a staging started by this start must not be taken for a leftover
+  await stager.failInterrupted();
   const ctx: ControllerContext = {
     store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain, services,
     limits: { ...DEFAULT_LIMITS, ...config.limits }, pokeHealth, findTimeoutMs: config.findTimeoutMs ?? 600, version: "0.1.0",

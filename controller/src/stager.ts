@@ -8,6 +8,7 @@ import { newGuid, type Actor, type AppRecord, type Store } from "./db/store.ts";
 import { placeInstance } from "./placement.ts";
 
 export const KEEP_DROPLETS = 5;
+export const STAGING_TIMEOUT_MS = 15 * 60_000;
 
 export interface StagingOutcome {
   ok: boolean;
@@ -25,9 +26,26 @@ export class Stager {
     private readonly deps: {
       bus: Bus; store: Store; agents: AgentRegistry; signer: UrlSigner; blobs: Blobstore; log: Logger;
       onStaged: (appGuid: string) => void;
+      /** this stager's id, the same across restarts of one controller (host and port) */
+      id: string;
       startedTimeoutMs?: number; totalTimeoutMs?: number;
     },
   ) {}
+
+  /** The longest a staging may run: one marked STAGING for longer was cut short. */
+  get totalTimeoutMs(): number {
+    return this.deps.totalTimeoutMs ?? STAGING_TIMEOUT_MS;
+  }
+
+  /**
+   * At start: fails the stagings a restart of this controller cut short, and any stager's that
+   * has run longer than a staging may, so that a start restages them instead of waiting forever.
+   */
+  async failInterrupted(now = Date.now()): Promise<string[]> {
+    const apps = await this.deps.store.failInterruptedStaging(this.deps.id, now - this.totalTimeoutMs - 60_000, "staging was cut short (the controller restarted); start the app again to restage it");
+    if (apps.length) this.deps.log.warn("stagings cut short marked failed", { apps: apps.length });
+    return apps;
+  }
 
   /** Is this a live staging task? (Checked by the droplet upload endpoint.) */
   taskApp(taskId: string): string | undefined {
@@ -78,10 +96,10 @@ export class Stager {
     if (!placement.ok) return this.fail(app, placement.reason);
     const agent = placement.agent.id;
     const taskId = newGuid().replace(/-/g, "");
-    const totalMs = this.deps.totalTimeoutMs ?? 15 * 60_000;
+    const totalMs = this.totalTimeoutMs;
     this.tasks.set(taskId, { app: app.guid, expires: Date.now() + totalMs, packageSha: app.package_sha });
     await store.tx(async (q) => {
-      await store.updateApp(q, app.guid, { package_state: "STAGING", staging_error: null });
+      await store.markStaging(q, app.guid, this.deps.id);
       await store.recordEvent(q, { type: "audit.app.staging.start", actor_guid: actor?.guid ?? null, actor_name: actor?.name ?? "system", target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid, data: { agent, task_id: taskId, package_sha: app.package_sha } });
     });
     this.say(app.guid, `Staging ${app.name} on agent ${agent}…`);

@@ -22,6 +22,8 @@ export class FakeAgent {
   readonly held: DeaStart[] = [];
   /** when set, every instance started crashes at once (an app that cannot start) */
   crashOnStart = false;
+  /** when set, staging answers "started" and then nothing (a staging in progress) */
+  holdStaging = false;
   /** what `dea.find.droplet` with include_stats reports for an instance's usage */
   usage = { cpu: 12.5, mem: 48 * 1024 * 1024, disk: 3 * 1024 * 1024 };
   private subs: { unsubscribe(): void }[] = [];
@@ -73,6 +75,7 @@ export class FakeAgent {
       b.subscribe(stagingStartSubject(this.id), "staging.start", async (m, meta) => {
         const reply = meta.reply!;
         b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "started" });
+        if (this.holdStaging) return;
         const pkg = await this.http(new Request(m.download_uri));
         this.fetched.push({ url: m.download_uri, status: pkg.status });
         b.publish(logsSubject(m.app_id), "logs", { app: m.app_id, source: "STG", index: -1, stream: "out", ts: Date.now(), line: "fake buildpack: compiling" });

@@ -72,6 +72,20 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
       `CREATE INDEX service_bindings_app ON service_bindings (app_guid)`,
     ],
   },
+  {
+    version: 3,
+    name: "staging owner, events by space, no deployments",
+    sql: [
+      // who is staging the app and since when: a controller restarted mid-staging fails its own
+      // leftovers at start, and anyone's older than a staging can last (issue 7)
+      `ALTER TABLE apps ADD COLUMN staging_by TEXT`,
+      `ALTER TABLE apps ADD COLUMN staging_since BIGINT`,
+      `CREATE INDEX events_space ON events (space_guid, created_at)`,
+      `CREATE INDEX events_created ON events (created_at)`,
+      // never written: rolling deploys are the health manager's diff of releases
+      `DROP TABLE deployments`,
+    ],
+  },
 ];
 
 /** Any fixed number: the PostgreSQL advisory lock every skiff process takes to migrate. */

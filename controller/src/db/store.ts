@@ -249,9 +249,32 @@ export class Store {
     await q.run(`DELETE FROM route_mappings WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM service_bindings WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [guid]);
-    await q.run(`DELETE FROM deployments WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM droplets WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM apps WHERE guid = ?`, [guid]);
+  }
+
+  // ---- staging ----
+  /** Marks the app STAGING by `by` (a stager's stable id). */
+  async markStaging(q: Queryable, guid: string, by: string, now = Date.now()): Promise<void> {
+    await q.run(`UPDATE apps SET package_state = 'STAGING', staging_error = NULL, staging_by = ?, staging_since = ?, updated_at = ? WHERE guid = ?`, [by, now, now, guid]);
+  }
+  /**
+   * Apps left STAGING by a stager that is gone: this one before its restart (`by`), one unknown
+   * (staged before owners were recorded), or any one whose staging began before `since` (longer
+   * than a staging may last). They become FAILED, with an event, so a start restages them.
+   */
+  async failInterruptedStaging(by: string, since: number, error: string): Promise<string[]> {
+    return this.db.tx(async (q) => {
+      const rows = await q.all<{ guid: string; name: string; space_guid: string; staging_by: string | null }>(
+        `SELECT guid, name, space_guid, staging_by FROM apps WHERE package_state = 'STAGING' AND (staging_by IS NULL OR staging_by = ? OR staging_since IS NULL OR staging_since < ?)`,
+        [by, since],
+      );
+      for (const r of rows) {
+        await q.run(`UPDATE apps SET package_state = 'FAILED', staging_error = ?, staging_by = NULL, staging_since = NULL, updated_at = ? WHERE guid = ? AND package_state = 'STAGING'`, [error, Date.now(), r.guid]);
+        await this.recordEvent(q, { type: "audit.app.staging.failed", actor_guid: null, actor_name: "system", target_type: "app", target_guid: r.guid, target_name: r.name, space_guid: r.space_guid, data: { error, staged_by: r.staging_by } });
+      }
+      return rows.map((r) => r.guid);
+    });
   }
 
   // ---- droplets ----
@@ -404,11 +427,6 @@ export class Store {
   }
   async releaseLease(name: string, holder: string): Promise<void> {
     await this.db.run(`DELETE FROM leases WHERE name = ? AND holder = ?`, [name, holder]);
-  }
-
-  // ---- deployments ----
-  async activeDeployments(): Promise<Set<string>> {
-    return new Set((await this.db.all<{ app_guid: string }>(`SELECT app_guid FROM deployments WHERE state = 'DEPLOYING' AND updated_at > ?`, [Date.now() - 10 * 60_000])).map((r) => r.app_guid));
   }
 }
 

@@ -8,14 +8,13 @@ const inst = (app: string, index: number, o: Partial<ActualInstance> = {}): Actu
   app, version: "v1", instance: `i${++seq}`, index, state: "RUNNING", stateTimestamp: seq, dea: "d1", lastSeen: NOW, ...o,
 });
 
-function run(desired: DesiredApp[], actual: ActualInstance[], o: { pending?: Map<string, number>; crashes?: Map<string, CrashInfo>; skip?: Set<string> } = {}) {
+function run(desired: DesiredApp[], actual: ActualInstance[], o: { pending?: Map<string, number>; crashes?: Map<string, CrashInfo>} = {}) {
   return diff({
     desired,
     actual: (app) => actual.filter((i) => i.app === app),
     actualApps: new Set(actual.map((i) => i.app)),
     pending: o.pending ?? new Map(),
     crashes: o.crashes ?? new Map(),
-    skip: o.skip,
     now: NOW,
   });
 }
@@ -76,9 +75,6 @@ describe("health manager diff", () => {
   test("rolling does not hold back indices with no old instance", () => {
     const a = run([{ guid: "a", version: "v2", instances: 3 }], [inst("a", 0, { version: "v1" })]);
     expect(a.filter((x) => x.type === "start").map((x) => x.index)).toEqual([0, 1, 2]);
-  });
-  test("skipped apps are left alone", () => {
-    expect(run([{ guid: "a", version: "v1", instances: 2 }], [inst("b", 0)], { skip: new Set(["a", "b"]) })).toEqual([]);
   });
   test("10,000 desired instances diff well under 50 ms", () => {
     const desired: DesiredApp[] = [];

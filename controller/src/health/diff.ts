@@ -28,8 +28,6 @@ export interface DiffInput {
   pending: ReadonlyMap<string, number>;
   /** `${app}/${index}` → crash bookkeeping */
   crashes: ReadonlyMap<string, CrashInfo>;
-  /** apps whose desired state is in flux (a rolling deploy is running): leave them alone */
-  skip?: ReadonlySet<string>;
   now: number;
 }
 
@@ -71,7 +69,6 @@ export function diff(input: DiffInput): Action[] {
   const desiredIds = new Set<string>();
   for (const d of input.desired) {
     desiredIds.add(d.guid);
-    if (input.skip?.has(d.guid)) continue;
     const live = input.actual(d.guid);
     const current = new Map<number, ActualInstance[]>();
     const old: ActualInstance[] = [];
@@ -113,7 +110,7 @@ export function diff(input: DiffInput): Action[] {
     }
   }
   for (const app of input.actualApps) {
-    if (desiredIds.has(app) || input.skip?.has(app)) continue;
+    if (desiredIds.has(app)) continue;
     for (const i of input.actual(app)) actions.push({ type: "stop", app, instance: i.instance, index: i.index, reason: "not-desired" });
   }
   return actions;

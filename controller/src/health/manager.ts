@@ -122,12 +122,11 @@ export class HealthManager {
 
     for (const k of settledPending(this.pending, (app) => actual.liveOf(app, now), now)) this.pending.delete(k);
     const apps = await store.startedApps();
-    const skip = await store.activeDeployments();
     const desired: DesiredApp[] = apps.map((a) => ({ guid: a.guid, version: appVersion(a.droplet_sha, a.release), instances: a.instances }));
     const crashes = new Map<string, CrashInfo>();
     for (const c of await store.allCrashes()) crashes.set(crashKey(c.app_guid, c.idx), { count: c.crash_count, nextRestartAt: c.next_restart_at });
 
-    const actions = this.decide(desired, crashes, skip, now);
+    const actions = this.decide(desired, crashes, now);
     await this.resetCrashCounts(crashes, desired, now);
     await this.apply(actions);
     const durationMs = performance.now() - t0;
@@ -135,10 +134,14 @@ export class HealthManager {
     return { leader: true, actions, durationMs };
   }
 
-  /** The pure part of a pass, exposed for the benchmark. */
-  decide(desired: DesiredApp[], crashes: Map<string, CrashInfo>, skip: ReadonlySet<string>, now: number): Action[] {
+  /**
+   * The pure part of a pass, exposed for the benchmark. The old 4-argument form (an always-empty
+   * skip set before `now`) is still accepted until bench/controller/controller-bench.ts drops it.
+   */
+  decide(desired: DesiredApp[], crashes: Map<string, CrashInfo>, ...at: [now: number] | [unusedSkip: ReadonlySet<string>, now: number]): Action[] {
+    const now = at.length === 2 ? at[1] : at[0];
     const { actual } = this.deps;
-    return diff({ desired, actual: (app) => actual.liveOf(app, now), actualApps: actual.apps(), pending: this.pending, crashes, skip, now });
+    return diff({ desired, actual: (app) => actual.liveOf(app, now), actualApps: actual.apps(), pending: this.pending, crashes, now });
   }
 
   private async resetCrashCounts(crashes: Map<string, CrashInfo>, desired: DesiredApp[], now: number): Promise<void> {
