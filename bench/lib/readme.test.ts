@@ -72,12 +72,12 @@ test("the README is generated from the results JSON alone, each table with its d
   expect(readdirSync(join(results, "charts")).sort()).toEqual(["router-0-0.svg", "router-0-1.svg"]); // the old one removed
   // each chart sits under its table's heading, before the rows, with relative links
   const heading = readme.indexOf("#### 0-byte responses (req/s)");
-  const img = readme.indexOf("![throughput: requests per second](results/charts/router-0-0.svg)");
+  const img = readme.indexOf("![throughput](results/charts/router-0-0.svg)");
   const rows = readme.indexOf("| target | conns | req/s |");
   expect(heading).toBeGreaterThan(0);
   expect(img).toBeGreaterThan(heading);
   expect(rows).toBeGreaterThan(img);
-  expect(readme).toContain("![latency: ms](results/charts/router-0-1.svg)");
+  expect(readme).toContain("![latency](results/charts/router-0-1.svg)");
   expect(readme).toContain("Full results: [results/router.json](results/router.json).");
   // where, when, at which commit, with which uWS.js
   expect(readme).toContain("at commit 0123456789ab (with uncommitted changes)");

@@ -13,8 +13,9 @@ const INTRO = [
   "",
   "Generated from `bench/results/*.json` by `npm run bench` (which runs the benches first) or by",
   "`bun bench/run.ts --readme` (which only reads the JSON); do not edit by hand. Each bench writes its own",
-  "JSON (machine, versions, git commit, command, every figure) and a Markdown table beside it;",
-  "`--quick` runs write `<bench>.quick.*` and are not shown here.",
+  "JSON (machine, versions, command, every figure, and the git commit measured: results stored before the",
+  "commit was recorded name none) and a Markdown table beside it; `--quick` runs write `<bench>.quick.*`",
+  "and are not shown here. Each chart is declared by its table and drawn under its heading.",
   "",
   "## CPU pinning on two cores",
   "",
@@ -48,7 +49,7 @@ export function writeBenchReadme(names: string[], resultsDir = defaultResultsDir
         const file = join(chartsDir, `${name}-${i}-${j}.svg`);
         writeFileSync(file, groupedBarChart(c));
         written.push(file);
-        return [`![${c.title}: ${c.axis}](${link(file)})`, ""];
+        return [`![${c.title}](${link(file)})`, ""];
       });
     const [heading, ...body] = reportMarkdown(r, { level: 2, charts }).trim().split("\n");
     parts.push(heading!, "", `Full results: [${link(json)}](${link(json)}).`, ...body, "");
