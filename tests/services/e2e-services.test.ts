@@ -17,6 +17,10 @@ import { PostgresProvisioner } from "../../controller/broker/provisioners/postgr
 import { eventually } from "../support/ports.ts";
 import { MysqlProvisioner } from "../../controller/broker/provisioners/mysql.ts";
 import { RabbitmqProvisioner } from "../../controller/broker/provisioners/rabbitmq.ts";
+import { createBroker } from "../../controller/broker/broker.ts";
+import { MemoryProvisioner } from "../../controller/broker/memory-provisioner.ts";
+import { MemoryBrokerStore } from "../../controller/broker/store.ts";
+import { memoryLogger } from "../../bus/log.ts";
 import { amqpOpen } from "./amqp-handshake.ts";
 import { installed } from "./harness.ts";
 
@@ -304,5 +308,48 @@ describe("MariaDB, Redis and RabbitMQ end to end (issue 8)", () => {
     expect(res.status).toBe(404);
     const events = JSON.stringify(await api("GET", "/v3/events?per_page=500"));
     for (const kind of kinds) expect(events).not.toContain(creds[kind].credentials.password);
+  }, 60_000);
+});
+
+describe("skiff create-service-broker (issue 8)", () => {
+  test("registers a broker on a URL with its credentials, shows its catalog, refuses bad credentials and duplicates, deletes it", async () => {
+    const extra = createBroker({
+      provisioners: [new MemoryProvisioner({ serviceId: "cli-memory-id" })],
+      credentials: { username: "cli-user", password: "cli-broker-secret" },
+      store: new MemoryBrokerStore(),
+      log: memoryLogger(),
+    });
+    extra.listen({ port: 0, hostname: "127.0.0.1" });
+    const url = `http://127.0.0.1:${extra.server!.port}`;
+    try {
+      const wrong = await cli("create-service-broker", "extra", "cli-user", "not-the-password", url);
+      expect(wrong.code).toBe(1);
+      expect(wrong.output).toContain("401");
+      expect((await cli("service-brokers")).output).not.toContain("extra");
+
+      const created = await cli("create-service-broker", "extra", "cli-user", "cli-broker-secret", url);
+      expect(created.code, created.output).toBe(0);
+      expect(created.output).toContain("Created service broker extra offering memory");
+      const listed = await cli("service-brokers", "--json");
+      expect(JSON.parse(listed.output).map((b: { name: string; url: string }) => [b.name, b.url])).toContainEqual(["extra", url]);
+      expect(listed.output).not.toContain("cli-broker-secret");
+      expect((await cli("marketplace")).output).toMatch(/^memory\s+.*small/m);
+
+      const again = await cli("create-service-broker", "extra", "cli-user", "cli-broker-secret", url);
+      expect(again.code).toBe(1);
+      expect(again.output).toContain("already exists");
+      const missing = await cli("create-service-broker", "extra2", "cli-user");
+      expect(missing.code).toBe(2);
+
+      const deleted = await cli("delete-service-broker", "extra", "-f");
+      expect(deleted.code, deleted.output).toBe(0);
+      expect((await cli("service-brokers")).output).not.toContain("extra");
+      expect(JSON.parse((await cli("marketplace", "--json")).output).map((o: { name: string }) => o.name)).not.toContain("memory");
+      const events = JSON.stringify(await api("GET", "/v3/events?per_page=500"));
+      expect(events).toContain("audit.service_broker.create");
+      expect(events).not.toContain("cli-broker-secret");
+    } finally {
+      await extra.stop();
+    }
   }, 60_000);
 });
