@@ -167,7 +167,7 @@ describe("postgresql provisioner", () => {
 
   test("a bind that fails after creating its role is unbound by the client (no orphan, issue 8)", async () => {
     class HalfBrokenBind extends PostgresProvisioner {
-      override async bind(req: BindRequest) {
+      override async bind(req: BindRequest): ReturnType<PostgresProvisioner["bind"]> {
         await super.bind(req);
         throw new Error("connection lost (simulated) after CREATE ROLE");
       }
