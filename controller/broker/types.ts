@@ -80,7 +80,7 @@ export interface Provisioner {
   /** True when an operation can take minutes: a request without accepts_incomplete=true gets 422 AsyncRequired. */
   readonly asyncOnly?: boolean;
   provision(req: ProvisionRequest): Promise<ProvisionResult | void>;
-  /** Optional plan or parameter change; without it, a plan change is refused with 400. */
+  /** Optional plan or parameter change; without it, a change is refused with 422 (the spec's "not supported"). */
   update?(req: ProvisionRequest & { previousPlan: CatalogPlan }): Promise<void>;
   deprovision(ref: InstanceRef): Promise<void>;
   bind(req: BindRequest): Promise<BindResult>;
