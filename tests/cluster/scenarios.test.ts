@@ -416,7 +416,7 @@ describe("cluster failure scenarios (issue 10)", () => {
       apps = await c.cli(["apps"]);
     }
     // staging and a first start after the restart: push a second app and reach it through HAProxy
-    const push = await c.cli(["push", join(repoRoot, "examples/hello"), "--name", "hello2", "-i", "1"]);
+    const push = await c.cli(["push", join(repoRoot, "examples/hello"), "--name", "hello2", "-i", "1", "-t", "60"]); // normally 1-2 s
     let pushed = "";
     for (let i = 0; i < 50 && !pushed.startsWith("hello from skiff"); i++) {
       pushed = await fetch(c.lbUrl, { headers: { host: `hello2.${c.domain}` } }).then((x) => x.text()).catch(() => "");
