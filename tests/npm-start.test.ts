@@ -111,7 +111,13 @@ const has = (tree: Proc[], pattern: RegExp) => tree.some((p) => pattern.test(p.c
 describe("npm start (issue 3)", () => {
   test("the cluster is up within 30 s, serves hello through the router, and Ctrl-C stops every process", async () => {
     const { proc, startedAt } = startCluster();
-    await proc.waitForLine(/the cluster is up/, 60_000);
+    // the launcher exits at once if start-up fails (a push that failed, say): say so rather than wait
+    await Promise.race([
+      proc.waitForLine(/the cluster is up/, 60_000),
+      proc.exited.then((code) => {
+        throw new Error(`the launcher exited (${code}) before the cluster was up:\n${proc.output().slice(-4000)}`);
+      }),
+    ]);
     const upMs = performance.now() - startedAt;
     console.log(`npm start: the cluster is up after ${(upMs / 1000).toFixed(1)} s`);
     expect(upMs).toBeLessThan(30_000);
