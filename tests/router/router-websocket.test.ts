@@ -189,3 +189,36 @@ test("an instance that stops reading: the tunnel closes once the bytes waiting f
   expect(code).toBe(1011);
   expect(instanceGot).toBeLessThan(total * message.length);
 }, 30_000);
+
+test("a client that stops reading: the instance socket is paused, so the router holds a bounded amount (issue 5)", async () => {
+  const frame = Buffer.alloc(10 + 1024 * 1024);
+  frame[0] = 0x82; // FIN + binary, unmasked (server to client)
+  frame[1] = 127;
+  frame.writeUInt32BE(0, 2);
+  frame.writeUInt32BE(1024 * 1024, 6);
+  const offered = 96;
+  let flushed = -1;
+  const b = await rawBackend(servers, (socket, head) => {
+    const key = /sec-websocket-key: (\S+)/i.exec(head)![1]!;
+    const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    for (let i = 0; i < offered; i++) socket.write(frame);
+    setTimeout(() => {
+      flushed = socket.bytesWritten - socket.writableLength;
+      socket.destroy();
+    }, 2000);
+  });
+  await register(b.port, ["ws-slow-client.skiff.localhost"]);
+  const { connect } = await import("node:net");
+  const client = connect(router.port, "127.0.0.1");
+  client.on("error", () => {});
+  client.write(`GET / HTTP/1.1\r\nHost: ws-slow-client.skiff.localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  client.once("data", () => client.pause()); // reads the 101 (and whatever came with it), then nothing
+  const deadline = Date.now() + 10_000;
+  while (flushed < 0 && Date.now() < deadline) await Bun.sleep(50);
+  client.destroy();
+  expect(flushed).toBeGreaterThan(0);
+  // kernel buffers on both sides hold a few tens of MiB at most; a router that buffered without
+  // bound would have taken all 96
+  expect(flushed).toBeLessThan((offered / 2) * frame.length);
+}, 20_000);
