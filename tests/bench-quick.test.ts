@@ -4,12 +4,31 @@
 // The runner (bench/run.ts) is run too, on the cheapest bench.
 
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { BENCHES } from "../bench/benches.ts";
 
 const repo = resolve(import.meta.dir, "..");
 const results = join(repo, "bench/results");
+
+function procStat(pid: number): { pid: number; ppid: number; state: string; startTime: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { pid, ppid: Number(f[1]), state: f[0]!, startTime: f[19]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live descendant of `root`, from /proc. */
+function descendants(root: number) {
+  const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map((n) => procStat(Number(n))).filter((p) => p !== undefined);
+  const out: typeof all = [];
+  const walk = (pid: number) => all.filter((p) => p.ppid === pid).forEach((c) => (out.push(c), walk(c.pid)));
+  walk(root);
+  return out;
+}
 
 async function run(argv: string[]) {
   const proc = Bun.spawn([process.execPath, ...argv], { cwd: repo, stdout: "pipe", stderr: "pipe" });
@@ -48,6 +67,25 @@ describe("bench --quick (issue 9)", () => {
     expect(statSync(join(results, "bus.quick.json")).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
     expect(statSync(readme).mtimeMs).toBe(before); // quick figures are not the README's
   }, 120_000);
+
+  test("a multi-router run that fails stops everything it started, its nats-server included (issue 9)", async () => {
+    // routers that refuse to start (a bad setting) make the run fail early
+    const proc = Bun.spawn([process.execPath, "bench/multi-router/multi-router-bench.ts", "--quick", "--variant", "no-retry"], {
+      cwd: repo, stdout: "pipe", stderr: "pipe", env: { ...process.env, SKIFF_ROUTER_MAX_HEADER_BYTES: "1" },
+    });
+    const seen = new Map<number, string>(); // pid → start time, of every descendant seen while it ran
+    let code: number | undefined;
+    void proc.exited.then((c) => (code = c));
+    while (code === undefined) {
+      for (const p of descendants(proc.pid)) seen.set(p.pid, p.startTime);
+      await Bun.sleep(20);
+    }
+    const err = await new Response(proc.stderr).text();
+    expect(code).toBe(1);
+    expect(err).toContain("r1 exited (1) before it listened");
+    expect([...seen.values()].length, "it started processes").toBeGreaterThan(0);
+    expect([...seen].filter(([pid, start]) => procStat(pid)?.startTime === start && procStat(pid)?.state !== "Z")).toEqual([]);
+  }, 60_000);
 
   test("the runner refuses an unknown bench or option, running nothing", async () => {
     const bench = await run(["bench/run.ts", "--quick", "nope"]);

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, memoryLogger, Subjects } from "../../bus/index.ts";
-import { startNatsServer } from "../../tests/support/nats-server.ts";
+import { startNatsServer, type NatsServer } from "../../tests/support/nats-server.ts";
 import { eventually, freePort, waitForPort } from "../../tests/support/ports.ts";
 import { startHelloBackend } from "../lib/backend.ts";
 import { runWrk, wrkScript, type WrkResult } from "../lib/wrk.ts";
@@ -78,8 +78,11 @@ function startRouter(name: string, natsUrl: string, port: number, statusPort: nu
   return { name, child, port, statusPort, exited, output: () => out };
 }
 
-const cleanup = () => {
+let nats: NatsServer | undefined;
+/** Stops everything this bench started, on success and on failure alike. */
+const cleanup = async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
   rmSync(routerBundle, { force: true });
 };
@@ -95,14 +98,15 @@ interface RunResult {
 
 try {
   execFileSync("node", [join(repo, "router/build.mjs"), routerBundle], { stdio: "ignore" });
-  const nats = await startNatsServer();
+  nats = await startNatsServer();
+  const natsUrl = nats.url;
   const backendPort = await freePort();
   children.push(startHelloBackend(backendPort));
   await waitForPort(backendPort);
   const script = wrkScript(dir); // p99.9 too
 
   // Routes are soft state: re-registered every second, as agents do on their interval.
-  const bus = await connectBus({ servers: [nats.url], name: "multi-router-bench" }, memoryLogger());
+  const bus = await connectBus({ servers: [natsUrl], name: "multi-router-bench" }, memoryLogger());
   const register = () => bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backendPort, uris: [HOST] });
   register();
   const registrar = setInterval(register, 1000);
@@ -110,11 +114,15 @@ try {
   /** One full scenario: two fresh routers behind a fresh HAProxy, r1 drained mid-run; all stopped after. */
   async function scenario(variant: Variant, run: number): Promise<RunResult> {
     const [p1, s1, p2, s2, lb] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const routers = [startRouter(`r1`, nats.url, p1, s1), startRouter(`r2`, nats.url, p2, s2)];
-    for (const r of routers)
-      await waitForPort(r.statusPort, 15_000).catch((err) => {
-        throw new Error(`${r.name} did not start: ${err.message}\n${r.output().slice(-3000)}`);
+    const routers = [startRouter(`r1`, natsUrl, p1, s1), startRouter(`r2`, natsUrl, p2, s2)];
+    for (const r of routers) {
+      // a router that exits (a bad setting) fails the run now, with its output, not after the wait
+      const exited = r.exited.then((code) => {
+        throw new Error(`${r.name} exited (${code}) before it listened:\n${r.output().slice(-3000)}`);
       });
+      await Promise.race([waitForPort(r.statusPort, 15_000), exited]);
+      exited.catch(() => {}); // the run goes on; its stop is awaited on `exited` itself
+    }
     register();
     for (const r of routers)
       await eventually(async () => {
@@ -177,7 +185,6 @@ ${routers.map((r) => `  server ${r.name} 127.0.0.1:${r.port} check port ${r.stat
   for (let i = 1; i <= RUNS; i++) for (const v of variants) runs.push(await scenario(v, i));
   clearInterval(registrar);
   await bus.close();
-  await nats.stop();
 
   const failed = runs.reduce((n, r) => n + r.failed, 0);
   const allExitedCleanly = runs.every((r) => r.exitCode === 0);
@@ -241,10 +248,10 @@ ${routers.map((r) => `  server ${r.name} 127.0.0.1:${r.port} check port ${r.stat
     ],
   });
   console.log(`multi-router: ${runs.length} run(s), ${failed} failed (${variants.map((v) => `${v}: ${figures[`${v.replace("-", "_")}.failed`]}`).join(", ")})`);
-  cleanup();
+  await cleanup();
   process.exit(failed === 0 && allExitedCleanly ? 0 : 1);
 } catch (err) {
   console.error(err);
-  cleanup();
+  await cleanup();
   process.exit(1);
 }
