@@ -88,7 +88,7 @@ afterAll(async () => {
       "",
       `Run at ${new Date().toISOString()}: ${TOTAL.toLocaleString("en")} instances of ${APPS} apps on ${AGENTS} simulated agents (tests/cluster/simulator.ts), one nats-server, the controller, two routers, the health manager; loopback, 2 shared cores.`,
       "",
-      "| figure | value | budget (the test fails above it) |",
+      "| figure | value | budget (the test fails outside it) |",
       "| --- | --- | --- |",
       ...figures.map(([k, v, b]) => `| ${k} | ${v} | ${b} |`),
     ].join("\n"));
