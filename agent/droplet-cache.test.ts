@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DropletCache, DropletError, sha256Hex } from "./droplet-cache.ts";
@@ -15,7 +15,23 @@ beforeAll(() => {
     hostname: "127.0.0.1",
     fetch(req) {
       hits++;
-      const b = blobs.get(new URL(req.url).pathname.slice(1));
+      const path = new URL(req.url).pathname.slice(1);
+      if (path.startsWith("chunked")) {
+        // no content-length: only counting what arrives can enforce the cap; "chunked-cut" dies midway
+        const cut = path === "chunked-cut";
+        let sent = 0;
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              if (sent >= 10) return c.close();
+              if (cut && sent === 3) return c.error(new Error("connection lost"));
+              c.enqueue(new Uint8Array(1000).fill(65 + sent++));
+              await Bun.sleep(1);
+            },
+          }),
+        );
+      }
+      const b = blobs.get(path);
       return b ? new Response(b as Uint8Array<ArrayBuffer>) : new Response("no", { status: 404 });
     },
   });
@@ -37,7 +53,7 @@ describe("DropletCache", () => {
     const d = add("one", "droplet one");
     hits = 0;
     const [x, y] = await Promise.all([cache.get(d.sha, d.uri), cache.get(d.sha, d.uri)]);
-    expect(new TextDecoder().decode(x)).toBe("droplet one");
+    expect(readFileSync(x, "utf8")).toBe("droplet one");
     expect(y).toBe(x);
     await cache.get(d.sha, d.uri);
     expect(hits).toBe(1);
@@ -70,5 +86,24 @@ describe("DropletCache", () => {
     }
     cache.prune(new Set([shas[0]!]));
     expect(shas.map((s) => existsSync(cache.pathOf(s)))).toEqual([true, false, true]);
+  });
+
+  // Downloads were buffered whole (arrayBuffer) and up to 64 droplets of 8 MiB stayed in memory.
+  test("streams a download to disk while hashing: the cap holds without a content-length, and a failed download leaves no file (issue 6)", async () => {
+    const cache = new DropletCache(join(dir, "f"), 4096);
+    const uri = (p: string) => `http://127.0.0.1:${server.port}/${p}`;
+    await expect(cache.get("a".repeat(64), uri("chunked"))).rejects.toThrow(/over the 4096 byte cap/);
+    const big = new DropletCache(join(dir, "g"), 1 << 20);
+    await expect(big.get("b".repeat(64), uri("chunked-cut"))).rejects.toThrow(DropletError);
+    const whole = new Uint8Array(10_000);
+    for (let k = 0; k < 10; k++) whole.fill(65 + k, k * 1000, (k + 1) * 1000);
+    const path = await big.get(sha256Hex(whole), uri("chunked"));
+    expect(new Uint8Array(readFileSync(path))).toEqual(whole);
+    for (const d of ["f", "g"]) expect(readdirSync(join(dir, d)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    // nothing is kept in memory: a file that vanished is downloaded again
+    rmSync(path);
+    hits = 0;
+    expect(readFileSync(await big.get(sha256Hex(whole), uri("chunked")))).toEqual(Buffer.from(whole));
+    expect(hits).toBe(1);
   });
 });

@@ -20,7 +20,7 @@ import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
 import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
-import { extractTarGz } from "./tarball.ts";
+import { extractTarGzFile } from "./tarball.ts";
 
 /** What the droplet says about itself (staging_info.json at its root). */
 export interface StagingInfo {
@@ -108,7 +108,7 @@ export class InstanceRunner {
   private async launch(): Promise<void> {
     const { instance: i, deps } = this;
     const start = i.start;
-    const bytes = await deps.droplets.get(start.droplet_sha256, start.droplet_uri);
+    const droplet = await deps.droplets.get(start.droplet_sha256, start.droplet_uri);
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
 
     const appDir = join(this.dir, "app");
@@ -118,7 +118,8 @@ export class InstanceRunner {
     this.user = deps.users.acquire();
     const owner = this.user ? { uid: this.user.uid, gid: this.user.gid } : undefined;
     const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
-    extractTarGz(bytes, this.dir, { maxBytes: diskCap, owner });
+    await extractTarGzFile(droplet, this.dir, { maxBytes: diskCap, owner });
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     // From here on the tree is the droplet's: root touches only what it checked is real, and never
     // follows a link (a droplet whose app/ is a link could otherwise send the chown, and the
     // instance's cwd, anywhere on the host).

@@ -2,13 +2,13 @@
 // compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
-import { chmodSync, lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
-import { sha256Hex } from "./droplet-cache.ts";
+import { download, sha256File } from "./droplet-cache.ts";
 import { LineSplitter, relayLines } from "./log-buffer.ts";
 import { readRegularFile } from "./no-follow.ts";
 import { signalName } from "./exit-description.ts";
@@ -16,7 +16,7 @@ import { parseProcfile } from "./procfile.ts";
 import { killScope, type ProcessScope } from "./process-sweep.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
-import { extractTarGz } from "./tarball.ts";
+import { extractTarGzFile } from "./tarball.ts";
 
 export interface StagerDeps {
   workDir: string;
@@ -128,9 +128,13 @@ async function runStaging(
     throw new StagingError(`could not download the app package: ${(err as Error).message}`);
   });
   if (!res.ok) throw new StagingError(`downloading the app package answered ${res.status}`);
-  const pkg = new Uint8Array(await res.arrayBuffer());
-  if (pkg.length > deps.maxArchiveBytes) throw new StagingError(`the app package is over ${deps.maxArchiveBytes} bytes`);
-  const unpacked = extractTarGz(pkg, appDir, { maxBytes: deps.maxArchiveBytes, owner });
+  // streamed to a file in the (root's) task dir, then unpacked from it: never held whole in memory
+  const pkgPath = join(taskDir, "package.tgz");
+  await download(res, pkgPath, deps.maxArchiveBytes, "app package").catch((err) => {
+    throw new StagingError((err as Error).message);
+  });
+  const unpacked = await extractTarGzFile(pkgPath, appDir, { maxBytes: deps.maxArchiveBytes, owner });
+  rmSync(pkgPath);
   // The task dir stays root's: the build user owns app/ and home/ only, so it can never swap app/,
   // staging_info.json or droplet.tgz (which root writes and packs) for a link.
   if (owner)
@@ -164,13 +168,12 @@ async function runStaging(
     say,
     pathPrefix: deps.pathPrefix,
   });
-  const droplet = new Uint8Array(readFileSync(dropletPath));
-  const sha = sha256Hex(droplet);
-  say(`droplet: ${droplet.length} bytes, sha256 ${sha}`);
+  const sha = await sha256File(dropletPath);
+  say(`droplet: ${statSync(dropletPath).size} bytes, sha256 ${sha}`);
 
   const put = await fetch(req.upload_uri, {
     method: "PUT",
-    body: droplet,
+    body: Bun.file(dropletPath), // streamed from disk
     headers: { "content-type": "application/gzip" },
     signal,
   }).catch((err) => {
@@ -179,7 +182,7 @@ async function runStaging(
   const answer = (await put.json().catch(() => ({}))) as { sha256?: string };
   if (put.status !== 201 && put.status !== 200) throw new StagingError(`uploading the droplet answered ${put.status}`);
   if (answer.sha256 && answer.sha256 !== sha) throw new StagingError(`the controller stored the droplet with sha256 ${answer.sha256}, expected ${sha}`);
-  deps.droplets.put(sha, droplet);
+  deps.droplets.putFile(sha, dropletPath);
   return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand };
 }
 

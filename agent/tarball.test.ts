@@ -50,9 +50,9 @@ const chainLast: Parameters<typeof writeTar>[0] = [
 ];
 
 describe("extractTarGz", () => {
-  test("unpacks files, directories, modes and inside symlinks", () => {
+  test("unpacks files, directories, modes and inside symlinks", async () => {
     const root = join(tmp(), "out");
-    const r = extractTarGz(
+    const r = await extractTarGz(
       gz([
         { name: "./app/", type: "5" },
         { name: "./app/run.sh", data: "#!/bin/sh\n", mode: 0o4777 },
@@ -69,13 +69,13 @@ describe("extractTarGz", () => {
     expect(readFileSync(join(root, "app/copy.txt"), "utf8")).toBe("x");
   });
 
-  test("reads what GNU tar writes (long names too)", () => {
+  test("reads what GNU tar writes (long names too)", async () => {
     const src = tmp();
     const long = "d".repeat(120);
     execFileSync("sh", ["-c", `mkdir -p '${src}/a/${long}' && echo hi > '${src}/a/${long}/f.txt' && ln -s f.txt '${src}/a/${long}/l'`]);
     const bytes = new Uint8Array(execFileSync("tar", ["-czf", "-", "-C", src, "."]));
     const root = join(tmp(), "out");
-    extractTarGz(bytes, root, { maxBytes: 1024 });
+    await extractTarGz(bytes, root, { maxBytes: 1024 });
     expect(readFileSync(join(root, "a", long, "f.txt"), "utf8")).toBe("hi\n");
     expect(lstatSync(join(root, "a", long, "l")).isSymbolicLink()).toBe(true);
   });
@@ -90,10 +90,10 @@ describe("extractTarGz", () => {
     ["symlink chain", [{ name: "d", type: "2", linkname: "." }, { name: "d/l", type: "2", linkname: "../escape" }]],
     ["hard link outside", [{ name: "h", type: "1", linkname: "../escape" }]],
   ];
-  test.each(hostile)("refuses %s and writes nothing outside", (_what, entries) => {
+  test.each(hostile)("refuses %s and writes nothing outside", async (_what, entries) => {
     const parent = tmp();
     const root = join(parent, "out");
-    expect(() => extractTarGz(gz(entries), root, { maxBytes: 1024 })).toThrow(UnsafeArchiveError);
+    await expect(extractTarGz(gz(entries), root, { maxBytes: 1024 })).rejects.toThrow(UnsafeArchiveError);
     expect(existsSync(join(parent, "escape"))).toBe(false);
   });
 
@@ -102,16 +102,16 @@ describe("extractTarGz", () => {
     ["an earlier link made outward by a later one", chainLast],
     ["app itself as such a link", [{ name: "z/", type: "5" }, { name: "a/b/c/", type: "5" }, { name: "a/b/c/d", type: "2", linkname: "../../../z" }, { name: "app", type: "2", linkname: "a/b/c/d/../../.." }]],
     ["a link loop", [{ name: "l1", type: "2", linkname: "l2" }, { name: "l2", type: "2", linkname: "l1" }]],
-  ] as const)("refuses %s and leaves no link leading out (issue 6)", (_what, entries) => {
+  ] as const)("refuses %s and leaves no link leading out (issue 6)", async (_what, entries) => {
     const parent = tmp();
     const root = join(parent, "inst", "id");
-    expect(() => extractTarGz(gz([...entries]), root, { maxBytes: 1024 })).toThrow(UnsafeArchiveError);
+    await expect(extractTarGz(gz([...entries]), root, { maxBytes: 1024 })).rejects.toThrow(UnsafeArchiveError);
     expect(linksLeadingOut(root)).toEqual([]);
   });
 
-  test("keeps links that pass through other links and stay inside (npm's file: dependencies)", () => {
+  test("keeps links that pass through other links and stay inside (npm's file: dependencies)", async () => {
     const root = join(tmp(), "out");
-    extractTarGz(
+    await extractTarGz(
       gz([
         { name: "app/vendor/dep/bin.js", data: "x" },
         { name: "app/node_modules/dep", type: "2", linkname: "../vendor/dep" },
@@ -125,15 +125,51 @@ describe("extractTarGz", () => {
     expect(realpathSync(join(root, "app/self"))).toBe(realpathSync(join(root, "app")));
   });
 
-  test("caps the total size, gzip bombs included", () => {
-    expect(() => extractTarGz(gz([{ name: "big", data: "x".repeat(5000) }]), join(tmp(), "o"), { maxBytes: 4096 })).toThrow(/more than 4096/);
+  test("caps the total size, gzip bombs included", async () => {
+    await expect(extractTarGz(gz([{ name: "big", data: "x".repeat(5000) }]), join(tmp(), "o"), { maxBytes: 4096 })).rejects.toThrow(/more than 4096/);
+    // all zeros: an end-of-archive marker at once, then 200 MiB that still count against the cap
     const bomb = new Uint8Array(gzipSync(new Uint8Array(200 * 1024 * 1024)));
-    expect(() => extractTarGz(bomb, join(tmp(), "o"), { maxBytes: 1024 })).toThrow(UnsafeArchiveError);
+    await expect(extractTarGz(bomb, join(tmp(), "o"), { maxBytes: 1024 })).rejects.toThrow(/unpacks to more than 1024/);
   });
 
-  test("refuses garbage", () => {
-    expect(() => extractTarGz(new Uint8Array([1, 2, 3]), join(tmp(), "o"), { maxBytes: 1024 })).toThrow(/not a gzip/);
-    expect(() => extractTarGz(new Uint8Array(gzipSync(new Uint8Array(512).fill(65))), join(tmp(), "o"), { maxBytes: 1024 })).toThrow(/corrupt/);
+  test("refuses garbage", async () => {
+    await expect(extractTarGz(new Uint8Array([1, 2, 3]), join(tmp(), "o"), { maxBytes: 1024 })).rejects.toThrow(/not a gzip/);
+    await expect(extractTarGz(new Uint8Array(gzipSync(new Uint8Array(512).fill(65))), join(tmp(), "o"), { maxBytes: 1024 })).rejects.toThrow(/corrupt/);
+    const whole = writeTar([{ name: "f", data: "x".repeat(2000) }]);
+    await expect(extractTarGz(new Uint8Array(gzipSync(whole.subarray(0, 1024))), join(tmp(), "o"), { maxBytes: 4096 })).rejects.toThrow(/truncated/);
+  });
+
+  // The droplet was gunzipped whole with gunzipSync (up to 1 GiB, blocking the event loop: heartbeats
+  // and health checks stalled) and written with writeFileSync. Now it streams in small slices.
+  test("unpacks a large archive without holding it or blocking the event loop for long (issue 6)", async () => {
+    // 1,500 files of 32 KiB: many entries and 48 MiB of data, as a droplet with node_modules
+    const entries: Parameters<typeof writeTar>[0] = [{ name: "app/", type: "5" }];
+    const body = new Uint8Array(32 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 2654435761) >>> 24;
+    for (let k = 0; k < 1500; k++) entries.push({ name: `app/m${k % 30}/f${k}.js`, data: body });
+    const big = new Uint8Array(gzipSync(writeTar(entries), { level: 1 }));
+    const root = join(tmp(), "out");
+    let worstGap = 0;
+    let ticks = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      ticks++;
+      const now = performance.now();
+      worstGap = Math.max(worstGap, now - last);
+      last = now;
+    }, 1);
+    const t0 = performance.now();
+    try {
+      const r = await extractTarGz(big, root, { maxBytes: 128 * 1024 * 1024 });
+      expect(r).toEqual({ files: 1500, bytes: 1500 * body.length });
+    } finally {
+      clearInterval(ticker);
+    }
+    const took = performance.now() - t0;
+    expect(readFileSync(join(root, "app/m27/f1497.js"))).toEqual(Buffer.from(body));
+    // timers ran all along (a synchronous unpack lets none run), and never waited long
+    expect(ticks).toBeGreaterThan(took / 50);
+    expect(worstGap).toBeLessThan(Math.max(60, took / 4));
   });
 });
 
@@ -149,9 +185,9 @@ describe("path rules", () => {
     // the textual test alone passes the audit's chain: resolveInside is what catches it
     expect(symlinkStaysInside(["app", "x"], "../a/b/c/../../..")).toBe(true);
   });
-  test("resolveInside follows the links in the tree (issue 6)", () => {
+  test("resolveInside follows the links in the tree (issue 6)", async () => {
     const root = join(tmp(), "r");
-    extractTarGz(gz([{ name: "z/", type: "5" }, { name: "a/b/c", type: "2", linkname: "../../z" }]), root, { maxBytes: 1024 });
+    await extractTarGz(gz([{ name: "z/", type: "5" }, { name: "a/b/c", type: "2", linkname: "../../z" }]), root, { maxBytes: 1024 });
     expect(resolveInside(root, ["a", "b", "c"])).toEqual(["z"]);
     expect(resolveInside(root, ["a", "b", "c", ".."])).toEqual([]);
     expect(resolveInside(root, ["a", "b", "c", "..", ".."])).toBeUndefined();

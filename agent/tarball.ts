@@ -2,16 +2,14 @@
 // entry with `..`, an absolute path, a link that resolves outside the root (checked as text, then
 // resolved through the links already unpacked, then every link again once the tree is final), a path
 // through a symlink, a device or FIFO, or more than the size cap; so nothing is ever written outside
-// the target directory, and no link left in it leads out. We parse the tar format ourselves (ustar,
-// pax and GNU long names) rather than trust `tar` flags.
+// the target directory, and no link left in it leads out. We parse the tar format ourselves
+// (tar-parser.ts) rather than trust `tar` flags, and stream: memory stays flat whatever the size.
 
-import { gunzipSync } from "node:zlib";
-import { copyFileSync, lchownSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, lchownSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
 import { join, posix } from "node:path";
+import { TarParser, UnsafeArchiveError, type TarHeader, type TarSink } from "./tar-parser.ts";
 
-export class UnsafeArchiveError extends Error {
-  override name = "UnsafeArchiveError";
-}
+export { UnsafeArchiveError };
 
 export interface ExtractOptions {
   /** cap on the sum of file sizes (and on the unpacked archive) in bytes */
@@ -24,102 +22,6 @@ export interface ExtractOptions {
 export interface ExtractResult {
   files: number;
   bytes: number;
-}
-
-interface Entry {
-  name: string;
-  type: string;
-  mode: number;
-  size: number;
-  linkname: string;
-  data: Uint8Array;
-}
-
-const BLOCK = 512;
-const decoder = new TextDecoder();
-
-function cString(buf: Uint8Array, start: number, len: number): string {
-  let end = start;
-  while (end < start + len && buf[end] !== 0) end++;
-  return decoder.decode(buf.subarray(start, end));
-}
-
-function octal(buf: Uint8Array, start: number, len: number): number {
-  if (buf[start]! & 0x80) {
-    // GNU base-256 for big numbers
-    let n = 0;
-    for (let i = start + 1; i < start + len; i++) n = n * 256 + buf[i]!;
-    return n;
-  }
-  const s = cString(buf, start, len).trim();
-  return s === "" ? 0 : parseInt(s, 8);
-}
-
-function checksumOk(h: Uint8Array): boolean {
-  const stored = octal(h, 148, 8);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-  return sum === stored;
-}
-
-function parsePax(data: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
-  const text = decoder.decode(data);
-  let i = 0;
-  while (i < text.length) {
-    const sp = text.indexOf(" ", i);
-    if (sp < 0) break;
-    const len = parseInt(text.slice(i, sp), 10);
-    if (!(len > 0)) break;
-    const record = text.slice(sp + 1, i + len - 1);
-    const eq = record.indexOf("=");
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
-    i += len;
-  }
-  return out;
-}
-
-/** Reads every entry of an uncompressed tar, applying pax and GNU long-name headers. */
-export function* readTar(tar: Uint8Array, maxEntries = 500_000): Generator<Entry> {
-  let off = 0;
-  let pax: Record<string, string> = {};
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  let count = 0;
-  while (off + BLOCK <= tar.length) {
-    const h = tar.subarray(off, off + BLOCK);
-    if (h.every((b) => b === 0)) return;
-    if (!checksumOk(h)) throw new UnsafeArchiveError(`corrupt tar header at byte ${off}`);
-    if (++count > maxEntries) throw new UnsafeArchiveError(`more than ${maxEntries} entries`);
-    const type = String.fromCharCode(h[156] || 48);
-    const headerSize = octal(h, 124, 12);
-    const size = pax.size !== undefined ? Number(pax.size) : headerSize;
-    const dataStart = off + BLOCK;
-    if (!Number.isSafeInteger(size) || size < 0 || dataStart + size > tar.length)
-      throw new UnsafeArchiveError("truncated tar entry");
-    const data = tar.subarray(dataStart, dataStart + size);
-    off = dataStart + Math.ceil(size / BLOCK) * BLOCK;
-    if (type === "x") {
-      pax = parsePax(data);
-      continue;
-    }
-    if (type === "g") continue;
-    if (type === "L") {
-      longName = cString(data, 0, data.length);
-      continue;
-    }
-    if (type === "K") {
-      longLink = cString(data, 0, data.length);
-      continue;
-    }
-    const prefix = decoder.decode(h.subarray(257, 262)) === "ustar" ? cString(h, 345, 155) : "";
-    const baseName = cString(h, 0, 100);
-    const name = pax.path ?? longName ?? (prefix ? `${prefix}/${baseName}` : baseName);
-    const linkname = pax.linkpath ?? longLink ?? cString(h, 157, 100);
-    pax = {};
-    longName = longLink = undefined;
-    yield { name, type, mode: octal(h, 100, 8), size, linkname, data };
-  }
 }
 
 /** Archive path → its segments inside the root; throws on `..`, absolute paths and NUL bytes. */
@@ -214,110 +116,202 @@ function checkLinksAfterUnpack(root: string, links: readonly string[][]): void {
   }
 }
 
-/** Unpacks a gzip tarball into `root` (created if missing). Refuses unsafe archives before or while writing. */
-export function extractTarGz(gz: Uint8Array, root: string, opts: ExtractOptions): ExtractResult {
-  let tar: Uint8Array;
-  try {
-    // the cap on the unpacked archive stops gzip bombs before they fill memory
-    tar = gunzipSync(gz, { maxOutputLength: opts.maxBytes + 64 * 1024 * 1024 });
-  } catch (err) {
-    const msg = (err as Error).message;
-    throw new UnsafeArchiveError(/buffer|length|size/i.test(msg) ? `archive unpacks to more than ${opts.maxBytes} bytes` : `not a gzip file: ${msg}`);
-  }
-  return extractTar(tar, root, opts);
+/** Unpacks a gzip tarball held in memory into `root`; see extractTarGzStream. */
+export function extractTarGz(gz: Uint8Array, root: string, opts: ExtractOptions): Promise<ExtractResult> {
+  return extractTarGzStream(new Blob([gz as Uint8Array<ArrayBuffer>]).stream(), root, opts);
 }
 
-export function extractTar(tar: Uint8Array, root: string, opts: ExtractOptions): ExtractResult {
-  mkdirSync(root, { recursive: true });
-  const knownDirs = new Set<string>([""]);
-  const links: string[][] = [];
-  let bytes = 0;
-  let files = 0;
-  const chown = (p: string) => opts.owner && lchownSync(p, opts.owner.uid, opts.owner.gid);
+/** Unpacks a gzip tarball file into `root`; see extractTarGzStream. */
+export function extractTarGzFile(path: string, root: string, opts: ExtractOptions): Promise<ExtractResult> {
+  return extractTarGzStream(Bun.file(path).stream(), root, opts);
+}
 
-  // Creates each parent directory one segment at a time, refusing to pass through a symlink.
-  const ensureDir = (segments: string[]) => {
+/** Tar headers and padding a capped archive may add to its files' bytes before it counts as a bomb. */
+const TAR_OVERHEAD = 64 * 1024 * 1024;
+/** Give the event loop a turn at least this often (heartbeats, health checks, other starts). */
+const SLICE_MS = 8;
+/**
+ * The decompressor inflates each input chunk whole before anything else runs, and a file or Blob
+ * stream hands it 0.25-1 MiB at a time (tens of ms of inflating, measured): fed 16 KiB pieces, it
+ * never holds the loop longer than a fraction of a millisecond at a time.
+ */
+const COMPRESSED_PIECE = 16 * 1024;
+
+function smallPieces(max: number): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      for (let off = 0; off < chunk.length; off += max) controller.enqueue(chunk.subarray(off, off + max));
+    },
+  });
+}
+
+/**
+ * Unpacks a gzip tarball into `root` (created if missing), refusing unsafe archives before or while
+ * writing (UnsafeArchiveError). Streamed: decompressed and written a chunk at a time, so memory stays
+ * flat whatever the size, and the event loop gets a turn every few milliseconds. Everything after
+ * the end-of-archive marker still counts against the cap, so a gzip bomb is refused all the same.
+ */
+export async function extractTarGzStream(gz: ReadableStream<Uint8Array>, root: string, opts: ExtractOptions): Promise<ExtractResult> {
+  const out = new Extractor(root, opts);
+  const parser = new TarParser(out, opts.maxEntries);
+  const cap = opts.maxBytes + TAR_OVERHEAD;
+  // DecompressionStream rather than node:zlib: Bun's native one, and loading node:zlib costs the agent MiBs of RSS
+  const gunzip = new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
+  const reader = gz.pipeThrough(smallPieces(COMPRESSED_PIECE)).pipeThrough(gunzip).getReader();
+  let sliceStart = performance.now();
+  try {
+    for (;;) {
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new UnsafeArchiveError(`not a gzip file: ${(err as Error).message}`);
+      }
+      if (next.done) break;
+      if (parser.bytes + next.value.length > cap) throw new UnsafeArchiveError(`archive unpacks to more than ${opts.maxBytes} bytes`);
+      parser.push(next.value);
+      if (performance.now() - sliceStart > SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+    parser.finish();
+  } catch (err) {
+    void reader.cancel().catch(() => {});
+    out.abort();
+    throw err;
+  }
+  return out.finish();
+}
+
+/** Applies parsed entries to the file system under `root`, refusing anything unsafe. Synchronous per event. */
+class Extractor implements TarSink {
+  private readonly knownDirs = new Set<string>([""]);
+  private readonly links: string[][] = [];
+  private bytes = 0;
+  private files = 0;
+  /** the regular file being written */
+  private file?: { fd: number; abs: string };
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: ExtractOptions,
+  ) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  private chown(p: string): void {
+    if (this.opts.owner) lchownSync(p, this.opts.owner.uid, this.opts.owner.gid);
+  }
+
+  /** Creates each parent directory one segment at a time, refusing to pass through a symlink. */
+  private ensureDir(segments: string[]): void {
     for (let i = 1; i <= segments.length; i++) {
       const rel = segments.slice(0, i).join("/");
-      if (knownDirs.has(rel)) continue;
-      const abs = join(root, rel);
+      if (this.knownDirs.has(rel)) continue;
+      const abs = join(this.root, rel);
       const st = lstatSync(abs, { throwIfNoEntry: false });
       if (!st) {
         mkdirSync(abs, { mode: 0o755 });
-        chown(abs);
+        this.chown(abs);
       } else if (!st.isDirectory()) throw new UnsafeArchiveError(`path goes through a non-directory: ${rel}`);
-      knownDirs.add(rel);
+      this.knownDirs.add(rel);
     }
-  };
-  const clear = (abs: string, rel: string) => {
+  }
+
+  private clear(abs: string, rel: string): void {
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (!st) return;
     if (st.isDirectory()) throw new UnsafeArchiveError(`entry would replace a directory: ${rel}`);
     rmSync(abs);
-  };
-
-  try {
-    for (const e of readTar(tar, opts.maxEntries)) {
-      const segments = safeSegments(e.name);
-      if (segments.length === 0) continue;
-      const rel = segments.join("/");
-      const abs = join(root, rel);
-      switch (e.type) {
-        case "5":
-          ensureDir(segments);
-          break;
-        case "0":
-        case "7": {
-          bytes += e.size;
-          if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
-          ensureDir(segments.slice(0, -1));
-          clear(abs, rel);
-          // owner-readable always; keep the executable bits; never setuid/setgid/sticky or world-writable
-          writeFileSync(abs, e.data, { mode: (e.mode & 0o755) | 0o644, flag: "wx" });
-          chown(abs);
-          files++;
-          break;
-        }
-        case "2":
-          if (!symlinkStaysInside(segments, e.linkname))
-            throw new UnsafeArchiveError(`symlink points outside the archive: ${rel} -> ${e.linkname}`);
-          ensureDir(segments.slice(0, -1));
-          clear(abs, rel);
-          symlinkSync(e.linkname, abs);
-          links.push(segments);
-          if (!resolveInside(root, segments)) {
-            unlinkSync(abs);
-            throw new UnsafeArchiveError(`symlink resolves outside the archive through other links: ${rel} -> ${e.linkname}`);
-          }
-          chown(abs);
-          break;
-        case "1": {
-          const target = safeSegments(e.linkname);
-          const targetAbs = join(root, ...target);
-          const st = lstatSync(targetAbs, { throwIfNoEntry: false });
-          if (!st?.isFile()) throw new UnsafeArchiveError(`hard link to something not extracted as a file: ${rel} -> ${e.linkname}`);
-          ensureDir(target.slice(0, -1)); // refuses a target reached through a symlink
-          bytes += st.size;
-          if (bytes > opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${opts.maxBytes} bytes`);
-          ensureDir(segments.slice(0, -1));
-          clear(abs, rel);
-          copyFileSync(targetAbs, abs);
-          chown(abs);
-          files++;
-          break;
-        }
-        default:
-          throw new UnsafeArchiveError(`unsupported entry type '${e.type}' (devices, FIFOs…) at ${rel}`);
-      }
-    }
-  } catch (err) {
-    // a refused archive leaves no link behind that a later entry may have turned outward
-    removeLinks(root, links);
-    throw err;
   }
-  checkLinksAfterUnpack(root, links);
-  return { files, bytes };
+
+  private addBytes(n: number): void {
+    this.bytes += n;
+    if (this.bytes > this.opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${this.opts.maxBytes} bytes`);
+  }
+
+  entry(e: TarHeader): void {
+    const segments = safeSegments(e.name);
+    if (segments.length === 0) return;
+    const rel = segments.join("/");
+    const abs = join(this.root, rel);
+    switch (e.type) {
+      case "5":
+        this.ensureDir(segments);
+        break;
+      case "0":
+      case "7": {
+        this.addBytes(e.size);
+        this.ensureDir(segments.slice(0, -1));
+        this.clear(abs, rel);
+        // owner-readable always; keep the executable bits; never setuid/setgid/sticky or world-writable;
+        // "wx" (O_EXCL) never follows a link
+        this.file = { fd: openSync(abs, "wx", (e.mode & 0o755) | 0o644), abs };
+        this.files++;
+        break;
+      }
+      case "2":
+        if (!symlinkStaysInside(segments, e.linkname))
+          throw new UnsafeArchiveError(`symlink points outside the archive: ${rel} -> ${e.linkname}`);
+        this.ensureDir(segments.slice(0, -1));
+        this.clear(abs, rel);
+        symlinkSync(e.linkname, abs);
+        this.links.push(segments);
+        if (!resolveInside(this.root, segments)) {
+          unlinkSync(abs);
+          throw new UnsafeArchiveError(`symlink resolves outside the archive through other links: ${rel} -> ${e.linkname}`);
+        }
+        this.chown(abs);
+        break;
+      case "1": {
+        const target = safeSegments(e.linkname);
+        this.ensureDir(target.slice(0, -1)); // refuses a target reached through a symlink
+        const targetAbs = join(this.root, ...target);
+        const st = lstatSync(targetAbs, { throwIfNoEntry: false });
+        if (!st?.isFile()) throw new UnsafeArchiveError(`hard link to something not extracted as a file: ${rel} -> ${e.linkname}`);
+        this.addBytes(st.size);
+        this.ensureDir(segments.slice(0, -1));
+        this.clear(abs, rel);
+        copyFileSync(targetAbs, abs);
+        this.chown(abs);
+        this.files++;
+        break;
+      }
+      default:
+        throw new UnsafeArchiveError(`unsupported entry type '${e.type}' (devices, FIFOs…) at ${rel}`);
+    }
+  }
+
+  data(bytes: Uint8Array): void {
+    if (!this.file) return; // data of an entry that holds none (a directory's): skipped
+    let off = 0;
+    while (off < bytes.length) off += writeSync(this.file.fd, bytes, off, bytes.length - off);
+  }
+
+  end(): void {
+    const f = this.file;
+    if (!f) return;
+    this.file = undefined;
+    closeSync(f.fd);
+    this.chown(f.abs);
+  }
+
+  /** After the last entry: every link checked again against the final tree. */
+  finish(): ExtractResult {
+    checkLinksAfterUnpack(this.root, this.links);
+    return { files: this.files, bytes: this.bytes };
+  }
+
+  /** A refused archive leaves no link behind that a later entry may have turned outward. */
+  abort(): void {
+    if (this.file) closeSync(this.file.fd);
+    this.file = undefined;
+    removeLinks(this.root, this.links);
+  }
 }
+
+const BLOCK = 512;
 
 /** Writes a plain ustar archive of in-memory entries: for tests and fixtures (hostile ones too). */
 export function writeTar(entries: { name: string; type?: "0" | "2" | "1" | "5"; data?: string | Uint8Array; linkname?: string; mode?: number }[]): Uint8Array {

@@ -83,7 +83,7 @@ describe("staging", () => {
     expect(done.detected_start_command).toBe(command);
     const out = mkdtempSync(join(tmpdir(), "skiff-droplet-"));
     try {
-      extractTarGz(blobs.droplets.get(done.droplet_sha!)!, out, { maxBytes: 1 << 26 });
+      await extractTarGz(blobs.droplets.get(done.droplet_sha!)!, out, { maxBytes: 1 << 26 });
       expect(existsSync(join(out, "app/node_modules/greeting/index.js"))).toBe(true);
       expect(JSON.parse(readFileSync(join(out, "staging_info.json"), "utf8"))).toMatchObject({ start_command: command, detected_buildpack: buildpack });
     } finally {
