@@ -66,6 +66,12 @@ impl EdgeTable {
         }
     }
 
+    /// The first slot `find(hash, ..)` reads.
+    #[inline]
+    pub fn touch(&self, hash: u32) -> u64 {
+        self.slots[hash as usize & (self.slots.len() - 1)]
+    }
+
     /// Adds an edge the caller knows is absent.
     pub fn insert(&mut self, hash: u32, node: u32) {
         // Keep the load at or under 3/4: beyond it linear probing's miss runs grow quickly.
@@ -113,6 +119,21 @@ impl EdgeTable {
         self.slots[hole] = 0;
         self.len -= 1;
         true
+    }
+
+    /// Renames every stored node through `rename` (the arena was compacted: a node's hash stays,
+    /// its offset changes), then gives back slots the table no longer needs.
+    pub fn rename(&mut self, rename: impl Fn(u32) -> u32) {
+        for slot in self.slots.iter_mut().filter(|s| **s != 0) {
+            *slot = (*slot & !0xffff_ffff) | (rename((*slot as u32).wrapping_sub(1)) as u64 + 1);
+        }
+        let mut size = MIN_SLOTS;
+        while self.len * 4 > size * 3 {
+            size *= 2;
+        }
+        if size < self.slots.len() {
+            self.rehash(size);
+        }
     }
 
     /// Mean distance of an entry from its home bucket (a probe-length check for the hash).

@@ -3,6 +3,7 @@
 //! wildcard `*.example.com` is just a `*` child of `example`), then its path segments.
 //! Semantics are documented in router/src/matcher/route-key.ts and wasm/README.md.
 
+use crate::hash::chain;
 use crate::key::{normalise_host, segment_end_lowercasing, split_uri, Dots, MAX_DOTS};
 use crate::trie::{Trie, NO_VALUE, ROOT};
 
@@ -12,6 +13,8 @@ const PATH_SEGMENT: u8 = 1;
 const HAS_STAR: u8 = 1;
 /// `lookup_host`'s answer when the target decides: call `lookup_path`.
 pub const NEEDS_PATH: i32 = -2;
+/// The most labels a valid host has.
+const MAX_LABELS: usize = MAX_DOTS + 1;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -26,12 +29,49 @@ pub struct Matcher {
     last_match_length: u32,
     // Per-call scratch, kept here so a lookup neither allocates nor zeroes arrays.
     dots: Dots,
-    star_parents: [u32; MAX_DOTS],
+    /// The request host's suffixes' chain states: `[i]` after its `i` rightmost labels.
+    states: [u64; MAX_LABELS + 1],
+    /// Nodes with a `*` child above the host, deepest first, and how many labels each holds.
+    star_parents: [(u32, u32); MAX_DOTS],
     // Between `lookup_host` and `lookup_path`: the hosts still in the running (exact, then
-    // wildcards). Any change to the table clears them, as node names may move.
-    candidate_nodes: [u32; MAX_DOTS + 1],
+    // wildcards) and their chain states. Any change to the table clears them, as node names may move.
+    candidate_nodes: [u32; MAX_LABELS],
+    candidate_states: [u64; MAX_LABELS],
     candidates: usize,
     first_undecided: usize,
+    /// Sums the slots `lookup_host` loads ahead, so the loads are not optimised away.
+    touched: u64,
+}
+
+/// Where label `i` of a host lies, counting from the left (0 is the leftmost): `dots` holds the
+/// host's dot positions, `n` its length.
+#[inline]
+fn label_span(dots: &Dots, dot_count: usize, n: usize, i: usize) -> (usize, usize) {
+    let start = if i == 0 { 0 } else { dots[i - 1] as usize + 1 };
+    let end = if i == dot_count { n } else { dots[i] as usize };
+    (start, end)
+}
+
+/// Whether `node` is the suffix of `host` that starts at its label `first` (0 is the leftmost):
+/// that label is the node's, and the labels after it are its ancestors' up to the root. On the way
+/// it lists the nodes with a `*` child that hold a proper suffix of the host, deepest first, in
+/// `star_parents` (their count in `stars`): the wildcard candidates, had by the same reads.
+#[inline]
+fn is_suffix(trie: &Trie, node: u32, host: &[u8], dots: &Dots, dot_count: usize, first: usize, star_parents: &mut [(u32, u32); MAX_DOTS], stars: &mut usize) -> bool {
+    *stars = 0;
+    let mut node = node;
+    for i in first..=dot_count {
+        let (start, end) = label_span(dots, dot_count, host.len(), i);
+        if node == ROOT || !trie.is_label(node, HOST_LABEL, &host[start..end]) {
+            return false;
+        }
+        if i > 0 && trie.flags(node) & HAS_STAR != 0 {
+            star_parents[*stars] = (node, (dot_count + 1 - i) as u32);
+            *stars += 1;
+        }
+        node = trie.parent(node);
+    }
+    node == ROOT
 }
 
 impl Matcher {
@@ -41,10 +81,13 @@ impl Matcher {
             routes: 0,
             last_match_length: 0,
             dots: [0; MAX_DOTS],
-            star_parents: [0; MAX_DOTS],
-            candidate_nodes: [0; MAX_DOTS + 1],
+            states: [0; MAX_LABELS + 1],
+            star_parents: [(0, 0); MAX_DOTS],
+            candidate_nodes: [0; MAX_LABELS],
+            candidate_states: [0; MAX_LABELS],
             candidates: 0,
             first_undecided: 0,
+            touched: 0,
         }
     }
 
@@ -137,42 +180,83 @@ impl Matcher {
             None => return -1,
         };
         let host = &host[..n];
-        // One walk from the rightmost label finds the exact host and, on the way, every node with a
-        // `*` child: `*.b.c` for `a.b.c` is the `*` child of c -> b, recorded when labels remain.
-        let mut stars = 0;
-        let mut node = ROOT;
-        let mut end = n;
-        let mut remaining_dots = dot_count;
-        let exact = loop {
-            // A node whose only host child is its `*` has no child a request host can reach (it holds
-            // no `*`): the usual `*.t-1.apps.example.com` registered alone. Stop without reading it.
-            if self.trie.flags(node) & HAS_STAR != 0 && self.trie.children(node, HOST_LABEL) == 1 {
-                break None;
-            }
-            let start = if remaining_dots == 0 { 0 } else { self.dots[remaining_dots - 1] as usize + 1 };
-            match self.trie.at(node, HOST_LABEL, &host[start..end]) {
-                None => break None,
-                Some(child) => node = child,
-            }
-            if start == 0 {
-                break Some(node);
-            }
-            if self.trie.flags(node) & HAS_STAR != 0 {
-                self.star_parents[stars] = node;
-                stars += 1;
-            }
-            end = start - 1;
-            remaining_dots -= 1;
-        };
-        // Candidates in gorouter's order: the exact host, then wildcards, longest suffix first.
-        let mut count = 0;
-        if let Some(exact) = exact {
-            self.candidate_nodes[0] = exact;
-            count = 1;
+        // Hash the host once, right to left: the state after each label is its suffix's, so the
+        // whole host and every node on the way down have their hashes without hashing again.
+        let mut state = self.trie.root_state();
+        self.states[0] = state;
+        for depth in 1..=dot_count + 1 {
+            let (start, end) = label_span(&self.dots, dot_count, n, dot_count + 1 - depth);
+            state = chain(state, HOST_LABEL, &host[start..end]);
+            self.states[depth] = state;
         }
-        for i in (0..stars).rev() {
-            if let Some(star) = self.trie.at(self.star_parents[i], HOST_LABEL, b"*") {
+        // The exact host in one probe, checked by walking up its parents (shared by many hosts,
+        // so in cache), which also lists the wildcard candidates above it.
+        let mut stars = 0;
+        // The host's parent domain is the next probe when the host is absent (a wildcard or a
+        // miss): start loading its slot now, so that the two likely cache misses overlap. For a
+        // host that exists, its parent domain is shared and in cache: this costs nothing.
+        if dot_count > 0 {
+            self.touched = self.touched.wrapping_add(self.trie.touch(self.states[dot_count]));
+        }
+        let exact = {
+            let (trie, dots, star_parents) = (&self.trie, &self.dots, &mut self.star_parents);
+            trie.find(state, |node| is_suffix(trie, node, host, dots, dot_count, 0, star_parents, &mut stars))
+        };
+        let mut count = 0;
+        match exact {
+            Some(node) => {
+                // Most hosts have a route and no paths: decided before reading anything else.
+                if self.trie.children(node, PATH_SEGMENT) == 0 {
+                    let value = self.trie.value(node);
+                    if value != NO_VALUE {
+                        self.last_match_length = 0;
+                        return value;
+                    }
+                }
+                self.candidate_nodes[0] = node;
+                self.candidate_states[0] = state;
+                count = 1;
+            }
+            None => {
+                // No such host: its deepest node is usually its parent domain (one probe, checked
+                // and listing the `*` nodes as above); else walk down from the root with the
+                // states already had, stopping above the labels known absent.
+                let parent_domain = if dot_count == 0 {
+                    None
+                } else {
+                    let (trie, dots, star_parents) = (&self.trie, &self.dots, &mut self.star_parents);
+                    trie.find(self.states[dot_count], |node| is_suffix(trie, node, host, dots, dot_count, 1, star_parents, &mut stars))
+                };
+                if parent_domain.is_none() {
+                    stars = 0;
+                    let mut node = ROOT;
+                    for depth in 1..dot_count {
+                        // A node whose only host child is its `*` has no child a request host can
+                        // reach (it holds no `*`): the usual `*.t-1.apps.example.com` alone.
+                        if self.trie.flags(node) & HAS_STAR != 0 && self.trie.children(node, HOST_LABEL) == 1 {
+                            break;
+                        }
+                        let (start, end) = label_span(&self.dots, dot_count, n, dot_count + 1 - depth);
+                        match self.trie.child(node, HOST_LABEL, &host[start..end], self.states[depth]) {
+                            None => break,
+                            Some(child) => node = child,
+                        }
+                        if self.trie.flags(node) & HAS_STAR != 0 {
+                            self.star_parents[stars] = (node, depth as u32);
+                            stars += 1;
+                        }
+                    }
+                    self.star_parents[..stars].reverse();
+                }
+            }
+        }
+        // Candidates in gorouter's order: the exact host, then wildcards, longest suffix first.
+        for i in 0..stars {
+            let (parent, depth) = self.star_parents[i];
+            let star_state = chain(self.states[depth as usize], HOST_LABEL, b"*");
+            if let Some(star) = self.trie.child(parent, HOST_LABEL, b"*", star_state) {
                 self.candidate_nodes[count] = star;
+                self.candidate_states[count] = star_state;
                 count += 1;
             }
         }
@@ -198,7 +282,7 @@ impl Matcher {
     pub fn lookup_path(&mut self, path: &mut [u8]) -> i32 {
         let count = std::mem::replace(&mut self.candidates, 0);
         for i in self.first_undecided.min(count)..count {
-            let id = self.match_path(self.candidate_nodes[i], path);
+            let id = self.match_path(self.candidate_nodes[i], self.candidate_states[i], path);
             if id >= 0 {
                 return id;
             }
@@ -206,9 +290,11 @@ impl Matcher {
         -1
     }
 
-    /// The longest path-prefix match under a host node, on `/` boundaries; -1 if none.
-    fn match_path(&mut self, host_node: u32, path: &mut [u8]) -> i32 {
+    /// The longest path-prefix match under a host node (whose chain state is `state`), on `/`
+    /// boundaries; -1 if none.
+    fn match_path(&mut self, host_node: u32, state: u64, path: &mut [u8]) -> i32 {
         let mut node = host_node;
+        let mut state = state;
         let mut best = self.trie.value(node);
         let mut best_length = 0;
         // A target not in origin-form (`*`, absolute-form) matches only routes without a path.
@@ -216,9 +302,14 @@ impl Matcher {
             let mut start = 1;
             while self.trie.children(node, PATH_SEGMENT) != 0 {
                 let end = segment_end_lowercasing(path, start);
-                match self.trie.at(node, PATH_SEGMENT, &path[start..end]) {
+                let segment = &path[start..end];
+                let child_state = chain(state, PATH_SEGMENT, segment);
+                match self.trie.child(node, PATH_SEGMENT, segment, child_state) {
                     None => break,
-                    Some(child) => node = child,
+                    Some(child) => {
+                        node = child;
+                        state = child_state;
+                    }
                 }
                 let value = self.trie.value(node);
                 if value != NO_VALUE {
@@ -241,33 +332,30 @@ impl Matcher {
     fn key_node(&mut self, uri: &mut [u8], complete: bool, create: bool) -> Option<u32> {
         self.candidates = 0;
         let parts = split_uri(uri, complete)?;
-        let (n, mut remaining_dots) = normalise_host(&mut uri[..parts.host_end], true, &mut self.dots)?;
+        let (n, dot_count) = normalise_host(&mut uri[..parts.host_end], true, &mut self.dots)?;
         let mut node = ROOT;
-        let mut end = n;
-        loop {
-            let start = if remaining_dots == 0 { 0 } else { self.dots[remaining_dots - 1] as usize + 1 };
+        let mut state = self.trie.root_state();
+        for i in (0..=dot_count).rev() {
+            let (start, end) = label_span(&self.dots, dot_count, n, i);
             let label = &uri[start..end];
+            state = chain(state, HOST_LABEL, label);
             node = if create {
-                let child = self.trie.insert(node, HOST_LABEL, label);
+                let child = self.trie.insert_child(node, HOST_LABEL, label, state);
                 if label == b"*" {
                     let flags = self.trie.flags(node) | HAS_STAR;
                     self.trie.set_flags(node, flags);
                 }
                 child
             } else {
-                self.trie.at(node, HOST_LABEL, label)?
+                self.trie.child(node, HOST_LABEL, label, state)?
             };
-            if start == 0 {
-                break;
-            }
-            end = start - 1;
-            remaining_dots -= 1;
         }
         if parts.path_end > parts.host_end {
             let path = &mut uri[parts.host_end + 1..parts.path_end];
             path.make_ascii_lowercase();
             for segment in path.split(|&c| c == b'/') {
-                node = if create { self.trie.insert(node, PATH_SEGMENT, segment) } else { self.trie.at(node, PATH_SEGMENT, segment)? };
+                state = chain(state, PATH_SEGMENT, segment);
+                node = if create { self.trie.insert_child(node, PATH_SEGMENT, segment, state) } else { self.trie.child(node, PATH_SEGMENT, segment, state)? };
             }
         }
         Some(node)
@@ -371,6 +459,87 @@ mod tests {
         assert!(remove(&mut m, "x.com/p"));
         assert_eq!(m.len(), 0);
         assert_eq!(m.trie.node_count(), 1);
+    }
+
+    /// The node of a host, found by walking down label by label (the slow way, as a check).
+    fn host_node(m: &Matcher, host: &str) -> u32 {
+        host.rsplit('.').fold(ROOT, |node, label| m.trie.at(node, HOST_LABEL, label.as_bytes()).expect(host))
+    }
+
+    fn check_suffix(m: &Matcher, node: u32, host: &str, first: usize) -> (bool, Vec<(u32, u32)>) {
+        let mut bytes = host.as_bytes().to_vec();
+        let mut dots = [0u16; MAX_DOTS];
+        let (n, dot_count) = normalise_host(&mut bytes, false, &mut dots).unwrap();
+        let mut star_parents = [(0u32, 0u32); MAX_DOTS];
+        let mut stars = 0;
+        let found = is_suffix(&m.trie, node, &bytes[..n], &dots, dot_count, first, &mut star_parents, &mut stars);
+        (found, star_parents[..stars].to_vec())
+    }
+
+    #[test]
+    fn a_node_found_by_its_hash_is_checked_label_by_label_up_to_the_root() {
+        // What stands between a 32-bit hash collision and a wrong answer: `is_suffix` must accept
+        // a node only for exactly its own key.
+        let mut m = Matcher::new(5);
+        insert(&mut m, "a.b.c", 1);
+        insert(&mut m, "a.x.c", 2);
+        insert(&mut m, "*.b.c", 3);
+        insert(&mut m, "*.c", 4);
+        let abc = host_node(&m, "a.b.c");
+        let bc = host_node(&m, "b.c");
+        let c = host_node(&m, "c");
+        assert_eq!(check_suffix(&m, abc, "a.b.c", 0), (true, vec![(bc, 2), (c, 1)]), "wildcard parents, deepest first");
+        assert_eq!(check_suffix(&m, abc, "A.B.C.", 0).0, true);
+        assert!(!check_suffix(&m, abc, "a.x.c", 0).0, "same leftmost label, other parent");
+        assert!(!check_suffix(&m, abc, "a.b.c.d", 0).0, "a shallower node");
+        assert!(!check_suffix(&m, abc, "b.c", 0).0, "a deeper node");
+        assert!(check_suffix(&m, abc, "x.a.b.c", 1).0, "the suffix from the second label");
+        assert_eq!(check_suffix(&m, bc, "q.b.c", 1), (true, vec![(bc, 2), (c, 1)]), "a parent domain lists itself");
+        assert!(!check_suffix(&m, bc, "q.b.c", 0).0);
+        assert!(!check_suffix(&m, ROOT, "c", 0).0, "the root is no host");
+        let star = m.trie.at(bc, HOST_LABEL, b"*").unwrap();
+        assert!(!check_suffix(&m, star, "a.b.c", 0).0, "a wildcard node is not the host it covers");
+    }
+
+    #[test]
+    fn one_probe_host_lookups_survive_churn_removal_and_compaction() {
+        // Removal finds each edge by its chain hash (recomputed from the root) and compaction
+        // renames nodes without re-hashing: both must leave every survivor findable in one probe
+        // and no slot behind for the removed.
+        let mut m = Matcher::new(9);
+        let domains = ["apps.example.com", "b.c", "deep.er.example.org"];
+        for round in 0..3 {
+            let mut keys = Vec::new();
+            for i in 0..6000 {
+                let domain = domains[i % 3];
+                let key = match i % 10 {
+                    0 => format!("*.t{}-{}.{}", round, i, domain),
+                    1 => format!("p{}-{}.{}/api/v{}", round, i, domain, i % 3),
+                    _ => format!("h{}-{}.{}", round, i, domain),
+                };
+                assert_eq!(insert(&mut m, &key, i as i32), Inserted::Added, "{}", key);
+                keys.push(key);
+            }
+            // Keep one in ten: most records become garbage, past the compaction threshold.
+            for (i, key) in keys.iter().enumerate() {
+                if i % 10 != 3 {
+                    assert!(remove(&mut m, key), "{}", key);
+                }
+            }
+            for (i, key) in keys.iter().enumerate() {
+                let kept = i % 10 == 3;
+                let (host, path) = match key.find('/') {
+                    Some(slash) => (&key[..slash], &key[slash..]),
+                    None => (&key[..], "/"),
+                };
+                let host = host.replace('*', "shop");
+                let expected = if kept { i as i32 } else { -1 };
+                assert_eq!(lookup(&mut m, &host, path), expected, "{} after round {}", key, round);
+            }
+            assert_eq!(m.trie.edge_count() + 1, m.trie.node_count(), "one edge slot per node but the root");
+        }
+        assert_eq!(m.len(), 3 * 600);
+        assert!(m.mean_probe_displacement() < 2.0);
     }
 
     #[test]

@@ -2,22 +2,25 @@
 //! free of any routing rule. Edges have a `kind` (the matcher uses one for host labels and one for
 //! path segments) so a node can have two independent sets of children.
 //!
-//! Layout, chosen for cache misses at a million routes (where each miss costs 150-250 ns):
+//! Layout, chosen for cache misses at a million routes (where each miss costs 100-250 ns):
 //! - a node is one record in a single `Vec<u32>` arena: a 20-byte header (parent, value, one
 //!   children word per kind, label length/kind/flags) followed by its label bytes, so checking a
 //!   candidate child touches one cache line instead of a node line and a label line;
 //! - a children word is a count, except when the node has exactly one child of that kind: then it
-//!   names that child (a META bit says which), and `at` reads the child straight from the parent
-//!   it already holds in cache instead of probing the edge table (a likely cache miss at 1M routes).
+//!   names that child (a META bit says which), and `child` reads it straight from the parent it
+//!   already holds in cache instead of probing the edge table (a likely cache miss at 1M routes).
 //!   Single children are everywhere in route tables: `*.t-1.apps.example.com` alone under its
 //!   parent, `app.com/api/v1` segment chains;
 //! - nodes are named by their word offset in the arena; removed records become garbage, and the
-//!   arena is compacted (records slid down, edges re-hashed) once garbage outweighs live records;
-//! - children are found through the global `EdgeTable` keyed by (parent, kind, label), not through
-//!   per-node child lists (see edges.rs for why).
+//!   arena is compacted (records slid down, edge slots renamed) once garbage outweighs live records;
+//! - children are found through the global `EdgeTable`, not through per-node child lists (see
+//!   edges.rs for why), filed under the node's chain hash: a hash of its whole key from the root
+//!   (hash.rs). Callers that walk down carry the chain state (`root_state`, then `hash::chain` per
+//!   edge), so a child costs one hash step; and a caller that knows a whole key can `find` its node
+//!   in one probe, then check it by walking up with `parent`/`is_label`.
 
 use crate::edges::EdgeTable;
-use crate::hash::hash_edge;
+use crate::hash::{chain, finish, root};
 
 pub const ROOT: u32 = 0;
 pub const NO_VALUE: i32 = -1;
@@ -40,7 +43,10 @@ pub struct Trie {
     edges: EdgeTable,
     live_nodes: usize,
     garbage_words: usize,
-    seed: u64,
+    root_state: u64,
+    // `remove`'s scratch (the nodes above the removed one and their hashes), kept to not allocate.
+    trail: Vec<u32>,
+    trail_hashes: Vec<u32>,
 }
 
 #[inline]
@@ -48,9 +54,38 @@ fn words_for(label_len: usize) -> usize {
     HEADER_WORDS + (label_len + 3) / 4
 }
 
+/// Byte-string equality without a call to `memcmp` (a byte loop in wasm32's compiler-builtins):
+/// labels are short, so 8 bytes at a time and a byte tail.
+#[inline]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        if u64::from_ne_bytes(wx) != u64::from_ne_bytes(wy) {
+            return false;
+        }
+    }
+    ca.remainder().iter().zip(cb.remainder()).all(|(x, y)| x == y)
+}
+
 impl Trie {
     pub fn new(seed: u64) -> Self {
-        let mut trie = Trie { arena: Vec::new(), edges: EdgeTable::new(), live_nodes: 0, garbage_words: 0, seed };
+        let mut trie = Trie {
+            arena: Vec::new(),
+            edges: EdgeTable::new(),
+            live_nodes: 0,
+            garbage_words: 0,
+            root_state: root(seed),
+            trail: Vec::new(),
+            trail_hashes: Vec::new(),
+        };
         trie.clear();
         trie
     }
@@ -66,6 +101,12 @@ impl Trie {
     pub fn reserve(&mut self, nodes: usize, label_bytes: usize) {
         self.arena.reserve(nodes * (HEADER_WORDS + 1) + label_bytes / 4);
         self.edges.reserve(nodes);
+    }
+
+    /// The chain state of the root, from which callers hash their way down (`hash::chain`).
+    #[inline]
+    pub fn root_state(&self) -> u64 {
+        self.root_state
     }
 
     #[inline]
@@ -86,6 +127,12 @@ impl Trie {
     pub fn set_flags(&mut self, node: u32, flags: u8) {
         let meta = &mut self.arena[node as usize + META];
         *meta = (*meta & 0x00ff_ffff) | (flags as u32) << 24;
+    }
+
+    /// The node's parent (the root's is u32::MAX).
+    #[inline]
+    pub fn parent(&self, node: u32) -> u32 {
+        self.arena[node as usize + PARENT]
     }
 
     /// How many `kind` children `node` has.
@@ -152,6 +199,13 @@ impl Trie {
         unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u8, len) }
     }
 
+    /// Whether `node` is reached by a `kind` edge labelled `label` (from whichever parent).
+    #[inline]
+    pub fn is_label(&self, node: u32, kind: u8, label: &[u8]) -> bool {
+        let meta = label.len() as u32 | (kind as u32) << KIND_SHIFT;
+        self.arena[node as usize + META] & (0xffff | KIND_MASK << KIND_SHIFT) == meta && bytes_eq(self.label(node), label)
+    }
+
     /// Live nodes, the root included.
     pub fn node_count(&self) -> usize {
         self.live_nodes
@@ -159,55 +213,73 @@ impl Trie {
 
     /// Bytes held by the trie's vectors (capacity, not length: what the allocator gave us).
     pub fn memory_bytes(&self) -> usize {
-        self.arena.capacity() * 4 + self.edges.memory_bytes()
+        self.arena.capacity() * 4 + self.edges.memory_bytes() + self.trail.capacity() * 4 + self.trail_hashes.capacity() * 4
     }
 
     pub fn mean_probe_displacement(&self) -> f64 {
         self.edges.mean_displacement()
     }
 
-    /// The child of `parent` reached by a `kind` edge labelled `label`.
+    /// The child of `parent` reached by a `kind` edge labelled `label`, whose chain state is `state`
+    /// (`hash::chain(parent's state, kind, label)`, computed by the caller on its way down).
     #[inline]
-    pub fn at(&self, parent: u32, kind: u8, label: &[u8]) -> Option<u32> {
+    pub fn child(&self, parent: u32, kind: u8, label: &[u8], state: u64) -> Option<u32> {
         if let Some(only) = self.only_child(parent, kind) {
             return if self.is_child(only, parent, kind, label) { Some(only) } else { None };
         }
         if self.arena[parent as usize + CHILDREN + kind as usize] == 0 {
             return None;
         }
-        self.at_hashed(hash_edge(self.seed, parent, kind, label), parent, kind, label)
+        self.edges.find(finish(state), |candidate| self.is_child(candidate, parent, kind, label))
     }
 
+    /// The node whose chain state is `state` and for which `is_match` holds: one probe for a whole
+    /// key. `is_match` must check the key (a 32-bit hash says little), e.g. by walking up `parent`.
     #[inline]
-    fn at_hashed(&self, hash: u32, parent: u32, kind: u8, label: &[u8]) -> Option<u32> {
-        self.edges.find(hash, |candidate| self.is_child(candidate, parent, kind, label))
+    pub fn find(&self, state: u64, is_match: impl FnMut(u32) -> bool) -> Option<u32> {
+        self.edges.find(finish(state), is_match)
+    }
+
+    /// Loads the first slot `find(state, ..)` will read and returns it: a caller that will probe
+    /// for one key after another can start the second load before the first has arrived.
+    #[inline]
+    pub fn touch(&self, state: u64) -> u64 {
+        self.edges.touch(finish(state))
+    }
+
+    /// The child of `parent` reached by a `kind` edge labelled `label` (hashing the parent's key
+    /// again: walkers should carry the state and call `child`).
+    pub fn at(&self, parent: u32, kind: u8, label: &[u8]) -> Option<u32> {
+        self.child(parent, kind, label, chain(self.state_of(parent), kind, label))
     }
 
     #[inline]
     fn is_child(&self, candidate: u32, parent: u32, kind: u8, label: &[u8]) -> bool {
-        let at = candidate as usize;
-        let meta = label.len() as u32 | (kind as u32) << KIND_SHIFT;
-        self.arena[at + PARENT] == parent
-            && self.arena[at + META] & (0xffff | KIND_MASK << KIND_SHIFT) == meta
-            && self.label(candidate) == label
+        self.arena[candidate as usize + PARENT] == parent && self.is_label(candidate, kind, label)
+    }
+
+    /// The chain state of `node`: its labels hashed from the root down.
+    fn state_of(&self, node: u32) -> u64 {
+        let mut trail = Vec::new();
+        let mut n = node;
+        while n != ROOT {
+            trail.push(n);
+            n = self.parent(n);
+        }
+        trail.iter().rev().fold(self.root_state, |state, &n| chain(state, self.kind(n) as u8, self.label(n)))
     }
 
     /// The child of `parent` reached by `kind`/`label`, created (without a value) if missing.
-    /// Labels longer than u16::MAX bytes are the caller's to refuse.
     pub fn insert(&mut self, parent: u32, kind: u8, label: &[u8]) -> u32 {
-        // Hashed once for the search and the insertion.
-        let hash = hash_edge(self.seed, parent, kind, label);
-        match self.only_child(parent, kind) {
-            Some(only) => {
-                if self.is_child(only, parent, kind, label) {
-                    return only;
-                }
-            }
-            None => {
-                if let Some(existing) = self.at_hashed(hash, parent, kind, label) {
-                    return existing;
-                }
-            }
+        let state = chain(self.state_of(parent), kind, label);
+        self.insert_child(parent, kind, label, state)
+    }
+
+    /// `insert` for a caller that carries the child's chain state (see `child`). Labels longer than
+    /// u16::MAX bytes are the caller's to refuse.
+    pub fn insert_child(&mut self, parent: u32, kind: u8, label: &[u8], state: u64) -> u32 {
+        if let Some(existing) = self.child(parent, kind, label, state) {
+            return existing;
         }
         let node = self.arena.len() as u32;
         self.arena.extend_from_slice(&[parent, NO_VALUE as u32, 0, 0, label.len() as u32 | (kind as u32) << KIND_SHIFT]);
@@ -217,15 +289,32 @@ impl Trie {
             self.arena.push(u32::from_ne_bytes(word));
         }
         self.add_child(parent, kind, node);
-        self.edges.insert(hash, node);
+        self.edges.insert(finish(state), node);
         self.live_nodes += 1;
         node
     }
 
     /// Removes `node` and then each ancestor left with no value and no children (never the root).
     /// Calls `on_unlink(trie, parent, kind, node)` for each removed node before it goes.
-    pub fn remove(&mut self, mut node: u32, mut on_unlink: impl FnMut(&mut Trie, u32, u8, u32)) {
-        while node != ROOT {
+    pub fn remove(&mut self, node: u32, mut on_unlink: impl FnMut(&mut Trie, u32, u8, u32)) {
+        // Each edge slot is found by its node's hash, a hash of the whole key: hash the way down
+        // once for all the nodes that may go.
+        let mut trail = std::mem::take(&mut self.trail);
+        let mut hashes = std::mem::take(&mut self.trail_hashes);
+        trail.clear();
+        hashes.clear();
+        let mut n = node;
+        while n != ROOT {
+            trail.push(n);
+            n = self.parent(n);
+        }
+        hashes.resize(trail.len(), 0);
+        let mut state = self.root_state;
+        for i in (0..trail.len()).rev() {
+            state = chain(state, self.kind(trail[i]) as u8, self.label(trail[i]));
+            hashes[i] = finish(state);
+        }
+        for (&node, &hash) in trail.iter().zip(hashes.iter()) {
             let at = node as usize;
             // A children word is non-zero while there are children (a count, or a child's offset).
             if self.value(node) != NO_VALUE || self.arena[at + CHILDREN] != 0 || self.arena[at + CHILDREN + 1] != 0 {
@@ -234,22 +323,22 @@ impl Trie {
             let parent = self.arena[at + PARENT];
             let kind = self.kind(node) as u8;
             on_unlink(self, parent, kind, node);
-            let hash = hash_edge(self.seed, parent, kind, self.label(node));
             let removed = self.edges.remove(hash, node);
             debug_assert!(removed);
             self.remove_child(parent, kind);
             self.garbage_words += words_for(self.label(node).len());
             self.arena[at + META] = FREE << KIND_SHIFT | (self.arena[at + META] & 0xffff);
             self.live_nodes -= 1;
-            node = parent;
         }
+        self.trail = trail;
+        self.trail_hashes = hashes;
         if self.garbage_words > MIN_GARBAGE_WORDS && self.garbage_words * 2 > self.arena.len() {
             self.compact();
         }
     }
 
-    /// Slides live records down over the garbage, then re-links parents and re-hashes every edge
-    /// (a node's name is its offset, and edges hash their parent's name).
+    /// Slides live records down over the garbage, then renames parents, only children and the
+    /// nodes in edge slots (a node's name is its offset; its hash does not depend on it).
     fn compact(&mut self) {
         let mut old_offsets: Vec<u32> = Vec::with_capacity(self.live_nodes);
         let mut write = 0usize;
@@ -265,7 +354,7 @@ impl Trie {
         }
         self.arena.truncate(write);
         self.arena.shrink_to_fit();
-        // Live records kept their order, so a parent's new offset is found by binary search.
+        // Live records kept their order, so a node's new offset is found by binary search.
         let mut new_offset = 0usize;
         let mut new_offsets = Vec::with_capacity(old_offsets.len());
         for _ in 0..old_offsets.len() {
@@ -280,18 +369,11 @@ impl Trie {
                     self.arena[at + CHILDREN + kind] = relocate(self.arena[at + CHILDREN + kind]);
                 }
             }
+            if node != ROOT {
+                self.arena[at + PARENT] = relocate(self.arena[at + PARENT]);
+            }
         }
-        self.edges.clear();
-        self.edges.reserve(new_offsets.len());
-        for &node in new_offsets.iter().skip(1) {
-            let at = node as usize;
-            let old_parent = self.arena[at + PARENT];
-            let parent = relocate(old_parent);
-            self.arena[at + PARENT] = parent;
-            let kind = self.kind(node) as u8;
-            let hash = hash_edge(self.seed, parent, kind, self.label(node));
-            self.edges.insert(hash, node);
-        }
+        self.edges.rename(relocate);
         self.garbage_words = 0;
     }
 
