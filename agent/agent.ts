@@ -30,6 +30,7 @@ import {
 } from "./beacons.ts";
 import type { Buildpack } from "./buildpacks/index.ts";
 import { diskUsage } from "./disk-usage.ts";
+import { ReplacementWatch } from "./evacuation.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { Instance, matchesFilter } from "./instance.ts";
 import { InstanceRunner } from "./instance-runner.ts";
@@ -414,13 +415,27 @@ export class Agent {
     this.opts.cgroups?.sweep(false);
   }
 
-  /** SIGTERM: tell the world every instance is leaving (DEA_EVACUATION), give replacements time, then stop. */
+  /**
+   * SIGTERM: tell the world every instance is leaving (DEA_EVACUATION), wait until a replacement of each
+   * is heard elsewhere (router.register or a RUNNING heartbeat for its app and index), at most
+   * SKIFF_AGENT_EVACUATION_MS, then stop them.
+   */
   async evacuate(): Promise<void> {
-    this.log.info("evacuating", { instances: this.instances.size, wait_ms: this.opts.evacuationWaitMs });
+    const leaving = [...this.instances.values()].filter((r) => r.instance.alive);
+    const watch = new ReplacementWatch(
+      leaving.map((r) => ({ appId: r.instance.appId, index: r.instance.index, instanceId: r.instance.id })),
+      this.id,
+    );
+    // listening before anything is announced: a fast replacement is not missed
+    const subs = [
+      this.bus.subscribe(Subjects.routerRegister, "router.register", (m) => watch.onRegister(m)),
+      this.bus.subscribe(Subjects.deaHeartbeat, "dea.heartbeat", (m) => watch.onHeartbeat(m)),
+    ];
+    await this.bus.flush().catch(() => {});
+    this.log.info("evacuating", { instances: leaving.length, max_wait_ms: this.opts.evacuationWaitMs });
     this.bus.publish(Subjects.deaShutdown, "dea.shutdown", buildShutdown(this.id, this.list()));
     this.accepting = false;
-    for (const r of this.instances.values()) {
-      if (!r.instance.alive) continue;
+    for (const r of leaving) {
       this.bus.publish(
         Subjects.dropletExited,
         "droplet.exited",
@@ -429,7 +444,13 @@ export class Agent {
       r.exitAnnounced = true;
     }
     await this.bus.flush().catch(() => {});
-    if (this.instances.size > 0) await Bun.sleep(this.opts.evacuationWaitMs);
+    const t0 = Date.now();
+    const replaced = await Promise.race([watch.done.then(() => true), Bun.sleep(this.opts.evacuationWaitMs).then(() => false)]);
+    for (const s of subs) s.unsubscribe();
+    this.log.info(replaced ? "every evacuated instance has a replacement" : "stopped waiting for replacements", {
+      waited_ms: Date.now() - t0,
+      without_replacement: watch.pending,
+    });
     await this.stopEverything("DEA_EVACUATION");
   }
 

@@ -77,6 +77,52 @@ describe("agent lifecycle", () => {
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
   }, 30_000);
 
+  // Evacuation slept a fixed SKIFF_AGENT_EVACUATION_MS whatever happened: it now waits for each
+  // instance's replacement (router.register or a RUNNING heartbeat from another agent), the fixed
+  // time being only the upper bound.
+  test("SIGTERM waits for each evacuated instance's replacement, not a fixed time (issue 6)", async () => {
+    const agent = await agentWith({ SKIFF_AGENT_EVACUATION_MS: "20000" });
+    const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    const logs = collect(bus, logsSubject("evac2"), "logs");
+    await bus.flush();
+    for (const index of [0, 1]) sendStart(agent, { droplet: "evac2", index, droplet_sha256: behavioursSha });
+    await waitFor(() => registered.filter((r) => r.app === "evac2").length === 2, 15_000, "two instances running");
+    const pids = await waitFor(() => {
+      const p = logs.filter((l) => l.line.startsWith("pid=")).map((l) => Number(/pid=(\d+)/.exec(l.line)![1]));
+      return p.length === 2 ? p : undefined;
+    }, 5000, "pids");
+    process.kill(agent.proc.pid, "SIGTERM");
+    await waitFor(() => exited.filter((e) => e.droplet === "evac2" && e.reason === "DEA_EVACUATION").length === 2, 5000, "DEA_EVACUATION");
+    // the agent keeps serving while no replacement is heard
+    await Bun.sleep(800);
+    expect(pids.filter((p) => isGone(p))).toEqual([]);
+    expect(agent.proc.child.exitCode).toBeNull();
+    // one replacement registers its route, the other is seen RUNNING in another agent's heartbeat
+    bus.publish(Subjects.routerRegister, "router.register", { host: "10.9.9.9", port: 61000, uris: ["evac2.skiff.localhost"], app: "evac2", private_instance_id: "elsewhere0", private_instance_index: "0" });
+    await Bun.sleep(300);
+    expect(agent.proc.child.exitCode).toBeNull();
+    const t0 = Date.now();
+    bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", { dea: "other-agent", droplets: [{ droplet: "evac2", version: behavioursSha, instance: "elsewhere1", index: 1, state: "RUNNING", state_timestamp: Date.now() / 1000 }] });
+    expect(await agent.proc.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000); // the instances' stop (SIGTERM, they exit at once), far from 20 s
+    expect(agent.proc.output()).toMatch(/every evacuated instance has a replacement/);
+    for (const pid of pids) expect(isGone(pid)).toBe(true);
+  }, 40_000);
+
+  test("with no replacement heard, evacuation gives up after SKIFF_AGENT_EVACUATION_MS (issue 6)", async () => {
+    const agent = await agentWith({ SKIFF_AGENT_EVACUATION_MS: "1500" });
+    const registered = collect(bus, Subjects.routerRegister, "router.register");
+    await bus.flush();
+    sendStart(agent, { droplet: "evac3", droplet_sha256: behavioursSha });
+    await waitFor(() => registered.find((r) => r.app === "evac3"), 15_000, "running");
+    const t0 = Date.now();
+    process.kill(agent.proc.pid, "SIGTERM");
+    expect(await agent.proc.exited).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+    expect(agent.proc.output()).toMatch(/stopped waiting for replacements.*without_replacement=1/);
+  }, 30_000);
+
   // Both are DEA_SHUTDOWN, never CRASHED: the app did nothing wrong, and a CRASHED report would bump the
   // crash count of an index already running elsewhere (found by the cluster suite, issue 10).
   test.each([
