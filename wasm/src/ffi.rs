@@ -1,7 +1,8 @@
 //! The boundary to JavaScript: plain `extern "C"` functions taking and returning numbers.
 //!
-//! JS writes a request's bytes into `INPUT` (its address comes from `matcher_input`) with
-//! `TextEncoder.encodeInto` or a byte loop, then passes lengths. Layout of `INPUT`:
+//! JS writes a request's bytes into `INPUT` (its address comes from `matcher_input`; 8-byte
+//! aligned, so JS may write four bytes at a time through a `Uint32Array`) with
+//! `TextEncoder.encodeInto` or a loop, then passes lengths. Layout of `INPUT`:
 //! - insert/remove: the raw uri at offset 0, up to `URI_CAPACITY` bytes;
 //! - lookup: the raw Host header at 0 (up to `HOST_CAPACITY`), the raw target at `HOST_CAPACITY`
 //!   (up to `PATH_CAPACITY`). A longer target may be cut: registered paths are at most 4096 bytes,
@@ -16,7 +17,10 @@ pub const HOST_CAPACITY: usize = 1024;
 pub const PATH_CAPACITY: usize = 8192;
 pub const URI_CAPACITY: usize = HOST_CAPACITY + PATH_CAPACITY;
 
-static mut INPUT: [u8; URI_CAPACITY] = [0; URI_CAPACITY];
+#[repr(C, align(8))]
+struct Input([u8; URI_CAPACITY]);
+
+static mut INPUT: Input = Input([0; URI_CAPACITY]);
 static mut MATCHER: Option<Matcher> = None;
 static mut SEED: u64 = 0x243F_6A88_85A3_08D3;
 
@@ -27,7 +31,7 @@ fn matcher() -> &'static mut Matcher {
 
 fn input() -> &'static mut [u8; URI_CAPACITY] {
     // SAFETY: as above; JS only writes the buffer between calls.
-    unsafe { &mut INPUT }
+    unsafe { &mut INPUT.0 }
 }
 
 /// The address of the input buffer in linear memory.

@@ -135,12 +135,16 @@ function writeAscii(bytes: Uint8Array, at: number, s: string): number {
 export class WasmMatcher implements RouteMatcher {
   private readonly wasm: MatcherExports;
   private readonly input: number;
+  /** `input` and the path region as indices into `words`. */
+  private readonly inputWord: number;
+  private readonly pathWord: number;
   private readonly hostCapacity: number;
   private readonly pathCapacity: number;
   private readonly uriCapacity: number;
   // Views over linear memory; memory.grow detaches the old buffer (byteLength 0), so each call
   // checks that and rebuilds them.
   private bytes!: Uint8Array;
+  private words!: Uint32Array;
   private hostView!: Uint8Array;
   private pathView!: Uint8Array;
   private uriView!: Uint8Array;
@@ -159,6 +163,11 @@ export class WasmMatcher implements RouteMatcher {
     this.wasm = wasm;
     this.input = wasm.matcher_input();
     this.hostCapacity = wasm.matcher_capacity(0);
+    if (this.input % 4 !== 0 || this.hostCapacity % 4 !== 0) {
+      throw new Error(`matcher.wasm's input buffer (at ${this.input}, host region ${this.hostCapacity} bytes) is not 4-byte aligned: rebuild it with \`bash wasm/build.sh\``);
+    }
+    this.inputWord = this.input >>> 2;
+    this.pathWord = (this.input + this.hostCapacity) >>> 2;
     this.pathCapacity = wasm.matcher_capacity(1);
     this.uriCapacity = wasm.matcher_capacity(2);
     this.lookupHost = wasm.matcher_lookup_host;
@@ -205,36 +214,56 @@ export class WasmMatcher implements RouteMatcher {
   }
 
   lookup(host: string, path: string): number {
-    let bytes = this.bytes;
-    if (bytes.byteLength === 0) bytes = this.refreshViews();
-    // One pass over the Host: copy its bytes into linear memory (a byte loop: under Node 20
-    // encodeInto is a C++ call and no faster for short strings) and hash it for the answer cache.
-    // Every valid Host is printable ASCII, so any other character is refused right here.
+    let words = this.words;
+    if (words.length === 0) {
+      this.refreshViews();
+      words = this.words;
+    }
+    // One pass over the Host: copy it into linear memory four characters to a 32-bit store (under
+    // Node 20 encodeInto is a C++ call and no faster for short strings) and hash the same words for
+    // the answer cache. Every valid Host is ASCII, so any other character (the OR of all of them
+    // reaches 0x80) is refused right here; wasm refuses the rest.
     const hostLength = host.length;
     if (hostLength > this.hostCapacity) return -1;
-    const input = this.input;
     let hash = hostLength;
-    for (let i = 0; i < hostLength; i++) {
-      const c = host.charCodeAt(i);
-      if (c > 0x7e) return -1;
-      bytes[input + i] = c;
-      hash = ((hash << 5) | (hash >>> 27)) ^ c;
+    let any = 0;
+    let at = this.inputWord;
+    let i = 0;
+    for (const fours = hostLength - 3; i < fours; i += 4) {
+      const c0 = host.charCodeAt(i);
+      const c1 = host.charCodeAt(i + 1);
+      const c2 = host.charCodeAt(i + 2);
+      const c3 = host.charCodeAt(i + 3);
+      any |= c0 | c1 | c2 | c3;
+      const word = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+      words[at++] = word;
+      hash = Math.imul(((hash << 5) | (hash >>> 27)) ^ word, 0x9e3779b1);
     }
-    hash = Math.imul(hash, 0x9e3779b1);
+    if (i < hostLength) {
+      const bytes = this.bytes;
+      const input = this.input;
+      for (; i < hostLength; i++) {
+        const c = host.charCodeAt(i);
+        any |= c;
+        bytes[input + i] = c;
+        hash = Math.imul(hash ^ c, 0x9e3779b1);
+      }
+    }
+    if (any > 0x7f) return -1;
     // The stored hash and generation sit in one cache line and reject almost every wrong slot
     // before the string compare, which would read the cached string (likely out of cache).
     const set = hash >>> CACHE_SHIFT;
     const meta = this.cacheMeta;
     const hosts = this.cacheHosts;
     const generation = this.generation;
-    const at = set << 3;
-    if (meta[at] === hash && meta[at + 1] === generation && hosts[set << 1] === host) {
-      const cached = meta[at + 2]!;
+    const slot = set << 3;
+    if (meta[slot] === hash && meta[slot + 1] === generation && hosts[set << 1] === host) {
+      const cached = meta[slot + 2]!;
       if (cached >= 0) this.lastMatchCached = true;
       return cached;
     }
-    if (meta[at + 4] === hash && meta[at + 5] === generation && hosts[(set << 1) | 1] === host) {
-      const cached = meta[at + 6]!;
+    if (meta[slot + 4] === hash && meta[slot + 5] === generation && hosts[(set << 1) | 1] === host) {
+      const cached = meta[slot + 6]!;
       if (cached >= 0) this.lastMatchCached = true;
       return cached;
     }
@@ -244,33 +273,83 @@ export class WasmMatcher implements RouteMatcher {
       // The newest entry goes first, the set's other one second (the older second is dropped).
       // Stores references to strings and numbers: no allocation.
       hosts[(set << 1) | 1] = hosts[set << 1]!;
-      meta[at + 4] = meta[at]!;
-      meta[at + 5] = meta[at + 1]!;
-      meta[at + 6] = meta[at + 2]!;
+      meta[slot + 4] = meta[slot]!;
+      meta[slot + 5] = meta[slot + 1]!;
+      meta[slot + 6] = meta[slot + 2]!;
       hosts[set << 1] = host;
-      meta[at] = hash;
-      meta[at + 1] = generation;
-      meta[at + 2] = decided;
+      meta[slot] = hash;
+      meta[slot + 1] = generation;
+      meta[slot + 2] = decided;
       if (decided >= 0) this.lastMatchCached = false;
       return decided;
     }
-    const id = this.lookupPath(this.writePath(bytes, path));
+    const id = this.lookupPath(this.writePath(path));
+    if (id >= 0) this.lastMatchCached = false;
+    return id;
+  }
+
+  /**
+   * `lookup` without the answer cache: the copy into linear memory and the crossing alone, for
+   * measuring them (bench/matcher) and for callers whose Hosts never repeat. Same answers.
+   */
+  lookupUncached(host: string, path: string): number {
+    let words = this.words;
+    if (words.length === 0) {
+      this.refreshViews();
+      words = this.words;
+    }
+    const hostLength = host.length;
+    if (hostLength > this.hostCapacity) return -1;
+    let any = 0;
+    let at = this.inputWord;
+    let i = 0;
+    for (const fours = hostLength - 3; i < fours; i += 4) {
+      const c0 = host.charCodeAt(i);
+      const c1 = host.charCodeAt(i + 1);
+      const c2 = host.charCodeAt(i + 2);
+      const c3 = host.charCodeAt(i + 3);
+      any |= c0 | c1 | c2 | c3;
+      words[at++] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    }
+    const bytes = this.bytes;
+    const input = this.input;
+    for (; i < hostLength; i++) {
+      const c = host.charCodeAt(i);
+      any |= c;
+      bytes[input + i] = c;
+    }
+    if (any > 0x7f) return -1;
+    const decided = this.lookupHost(hostLength);
+    const id = decided !== NEEDS_PATH ? decided : this.lookupPath(this.writePath(path));
     if (id >= 0) this.lastMatchCached = false;
     return id;
   }
 
   /** Copies a target into the path region: its byte length (cut at the region's end). */
-  private writePath(bytes: Uint8Array, path: string): number {
+  private writePath(path: string): number {
     const length = path.length;
     if (length <= BYTE_LOOP_LIMIT) {
-      const at = this.input + this.hostCapacity;
+      // As the host: four characters to a store, any non-ASCII one sends the target to encodeInto.
+      const words = this.words;
+      let at = this.pathWord;
+      let any = 0;
       let i = 0;
+      for (const fours = length - 3; i < fours; i += 4) {
+        const c0 = path.charCodeAt(i);
+        const c1 = path.charCodeAt(i + 1);
+        const c2 = path.charCodeAt(i + 2);
+        const c3 = path.charCodeAt(i + 3);
+        any |= c0 | c1 | c2 | c3;
+        words[at++] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+      }
+      const bytes = this.bytes;
+      const start = this.input + this.hostCapacity;
       for (; i < length; i++) {
         const c = path.charCodeAt(i);
-        if (c > 0x7f) break;
-        bytes[at + i] = c;
+        any |= c;
+        bytes[start + i] = c;
       }
-      if (i === length) return length;
+      if (any <= 0x7f) return length;
     }
     // A cut target is fine: registered paths are at most 4096 bytes, the region holds 8192.
     return encoder.encodeInto(path, this.pathView).written;
@@ -362,6 +441,7 @@ export class WasmMatcher implements RouteMatcher {
   private refreshViews(): Uint8Array {
     const buffer = this.wasm.memory.buffer;
     this.bytes = new Uint8Array(buffer);
+    this.words = new Uint32Array(buffer);
     this.hostView = new Uint8Array(buffer, this.input, this.hostCapacity);
     this.pathView = new Uint8Array(buffer, this.input + this.hostCapacity, this.pathCapacity);
     this.uriView = new Uint8Array(buffer, this.input, this.uriCapacity);
