@@ -18,6 +18,9 @@ import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
 import { extractTarGzFile } from "./tarball.ts";
 
+/** The environment entry every build process of a task inherits, to find its daemons. */
+const STAGING_TAG = "SKIFF_STAGING_TASK";
+
 export interface StagerDeps {
   workDir: string;
   droplets: DropletCache;
@@ -83,10 +86,11 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
   const say = (line: string, stream: "out" | "err" = "out") => deps.onLog(req.app_id, stream, line);
   const started = Date.now();
   let user: RunAsUser | undefined;
+  const taskTag = randomUUID();
   try {
     user = deps.users.acquire();
     const result = await Promise.race([
-      runStaging(req, deps, user, taskDir, abort.signal, say),
+      runStaging(req, deps, user, taskTag, taskDir, abort.signal, say),
       new Promise<never>((_, reject) =>
         abort.signal.addEventListener("abort", () => reject(new StagingError(why))),
       ),
@@ -102,7 +106,7 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
     deps.cancel?.removeEventListener("abort", onCancel);
     abort.abort();
     // nothing the build started may outlive the task; its uid is free again only once that holds
-    const left = user?.exclusive ? await killScope({ leader: 0, exclusiveUser: user }) : [];
+    const left = await killScope({ leader: 0, tag: { key: STAGING_TAG, value: taskTag }, exclusiveUser: user?.exclusive ? user : undefined });
     if (user && left.length === 0) deps.users.release(user);
     if (left.length > 0) deps.log.error("build processes survived SIGKILL; their uid stays taken", { task: req.task_id, pids: left.join(",") });
     rmSync(taskDir, { recursive: true, force: true });
@@ -113,6 +117,7 @@ async function runStaging(
   req: StagingStart,
   deps: StagerDeps,
   user: RunAsUser | undefined,
+  taskTag: string,
   taskDir: string,
   signal: AbortSignal,
   say: (line: string, stream?: "out" | "err") => void,
@@ -121,7 +126,6 @@ async function runStaging(
   rmSync(taskDir, { recursive: true, force: true });
   mkdirSync(join(taskDir, "home"), { recursive: true });
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
-  const taskTag = randomUUID();
 
   say("downloading the app package");
   const res = await fetch(req.download_uri, { signal }).catch((err) => {
@@ -185,9 +189,6 @@ async function runStaging(
   deps.droplets.putFile(sha, dropletPath);
   return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand };
 }
-
-/** The environment entry every build process of a task inherits, to find its daemons. */
-const STAGING_TAG = "SKIFF_STAGING_TASK";
 
 interface RunOptions {
   /** unique per task and command: STAGING_TAG's value */

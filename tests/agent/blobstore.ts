@@ -10,6 +10,8 @@ export interface Blobstore {
   addPackage(name: string, dir: string): string;
   addPackageBytes(name: string, gz: Uint8Array): string;
   uploadUri(name: string): string;
+  /** An upload URI that answers `status` to the PUT. */
+  failingUploadUri(status: number): string;
   dropletUri(sha: string): string;
   /** Puts droplet bytes directly (as if staged); returns the sha256. */
   addDroplet(bytes: Uint8Array): string;
@@ -40,6 +42,10 @@ export function startBlobstore(): Blobstore {
         const d = droplets.get(name!);
         return d ? new Response(d as Uint8Array<ArrayBuffer>) : new Response("no droplet", { status: 404 });
       }
+      if (req.method === "PUT" && kind === "upload-fail") {
+        await req.arrayBuffer();
+        return new Response("the blobstore is full", { status: Number(name) });
+      }
       if (req.method === "PUT" && kind === "upload") {
         const body = new Uint8Array(await req.arrayBuffer());
         const sha = sha256(body);
@@ -62,6 +68,7 @@ export function startBlobstore(): Blobstore {
       return `${url}/packages/${name}`;
     },
     uploadUri: (name) => `${url}/upload/${name}`,
+    failingUploadUri: (status) => `${url}/upload-fail/${status}`,
     dropletUri: (sha) => `${url}/droplets/${sha}`,
     addDroplet(bytes) {
       const sha = sha256(bytes);

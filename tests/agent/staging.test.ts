@@ -2,11 +2,12 @@
 // the staging log on logs.<app>.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { extractTarGz, writeTar } from "../../agent/tarball.ts";
+import { isGone } from "../../agent/process-tree.ts";
 import { logsSubject, stagingStartSubject, type Bus, type StagingReply } from "../../bus/index.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
 import { closeBus, collect, REPO, startAgent, startBus, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
@@ -109,8 +110,12 @@ describe("staging", () => {
     expect(done.error).toMatch(/npm install failed/);
   }, 30_000);
 
-  test("staging that takes too long times out and kills the build", async () => {
-    const slow = await startAgent(nats, { SKIFF_AGENT_STAGING_TIMEOUT_S: "1" });
+  test.each([
+    ["a uid of its own", {}],
+    ["the agent's user: found by its tag", { SKIFF_AGENT_RUN_AS: "" }],
+  ])("staging that takes too long times out and kills the build, run as %s (issue 6)", async (_as, env) => {
+    const slow = await startAgent(nats, { SKIFF_AGENT_STAGING_TIMEOUT_S: "1", ...env });
+    const building = () => processesWithCwdUnder(join(slow.dataDir, "staging"));
     try {
       const replies: StagingReply[] = [];
       const inbox = bus.inbox();
@@ -124,9 +129,14 @@ describe("staging", () => {
         download_uri: blobs.addPackage("slow", join(REPO, "agent/fixtures/slow-build")),
         upload_uri: blobs.uploadUri("slow"),
       }, { reply: inbox });
+      // npm runs the package's preinstall (sleep 30) in the app dir: the build is really running
+      const seen = await waitFor(() => (building().length > 0 ? building() : undefined), 10_000, "the build running");
       const done = await waitFor(() => replies.find((r) => r.phase === "done"), 15_000, "timeout reply");
       expect(done.error).toMatch(/timed out after 1 s/);
       expect(Date.now() - t0).toBeLessThan(5000);
+      // the reply goes out once the build is swept: none of its processes is left
+      expect(building()).toEqual([]);
+      expect(seen.filter((p) => !isGone(p))).toEqual([]);
     } finally {
       await slow.stop();
     }
@@ -168,4 +178,40 @@ describe("staging", () => {
     expect(existsSync(stagingDir) ? readdirSync(stagingDir) : []).toEqual([]);
     expect(statSync(agent.dataDir).uid).toBe(before.uid);
   }, 30_000);
+
+  test.each([
+    ["answers 500", () => blobs.failingUploadUri(500), /uploading the droplet answered 500/],
+    ["is unreachable", () => "http://127.0.0.1:1/upload/nowhere", /could not upload the droplet/],
+  ])("a droplet upload that %s fails staging with the reason and caches nothing (issue 6)", async (_what, uploadUri, why) => {
+    const appId = `upload${Math.random().toString(36).slice(2, 8)}`;
+    const cached = () => readdirSync(join(agent.dataDir, "droplets")).filter((f) => f.endsWith(".tgz")).sort();
+    const before = cached();
+    const replies: StagingReply[] = [];
+    const inbox = bus.inbox();
+    bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
+    await bus.flush();
+    bus.publish(
+      stagingStartSubject(agent.id),
+      "staging.start",
+      { app_id: appId, task_id: `task-${appId}`, properties: { start_command: `bun index.ts --${appId}` }, download_uri: blobs.addPackage(appId, join(REPO, "examples/hello")), upload_uri: uploadUri() },
+      { reply: inbox },
+    );
+    const done = await waitFor(() => replies.find((r) => r.phase === "done"), 30_000, "staging reply");
+    expect(done.error).toMatch(why);
+    expect(done.droplet_sha).toBeUndefined();
+    expect(cached()).toEqual(before);
+    expect(readdirSync(join(agent.dataDir, "staging"))).toEqual([]);
+  }, 30_000);
 });
+
+/** Pids whose working directory is under `dir`. */
+function processesWithCwdUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/cwd`).startsWith(dir + "/")) out.push(Number(name));
+    } catch {}
+  }
+  return out;
+}
