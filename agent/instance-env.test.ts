@@ -34,7 +34,7 @@ describe("instance environment", () => {
     expect(env.DATABASE_URL).toBe("postgres://mine");
   });
   test("launch script sets the fd limit and execs plain commands", () => {
-    const gate = "read -r _ || true\nexec </dev/null\n";
+    const gate = "read -r _ || exit 111\nexec </dev/null\n";
     expect(launchScript("bun run start", 1024)).toBe(gate + 'ulimit -n 1024 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\nexec bun run start\n');
     expect(launchScript("a && b", 0)).toBe(gate + "a && b\n");
   });

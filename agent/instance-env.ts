@@ -95,10 +95,12 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
  *
  * The gate is one line the agent writes on the script's stdin once the process is in its memory
  * cgroup: without it the start command could fork (a daemon, a memory hog) before the move, and
- * that fork would stay outside the limit and outside the cgroup that finds every process at stop.
+ * that fork would stay outside the limit and outside the cgroup that finds every process at stop. It
+ * costs the start the migration's wait for an RCU grace period (6-15 ms here, see memory-cgroup.ts).
  */
 export function launchScript(startCommand: string, fds: number): string {
-  const gate = "read -r _ || true\nexec </dev/null\n";
+  // fail closed: if the agent died before opening it, the start command never runs outside its cgroup
+  const gate = "read -r _ || exit 111\nexec </dev/null\n";
   // over the hard limit, settle for the hard limit rather than the (often 1024) soft default
   const limit = fds > 0 ? `ulimit -n ${Math.floor(fds)} 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\n` : "";
   const plain = /^[\w@%+=:,./ -]+$/.test(startCommand);

@@ -169,7 +169,7 @@ export class InstanceRunner {
     });
     i.pid = child.pid;
     try {
-      this.cgroup?.addProcess(child.pid);
+      await this.cgroup?.addProcess(child.pid);
     } catch (err) {
       deps.log.warn("could not move the instance into its cgroup", { instance: i.id, error: (err as Error).message });
       this.cgroup = undefined;

@@ -2,10 +2,15 @@
 // memory controller or v2 unified). Where neither is writable the agent falls back to sampling RSS.
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export interface MemoryCgroup {
-  addProcess(pid: number): void;
+  /**
+   * Moves a process in. Asynchronous (the thread pool): the kernel makes a migration wait for an RCU
+   * grace period when none happened lately, 6-15 ms measured here, which must not hold the event loop.
+   */
+  addProcess(pid: number): Promise<void>;
   /** every process in the cgroup: everything the instance started stays in it, whatever it did with sessions */
   pids(): number[];
   /** v2: kills every process in it at once (cgroup.kill); false where the kernel has no cgroup.kill */
@@ -76,7 +81,7 @@ function openV1(agentId: string, mount: string): MemoryCgroups | undefined {
       tryWrite(join(dir, "memory.memsw.limit_in_bytes"), String(limitBytes)); // no swap beyond the limit
       const before = counter(join(dir, "memory.oom_control"), "oom_kill");
       return {
-        addProcess: (pid) => writeFileSync(join(dir, "cgroup.procs"), String(pid)),
+        addProcess: (pid) => writeFile(join(dir, "cgroup.procs"), String(pid)),
         pids: () => readPids(dir),
         killAll: () => false,
         oomKilled: () =>
@@ -110,7 +115,7 @@ function openV2(agentId: string, mount: string): MemoryCgroups | undefined {
       writeFileSync(join(dir, "memory.max"), String(limitBytes));
       tryWrite(join(dir, "memory.swap.max"), "0");
       return {
-        addProcess: (pid) => writeFileSync(join(dir, "cgroup.procs"), String(pid)),
+        addProcess: (pid) => writeFile(join(dir, "cgroup.procs"), String(pid)),
         pids: () => readPids(dir),
         killAll: () => existsSync(join(dir, "cgroup.kill")) && tryWrite(join(dir, "cgroup.kill"), "1"),
         oomKilled: () => counter(join(dir, "memory.events"), "oom_kill") > 0,
