@@ -2,7 +2,7 @@
 // against, and a fallback. Semantics are documented at the top of route-key.ts.
 
 import type { RouteMatcher } from "./route-matcher.ts";
-import { parseRequest, parseRouteUri, wildcardFallbacks } from "./route-key.ts";
+import { parseRequest, parseRouteUri, utf8Length, wildcardFallbacks } from "./route-key.ts";
 
 /** One path segment's node; `id` is -1 where no route ends here. */
 interface PathNode {
@@ -19,12 +19,17 @@ export class ReferenceMatcher implements RouteMatcher {
   private readonly hosts = new Map<string, PathNode>();
   private count = 0;
   private matchedLength = 0;
+  /** UTF-16 units of the target matched by the last `matchHost` hit (`lookup` turns it into bytes). */
+  private matchedUnits = 0;
 
   get size(): number {
     return this.count;
   }
 
-  /** Bytes of the raw target matched by the last successful lookup (0 for a route without a path). */
+  /**
+   * Bytes of the raw target, UTF-8 encoded, matched by the last successful lookup (0 for a route
+   * without a path): the WASM matcher's unit, which sees the target as UTF-8 bytes.
+   */
   get lastMatchedLength(): number {
     return this.matchedLength;
   }
@@ -83,13 +88,13 @@ export class ReferenceMatcher implements RouteMatcher {
   lookup(host: string, path: string): number {
     const request = parseRequest(host, path);
     if (request === null) return -1;
-    const exact = this.matchHost(request.host, request.segments, request.ends);
-    if (exact >= 0) return exact;
-    for (const wildcard of wildcardFallbacks(request.host)) {
-      const id = this.matchHost(wildcard, request.segments, request.ends);
-      if (id >= 0) return id;
+    let id = this.matchHost(request.host, request.segments, request.ends);
+    for (const wildcard of id < 0 ? wildcardFallbacks(request.host) : []) {
+      id = this.matchHost(wildcard, request.segments, request.ends);
+      if (id >= 0) break;
     }
-    return -1;
+    if (id >= 0) this.matchedLength = utf8Length(path.slice(0, this.matchedUnits));
+    return id;
   }
 
   clear(): void {
@@ -113,7 +118,7 @@ export class ReferenceMatcher implements RouteMatcher {
         bestLength = ends[i]!;
       }
     }
-    if (best >= 0) this.matchedLength = bestLength;
+    if (best >= 0) this.matchedUnits = bestLength;
     return best;
   }
 }

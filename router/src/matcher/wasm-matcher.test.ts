@@ -110,10 +110,16 @@ describe("WasmMatcher", () => {
           if (actual !== expected) throw new Error(`${where}: lookup(${JSON.stringify(host)}, ${JSON.stringify(path)}) = ${actual}, expected ${expected}`);
           if (expected >= 0) {
             hits++;
-            // Lengths are bytes in wasm, UTF-16 units in the reference: compare ASCII targets only.
-            if (/^[\x00-\x7f]*$/.test(path) && wasm.lastMatchedLength !== reference.lastMatchedLength) {
+            // Both count bytes of the UTF-8 target, so every target compares, non-ASCII ones too.
+            if (wasm.lastMatchedLength !== reference.lastMatchedLength) {
               throw new Error(`${where}: matched length of ${JSON.stringify(path)} is ${wasm.lastMatchedLength}, expected ${reference.lastMatchedLength}`);
             }
+          }
+          // The same lookup past the answer cache.
+          const uncached = wasm.lookupUncached(host, path);
+          if (uncached !== expected) throw new Error(`${where}: lookupUncached(${JSON.stringify(host)}, ${JSON.stringify(path)}) = ${uncached}, expected ${expected}`);
+          if (expected >= 0 && wasm.lastMatchedLength !== reference.lastMatchedLength) {
+            throw new Error(`${where}: matched length of ${JSON.stringify(path)} after lookupUncached is ${wasm.lastMatchedLength}, expected ${reference.lastMatchedLength}`);
           }
         } else {
           wasm.clear();
@@ -227,6 +233,53 @@ describe("WasmMatcher", () => {
     // Hosts that fill the same cache slot still get their own answers.
     for (let i = 0; i < 20_000; i++) wasm.insert(`h${i}.com`, 100 + i);
     for (let round = 0; round < 2; round++) for (let i = 0; i < 20_000; i += 7) expect(wasm.lookup(host(`h${i}.com`), "/")).toBe(100 + i);
+  });
+
+  test("lastMatchedLength reads 0 after a cache hit that follows a path match (issue 4)", () => {
+    const wasm = load();
+    const host = (s: string) => JSON.parse(JSON.stringify(s)) as string;
+    expect(wasm.insert("plain.com", 1)).toBe(true);
+    expect(wasm.insert("paths.com/api/v1", 2)).toBe(true);
+    expect(wasm.lookup(host("plain.com"), "/")).toBe(1); // now cached
+    expect(wasm.lookup(host("paths.com"), "/api/v1/users")).toBe(2);
+    expect(wasm.lastMatchedLength).toBe(7);
+    // Answered from the cache without crossing: wasm still holds 7 from the path match.
+    expect(wasm.lookup(host("plain.com"), "/api/v1/users")).toBe(1);
+    expect(wasm.lastMatchedLength).toBe(0);
+    // A cached miss leaves the last successful lookup's length alone.
+    expect(wasm.lookup(host("paths.com"), "/api/v1")).toBe(2);
+    expect(wasm.lookup(host("nope.com"), "/")).toBe(-1);
+    expect(wasm.lookup(host("nope.com"), "/")).toBe(-1);
+    expect(wasm.lastMatchedLength).toBe(7);
+  });
+
+  test("matched lengths are bytes of the UTF-8 target in both matchers (issue 4)", () => {
+    const wasm = load();
+    const reference = new ReferenceMatcher();
+    for (const m of [wasm, reference]) {
+      expect(m.insert("uni.com/caf\u00e9", 1)).toBe(true);
+      expect(m.insert("uni.com/\u{1f600}/x", 2)).toBe(true);
+    }
+    for (const [path, id, bytes] of [
+      ["/caf\u00e9/menu", 1, 6], // é is 2 bytes, 1 UTF-16 unit
+      ["/\u{1f600}/x?q", 2, 7], // 😀 is 4 bytes, 2 units
+    ] as const) {
+      for (const m of [wasm, reference]) {
+        expect(m.lookup("uni.com", path)).toBe(id);
+        expect(m.lastMatchedLength).toBe(bytes);
+      }
+    }
+  });
+
+  test("a Host with DEL or a character beyond ASCII is refused, cached or not", () => {
+    const wasm = load();
+    expect(wasm.insert("app.com", 1)).toBe(true);
+    // "app.co\u016d" is "app.com" if its last character were cut to a byte.
+    for (const bad of ["app.com\u007f", "app.co\u016d", "\u0161pp.com", "app.com\u00ff"]) {
+      for (let i = 0; i < 2; i++) expect(wasm.lookup(bad, "/")).toBe(-1);
+      expect(wasm.lookupUncached(bad, "/")).toBe(-1);
+    }
+    expect(wasm.lookup("app.com", "/")).toBe(1);
   });
 
   test("memory grows past the first pages and lookups still see the new buffer", () => {

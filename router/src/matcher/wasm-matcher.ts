@@ -181,7 +181,11 @@ export class WasmMatcher implements RouteMatcher {
     return this.wasm.matcher_count();
   }
 
-  /** Bytes of the target the last successful lookup matched (0 for a route without a path). */
+  /**
+   * Bytes of the target, UTF-8 encoded, the last successful lookup matched (0 for a route without
+   * a path; the same unit as ReferenceMatcher's). A lookup answered from the answer cache matched
+   * no path (only answers the host alone decides are cached), so it reads 0 without crossing.
+   */
   get lastMatchedLength(): number {
     return this.lastMatchCached ? 0 : this.wasm.matcher_last_match_length();
   }
