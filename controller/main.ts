@@ -143,6 +143,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
       await sweeper.stop();
       // give running broker calls a moment to record their outcome; an unfinished one reads failed next start
       await Promise.race([services.settled(), Bun.sleep(3000)]);
+      services.stop(); // the orphan retries' timer; the next start resumes them from the database
       feed.unsubscribe();
       if (app.server) await app.stop().catch(() => undefined);
       logRelay.close();

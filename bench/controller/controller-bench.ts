@@ -80,7 +80,7 @@ const desired = apps.map((a) => ({ guid: a.guid, version: a.version, instances: 
 const diffOnly: number[] = [];
 for (let i = 0; i < PASSES; i++) {
   const t0 = performance.now();
-  hm.decide(desired, new Map(), new Set(), Date.now());
+  hm.decide(desired, new Map(), Date.now());
   diffOnly.push(performance.now() - t0);
 }
 // ---- a pass that must start 1% (100 instances: diff + re-check + placement + dea.start) ----

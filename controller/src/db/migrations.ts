@@ -86,6 +86,16 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
       `DROP TABLE deployments`,
     ],
   },
+  {
+    version: 4,
+    name: "service orphans",
+    sql: [
+      // broker deletes that orphan mitigation could not finish, retried in the background
+      // (services/orphan-cleanup.ts); IF NOT EXISTS: builds before this migration made it on first use
+      `CREATE TABLE IF NOT EXISTS service_orphans (guid TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL)`,
+    ],
+  },
 ];
 
 /** Any fixed number: the PostgreSQL advisory lock every skiff process takes to migrate. */

@@ -138,8 +138,7 @@ export class HealthManager {
    * The pure part of a pass, exposed for the benchmark. The old 4-argument form (an always-empty
    * skip set before `now`) is still accepted until bench/controller/controller-bench.ts drops it.
    */
-  decide(desired: DesiredApp[], crashes: Map<string, CrashInfo>, ...at: [now: number] | [unusedSkip: ReadonlySet<string>, now: number]): Action[] {
-    const now = at.length === 2 ? at[1] : at[0];
+  decide(desired: DesiredApp[], crashes: Map<string, CrashInfo>, now: number): Action[] {
     const { actual } = this.deps;
     return diff({ desired, actual: (app) => actual.liveOf(app, now), actualApps: actual.apps(), pending: this.pending, crashes, now });
   }

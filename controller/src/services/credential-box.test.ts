@@ -28,4 +28,21 @@ describe("CredentialBox", () => {
     await expect(other.open(sealed)).rejects.toThrow(/credentials key differs/);
     await expect(CredentialBox.open({ dataDir: dir, keyBase64: "c2hvcnQ=" })).rejects.toBeInstanceOf(CredentialBoxError);
   });
+  test("processes opening a fresh data directory at once all get the same key, none a half-written one", async () => {
+    const script = join(dir, "open-box.ts");
+    await Bun.write(script, `import { CredentialBox } from ${JSON.stringify(join(import.meta.dir, "credential-box.ts"))};
+const box = await CredentialBox.open({ dataDir: process.argv[2]! });
+process.stdout.write(await box.seal("shared"));`);
+    for (let trial = 0; trial < 5; trial++) {
+      const fresh = join(dir, `fresh-${trial}`);
+      const procs = Array.from({ length: 4 }, () => Bun.spawn([process.execPath, script, fresh], { stdout: "pipe", stderr: "pipe" }));
+      const sealed = await Promise.all(procs.map(async (p) => {
+        const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+        expect(code, err).toBe(0);
+        return out;
+      }));
+      const box = await CredentialBox.open({ dataDir: fresh });
+      for (const s of sealed) expect(await box.open(s)).toBe("shared");
+    }
+  }, 60_000);
 });

@@ -4,7 +4,7 @@
 // without the key yields no credentials.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const PREFIX = "v1:";
@@ -23,16 +23,7 @@ export class CredentialBox {
     else {
       const path = join(opts.dataDir, "credentials.key");
       if (existsSync(path)) raw = Buffer.from(readFileSync(path, "utf8").trim(), "base64");
-      else {
-        raw = randomBytes(32);
-        mkdirSync(dirname(path), { recursive: true });
-        // `wx`: two processes starting at once never overwrite each other's key
-        try {
-          writeFileSync(path, raw.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
-        } catch {
-          raw = Buffer.from(readFileSync(path, "utf8").trim(), "base64");
-        }
-      }
+      else raw = createKeyFile(path);
     }
     if (raw.length !== 32) throw new CredentialBoxError("the credentials key must be 32 bytes (base64); check SKIFF_CREDENTIALS_KEY or <data dir>/credentials.key");
     return new CredentialBox(await crypto.subtle.importKey("raw", new Uint8Array(raw), "AES-GCM", false, ["encrypt", "decrypt"]));
@@ -53,5 +44,26 @@ export class CredentialBox {
     } catch (err) {
       throw new CredentialBoxError("cannot decrypt stored credentials: the credentials key differs from the one they were sealed with", { cause: err });
     }
+  }
+}
+
+/**
+ * Makes the key file, or reads the one another process made first. The key is written whole to a
+ * private temporary file and linked into place: link() fails if the name exists, so two processes
+ * starting at once never overwrite each other's key, and neither can read a half-written one.
+ */
+function createKeyFile(path: string): Buffer {
+  const raw = randomBytes(32);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(tmp, raw.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  try {
+    linkSync(tmp, path);
+    return raw;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return Buffer.from(readFileSync(path, "utf8").trim(), "base64");
+  } finally {
+    unlinkSync(tmp);
   }
 }

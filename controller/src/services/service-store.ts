@@ -68,7 +68,6 @@ const toOrphan = (r: Record<string, unknown>): OrphanRecord => ({
 });
 
 export class ServiceStore {
-  private orphanTable: Promise<void> | undefined;
 
   constructor(readonly db: Database) {}
 
@@ -215,49 +214,29 @@ export class ServiceStore {
     await q.run(`DELETE FROM service_bindings WHERE guid = ?`, [guid]);
   }
 
-  // ---- orphans left at brokers (see orphan-cleanup.ts) ----
-  /**
-   * The table is made here, on first use, rather than in db/migrations.ts (another team's file); the
-   * statement is valid SQLite and PostgreSQL and a no-op once the table exists.
-   */
-  private orphans(): Promise<void> {
-    this.orphanTable ??= this.db
-      .exec(`CREATE TABLE IF NOT EXISTS service_orphans (guid TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT NOT NULL,
-        attempts INTEGER NOT NULL, next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL)`)
-      .catch((err) => {
-        this.orphanTable = undefined;
-        throw err;
-      });
-    return this.orphanTable;
-  }
+  // ---- orphans left at brokers (see orphan-cleanup.ts; the table is migration 4's) ----
   async insertOrphan(o: OrphanRecord): Promise<void> {
-    await this.orphans();
     await this.db.run(`DELETE FROM service_orphans WHERE guid = ?`, [o.guid]);
     await this.db.run(`INSERT INTO service_orphans (guid, kind, message, attempts, next_attempt_at, last_error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
       o.guid, o.kind, o.message, o.attempts, o.next_attempt_at, o.last_error, o.created_at,
     ]);
   }
   async orphansDue(now: number): Promise<OrphanRecord[]> {
-    await this.orphans();
     return (await this.db.all<Record<string, unknown>>(`SELECT * FROM service_orphans WHERE next_attempt_at <= ? ORDER BY next_attempt_at`, [now])).map(toOrphan);
   }
   async orphan(guid: string): Promise<OrphanRecord | undefined> {
-    await this.orphans();
     const r = await this.db.get<Record<string, unknown>>(`SELECT * FROM service_orphans WHERE guid = ?`, [guid]);
     return r && toOrphan(r);
   }
   /** When the next retry is due; undefined when no orphan is left. */
   async nextOrphanAt(): Promise<number | undefined> {
-    await this.orphans();
     const r = await this.db.get<{ next_at: unknown }>(`SELECT MIN(next_attempt_at) AS next_at FROM service_orphans`);
     return r?.next_at === null || r?.next_at === undefined ? undefined : n(r.next_at);
   }
   async rescheduleOrphan(guid: string, attempts: number, nextAttemptAt: number, lastError: string | null): Promise<void> {
-    await this.orphans();
     await this.db.run(`UPDATE service_orphans SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE guid = ?`, [attempts, nextAttemptAt, lastError, guid]);
   }
   async deleteOrphan(guid: string): Promise<void> {
-    await this.orphans();
     await this.db.run(`DELETE FROM service_orphans WHERE guid = ?`, [guid]);
   }
 }
