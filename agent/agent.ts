@@ -67,7 +67,7 @@ export interface AgentOptions {
   bunPath: string;
   /** directories put first on instances' and build commands' PATH (where `bun` is) */
   pathPrefix: string[];
-  /** told on every start, stop and staging order (main.ts: the memory trim waits for quiet) */
+  /** told on every start, stop, instance end and staging order and end (main.ts: the memory trim waits for quiet) */
   onActivity?: () => void;
 }
 
@@ -217,6 +217,7 @@ export class Agent {
   private onExit(i: Instance, reason: ExitReason, status: number, description: string): void {
     const r = this.instances.get(i.id);
     if (!r) return;
+    this.opts.onActivity?.();
     this.unregister(r);
     if (!r.exitAnnounced) this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(i, reason, status, description));
     this.log.info("instance ended", { app: i.appId, index: i.index, instance: i.id, state: i.state, reason, description });
@@ -371,6 +372,7 @@ export class Agent {
       cancel: this.stopping.signal,
       onLog: (app, stream, line) => this.publishLog({ app, source: "STG", index: -1, stream, ts: Date.now(), line }),
     }).then((done) => {
+      this.opts.onActivity?.();
       this.log.info(done.error ? "staging failed" : "staged", { app: m.app_id, task: m.task_id, error: done.error, sha: done.droplet_sha });
       publishReply(done);
     });
@@ -447,10 +449,11 @@ export class Agent {
     const t0 = Date.now();
     const replaced = await Promise.race([watch.done.then(() => true), Bun.sleep(this.opts.evacuationWaitMs).then(() => false)]);
     for (const s of subs) s.unsubscribe();
-    this.log.info(replaced ? "every evacuated instance has a replacement" : "stopped waiting for replacements", {
-      waited_ms: Date.now() - t0,
-      without_replacement: watch.pending,
-    });
+    if (leaving.length > 0)
+      this.log.info(replaced ? "every evacuated instance has a replacement" : "stopped waiting for replacements", {
+        waited_ms: Date.now() - t0,
+        without_replacement: watch.pending,
+      });
     await this.stopEverything("DEA_EVACUATION");
   }
 

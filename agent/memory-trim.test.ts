@@ -19,7 +19,17 @@ describe("MemoryTrim", () => {
     state.now += 600;
     expect(trim.check()).toBe(true);
     expect(state.collections).toBe(1);
-    expect(trim.check()).toBe(false); // back under the threshold: nothing to do
+    expect(trim.check()).toBe(false); // back under the threshold, nothing happened since: nothing to do
+    expect(state.collections).toBe(1);
+  });
+
+  test("a burst of activity is trimmed once after it, whatever the heap's size (issue 6)", () => {
+    const { state, trim } = fake(3); // under the threshold: most of a burst's leftovers are not JS heap
+    trim.touch();
+    state.now += 1600;
+    expect(trim.check()).toBe(true);
+    state.now += 60_000;
+    expect(trim.check()).toBe(false); // once per burst
     expect(state.collections).toBe(1);
   });
 
