@@ -54,7 +54,10 @@ function instanceUsers(): InstanceUsers {
     return sharedUser(user);
   }
   try {
-    return uidPoolUsers(new UidPool(parseUidRange(config.uidRange), config.uidLockDir));
+    const pool = new UidPool(parseUidRange(config.uidRange), config.uidLockDir);
+    const swept = pool.sweepStale();
+    if (swept > 0) log.info("removed uid locks of agents that died", { count: swept });
+    return uidPoolUsers(pool);
   } catch (err) {
     log.error((err as Error).message);
     process.exit(2);

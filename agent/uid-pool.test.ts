@@ -79,4 +79,12 @@ describe("uid pool (issue 6)", () => {
     expect(a.claimStale(8001)).toBe(false);
     expect(a.claimStale(9999)).toBe(false); // outside the range
   });
+
+  test("at start, locks dead agents left on idle uids are removed; held, busy and live ones stay", () => {
+    const dir = lockDir();
+    for (const [uid, owner] of [["9000", "dead"], ["9001", "dead"], ["9002", "B"], ["9003", "dead"]]) writeFileSync(join(dir, uid!), owner + "\n");
+    const a = new UidPool({ first: 9000, last: 9009 }, dir, host("A", new Set(["A", "B"]), new Set([9001])));
+    expect(a.sweepStale()).toBe(2);
+    expect(["9000", "9001", "9002", "9003"].map((u) => existsSync(join(dir, u)))).toEqual([false, true, true, false]);
+  });
 });

@@ -133,6 +133,29 @@ export class UidPool {
     return true;
   }
 
+  /**
+   * Removes the locks that agents which died left behind on uids nothing runs as (at start: the
+   * lock dir does not fill up with them). Returns how many.
+   */
+  sweepStale(): number {
+    let names: string[];
+    try {
+      names = readdirSync(this.lockDir);
+    } catch {
+      return 0;
+    }
+    const busy = this.host.uidsInUse();
+    let swept = 0;
+    for (const name of names) {
+      const uid = Number(name);
+      if (!/^\d+$/.test(name) || this.held.has(uid) || busy.has(uid)) continue;
+      if (!this.claimStale(uid)) continue;
+      this.release(uid);
+      swept++;
+    }
+    return swept;
+  }
+
   private lock(uid: number): boolean {
     const path = join(this.lockDir, String(uid));
     if (createExclusive(path, this.host.self)) return true;
