@@ -37,6 +37,8 @@ describe("instance environment", () => {
     const gate = "read -r _ || exit 111\nexec </dev/null\n";
     expect(launchScript("bun run start", 1024)).toBe(gate + 'ulimit -n 1024 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\nexec bun run start\n');
     expect(launchScript("a && b", 0)).toBe(gate + "a && b\n");
+    // a command that execs itself is not exec'd twice: `exec exec sleep 600` exits 126
+    expect(launchScript("exec sleep 600", 0)).toBe(gate + "exec sleep 600\n");
   });
 });
 

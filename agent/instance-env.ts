@@ -103,6 +103,8 @@ export function launchScript(startCommand: string, fds: number): string {
   const gate = "read -r _ || exit 111\nexec </dev/null\n";
   // over the hard limit, settle for the hard limit rather than the (often 1024) soft default
   const limit = fds > 0 ? `ulimit -n ${Math.floor(fds)} 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\n` : "";
-  const plain = /^[\w@%+=:,./ -]+$/.test(startCommand);
+  // a plain command is exec'd so the app is the process the agent signals; one that says `exec`
+  // itself is left alone (`exec exec sleep` would look for a program named "exec" and fail with 126)
+  const plain = /^[\w@%+=:,./ -]+$/.test(startCommand) && !/^exec\s/.test(startCommand);
   return `${gate}${limit}${plain ? "exec " : ""}${startCommand}\n`;
 }

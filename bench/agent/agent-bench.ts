@@ -84,7 +84,11 @@ try {
   b.subscribe(Subjects.deaHeartbeat, "dea.heartbeat", (m) => {
     for (const d of m.droplets) if (d.state === "RUNNING" && !running.has(d.droplet)) running.set(d.droplet, performance.now());
   });
-  b.subscribe(Subjects.dropletExited, "droplet.exited", (m) => void exited.add(m.droplet));
+  let tinyExited = 0;
+  b.subscribe(Subjects.dropletExited, "droplet.exited", (m) => {
+    exited.add(m.droplet);
+    if (m.droplet === "tiny" && m.reason === "CRASHED") tinyExited++;
+  });
   await b.flush();
   const toRunning: number[] = [];
   const toRoutable: number[] = [];
@@ -134,6 +138,9 @@ try {
     }));
   await until(() => (heartbeatEntries >= MANY ? true : undefined), 60_000, "all tiny instances in a heartbeat");
   await until(() => (tinyRunning >= MANY ? true : undefined), 60_000, `all ${MANY} tiny instances RUNNING (crashed: ${tinyCrashed})`);
+  // a process health check passes at once: give the instances time to fail after it, and count it
+  await Bun.sleep(500);
+  if (tinyExited > 0) throw new Error(`${tinyExited} of ${MANY} tiny instances crashed after starting: the footprint would be measured without them`);
   const manyStartSeconds = (performance.now() - t0) / 1000;
   const found = await b.requestMany(Subjects.deaFindDroplet, "dea.find.droplet", { droplet: "tiny", include_stats: true }, "dea.find.droplet.reply", { timeoutMs: 1000 });
   if (found.length !== MANY) console.warn(`dea.find.droplet answered for ${found.length} of ${MANY} instances`);
