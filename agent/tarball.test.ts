@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
+import { paxRecords, ustarArchive } from "../archive/tar-fixtures.ts";
 import { extractTarGz, resolveInside, safeSegments, symlinkStaysInside, UnsafeArchiveError, writeTar } from "./tarball.ts";
 
 const dirs: string[] = [];
@@ -137,6 +138,24 @@ describe("extractTarGz", () => {
     await expect(extractTarGz(new Uint8Array(gzipSync(new Uint8Array(512).fill(65))), join(tmp(), "o"), { maxBytes: 1024 })).rejects.toThrow(/corrupt/);
     const whole = writeTar([{ name: "f", data: "x".repeat(2000) }]);
     await expect(extractTarGz(new Uint8Array(gzipSync(whole.subarray(0, 1024))), join(tmp(), "o"), { maxBytes: 4096 })).rejects.toThrow(/truncated/);
+  });
+
+  test("refuses what the shared tar reader finds unreadable, in the agent's words", async () => {
+    const refusal = (tar: Uint8Array) => extractTarGz(new Uint8Array(gzipSync(tar)), join(tmp(), "o"), { maxBytes: 4096 }).then(() => "accepted", (e: Error) => `${e.name}: ${e.message}`);
+    expect(await refusal(ustarArchive([{ name: "f", data: "x" }, { name: "g", checksum: "bad" }]))).toBe("UnsafeArchiveError: corrupt tar header near byte 1024");
+    expect(await refusal(ustarArchive([{ name: "PaxHeader", type: "x", data: paxRecords({ size: "x" }) }, { name: "f" }]))).toBe("UnsafeArchiveError: tar entry with an invalid size");
+    expect(await refusal(ustarArchive([{ name: "././@LongLink", type: "L", size: 2 ** 21 }], false))).toBe("UnsafeArchiveError: a tar L record of 2097152 bytes");
+    // stricter since the reader is shared with the controller: a header cut short at the end, and a
+    // global pax record that would rename or resize every later entry
+    expect(await refusal(ustarArchive([{ name: "f", data: "x" }, { name: "g" }], false).subarray(0, 1024 + 100))).toBe("UnsafeArchiveError: truncated tar entry");
+    expect(await refusal(ustarArchive([{ name: "g", type: "g", data: paxRecords({ path: "x" }) }, { name: "f" }]))).toBe('UnsafeArchiveError: a global pax header sets "path"');
+    expect(await refusal(ustarArchive([{ name: "a" }, { name: "b" }]))).toBe("accepted");
+  });
+
+  test("caps the number of entries", async () => {
+    const three = new Uint8Array(gzipSync(ustarArchive([{ name: "a" }, { name: "b" }, { name: "c" }])));
+    await expect(extractTarGz(three, join(tmp(), "o"), { maxBytes: 4096, maxEntries: 2 })).rejects.toThrow(new UnsafeArchiveError("more than 2 entries"));
+    expect((await extractTarGz(three, join(tmp(), "o"), { maxBytes: 4096, maxEntries: 3 })).files).toBe(3);
   });
 
   // The droplet was gunzipped whole with gunzipSync (up to 1 GiB, blocking the event loop: heartbeats

@@ -2,18 +2,42 @@
 // entry with `..`, an absolute path, a link that resolves outside the root (checked as text, then
 // resolved through the links already unpacked, then every link again once the tree is final), a path
 // through a symlink, a device or FIFO, or more than the size cap; so nothing is ever written outside
-// the target directory, and no link left in it leads out. We parse the tar format ourselves
-// (tar-parser.ts) rather than trust `tar` flags, and stream: memory stays flat whatever the size.
+// the target directory, and no link left in it leads out. We read the tar format ourselves
+// (archive/tar-reader.ts) rather than trust `tar` flags, and stream: memory stays flat whatever the size.
 
 import { closeSync, copyFileSync, lchownSync, lstatSync, mkdirSync, openSync, readlinkSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeSync } from "node:fs";
 import { join, posix } from "node:path";
-import { TarParser, UnsafeArchiveError, type TarHeader, type TarSink } from "./tar-parser.ts";
+import { ustarArchive } from "../archive/tar-fixtures.ts";
+import { TarFormatError, TarReader, type TarEntry, type TarSink } from "../archive/tar-reader.ts";
 
-export { UnsafeArchiveError };
+export class UnsafeArchiveError extends Error {
+  override name = "UnsafeArchiveError";
+}
+
+/** The agent's wording of an unreadable archive (it reaches staging errors and crash reasons). */
+function unreadable(err: TarFormatError): UnsafeArchiveError {
+  const p = err.problem;
+  switch (p.code) {
+    case "corrupt_header":
+      return new UnsafeArchiveError(`corrupt tar header near byte ${p.offset}`, { cause: err });
+    case "invalid_size":
+      return new UnsafeArchiveError("tar entry with an invalid size", { cause: err });
+    case "meta_too_large":
+      return new UnsafeArchiveError(`a tar ${p.type} record of ${p.size} bytes`, { cause: err });
+    case "truncated":
+      return new UnsafeArchiveError("truncated tar entry", { cause: err });
+    default:
+      return new UnsafeArchiveError(err.message, { cause: err });
+  }
+}
+
+/** Entries an archive may hold unless the caller says otherwise (a droplet with a large node_modules has tens of thousands). */
+const MAX_ENTRIES = 500_000;
 
 export interface ExtractOptions {
   /** cap on the sum of file sizes (and on the unpacked archive) in bytes */
   maxBytes: number;
+  /** default 500,000 */
   maxEntries?: number;
   /** chown every entry to this user (when the agent runs instances as another user) */
   owner?: { uid: number; gid: number };
@@ -153,7 +177,7 @@ function smallPieces(max: number): TransformStream<Uint8Array, Uint8Array> {
  */
 export async function extractTarGzStream(gz: ReadableStream<Uint8Array>, root: string, opts: ExtractOptions): Promise<ExtractResult> {
   const out = new Extractor(root, opts);
-  const parser = new TarParser(out, opts.maxEntries);
+  const parser = new TarReader(out, { maxEntries: opts.maxEntries ?? MAX_ENTRIES });
   const cap = opts.maxBytes + TAR_OVERHEAD;
   // DecompressionStream rather than node:zlib: Bun's native one, and loading node:zlib costs the agent MiBs of RSS
   const gunzip = new DecompressionStream("gzip") as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
@@ -179,7 +203,7 @@ export async function extractTarGzStream(gz: ReadableStream<Uint8Array>, root: s
   } catch (err) {
     void reader.cancel().catch(() => {});
     out.abort();
-    throw err;
+    throw err instanceof TarFormatError ? unreadable(err) : err;
   }
   return out.finish();
 }
@@ -231,7 +255,7 @@ class Extractor implements TarSink {
     if (this.bytes > this.opts.maxBytes) throw new UnsafeArchiveError(`archive holds more than ${this.opts.maxBytes} bytes`);
   }
 
-  entry(e: TarHeader): void {
+  entry(e: TarEntry): void {
     const segments = safeSegments(e.name);
     if (segments.length === 0) return;
     const rel = segments.join("/");
@@ -311,43 +335,7 @@ class Extractor implements TarSink {
   }
 }
 
-const BLOCK = 512;
-
-/** Writes a plain ustar archive of in-memory entries: for tests and fixtures (hostile ones too). */
+/** Writes a plain ustar archive of in-memory entries: for tests and fixtures (hostile ones too). Only files carry data. */
 export function writeTar(entries: { name: string; type?: "0" | "2" | "1" | "5"; data?: string | Uint8Array; linkname?: string; mode?: number }[]): Uint8Array {
-  const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const e of entries) {
-    const data = typeof e.data === "string" ? enc.encode(e.data) : (e.data ?? new Uint8Array());
-    const h = new Uint8Array(BLOCK);
-    const put = (s: string, at: number, len: number) => h.set(enc.encode(s).subarray(0, len), at);
-    const type = e.type ?? "0";
-    put(e.name, 0, 100);
-    put((e.mode ?? (type === "5" ? 0o755 : 0o644)).toString(8).padStart(7, "0"), 100, 8);
-    put("0000000", 108, 8);
-    put("0000000", 116, 8);
-    put((type === "0" ? data.length : 0).toString(8).padStart(11, "0"), 124, 12);
-    put("00000000000", 136, 12);
-    put(type, 156, 1);
-    put(e.linkname ?? "", 157, 100);
-    put("ustar\u000000", 257, 8);
-    put("        ", 148, 8);
-    let sum = 0;
-    for (const b of h) sum += b;
-    put(sum.toString(8).padStart(6, "0") + "\u0000 ", 148, 8);
-    chunks.push(h);
-    if (type === "0") {
-      chunks.push(data);
-      const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
-      if (pad) chunks.push(new Uint8Array(pad));
-    }
-  }
-  chunks.push(new Uint8Array(BLOCK * 2));
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return ustarArchive(entries.map((e) => ({ ...e, data: (e.type ?? "0") === "0" ? e.data : undefined })));
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync, mkdirSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
+import { TarReader } from "../../archive/tar-reader.ts";
 import { checkTarGz, PackageRejected } from "./tar-check.ts";
 import { isZip, readZipDirectory, tarHeader, zipToTarGz } from "./zip-to-tar.ts";
 
@@ -132,5 +133,15 @@ describe("zip uploads", () => {
     expect(h.length).toBe(512 * 3);
     expect(String.fromCharCode(h[156]!)).toBe("x");
     expect(await untar(Bun.gzipSync(Buffer.concat([h, new Uint8Array(1024)])))).toContain("é/" + "x".repeat(150));
+  });
+
+  test("a non-ASCII name in a zip reaches the agent's tar reader as it was (issue 7)", async () => {
+    // the pax record's byte length was applied to decoded text: "café.txt" unpacked as "café.txt\n"
+    const enc = new TextEncoder();
+    const gz = await zipToTarGz(zip([{ name: "café.txt", data: enc.encode("hi") }, { name: "ü/" + "x".repeat(120), data: enc.encode("x") }]), LIMITS);
+    const names: string[] = [];
+    const reader = new TarReader({ entry: (e) => void names.push(e.name) });
+    reader.push(Bun.gunzipSync(gz as Uint8Array<ArrayBuffer>)).finish();
+    expect(names).toEqual(["café.txt", "ü/" + "x".repeat(120)]);
   });
 });

@@ -6,6 +6,7 @@
 
 import { once } from "node:events";
 import { createGzip, createInflateRaw } from "node:zlib";
+import { escapesAppDirectory } from "./package-paths.ts";
 import { PackageRejected } from "./tar-check.ts";
 
 export interface ZipEntry {
@@ -34,18 +35,6 @@ const MAX_SYMLINK_TARGET = 4096;
 const decoder = new TextDecoder();
 
 export const isZip = (b: Uint8Array): boolean => b.length > 4 && b[0] === 0x50 && b[1] === 0x4b && b[2] === 0x03 && b[3] === 0x04;
-
-function escapes(path: string): boolean {
-  if (path.startsWith("/") || /^[A-Za-z]:/.test(path) || path.includes("\0")) return true;
-  let depth = 0;
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (--depth < 0) return true;
-    } else depth++;
-  }
-  return false;
-}
 
 function u64(v: DataView, off: number, what: string): number {
   const n = v.getBigUint64(off, true);
@@ -127,7 +116,7 @@ export function readZipDirectory(zip: Uint8Array, limits: ZipLimits): ZipEntry[]
     // archives made on DOS/Windows may separate directories with backslashes, as unzip accepts
     if (host !== 3) name = name.replace(/\\/g, "/");
     if (flags & 1) throw new PackageRejected(`entry "${name}" is encrypted; upload an unencrypted archive`);
-    if (escapes(name)) throw new PackageRejected(`entry "${name}" would be written outside the app directory`);
+    if (escapesAppDirectory(name)) throw new PackageRejected(`entry "${name}" would be written outside the app directory`);
     const unixMode = host === 3 ? external >>> 16 : 0;
     const fileType = unixMode & 0o170000;
     const kind: ZipEntry["kind"] = name.endsWith("/") || fileType === 0o040000 ? "dir" : fileType === 0o120000 ? "symlink" : "file";
