@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { buildInstanceEnv, databaseUrl, launchScript } from "./instance-env.ts";
+import { buildInstanceEnv, launchScript } from "./instance-env.ts";
 import { startFixture } from "./fixtures/start-message.ts";
 import { describeExit, exitStatus } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
@@ -15,23 +15,25 @@ describe("instance environment", () => {
     expect(vcap).toMatchObject({ instance_id: "i1", instance_index: 3, port: 61001, application_name: "hello", uris: ["hello.example.com"] });
     expect(env.DATABASE_URL).toBeUndefined();
   });
-  test("VCAP_SERVICES by label and DATABASE_URL from a database uri", () => {
+  test("VCAP_SERVICES by label and the URL variables from bus/service-env.ts", () => {
     const svc = (label: string, uri?: string) => ({ name: label, label, plan: "p", tags: [], instance_guid: "g", binding_guid: "b", credentials: uri ? { uri } : {} });
-    const services = [svc("cache", "redis://r"), svc("db", "postgres://u@h/d"), svc("plain")];
     // Redis bound first must not become DATABASE_URL; only database schemes qualify.
-    expect(databaseUrl(services)).toBe("postgres://u@h/d");
-    expect(databaseUrl([svc("x", "http://a"), svc("db", "mysql://m")])).toBe("mysql://m");
-    expect(databaseUrl([svc("cache", "redis://r"), svc("mq", "amqp://q")])).toBeUndefined();
+    const services = [svc("cache", "redis://r"), svc("db", "postgres://u@h/d"), svc("plain"), svc("mq", "amqp://q")];
     const env = buildInstanceEnv(startFixture({ services }), placement);
     const vcap = JSON.parse(env.VCAP_SERVICES!);
-    expect(Object.keys(vcap)).toEqual(["cache", "db", "plain"]);
+    expect(Object.keys(vcap)).toEqual(["cache", "db", "plain", "mq"]);
     expect(vcap.db[0]).toMatchObject({ name: "db", instance_name: "db", label: "db", plan: "p" });
-    expect(env.DATABASE_URL).toBe("postgres://u@h/d");
+    expect(env).toMatchObject({ DATABASE_URL: "postgres://u@h/d", REDIS_URL: "redis://r", AMQP_URL: "amqp://q" });
+    const none = buildInstanceEnv(startFixture({ services: [svc("cache", "redis://r")] }), placement);
+    expect(none.DATABASE_URL).toBeUndefined();
+    expect(JSON.parse(buildInstanceEnv(startFixture({ services: [], env: { VCAP_SERVICES: "mine" } }), placement).VCAP_SERVICES!)).toEqual({});
   });
-  test("a DATABASE_URL the user set wins over the bound database's", () => {
+  test("a URL variable the user set wins over the bound service's", () => {
     const db = { name: "db", label: "postgresql", plan: "p", tags: [], instance_guid: "g", binding_guid: "b", credentials: { uri: "postgres://bound" } };
-    const env = buildInstanceEnv(startFixture({ services: [db], env: { DATABASE_URL: "postgres://mine" } }), placement);
+    const cache = { ...db, name: "cache", label: "redis", credentials: { uri: "redis://bound" } };
+    const env = buildInstanceEnv(startFixture({ services: [db, cache], env: { DATABASE_URL: "postgres://mine" } }), placement);
     expect(env.DATABASE_URL).toBe("postgres://mine");
+    expect(env.REDIS_URL).toBe("redis://bound");
   });
   test("launch script sets the fd limit and execs plain commands", () => {
     const gate = "read -r _ || exit 111\nexec </dev/null\n";

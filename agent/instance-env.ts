@@ -1,6 +1,6 @@
 // The environment an instance runs with (Cloud Foundry's names, see BRIEF "Apps get"). Pure.
 
-import type { DeaStart, ServiceBinding } from "../bus/index.ts";
+import { serviceEnvironment, type DeaStart } from "../bus/index.ts";
 
 export interface InstancePlacement {
   instanceId: string;
@@ -13,35 +13,6 @@ export interface InstancePlacement {
   pathPrefix: string[];
   basePath: string;
   startedAt: number;
-}
-
-/** Schemes DATABASE_URL may carry: databases only (Redis and AMQP get their own variables). */
-const DB_SCHEMES = /^(postgres|postgresql|mysql|mysql2|mariadb|mongodb|mongodb\+srv):/;
-
-export function vcapServices(services: ServiceBinding[]): Record<string, unknown[]> {
-  const out: Record<string, unknown[]> = {};
-  for (const s of services)
-    (out[s.label] ??= []).push({
-      name: s.name,
-      instance_name: s.name,
-      binding_name: null,
-      label: s.label,
-      plan: s.plan,
-      tags: s.tags,
-      instance_guid: s.instance_guid,
-      binding_guid: s.binding_guid,
-      credentials: s.credentials,
-    });
-  return out;
-}
-
-/** The first bound database's `uri`, as DATABASE_URL; undefined when no database is bound. */
-export function databaseUrl(services: ServiceBinding[]): string | undefined {
-  for (const s of services) {
-    const uri = s.credentials.uri;
-    if (typeof uri === "string" && DB_SCHEMES.test(uri)) return uri;
-  }
-  return undefined;
 }
 
 export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record<string, string> {
@@ -64,7 +35,7 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
     started_at_timestamp: startedAtSec,
     state_timestamp: startedAtSec,
   };
-  const env: Record<string, string> = {
+  return {
     ...start.env,
     PATH: [...at.pathPrefix, at.basePath].filter(Boolean).join(":"),
     HOME: at.homeDir,
@@ -74,18 +45,15 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
     VCAP_APP_PORT: String(at.port),
     VCAP_APP_HOST: "0.0.0.0",
     VCAP_APPLICATION: JSON.stringify(vcapApplication),
-    VCAP_SERVICES: JSON.stringify(vcapServices(start.services)),
     MEMORY_LIMIT: `${start.limits.mem}m`,
     CF_INSTANCE_INDEX: String(start.index),
     CF_INSTANCE_GUID: at.instanceId,
     CF_INSTANCE_IP: at.host,
     CF_INSTANCE_PORT: String(at.port),
     CF_INSTANCE_ADDR: `${at.host}:${at.port}`,
+    // VCAP_SERVICES, and DATABASE_URL/REDIS_URL/AMQP_URL unless the start's env sets them (by hand: they win)
+    ...serviceEnvironment(start.services, start.env),
   };
-  // A DATABASE_URL the user set by hand wins over the bound database's.
-  const db = databaseUrl(start.services);
-  if (db !== undefined && start.env.DATABASE_URL === undefined) env.DATABASE_URL = db;
-  return env;
 }
 
 /**

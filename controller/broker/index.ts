@@ -5,7 +5,7 @@ export { BrokerClient, type BindingSpec, type BrokerClientOptions, type Instance
 export { BrokerClientError, BrokerRequestError, BrokerTimeoutError, OperationFailedError, ServiceError } from "./errors.ts";
 export { MemoryBrokerStore, type BrokerStore, type BindingRecord, type InstanceRecord } from "./store.ts";
 export { SqliteBrokerStore } from "./sqlite-store.ts";
-export { serviceEnvironment, serviceUrlVariables, vcapServices, type BoundService } from "./vcap-services.ts";
+export { serviceBindingOf, type BoundService } from "./bound-service.ts";
 export { provisionersFromEnv, provisionerVariables } from "./provisioners/from-env.ts";
 export { PostgresProvisioner } from "./provisioners/postgres.ts";
 export { MysqlProvisioner } from "./provisioners/mysql.ts";

@@ -2,9 +2,9 @@
 // live instances (dea.find.droplet).
 
 import { Elysia, t } from "elysia";
-import { HealthCheckTypes, Subjects } from "../../../bus/index.ts";
+import { HealthCheckTypes, Subjects, vcapServices } from "../../../bus/index.ts";
 import { newGuid, type AppRecord, type Actor } from "../db/store.ts";
-import { vcapServices } from "../../broker/index.ts";
+import { serviceBindingOf } from "../../broker/index.ts";
 import { defaultHost, ensureRoute, mapRoute, publishRoutes } from "../route-mapping.ts";
 import { accessOf, authenticate, type Access } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
@@ -224,7 +224,7 @@ export function appRoutes(ctx: ControllerContext) {
       const access = await auth(request);
       const app = await loadApp(ctx, access, params.guid, true);
       // as CF: what its instances get from bindings (credentials included: developers only)
-      const vcap = vcapServices(await ctx.services.boundServices(app.guid));
+      const vcap = vcapServices((await ctx.services.boundServices(app.guid)).map(serviceBindingOf));
       return { environment_variables: app.env, system_env_json: { VCAP_SERVICES: vcap } };
     }, { detail: { summary: "An app's environment variables and VCAP_SERVICES from its bindings (space developers only)" } })
 

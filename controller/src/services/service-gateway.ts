@@ -4,8 +4,8 @@
 // launcher an app's bindings, decrypted, for every `dea.<id>.start`. Credentials are never logged and
 // never put in events; they are stored sealed (CredentialBox).
 
-import type { Logger, ServiceBinding } from "../../../bus/index.ts";
-import { BrokerClient, BrokerClientError, serviceUrlVariables, type BoundService, type BrokerClientOptions, type CatalogService, type Credentials } from "../../broker/index.ts";
+import { serviceUrlVariables, type Logger, type ServiceBinding } from "../../../bus/index.ts";
+import { BrokerClient, BrokerClientError, serviceBindingOf, type BoundService, type BrokerClientOptions, type CatalogService, type Credentials } from "../../broker/index.ts";
 import type { Actor, AppRecord, SpaceRecord, Store } from "../db/store.ts";
 import { newGuid } from "../db/store.ts";
 import type { Queryable } from "../db/database.ts";
@@ -325,19 +325,18 @@ export class ServiceGateway {
   }
 }
 
-/** What `dea.<id>.start` carries for an app: the bus's ServiceBinding list plus REDIS_URL/AMQP_URL for env. */
+/**
+ * What `dea.<id>.start` carries for an app: its bindings in the bus's shape, databases first (stable,
+ * the order apps have always seen in VCAP_SERVICES), and their URL variables for env, under the user's
+ * own. The agent derives the same variables from `services` (bus/service-env.ts); env still carries them
+ * for agents from before it did, which set only DATABASE_URL.
+ */
 export async function servicesForStart(gateway: Pick<ServiceGateway, "boundServices">, appGuid: string): Promise<{ services: ServiceBinding[]; env: Record<string, string> }> {
-  const bound = await gateway.boundServices(appGuid);
-  // The agent takes DATABASE_URL from the first `uri` with a data-store scheme, redis included; putting
-  // SQL databases first (stable) makes it a database's even when a Redis was bound earlier.
-  const isSql = (b: BoundService) => serviceUrlVariables([b]).DATABASE_URL !== undefined;
-  const ordered = [...bound.filter(isSql), ...bound.filter((b) => !isSql(b))];
+  const services = (await gateway.boundServices(appGuid)).map(serviceBindingOf);
+  const isDatabase = (b: ServiceBinding) => serviceUrlVariables([b]).DATABASE_URL !== undefined;
   return {
-    services: ordered.map((b) => ({
-      name: b.name, label: b.label, plan: b.plan, tags: b.tags ?? [], instance_guid: b.instanceGuid, binding_guid: b.bindingGuid,
-      credentials: b.credentials as Record<string, unknown>,
-    })),
-    env: serviceUrlVariables(bound),
+    services: [...services.filter(isDatabase), ...services.filter((b) => !isDatabase(b))],
+    env: serviceUrlVariables(services),
   };
 }
 
