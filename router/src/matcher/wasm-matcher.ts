@@ -153,6 +153,8 @@ export class WasmMatcher implements RouteMatcher {
   /** Per slot, 4 words: [host hash, generation (-1: empty), id, unused]; a set's two slots share a cache line. */
   private readonly cacheMeta = new Int32Array(8 << CACHE_SET_BITS).fill(-1);
   private generation = 0;
+  /** The answer-cache hash of the Host `writeHost` copied last. */
+  private hostHash = 0;
   /** The last successful lookup was answered by the cache (so it matched no path: length 0). */
   private lastMatchCached = false;
   // The hot exports, read once (saves a property load on the exports object per call).
@@ -218,42 +220,9 @@ export class WasmMatcher implements RouteMatcher {
   }
 
   lookup(host: string, path: string): number {
-    let words = this.words;
-    if (words.length === 0) {
-      this.refreshViews();
-      words = this.words;
-    }
-    // One pass over the Host: copy it into linear memory four characters to a 32-bit store (under
-    // Node 20 encodeInto is a C++ call and no faster for short strings) and hash the same words for
-    // the answer cache. Every valid Host is ASCII, so any other character (the OR of all of them
-    // reaches 0x80) is refused right here; wasm refuses the rest.
+    if (!this.writeHost(host, true)) return -1;
     const hostLength = host.length;
-    if (hostLength > this.hostCapacity) return -1;
-    let hash = hostLength;
-    let any = 0;
-    let at = this.inputWord;
-    let i = 0;
-    for (const fours = hostLength - 3; i < fours; i += 4) {
-      const c0 = host.charCodeAt(i);
-      const c1 = host.charCodeAt(i + 1);
-      const c2 = host.charCodeAt(i + 2);
-      const c3 = host.charCodeAt(i + 3);
-      any |= c0 | c1 | c2 | c3;
-      const word = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-      words[at++] = word;
-      hash = Math.imul(((hash << 5) | (hash >>> 27)) ^ word, 0x9e3779b1);
-    }
-    if (i < hostLength) {
-      const bytes = this.bytes;
-      const input = this.input;
-      for (; i < hostLength; i++) {
-        const c = host.charCodeAt(i);
-        any |= c;
-        bytes[input + i] = c;
-        hash = Math.imul(hash ^ c, 0x9e3779b1);
-      }
-    }
-    if (any > 0x7f) return -1;
+    const hash = this.hostHash;
     // The stored hash and generation sit in one cache line and reject almost every wrong slot
     // before the string compare, which would read the cached string (likely out of cache).
     const set = hash >>> CACHE_SHIFT;
@@ -297,66 +266,66 @@ export class WasmMatcher implements RouteMatcher {
    * measuring them (bench/matcher) and for callers whose Hosts never repeat. Same answers.
    */
   lookupUncached(host: string, path: string): number {
-    let words = this.words;
-    if (words.length === 0) {
-      this.refreshViews();
-      words = this.words;
-    }
-    const hostLength = host.length;
-    if (hostLength > this.hostCapacity) return -1;
-    let any = 0;
-    let at = this.inputWord;
-    let i = 0;
-    for (const fours = hostLength - 3; i < fours; i += 4) {
-      const c0 = host.charCodeAt(i);
-      const c1 = host.charCodeAt(i + 1);
-      const c2 = host.charCodeAt(i + 2);
-      const c3 = host.charCodeAt(i + 3);
-      any |= c0 | c1 | c2 | c3;
-      words[at++] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-    }
-    const bytes = this.bytes;
-    const input = this.input;
-    for (; i < hostLength; i++) {
-      const c = host.charCodeAt(i);
-      any |= c;
-      bytes[input + i] = c;
-    }
-    if (any > 0x7f) return -1;
-    const decided = this.lookupHost(hostLength);
+    if (!this.writeHost(host, false)) return -1;
+    const decided = this.lookupHost(host.length);
     const id = decided !== NEEDS_PATH ? decided : this.lookupPath(this.writePath(path));
     if (id >= 0) this.lastMatchCached = false;
     return id;
   }
 
+  /**
+   * Copies the Host into the host region, and when `hashing` hashes it for the answer cache. False for
+   * a Host no route can match: longer than the region, or not ASCII; wasm refuses the rest.
+   */
+  private writeHost(host: string, hashing: boolean): boolean {
+    if (this.words.length === 0) this.refreshViews();
+    if (host.length > this.hostCapacity) return false;
+    return this.copyAscii(host, this.inputWord, hashing);
+  }
+
   /** Copies a target into the path region: its byte length (cut at the region's end). */
   private writePath(path: string): number {
-    const length = path.length;
-    if (length <= BYTE_LOOP_LIMIT) {
-      // As the host: four characters to a store, any non-ASCII one sends the target to encodeInto.
-      const words = this.words;
-      let at = this.pathWord;
-      let any = 0;
-      let i = 0;
-      for (const fours = length - 3; i < fours; i += 4) {
-        const c0 = path.charCodeAt(i);
-        const c1 = path.charCodeAt(i + 1);
-        const c2 = path.charCodeAt(i + 2);
-        const c3 = path.charCodeAt(i + 3);
-        any |= c0 | c1 | c2 | c3;
-        words[at++] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-      }
-      const bytes = this.bytes;
-      const start = this.input + this.hostCapacity;
-      for (; i < length; i++) {
-        const c = path.charCodeAt(i);
-        any |= c;
-        bytes[start + i] = c;
-      }
-      if (any <= 0x7f) return length;
-    }
+    // any non-ASCII character sends the target to encodeInto
+    if (path.length <= BYTE_LOOP_LIMIT && this.copyAscii(path, this.pathWord, false)) return path.length;
     // A cut target is fine: registered paths are at most 4096 bytes, the region holds 8192.
     return encoder.encodeInto(path, this.pathView).written;
+  }
+
+  /**
+   * One pass over `s` into linear memory from word `word` on, four characters to a 32-bit store (under
+   * Node 20 encodeInto is a C++ call and no faster for short strings); when `hashing`, the same words
+   * are hashed into `hostHash` (a constant at each call site, so each inlined copy keeps only its own
+   * work). False when `s` is not ASCII (the OR of all its characters reaches 0x80).
+   */
+  private copyAscii(s: string, word: number, hashing: boolean): boolean {
+    const words = this.words;
+    const length = s.length;
+    let hash = length;
+    let any = 0;
+    let at = word;
+    let i = 0;
+    for (const fours = length - 3; i < fours; i += 4) {
+      const c0 = s.charCodeAt(i);
+      const c1 = s.charCodeAt(i + 1);
+      const c2 = s.charCodeAt(i + 2);
+      const c3 = s.charCodeAt(i + 3);
+      any |= c0 | c1 | c2 | c3;
+      const packed = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+      words[at++] = packed;
+      if (hashing) hash = Math.imul(((hash << 5) | (hash >>> 27)) ^ packed, 0x9e3779b1);
+    }
+    if (i < length) {
+      const bytes = this.bytes;
+      const start = word << 2;
+      for (; i < length; i++) {
+        const c = s.charCodeAt(i);
+        any |= c;
+        bytes[start + i] = c;
+        if (hashing) hash = Math.imul(hash ^ c, 0x9e3779b1);
+      }
+    }
+    if (hashing) this.hostHash = hash;
+    return any <= 0x7f;
   }
 
   clear(): void {
