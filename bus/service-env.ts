@@ -5,16 +5,10 @@
 
 import type { ServiceBinding } from "./messages.ts";
 
-export interface VcapServiceEntry {
-  name: string;
+/** A binding as VCAP_SERVICES lists it: the bus's fields plus Cloud Foundry's instance and binding names. */
+export interface VcapServiceEntry extends ServiceBinding {
   instance_name: string;
   binding_name: null;
-  label: string;
-  plan: string;
-  tags: string[];
-  instance_guid: string;
-  binding_guid: string;
-  credentials: Record<string, unknown>;
 }
 
 /** Bindings grouped by label, in the order given; copies, so the result shares nothing with the input. */
