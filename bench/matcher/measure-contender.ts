@@ -121,24 +121,19 @@ function rate(minMs: number, unitsPerRun: number, body: () => number): number {
   return (runs * unitsPerRun) / (timed / 1000);
 }
 
-export async function measure(options: MeasureOptions): Promise<Measurement> {
-  const { size, quick } = options;
-  const lookupCount = quick ? 2_000 : 100_000;
-  const rounds = quick ? 3 : 7;
-  const minMs = quick ? 20 : 300;
-  const allRoutes = makeRoutes(size);
-  const sets = makeLookupSets(allRoutes, lookupCount);
-  const gcExposed = forceGc();
-  const result: Measurement = {
-    runtime: runtimeName(),
-    contender: options.contender,
+/** A measurement with nothing measured yet: every figure null, answers assumed right. */
+export function emptyMeasurement(runtime: string, contender: Measurement["contender"], size: number): Measurement {
+  const none = () => ({ hot: null, warm: null, exact: null, path: null, wildcard: null, miss: null });
+  return {
+    runtime,
+    contender,
     size,
     routes: 0,
     insert_per_s: null,
     bulk_insert_per_s: null,
     remove_per_s: null,
-    lookup_ns: { hot: null, warm: null, exact: null, path: null, wildcard: null, miss: null },
-    lookup_spread: { hot: null, warm: null, exact: null, path: null, wildcard: null, miss: null },
+    lookup_ns: none(),
+    lookup_spread: none(),
     answers_ok: true,
     heap_used_mib: 0,
     heap_bytes_per_route: null,
@@ -149,6 +144,17 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     alloc_load: null,
     key_bytes_per_route: null,
   };
+}
+
+export async function measure(options: MeasureOptions): Promise<Measurement> {
+  const { size, quick } = options;
+  const lookupCount = quick ? 2_000 : 100_000;
+  const rounds = quick ? 3 : 7;
+  const minMs = quick ? 20 : 300;
+  const allRoutes = makeRoutes(size);
+  const sets = makeLookupSets(allRoutes, lookupCount);
+  const gcExposed = forceGc();
+  const result = emptyMeasurement(runtimeName(), options.contender, size);
   // The contender (for wasm: the compiled module and instance) exists before the heap baseline.
   const contender: Contender | null = options.contender === "none" ? null : makeContender(options.contender);
   const routes = contender === null ? [] : allRoutes.filter((r) => (r.kind !== "path" || contender.expresses.path) && (r.kind !== "wildcard" || contender.expresses.wildcard));

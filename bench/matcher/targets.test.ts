@@ -5,32 +5,12 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Measurement } from "./measure-contender.ts";
+import { emptyMeasurement, type Measurement } from "./measure-contender.ts";
 import { judgeTargets, README_END, README_START, writeBetweenMarkers } from "./targets.ts";
 
 function measurement(contender: Measurement["contender"], size: number, lookup: Partial<Measurement["lookup_ns"]>, rest: Partial<Measurement> = {}): Measurement {
-  const none = { hot: null, warm: null, exact: null, path: null, wildcard: null, miss: null };
-  return {
-    runtime: "node v20.20.2",
-    contender,
-    size,
-    routes: size,
-    insert_per_s: null,
-    bulk_insert_per_s: null,
-    remove_per_s: null,
-    lookup_ns: { ...none, ...lookup },
-    lookup_spread: none,
-    answers_ok: true,
-    heap_used_mib: 0,
-    heap_bytes_per_route: null,
-    table_bytes_per_route: null,
-    linear_memory_bytes_per_route: null,
-    full_gc_ms: null,
-    gc_during_lookups: null,
-    alloc_load: null,
-    key_bytes_per_route: null,
-    ...rest,
-  };
+  const m = emptyMeasurement("node v20.20.2", contender, size);
+  return { ...m, routes: size, lookup_ns: { ...m.lookup_ns, ...lookup }, ...rest };
 }
 
 describe("issue 4's targets", () => {
