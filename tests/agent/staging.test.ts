@@ -32,7 +32,13 @@ afterAll(async () => {
   await nats?.stop();
 }, 60_000);
 
-async function stageDir(appId: string, dir: string, properties: Record<string, string> = {}): Promise<StagingReply[]> {
+/** Sends one staging request and waits for its done reply; every reply in order. */
+async function stage(
+  appId: string,
+  uris: { download: string; upload?: string },
+  properties: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<StagingReply[]> {
   const replies: StagingReply[] = [];
   const inbox = bus.inbox();
   bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
@@ -40,12 +46,15 @@ async function stageDir(appId: string, dir: string, properties: Record<string, s
   bus.publish(
     stagingStartSubject(agent.id),
     "staging.start",
-    { app_id: appId, task_id: `task-${appId}`, properties, download_uri: blobs.addPackage(appId, dir), upload_uri: blobs.uploadUri(appId) },
+    { app_id: appId, task_id: `task-${appId}`, properties, download_uri: uris.download, upload_uri: uris.upload ?? blobs.uploadUri(appId) },
     { reply: inbox },
   );
-  await waitFor(() => replies.find((r) => r.phase === "done"), 60_000, `staging of ${appId}`);
+  await waitFor(() => replies.find((r) => r.phase === "done"), timeoutMs, `staging of ${appId}`);
   return replies;
 }
+
+const stageDir = (appId: string, dir: string, properties: Record<string, string> = {}) =>
+  stage(appId, { download: blobs.addPackage(appId, dir) }, properties);
 
 describe("staging", () => {
   test("examples/hello stages with the bun buildpack and uploads its droplet", async () => {
@@ -159,17 +168,8 @@ describe("staging", () => {
     const stagingDir = join(agent.dataDir, "staging");
     const before = statSync(agent.dataDir);
     const appId = `hostile${Math.random().toString(36).slice(2, 8)}`;
-    const replies: StagingReply[] = [];
-    const inbox = bus.inbox();
-    bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
-    await bus.flush();
-    bus.publish(
-      stagingStartSubject(agent.id),
-      "staging.start",
-      { app_id: appId, task_id: `task-${appId}`, properties: {}, download_uri: blobs.addPackageBytes(appId, new Uint8Array(gzipSync(writeTar(entries)))), upload_uri: blobs.uploadUri(appId) },
-      { reply: inbox },
-    );
-    const done = await waitFor(() => replies.find((r) => r.phase === "done"), 30_000, "staging reply");
+    const replies = await stage(appId, { download: blobs.addPackageBytes(appId, new Uint8Array(gzipSync(writeTar(entries)))) }, {}, 30_000);
+    const done = replies.find((r) => r.phase === "done")!;
     expect(done.error).toMatch(why);
     expect(done.droplet_sha).toBeUndefined();
     // the chain led to the staging dir: the static server would have landed there
@@ -186,17 +186,8 @@ describe("staging", () => {
     const appId = `upload${Math.random().toString(36).slice(2, 8)}`;
     const cached = () => readdirSync(join(agent.dataDir, "droplets")).filter((f) => f.endsWith(".tgz")).sort();
     const before = cached();
-    const replies: StagingReply[] = [];
-    const inbox = bus.inbox();
-    bus.subscribe(inbox, "staging.reply", (m) => void replies.push(m));
-    await bus.flush();
-    bus.publish(
-      stagingStartSubject(agent.id),
-      "staging.start",
-      { app_id: appId, task_id: `task-${appId}`, properties: { start_command: `bun index.ts --${appId}` }, download_uri: blobs.addPackage(appId, join(REPO, "examples/hello")), upload_uri: uploadUri() },
-      { reply: inbox },
-    );
-    const done = await waitFor(() => replies.find((r) => r.phase === "done"), 30_000, "staging reply");
+    const replies = await stage(appId, { download: blobs.addPackage(appId, join(REPO, "examples/hello")), upload: uploadUri() }, { start_command: `bun index.ts --${appId}` }, 30_000);
+    const done = replies.find((r) => r.phase === "done")!;
     expect(done.error).toMatch(why);
     expect(done.droplet_sha).toBeUndefined();
     expect(cached()).toEqual(before);
