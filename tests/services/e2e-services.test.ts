@@ -56,9 +56,10 @@ async function cli(...args: string[]) {
   return r;
 }
 
-/** Connects with the given URI and runs a query; the error message when it cannot. */
+/** Connects with the given URI (PostgreSQL, or MySQL/MariaDB) and runs a query; the error message when it cannot. */
 async function tryQuery(uri: string, query = "SELECT 1 AS ok"): Promise<string> {
-  const sql = new SQL({ url: uri, max: 1, connectionTimeout: 5, idleTimeout: 1 });
+  const adapter = uri.startsWith("mysql") ? { adapter: "mysql" as const } : {};
+  const sql = new SQL({ url: uri, ...adapter, max: 1, connectionTimeout: 5, idleTimeout: 1 });
   try {
     await sql.unsafe(query);
     return "ok";
@@ -190,19 +191,6 @@ describe("services end to end (issue 8)", () => {
   }, 60_000);
 });
 
-/** Whether a mysql:// URI still logs in; the error message when it does not. */
-async function mysqlQuery(uri: string, query = "SELECT 1 AS ok"): Promise<string> {
-  const sql = new SQL({ url: uri, adapter: "mysql", max: 1, connectionTimeout: 5, idleTimeout: 1 });
-  try {
-    await sql.unsafe(query);
-    return "ok";
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await sql.close({ timeout: 1 }).catch(() => undefined);
-  }
-}
-
 /** AUTH with a redis:// URI's user and password, then EXISTS on a key, over a raw socket: the server's own words. */
 async function redisQuery(uri: string, key: string): Promise<string> {
   const u = new URL(uri);
@@ -258,7 +246,7 @@ describe("MariaDB, Redis and RabbitMQ end to end (issue 8)", () => {
       creds[kind] = { instance, uri: credentials.uri, credentials };
     }
     // What the app got works from outside too, and AMQP_URL opens its vhost on the wire.
-    expect(await mysqlQuery(creds.mysql.uri, "SELECT count(*) FROM notes")).toBe("ok");
+    expect(await tryQuery(creds.mysql.uri, "SELECT count(*) FROM notes")).toBe("ok");
     expect(await redisQuery(creds.redis.uri, `${creds.redis.credentials.key_prefix}notes`)).toBe("ok");
     const amqp = await amqpOpen(creds.rabbitmq.uri);
     expect(amqp.outcome, amqp.detail).toBe("open");
@@ -270,7 +258,7 @@ describe("MariaDB, Redis and RabbitMQ end to end (issue 8)", () => {
       const r = await cli("unbind-service", "svc-app", names[kind]);
       expect(r.code, r.output).toBe(0);
     }
-    expect(await mysqlQuery(creds.mysql.uri)).not.toBe("ok");
+    expect(await tryQuery(creds.mysql.uri)).not.toBe("ok");
     expect(await redisQuery(creds.redis.uri, `${creds.redis.credentials.key_prefix}notes`)).toMatch(/^-WRONGPASS/);
     const amqp = await amqpOpen(creds.rabbitmq.uri);
     expect(amqp.outcome).toBe("refused");
