@@ -22,7 +22,7 @@ import {
 import { brokenMessage } from "../bus/fixtures.ts";
 import { subjectMatches } from "../bus/memory-transport.ts";
 import { eventually } from "./support/ports.ts";
-import { descendantPids, isAlive } from "./support/process-tree.ts";
+import { alive, descendants, readProc, type Proc } from "./support/process-tree.ts";
 
 let cluster: Cluster;
 let dataDir: string;
@@ -214,15 +214,21 @@ describe("walking skeleton (issue 3)", () => {
 
   test("stopping the cluster leaves none of its processes running, instances included", async () => {
     const components = cluster.processes.map((p) => p.child.pid!);
-    const started = [...new Set([...components, ...descendantPids(components), ...instancePids])];
+    const byPid = new Map<number, Proc>();
+    for (const pid of [...components, ...instancePids]) {
+      const p = readProc(pid);
+      if (p) byPid.set(pid, p);
+    }
+    for (const pid of components) for (const p of descendants(pid)) byPid.set(p.pid, p);
     expect(instancePids.size).toBeGreaterThanOrEqual(3); // the instances seen by the tests above
     stopped = true;
     await bus.close();
     await cluster.stop();
-    const alive = await eventually(() => {
-      const left = started.filter(isAlive);
-      return left.length === 0 ? left : undefined;
-    }, 10_000, "every process of the cluster to end").catch(() => started.filter(isAlive));
-    expect(alive, `still running: ${alive.join(", ")}`).toEqual([]);
+    const started = [...byPid.values()];
+    const left = await eventually(() => {
+      const running = started.filter(alive);
+      return running.length === 0 ? running : undefined;
+    }, 10_000, "every process of the cluster to end").catch(() => started.filter(alive));
+    expect(left.map((p) => `${p.pid} ${p.cmdline}`), "still running").toEqual([]);
   }, 90_000);
 });

@@ -4,11 +4,12 @@
 // still starting, its service servers included.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startProcess, stopAllProcesses, type TestProcess } from "./support/processes.ts";
 import { eventually } from "./support/ports.ts";
+import { alive, descendants, type Proc } from "./support/process-tree.ts";
 
 const repo = resolve(import.meta.dir, "..");
 const bun = process.execPath;
@@ -18,48 +19,6 @@ afterEach(async () => {
   await stopAllProcesses();
   for (const d of dataDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-interface Proc {
-  pid: number;
-  ppid: number;
-  /** clock ticks after boot: tells a pid apart from a later process that reused it */
-  startTime: string;
-  state: string;
-  cmdline: string;
-}
-
-function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-    return { pid, ppid: Number(rest[1]), state: rest[0]!, startTime: rest[19]!, cmdline };
-  } catch {
-    return undefined; // gone
-  }
-}
-
-/** Every live descendant of `root` (not root itself), from /proc. */
-function descendants(root: number): Proc[] {
-  const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map((n) => readProc(Number(n))).filter((p): p is Proc => !!p);
-  const byParent = new Map<number, Proc[]>();
-  for (const p of all) byParent.set(p.ppid, [...(byParent.get(p.ppid) ?? []), p]);
-  const out: Proc[] = [];
-  const walk = (pid: number) => {
-    for (const c of byParent.get(pid) ?? []) {
-      out.push(c);
-      walk(c.pid);
-    }
-  };
-  walk(root);
-  return out;
-}
-
-/** Still running: the same process (pid and start time), not a zombie. */
-const alive = (p: Proc) => {
-  const now = readProc(p.pid);
-  return !!now && now.startTime === p.startTime && now.state !== "Z";
-};
 
 function startCluster(env: Record<string, string> = {}): { proc: TestProcess; startedAt: number } {
   const dataDir = mkdtempSync(join(tmpdir(), "skiff-npm-start-"));

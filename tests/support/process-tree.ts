@@ -1,50 +1,48 @@
-// The processes below given pids, read from /proc: for tests that must prove nothing they started is
-// left running (instances are children of the agent, each in its own process group).
+// The processes below a given pid, read from /proc, for tests that must prove nothing they started is
+// left running. A process is identified by pid and start time, so a pid reused later is not mistaken
+// for the one seen before.
 
 import { readdirSync, readFileSync } from "node:fs";
 
-function parentOf(pid: number): number | undefined {
+export interface Proc {
+  pid: number;
+  ppid: number;
+  /** clock ticks after boot: tells a pid apart from a later process that reused it */
+  startTime: string;
+  state: string;
+  cmdline: string;
+}
+
+export function readProc(pid: number): Proc | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // the command name is in parentheses and may hold spaces: ppid is the second field after it
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[1]);
+    // the command name is in parentheses and may hold spaces: the fields after it are fixed
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();
+    return { pid, ppid: Number(rest[1]), state: rest[0]!, startTime: rest[19]!, cmdline };
   } catch {
-    return undefined; // gone meanwhile
+    return undefined; // gone
   }
 }
 
-/** Every live descendant of the given pids (not the pids themselves). */
-export function descendantPids(roots: number[]): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid)) continue;
-    const ppid = parentOf(pid);
-    if (ppid === undefined) continue;
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
-  const out: number[] = [];
-  const queue = [...roots];
-  while (queue.length > 0) {
-    for (const child of children.get(queue.shift()!) ?? []) {
-      out.push(child);
-      queue.push(child);
+/** Every live descendant of `root` (not root itself). */
+export function descendants(root: number): Proc[] {
+  const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map((n) => readProc(Number(n))).filter((p): p is Proc => !!p);
+  const byParent = new Map<number, Proc[]>();
+  for (const p of all) byParent.set(p.ppid, [...(byParent.get(p.ppid) ?? []), p]);
+  const out: Proc[] = [];
+  const walk = (pid: number) => {
+    for (const c of byParent.get(pid) ?? []) {
+      out.push(c);
+      walk(c.pid);
     }
-  }
+  };
+  walk(root);
   return out;
 }
 
-/** True while a process with this pid exists (zombies count as gone). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
+/** Still running: the same process (pid and start time), not a zombie. */
+export const alive = (p: Proc): boolean => {
+  const now = readProc(p.pid);
+  return !!now && now.startTime === p.startTime && now.state !== "Z";
+};
