@@ -97,7 +97,7 @@ export function createBus(transport: Transport, log: Logger): Bus {
   };
 
   const subscribeRaw = (subject: string, handler: (data: Uint8Array, meta: MessageMeta) => void, opts?: { queue?: string }): Subscription => {
-    if (!subject.startsWith("_INBOX.")) counters.watch(subject);
+    counters.watch(subject);
     const unsubscribe = transport.subscribe(
       subject,
       (data, actualSubject, reply) => {

@@ -27,7 +27,8 @@ export class MessageCounters {
   ) {}
 
   /** Lists a subscription with zero counts, so a snapshot names every subject listened to. */
-  watch(subject: string): void {
+  watch(rawSubject: string): void {
+    const subject = counted(rawSubject);
     if (!this.accepted.has(subject)) this.accepted.set(subject, 0);
     if (!this.rejected.has(subject)) this.rejected.set(subject, 0);
   }
