@@ -4,13 +4,11 @@
 
 import { Subjects, type Bus, type Logger, type RouterRegister, type RouterStart, type Subscription } from "../../../bus/index.ts";
 import type { RouteRegistry } from "../registry/route-registry.ts";
+import { ChangeQueue, REGISTER, UNREGISTER } from "./change-queue.ts";
 
 /** Longest stretch of table changes applied in one turn of the event loop, so a burst of
  * registrations never holds requests up for long. */
 const APPLY_BUDGET_MS = 1;
-
-/** A change as it came off the bus: decoding and validation wait for the slice that applies it. */
-type Change = { op: "register" | "unregister"; data: Uint8Array };
 
 export interface RouteSubscriberOptions {
   id: string;
@@ -23,8 +21,8 @@ export interface RouteSubscriberOptions {
 export class RouteSubscriber {
   private subs: Subscription[] = [];
   private readonly now: () => number;
-  private queue: Change[] = [];
-  private head = 0;
+  /** changes as they came off the bus: decoding and validation wait for the slice that applies them */
+  private readonly queue = new ChangeQueue();
   private scheduled = false;
   /** changes that passed validation but threw while applied, by subject (exported in /metrics) */
   readonly applyErrors: Record<string, number> = {};
@@ -50,8 +48,8 @@ export class RouteSubscriber {
   start(): void {
     const { bus, registry } = this;
     this.subs.push(
-      bus.subscribeRaw(Subjects.routerRegister, (data) => this.enqueue({ op: "register", data: data.slice() })),
-      bus.subscribeRaw(Subjects.routerUnregister, (data) => this.enqueue({ op: "unregister", data: data.slice() })),
+      bus.subscribeRaw(Subjects.routerRegister, (data) => this.enqueue(REGISTER, data)),
+      bus.subscribeRaw(Subjects.routerUnregister, (data) => this.enqueue(UNREGISTER, data)),
       bus.subscribe(Subjects.routerGreet, "router.greet", (_msg, meta) => {
         if (meta.reply) bus.publish(meta.reply, "router.start", this.startMessage);
       }),
@@ -72,8 +70,8 @@ export class RouteSubscriber {
    * Changes wait here in arrival order and are decoded, validated and applied in slices of at most
    * APPLY_BUDGET_MS: decoding is most of a registration's cost, so it is kept off the request path too.
    */
-  private enqueue(change: Change): void {
-    this.queue.push(change);
+  private enqueue(op: typeof REGISTER | typeof UNREGISTER, data: Uint8Array): void {
+    this.queue.push(op, data);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);
@@ -84,13 +82,12 @@ export class RouteSubscriber {
     const deadline = performance.now() + APPLY_BUDGET_MS;
     const { queue } = this;
     let n = 0;
-    while (this.head < queue.length) {
-      this.apply(queue[this.head++]!);
+    while (queue.length > 0) {
+      this.apply(queue.peekOp(), queue.data());
+      queue.shift();
       if ((++n & 15) === 0 && performance.now() > deadline) break;
     }
-    if (this.head < queue.length) return void setImmediate(this.drain);
-    this.queue = [];
-    this.head = 0;
+    if (queue.length > 0) return void setImmediate(this.drain);
     this.scheduled = false;
   };
 
@@ -99,13 +96,14 @@ export class RouteSubscriber {
    * refusing a key) is counted and logged with its subject: it must neither crash the router from a
    * setImmediate nor leave the queue marked as scheduled and so stop applying every later change.
    */
-  private apply(change: Change): void {
-    const subject = change.op === "register" ? Subjects.routerRegister : Subjects.routerUnregister;
+  private apply(op: number, data: Uint8Array): void {
+    const register = op === REGISTER;
+    const subject = register ? Subjects.routerRegister : Subjects.routerUnregister;
     let msg: RouterRegister | undefined;
     try {
-      msg = this.bus.decode(subject, change.op === "register" ? "router.register" : "router.unregister", change.data);
+      msg = this.bus.decode(subject, register ? "router.register" : "router.unregister", data);
       if (msg === undefined) return;
-      if (change.op === "register") this.registry.register(msg, this.now());
+      if (register) this.registry.register(msg, this.now());
       else this.registry.unregister(msg);
     } catch (err) {
       this.applyErrors[subject] = (this.applyErrors[subject] ?? 0) + 1;
@@ -119,7 +117,7 @@ export class RouteSubscriber {
 
   /** Changes received but not yet applied (for tests and metrics). */
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   publishStart(): void {

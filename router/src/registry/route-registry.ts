@@ -1,12 +1,17 @@
 // The route table: router.register/unregister applied to pools of endpoints, stale endpoints pruned
 // (each by its own threshold), pruning suspended while the bus is cut off. Route keys map to pool ids
-// through the RouteMatcher; the proxy looks a request up with `lookup(host, path)`. Every change is
-// a few map operations on write; the request path only reads.
+// through the RouteMatcher; the proxy looks a request up with `lookup(host, path)`. The table itself
+// is typed-array rows and one byte arena (PoolStore, EndpointStore), so a million routes cost the
+// garbage collector nothing; the proxy gets views of the rows it uses. Every change is a few index
+// operations on write; the request path only reads.
 
 import type { RouterRegister } from "../../../bus/index.ts";
 import type { RouteMatcher } from "../matcher/route-matcher.ts";
-import { Endpoint, endpointKey, NO_TAGS, type EndpointInfo } from "../route/endpoint.ts";
-import { RoutePool } from "../route/route-pool.ts";
+import { ByteArena } from "../route/byte-arena.ts";
+import { NO_TAGS, type Endpoint, type EndpointInfo } from "../route/endpoint.ts";
+import { EndpointStore } from "../route/endpoint-store.ts";
+import { PoolStore } from "../route/pool-store.ts";
+import type { RoutePool } from "../route/route-pool.ts";
 import { normaliseRouteKey } from "./route-key.ts";
 
 export interface RegistryOptions {
@@ -14,7 +19,7 @@ export interface RegistryOptions {
   defaultStaleThresholdMs: number;
   /** max requests in flight per endpoint, 0 = no cap */
   maxConnsPerEndpoint: number;
-  /** told when an endpoint leaves the table entirely, so the proxy closes its upstream sockets */
+  /** told when an endpoint the proxy has used leaves the table, so the proxy closes its upstream sockets */
   onEndpointRemoved?: (endpoint: Endpoint) => void;
   /** told when a route leaves the table (its last endpoint went), so its per-route metrics go too */
   onRouteRemoved?: (routeKey: string) => void;
@@ -26,11 +31,9 @@ export interface RegistryStats {
 }
 
 export class RouteRegistry {
-  /** pools by matcher id: the one structure the request path reads */
-  private readonly poolsById: (RoutePool | undefined)[] = [];
-  private readonly poolsByKey = new Map<string, RoutePool>();
-  private readonly endpoints = new Map<string, Endpoint>();
-  private readonly freeIds: number[] = [];
+  private readonly arena = new ByteArena();
+  private readonly endpoints = new EndpointStore(this.arena);
+  private readonly pools: PoolStore;
   private pruningSuspended = false;
   private readonly opts: RegistryOptions;
 
@@ -39,107 +42,93 @@ export class RouteRegistry {
     opts: Partial<RegistryOptions> = {},
   ) {
     this.opts = { defaultStaleThresholdMs: 120_000, maxConnsPerEndpoint: 0, ...opts };
+    this.pools = new PoolStore(this.arena, this.endpoints, this.opts.maxConnsPerEndpoint);
   }
 
   /** The pool serving a request, or undefined (unknown route). */
   lookup(host: string, path: string): RoutePool | undefined {
     const id = this.matcher.lookup(host, path);
-    return id < 0 ? undefined : this.poolsById[id];
+    return id < 0 || !this.pools.has(id) ? undefined : this.pools.view(id);
   }
 
   poolByKey(uri: string): RoutePool | undefined {
     const key = normaliseRouteKey(uri);
-    return key === undefined ? undefined : this.poolsByKey.get(key);
+    const id = key === undefined ? -1 : this.pools.find(key);
+    return id < 0 ? undefined : this.pools.view(id);
   }
 
   /** Applies router.register. The same host:port registered again updates its endpoint in place. */
   register(msg: RouterRegister, now: number): void {
     const info = this.endpointInfo(msg);
-    const key = endpointKey(info.host, info.port);
-    let endpoint = this.endpoints.get(key);
-    if (endpoint) endpoint.update(info);
-    else {
-      endpoint = new Endpoint(info);
-      this.endpoints.set(key, endpoint);
-    }
+    let row = this.endpoints.find(info.host, info.port);
+    if (row >= 0) this.endpoints.update(row, info);
+    else row = this.endpoints.add(info);
     for (const uri of msg.uris) {
       const routeKey = normaliseRouteKey(uri);
       if (routeKey === undefined) continue;
-      let pool = this.poolsByKey.get(routeKey);
-      if (!pool) {
-        const id = this.freeIds.pop() ?? this.poolsById.length;
+      let id = this.pools.find(routeKey);
+      if (id < 0) {
+        id = this.pools.create(routeKey);
         if (!this.matcher.insert(routeKey, id)) {
-          this.freeIds.push(id);
+          this.pools.destroy(id);
           continue;
         }
-        pool = new RoutePool(routeKey, id, this.opts.maxConnsPerEndpoint);
-        this.poolsById[id] = pool;
-        this.poolsByKey.set(routeKey, pool);
       }
-      pool.loadBalancing = info.loadBalancing;
-      if (pool.upsert(endpoint, now, info.staleThresholdMs)) endpoint.routeCount++;
+      this.pools.setLoadBalancing(id, info.loadBalancing);
+      if (this.pools.upsert(id, row, now, info.staleThresholdMs)) this.endpoints.routeCount[row]!++;
     }
-    this.dropIfOrphaned(endpoint);
+    this.dropIfOrphaned(row);
   }
 
   /** Applies router.unregister: removes host:port from the pools of the uris it names. */
   unregister(msg: RouterRegister): void {
-    const endpoint = this.endpoints.get(endpointKey(msg.host, msg.port));
-    if (!endpoint) return;
+    const row = this.endpoints.find(msg.host, msg.port);
+    if (row < 0) return;
     for (const uri of msg.uris) {
       const routeKey = normaliseRouteKey(uri);
-      const pool = routeKey === undefined ? undefined : this.poolsByKey.get(routeKey);
-      if (pool) this.removeFromPool(pool, endpoint);
+      const id = routeKey === undefined ? -1 : this.pools.find(routeKey);
+      if (id >= 0) this.removeFromPool(id, row);
     }
-    this.dropIfOrphaned(endpoint);
+    this.dropIfOrphaned(row);
   }
 
   /** Removes endpoints unheard for longer than their threshold. Returns how many registrations it dropped. */
   pruneStale(now: number): number {
-    if (this.pruningSuspended) return 0;
+    this.pruneCursor = -1;
     let pruned = 0;
-    const touched = new Set<Endpoint>();
-    for (const pool of [...this.poolsByKey.values()]) {
-      for (const e of pool.staleEndpoints(now)) {
-        this.removeFromPool(pool, e);
-        touched.add(e);
-        pruned++;
-      }
-    }
-    for (const e of touched) this.dropIfOrphaned(e);
+    for (let done = false; !done; ) ({ done, pruned } = this.pruneStaleSlice(now, Infinity));
     return pruned;
   }
 
-  private pruneCursor: Iterator<RoutePool> | undefined = undefined;
+  private pruneCursor = -1;
   private prunedThisPass = 0;
 
   /**
-   * One slice of a pruning pass, at most `maxPools` pools, so a large table is pruned over several
+   * One slice of a pruning pass, at most `maxPools` route ids, so a large table is pruned over several
    * event-loop turns instead of stalling requests. Call again while it returns done: false.
    */
   pruneStaleSlice(now: number, maxPools: number): { done: boolean; pruned: number } {
     if (this.pruningSuspended) {
-      this.pruneCursor = undefined;
+      this.pruneCursor = -1;
       return { done: true, pruned: 0 };
     }
-    if (this.pruneCursor === undefined) {
-      this.pruneCursor = this.poolsByKey.values();
+    if (this.pruneCursor < 0) {
+      this.pruneCursor = 0;
       this.prunedThisPass = 0;
     }
-    for (let n = 0; n < maxPools; n++) {
-      const next = this.pruneCursor.next();
-      if (next.done) {
-        this.pruneCursor = undefined;
-        return { done: true, pruned: this.prunedThisPass };
-      }
-      const pool = next.value;
-      for (const e of pool.staleEndpoints(now)) {
-        this.removeFromPool(pool, e);
-        this.dropIfOrphaned(e);
+    const end = Math.min(this.pools.idLimit, this.pruneCursor + maxPools);
+    for (let id = this.pruneCursor; id < end; id++) {
+      if (!this.pools.has(id)) continue;
+      for (const row of this.pools.staleRows(id, now)) {
+        this.removeFromPool(id, row);
+        this.dropIfOrphaned(row);
         this.prunedThisPass++;
       }
     }
-    return { done: false, pruned: this.prunedThisPass };
+    this.pruneCursor = end;
+    if (end < this.pools.idLimit) return { done: false, pruned: this.prunedThisPass };
+    this.pruneCursor = -1;
+    return { done: true, pruned: this.prunedThisPass };
   }
 
   /** While cut off from NATS, registrations cannot arrive, so stale does not mean gone. */
@@ -154,7 +143,7 @@ export class RouteRegistry {
   resumePruning(now: number): void {
     if (!this.pruningSuspended) return;
     this.pruningSuspended = false;
-    for (const pool of this.poolsByKey.values()) pool.touchAll(now);
+    this.pools.touchAll(now);
   }
 
   get isPruningSuspended(): boolean {
@@ -162,22 +151,28 @@ export class RouteRegistry {
   }
 
   stats(): RegistryStats {
-    return { routes: this.poolsByKey.size, endpoints: this.endpoints.size };
+    return { routes: this.pools.size, endpoints: this.endpoints.size };
   }
 
   /** The table as CF's /routes shows it: route → [{address, ttl, tags, …}]. */
   snapshot(): Record<string, { address: string; app_id: string; private_instance_id: string; private_instance_index: string; tags: Record<string, string>; stale_threshold_in_seconds: number; load_balancing: string }[]> {
     const out: ReturnType<RouteRegistry["snapshot"]> = {};
-    for (const [key, pool] of this.poolsByKey)
-      out[key] = pool.endpoints.map((e) => ({
-        address: e.key,
-        app_id: e.appId,
-        private_instance_id: e.instanceId,
-        private_instance_index: e.instanceIndex,
-        tags: e.tags,
-        stale_threshold_in_seconds: e.staleThresholdMs / 1000,
-        load_balancing: pool.loadBalancing,
-      }));
+    for (let id = 0; id < this.pools.idLimit; id++) {
+      if (!this.pools.has(id)) continue;
+      const load_balancing = this.pools.loadBalancingOf(id);
+      out[this.pools.keyOf(id)] = this.pools.rowsOf(id).map((row) => {
+        const d = this.endpoints.details(row);
+        return {
+          address: this.endpoints.keyOf(row),
+          app_id: d.appId,
+          private_instance_id: d.instanceId,
+          private_instance_index: d.instanceIndex,
+          tags: d.tags,
+          stale_threshold_in_seconds: this.endpoints.staleMs[row]! / 1000,
+          load_balancing,
+        };
+      });
+    }
     return out;
   }
 
@@ -195,22 +190,19 @@ export class RouteRegistry {
     };
   }
 
-  private removeFromPool(pool: RoutePool, endpoint: Endpoint): void {
-    if (!pool.remove(endpoint)) return;
-    endpoint.routeCount--;
-    if (pool.size > 0) return;
-    this.matcher.remove(pool.key);
-    this.poolsByKey.delete(pool.key);
-    this.poolsById[pool.id] = undefined;
-    this.freeIds.push(pool.id);
-    pool.inTable = false;
-    this.opts.onRouteRemoved?.(pool.key);
+  private removeFromPool(id: number, row: number): void {
+    if (!this.pools.remove(id, row)) return;
+    this.endpoints.routeCount[row]!--;
+    if (this.pools.sizeOf(id) > 0) return;
+    const key = this.pools.keyOf(id);
+    this.matcher.remove(key);
+    this.pools.destroy(id);
+    this.opts.onRouteRemoved?.(key);
   }
 
-  private dropIfOrphaned(endpoint: Endpoint): void {
-    if (endpoint.routeCount > 0) return;
-    if (this.endpoints.get(endpoint.key) !== endpoint) return;
-    this.endpoints.delete(endpoint.key);
-    this.opts.onEndpointRemoved?.(endpoint);
+  private dropIfOrphaned(row: number): void {
+    if (this.endpoints.routeCount[row]! > 0) return;
+    const view = this.endpoints.remove(row);
+    if (view) this.opts.onEndpointRemoved?.(view);
   }
 }

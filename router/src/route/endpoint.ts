@@ -1,8 +1,10 @@
-// One backend instance (host:port) as the router sees it. Shared by every route the instance serves,
-// so its failure mark, connection count and upstream connection pool are per host:port. The headers
-// the proxy adds for it are compiled here, once per registration, never per request.
+// One backend instance (host:port) as the proxy sees it: a view of one row of the EndpointStore,
+// made the first time a request picks it (most endpoints of a big table never get one). Shared by
+// every route the instance serves, so its failure mark, connection count and upstream connection pool
+// are per host:port. The headers the proxy adds for it are compiled here, once, never per request.
 
 import type { LoadBalancingAlgorithm } from "../../../bus/index.ts";
+import type { EndpointStore } from "./endpoint-store.ts";
 
 /** What a registration says about an endpoint (the fields of router.register the router keeps). */
 export interface EndpointInfo {
@@ -16,43 +18,82 @@ export interface EndpointInfo {
   loadBalancing: LoadBalancingAlgorithm;
 }
 
+/** The strings of a registration that the proxy sends on or shows (kept in the store's arena). */
+export interface EndpointDetails {
+  appId: string;
+  instanceId: string;
+  instanceIndex: string;
+  tags: Readonly<Record<string, string>>;
+}
+
 export class Endpoint {
   readonly key: string;
-  readonly host: string;
-  readonly port: number;
   appId = "";
   instanceId = "";
   instanceIndex = "";
   tags: Readonly<Record<string, string>> = NO_TAGS;
-  staleThresholdMs = 120_000;
-  /** the headers the proxy adds for this endpoint, made on the first request (most never get one) */
+  /** the headers the proxy adds for this endpoint, made on first use */
   private headers: string | undefined = undefined;
-  /** how many route pools hold this endpoint (the registry drops it at 0) */
-  routeCount = 0;
-  /** ms epoch until which this endpoint is skipped after a failure (0: healthy) */
-  failedUntil = 0;
-  /** requests in flight to this endpoint (least-connection, connection cap) */
-  inFlight = 0;
   /** set by the proxy shell: its upstream connection pool for this endpoint (opaque to the core) */
   upstream: { close(): void } | undefined = undefined;
+  /** the store's row while the endpoint is in the table; after it left, the view keeps its own counts */
+  private store: EndpointStore | undefined;
+  private ownInFlight = 0;
+  private ownFailedUntil = 0;
+  private ownStaleThresholdMs = 0;
 
-  constructor(info: EndpointInfo) {
-    this.host = info.host;
-    this.port = info.port;
-    this.key = endpointKey(info.host, info.port);
-    this.update(info);
+  constructor(
+    /** the store's row; -1 once the endpoint left the table (the row may then hold another endpoint) */
+    public id: number,
+    store: EndpointStore,
+    readonly host: string,
+    readonly port: number,
+    details: EndpointDetails,
+  ) {
+    this.key = endpointKey(host, port);
+    this.store = store;
+    this.refresh(details);
   }
 
-  /** Applies a re-registration in place; returns true if anything the proxy sends changed. */
-  update(info: EndpointInfo): boolean {
-    const changed = info.appId !== this.appId || info.instanceId !== this.instanceId || info.instanceIndex !== this.instanceIndex;
-    this.appId = info.appId;
-    this.instanceId = info.instanceId;
-    this.instanceIndex = info.instanceIndex;
-    this.tags = info.tags;
-    this.staleThresholdMs = info.staleThresholdMs;
-    if (changed) this.headers = undefined;
-    return changed;
+  /** requests in flight to this endpoint (least-connection, connection cap) */
+  get inFlight(): number {
+    return this.store ? this.store.inFlight[this.id]! : this.ownInFlight;
+  }
+  set inFlight(n: number) {
+    if (this.store) this.store.inFlight[this.id] = n;
+    else this.ownInFlight = n;
+  }
+
+  /** ms epoch until which this endpoint is skipped after a failure (0: healthy) */
+  get failedUntil(): number {
+    return this.store ? this.store.failedUntil[this.id]! : this.ownFailedUntil;
+  }
+  set failedUntil(t: number) {
+    if (this.store) this.store.failedUntil[this.id] = t;
+    else this.ownFailedUntil = t;
+  }
+
+  get staleThresholdMs(): number {
+    return this.store ? this.store.staleMs[this.id]! : this.ownStaleThresholdMs;
+  }
+
+  /** A re-registration changed what the proxy sends for this endpoint. */
+  refresh(d: EndpointDetails): void {
+    if (d.appId !== this.appId || d.instanceId !== this.instanceId || d.instanceIndex !== this.instanceIndex) this.headers = undefined;
+    this.appId = d.appId;
+    this.instanceId = d.instanceId;
+    this.instanceIndex = d.instanceIndex;
+    this.tags = d.tags;
+  }
+
+  /** The endpoint left the table: requests still holding this view count on the view itself. */
+  detach(): void {
+    if (!this.store) return;
+    this.ownInFlight = this.inFlight;
+    this.ownFailedUntil = this.failedUntil;
+    this.ownStaleThresholdMs = this.staleThresholdMs;
+    this.store = undefined;
+    this.id = -1;
   }
 
   /** `X-CF-ApplicationID: …\r\nX-CF-InstanceIndex: …\r\nX-CF-InstanceID: …\r\n`, ready to append to a request head. */
