@@ -173,8 +173,8 @@ describe("RouteRegistry at scale (issue 5: a million routes must not live in the
     expect(r.lookup("app-99999.example.com", "/")!.pick({ now: 0 })!.instanceId).toBe("inst-99999");
     expect(messages.length).toBe(8);
     // The reference matcher keeps its own Map of keys (2 objects per route); the table itself must
-    // add none: before it was rows of typed arrays, every route made a pool, an endpoint, 2 arrays and
-    // 6 strings: 15 objects per route, measured).
+    // add none. Before the table was rows of typed arrays, every route made a pool, an endpoint, 2 arrays and
+    // 6 strings: 15 objects per route, measured.
     expect(perRoute).toBeLessThan(4);
   });
 });
