@@ -54,6 +54,14 @@ describe("bench --quick (issue 9)", () => {
       }
       for (const t of r.tables) expect(t.columns).toContain("p99.9 ms");
     }
+    if (name === "router-profile") {
+      // the samples of wrk's window, split into kinds that add up to all of them
+      const shares = Object.entries(r.figures).filter(([k]) => k.startsWith("share.")).map(([, v]) => v as number);
+      expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
+      expect(r.figures["share.upstream_write"]).toBeGreaterThan(0);
+      expect(r.figures["share.skiff_js"]).toBeGreaterThan(0);
+      expect(r.figures.cpu_us_per_request).toBeGreaterThan(0);
+    }
   }, 240_000);
 
   test("the runner runs a named bench in quick mode and leaves the README alone (issue 9)", async () => {
