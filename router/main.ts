@@ -48,6 +48,8 @@ async function loadMatcher(): Promise<RouteMatcher> {
 /** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT: no SO_REUSEPORT, so a second process on the port fails instead of
  * silently taking a share of its connections. The .d.ts lacks the (host, port, options, cb) overload. */
 const LISTEN_EXCLUSIVE_PORT = 1;
+/** routes the table has room for without growing (a stall of ~100 ms at a million): address space only until used */
+const TABLE_RESERVE_ROUTES = 1 << 21;
 type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: UWS.us_listen_socket | false) => void) => unknown;
 
 class ListenError extends Error {
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   const registry = new RouteRegistry(matcher, {
     defaultStaleThresholdMs: config.staleThresholdSeconds * 1000,
     maxConnsPerEndpoint: config.maxConnsPerEndpoint,
+    reserveRoutes: TABLE_RESERVE_ROUTES,
     onEndpointRemoved: (e) => ctx?.endpointRemoved(e),
     onRouteRemoved: (key) => metrics.forgetRoute(key),
   });

@@ -466,12 +466,18 @@ async function stopAll() {
   stopping = false;
 }
 
+async function cleanUp() {
+  await stopAll();
+  if (routerBundle) rmSync(routerBundle, { force: true });
+  rmSync(dir, { recursive: true, force: true });
+}
+// Stopped from outside (Ctrl-C, kill): the proxies, backend, wrk and NATS servers go too.
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.on(sig, () => void cleanUp().finally(() => process.exit(code)));
+
 let failures = 0;
 try {
   failures = await main();
 } finally {
-  await stopAll();
-  if (routerBundle) rmSync(routerBundle, { force: true });
-  rmSync(dir, { recursive: true, force: true });
+  await cleanUp();
 }
 process.exit(failures ? 1 : 0);

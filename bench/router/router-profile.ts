@@ -38,6 +38,13 @@ if (!existsSync(bundle)) throw new Error("router-profile: router/dist/router.mjs
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-profile-"));
 const nats = await startNatsServer();
+async function cleanUp() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await nats.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+// Stopped from outside (Ctrl-C, kill): the router, backend and NATS server go too.
+for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.on(sig, () => void cleanUp().finally(() => process.exit(code)));
 try {
   const backendPort = await freePort();
   children.push(startHelloBackend(backendPort, "0"));
@@ -103,9 +110,7 @@ try {
   });
   console.log(readFileSync(out.md, "utf8"));
 } finally {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await nats.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await cleanUp();
 }
 
 function bunMicros(): number {

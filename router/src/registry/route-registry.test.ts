@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ReferenceMatcher } from "../matcher/reference-matcher.ts";
+import { MAX_STRING_BYTES } from "../route/byte-arena.ts";
 import { RouteRegistry } from "./route-registry.ts";
 import { normaliseRouteKey } from "./route-key.ts";
 import type { RouterRegister } from "../../../bus/index.ts";
@@ -109,6 +110,20 @@ describe("RouteRegistry", () => {
     const r = new RouteRegistry(new ReferenceMatcher());
     r.register(reg({ app: "x\r\nEvil: 1" }), 0);
     expect(r.lookup("app.example.com", "/")!.endpoints[0]!.headerBytes).not.toContain("Evil");
+  });
+
+  test("a registration with strings too long for the table is refused with an error and changes nothing", () => {
+    const r = new RouteRegistry(new ReferenceMatcher());
+    r.register(reg({ tags: { component: "a" } }), 0);
+    const huge = { blob: "x".repeat(MAX_STRING_BYTES) };
+    expect(() => r.register(reg({ tags: huge }), 1000)).toThrow(/too long for the route table/);
+    expect(() => r.register(reg({ port: 2, uris: ["new.com"], tags: huge }), 1000)).toThrow(/too long for the route table/);
+    r.register(reg({ port: 3, uris: [`${"a".repeat(MAX_STRING_BYTES)}.com`] }), 1000); // a key the matcher refuses: skipped
+    expect(r.stats()).toEqual({ routes: 1, endpoints: 1 });
+    expect(r.snapshot()["app.example.com"]![0]!.tags).toEqual({ component: "a" });
+    expect(r.lookup("new.com", "/")).toBeUndefined();
+    r.register(reg({ port: 4, uris: ["after.com"] }), 1000); // and the table still takes registrations
+    expect(r.lookup("after.com", "/")!.pick({ now: 0 })!.port).toBe(4);
   });
 
   test("loadbalancing option sets the pool's algorithm", () => {

@@ -1,24 +1,33 @@
 // Strings the route table keeps for every route and endpoint (route keys, host:port, app and
-// instance ids), held as UTF-8 in one growable buffer instead of as JS strings: a million routes are
-// then a few large buffers outside the JS heap, not millions of heap objects that every garbage
-// collection has to walk. Each string lives in a slot that starts with its byte length (u32); slots
-// are sized in steps of 16 B up to 512 B (route keys, host:port and ids all fit there, wasting 8 B
-// on average) and in powers of two beyond, up to 16 MiB; freed slots go to a free list per size and
-// are reused, so churn never grows the buffer and nothing ever has to be compacted. A string is
-// addressed by its slot's offset.
+// instance ids), held as UTF-8 in a few large buffers instead of as JS strings: a million routes are
+// then a few dozen buffers outside the JS heap, not millions of heap objects that every garbage
+// collection has to walk.
+//
+// Each string lives in a slot that starts with its byte length (u32); slots are sized in steps of
+// 16 B up to 512 B (route keys, host:port and ids all fit there, wasting 8 B on average) and in powers
+// of two beyond, up to 4 MiB; freed slots go to a free list per size and are reused, so churn never
+// grows the arena and nothing ever has to be compacted. The buffers are 4 MiB chunks (the first one
+// grows to that size from small), so a growing table never copies what it already holds: growth is
+// one new chunk, never a stall on the event loop. A string is addressed by its slot's offset
+// (chunk × 4 MiB + offset in the chunk), which a slot never straddles.
 
 const LENGTH_BYTES = 4;
 const FINE_STEP = 16;
 const FINE_LIMIT = 512;
 const FINE_CLASSES = FINE_LIMIT / FINE_STEP;
 const FIRST_COARSE_SHIFT = 10;
-const MAX_SHIFT = 24;
-const CLASSES = FINE_CLASSES + MAX_SHIFT - FIRST_COARSE_SHIFT + 1;
+const CHUNK_SHIFT = 22;
+const CHUNK_BYTES = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK_BYTES - 1;
+const CLASSES = FINE_CLASSES + CHUNK_SHIFT - FIRST_COARSE_SHIFT + 1;
+/** the longest string a slot holds */
+export const MAX_STRING_BYTES = CHUNK_BYTES - LENGTH_BYTES;
 
 export class ByteArena {
-  bytes: Uint8Array;
+  private readonly chunks: Uint8Array[];
   /** where the next string to store is encoded first (see encode) */
   scratch = new Uint8Array(256);
+  /** the next free byte of the last chunk */
   private top = 0;
   private readonly free: number[][] = Array.from({ length: CLASSES }, () => []);
   private readonly encoder = new TextEncoder();
@@ -26,7 +35,7 @@ export class ByteArena {
   private used = 0;
 
   constructor(initialBytes = 1 << 16) {
-    this.bytes = new Uint8Array(initialBytes);
+    this.chunks = [new Uint8Array(Math.min(initialBytes, CHUNK_BYTES))];
   }
 
   /** Encodes s as UTF-8 into `scratch` and returns its byte length. */
@@ -46,15 +55,16 @@ export class ByteArena {
 
   /** Stores the first n bytes of `scratch`; returns the new string's offset. */
   storeScratch(n: number): number {
+    if (n > MAX_STRING_BYTES) throw new RangeError(`a string of ${n} bytes is too long for the route table (at most ${MAX_STRING_BYTES})`);
     const cls = sizeClass(n);
-    if (cls >= CLASSES) throw new RangeError(`a string of ${n} bytes is too long for the route table`);
     const off = this.free[cls]!.pop() ?? this.bump(classBytes(cls));
-    const b = this.bytes;
-    b[off] = n & 255;
-    b[off + 1] = (n >>> 8) & 255;
-    b[off + 2] = (n >>> 16) & 255;
-    b[off + 3] = n >>> 24;
-    this.bytes.set(this.scratch.subarray(0, n), off + LENGTH_BYTES);
+    const b = this.chunks[off >>> CHUNK_SHIFT]!;
+    const at = off & CHUNK_MASK;
+    b[at] = n & 255;
+    b[at + 1] = (n >>> 8) & 255;
+    b[at + 2] = (n >>> 16) & 255;
+    b[at + 3] = n >>> 24;
+    b.set(this.scratch.subarray(0, n), at + LENGTH_BYTES);
     this.used += classBytes(cls);
     return off;
   }
@@ -70,28 +80,29 @@ export class ByteArena {
   }
 
   lengthAt(off: number): number {
-    const b = this.bytes;
-    return b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
+    const b = this.chunks[off >>> CHUNK_SHIFT]!;
+    const at = off & CHUNK_MASK;
+    return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
   }
 
   read(off: number): string {
-    const start = off + LENGTH_BYTES;
-    return this.decoder.decode(this.bytes.subarray(start, start + this.lengthAt(off)));
+    const start = (off & CHUNK_MASK) + LENGTH_BYTES;
+    return this.decoder.decode(this.chunks[off >>> CHUNK_SHIFT]!.subarray(start, start + this.lengthAt(off)));
   }
 
   /** Whether the string at off is the first n bytes of `scratch`. */
   equalsScratch(off: number, n: number): boolean {
     if (this.lengthAt(off) !== n) return false;
-    const b = this.bytes;
+    const b = this.chunks[off >>> CHUNK_SHIFT]!;
     const s = this.scratch;
-    const start = off + LENGTH_BYTES;
+    const start = (off & CHUNK_MASK) + LENGTH_BYTES;
     for (let i = 0; i < n; i++) if (b[start + i] !== s[i]) return false;
     return true;
   }
 
   /** FNV-1a of the string at off. */
   hashAt(off: number): number {
-    return fnv1a(this.bytes, off + LENGTH_BYTES, this.lengthAt(off));
+    return fnv1a(this.chunks[off >>> CHUNK_SHIFT]!, (off & CHUNK_MASK) + LENGTH_BYTES, this.lengthAt(off));
   }
 
   /** FNV-1a of the first n bytes of `scratch`. */
@@ -99,20 +110,30 @@ export class ByteArena {
     return fnv1a(this.scratch, 0, n);
   }
 
-  /** bytes in live slots, and the buffer's size */
-  get stats(): { usedBytes: number; bufferBytes: number } {
-    return { usedBytes: this.used, bufferBytes: this.bytes.length };
+  /** bytes in live slots, and in the chunks */
+  get stats(): { usedBytes: number; bufferBytes: number; chunks: number } {
+    return { usedBytes: this.used, bufferBytes: this.chunks.reduce((a, c) => a + c.length, 0), chunks: this.chunks.length };
   }
 
   private bump(size: number): number {
-    if (this.top + size > this.bytes.length) {
-      let cap = this.bytes.length * 2;
-      while (this.top + size > cap) cap *= 2;
-      const grown = new Uint8Array(cap);
-      grown.set(this.bytes.subarray(0, this.top));
-      this.bytes = grown;
+    let last = this.chunks.length - 1;
+    if (this.top + size > this.chunks[last]!.length) {
+      if (last === 0 && this.chunks[0]!.length < CHUNK_BYTES) {
+        // the first chunk grows (a copy of at most 2 MiB) until it is full-sized
+        let cap = this.chunks[0]!.length * 2;
+        while (this.top + size > cap && cap < CHUNK_BYTES) cap *= 2;
+        const grown = new Uint8Array(Math.min(cap, CHUNK_BYTES));
+        grown.set(this.chunks[0]!.subarray(0, this.top));
+        this.chunks[0] = grown;
+      }
+      if (this.top + size > this.chunks[last]!.length) {
+        // the rest of this chunk is too small for this slot: it stays unused
+        this.chunks.push(new Uint8Array(CHUNK_BYTES));
+        last++;
+        this.top = 0;
+      }
     }
-    const off = this.top;
+    const off = last * CHUNK_BYTES + this.top;
     this.top += size;
     return off;
   }

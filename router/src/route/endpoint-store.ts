@@ -9,26 +9,38 @@ import { Endpoint, endpointKey, NO_TAGS, type EndpointDetails, type EndpointInfo
 import { KeyIndex } from "./key-index.ts";
 
 export class EndpointStore {
-  private capacity = 16;
-  port = new Int32Array(this.capacity);
+  private capacity: number;
+  port: Int32Array;
   /** ms epoch until which the endpoint is skipped after a failure */
-  failedUntil = new Float64Array(this.capacity);
+  failedUntil: Float64Array;
   /** requests (and WebSocket tunnels) in flight to the endpoint */
-  inFlight = new Int32Array(this.capacity);
+  inFlight: Int32Array;
   /** how many route pools hold the endpoint (the registry drops it at 0) */
-  routeCount = new Int32Array(this.capacity);
+  routeCount: Int32Array;
   /** the stale threshold its last registration gave */
-  staleMs = new Float64Array(this.capacity);
+  staleMs: Float64Array;
   /** arena offsets: `host:port`, and the registration's strings (detailsText) */
-  private keyOff = new Int32Array(this.capacity);
-  private detailsOff = new Int32Array(this.capacity);
+  private keyOff: Int32Array;
+  private detailsOff: Int32Array;
   /** views by row: made when the proxy first picks the endpoint (a dense array, never holey past its end) */
   private readonly views: (Endpoint | undefined)[] = [];
   private readonly freeRows: number[] = [];
   private readonly index: KeyIndex;
 
-  constructor(private readonly arena: ByteArena) {
-    this.index = new KeyIndex(arena, (row) => this.keyOff[row]!);
+  constructor(
+    private readonly arena: ByteArena,
+    /** rows to make room for up front (RegistryOptions.reserveRoutes) */
+    reserve = 16,
+  ) {
+    const n = (this.capacity = Math.max(16, reserve));
+    this.port = new Int32Array(n);
+    this.failedUntil = new Float64Array(n);
+    this.inFlight = new Int32Array(n);
+    this.routeCount = new Int32Array(n);
+    this.staleMs = new Float64Array(n);
+    this.keyOff = new Int32Array(n);
+    this.detailsOff = new Int32Array(n);
+    this.index = new KeyIndex(arena, (row) => this.keyOff[row]!, n);
   }
 
   get size(): number {
@@ -42,26 +54,37 @@ export class EndpointStore {
 
   /** Adds a new endpoint (host:port must not be in the table). */
   add(info: EndpointInfo): number {
+    // Stored before anything else changes: a string too long for the arena throws here, leaving the table as it was.
+    const details = this.arena.storeScratch(this.arena.encode(detailsText(info)));
+    let key: number;
+    try {
+      key = this.arena.store(endpointKey(info.host, info.port));
+    } catch (err) {
+      this.arena.release(details);
+      throw err;
+    }
     const row = this.freeRows.pop() ?? this.newRow();
     this.port[row] = info.port;
     this.failedUntil[row] = 0;
     this.inFlight[row] = 0;
     this.routeCount[row] = 0;
     this.staleMs[row] = info.staleThresholdMs;
-    this.keyOff[row] = this.arena.store(endpointKey(info.host, info.port));
-    this.detailsOff[row] = this.arena.storeScratch(this.arena.encode(detailsText(info)));
+    this.keyOff[row] = key;
+    this.detailsOff[row] = details;
     this.index.insert(row);
     return row;
   }
 
   /** Applies a re-registration of the same host:port in place. */
   update(row: number, info: EndpointInfo): void {
-    this.staleMs[row] = info.staleThresholdMs;
     const n = this.arena.encode(detailsText(info));
-    if (this.arena.equalsScratch(this.detailsOff[row]!, n)) return; // the usual case: nothing changed
-    this.arena.release(this.detailsOff[row]!);
-    this.detailsOff[row] = this.arena.storeScratch(n);
-    this.views[row]?.refresh(this.details(row));
+    if (!this.arena.equalsScratch(this.detailsOff[row]!, n)) {
+      const stored = this.arena.storeScratch(n); // throws, changing nothing, when too long
+      this.arena.release(this.detailsOff[row]!);
+      this.detailsOff[row] = stored;
+      this.views[row]?.refresh(this.details(row));
+    }
+    this.staleMs[row] = info.staleThresholdMs;
   }
 
   /** Takes the endpoint out; returns its view, if the proxy had one (now detached from the row). */

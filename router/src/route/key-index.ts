@@ -8,15 +8,22 @@ import type { ByteArena } from "./byte-arena.ts";
 const EMPTY = 0; // slots hold id + 1
 
 export class KeyIndex {
-  private slots = new Int32Array(16);
-  private hashes = new Int32Array(16);
-  private mask = 15;
+  private slots: Int32Array;
+  private hashes: Int32Array;
+  private mask: number;
   private count = 0;
 
   constructor(
     private readonly arena: ByteArena,
     private readonly keyOffset: (id: number) => number,
-  ) {}
+    /** keys to make room for up front (see RegistryOptions.reserveRoutes): no rehash until then */
+    reserve = 8,
+  ) {
+    const size = 1 << Math.max(4, 32 - Math.clz32(2 * reserve - 1));
+    this.slots = new Int32Array(size);
+    this.hashes = new Int32Array(size);
+    this.mask = size - 1;
+  }
 
   get size(): number {
     return this.count;

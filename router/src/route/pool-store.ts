@@ -31,18 +31,18 @@ export interface PickOptions {
 }
 
 export class PoolStore {
-  private capacity = 16;
+  private capacity: number;
   /** endpoints in the pool */
-  private count = new Int32Array(this.capacity);
+  private count: Int32Array;
   /** for a one-endpoint pool: its row, when it last (re-)registered this route, the threshold it gave */
-  private row0 = new Int32Array(this.capacity);
-  private seenAt0 = new Float64Array(this.capacity);
-  private threshold0 = new Float64Array(this.capacity);
-  private cursor = new Int32Array(this.capacity);
-  private algorithm = new Uint8Array(this.capacity);
-  private keyOff = new Int32Array(this.capacity);
+  private row0: Int32Array;
+  private seenAt0: Float64Array;
+  private threshold0: Float64Array;
+  private cursor: Int32Array;
+  private algorithm: Uint8Array;
+  private keyOff: Int32Array;
   /** 1 while the id is a route of the table */
-  private live = new Uint8Array(this.capacity);
+  private live: Uint8Array;
   private readonly members = new Map<number, Members>();
   private readonly views: (RoutePool | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -53,8 +53,19 @@ export class PoolStore {
     readonly endpoints: EndpointStore,
     /** max requests in flight per endpoint; 0 = no cap */
     private readonly maxConnsPerEndpoint: number,
+    /** rows to make room for up front (RegistryOptions.reserveRoutes) */
+    reserve = 16,
   ) {
-    this.index = new KeyIndex(arena, (id) => this.keyOff[id]!);
+    const n = (this.capacity = Math.max(16, reserve));
+    this.count = new Int32Array(n);
+    this.row0 = new Int32Array(n);
+    this.seenAt0 = new Float64Array(n);
+    this.threshold0 = new Float64Array(n);
+    this.cursor = new Int32Array(n);
+    this.algorithm = new Uint8Array(n);
+    this.keyOff = new Int32Array(n);
+    this.live = new Uint8Array(n);
+    this.index = new KeyIndex(arena, (id) => this.keyOff[id]!, n);
   }
 
   get size(): number {
@@ -77,11 +88,12 @@ export class PoolStore {
 
   /** A new, empty route; its id is the one to give the matcher. */
   create(key: string): number {
+    const keyOff = this.arena.store(key); // first: a key too long for the arena throws, changing nothing
     const id = this.freeIds.pop() ?? this.newId();
     this.count[id] = 0;
     this.cursor[id] = 0;
     this.algorithm[id] = ROUND_ROBIN;
-    this.keyOff[id] = this.arena.store(key);
+    this.keyOff[id] = keyOff;
     this.index.insert(id);
     this.live[id] = 1;
     return id;
