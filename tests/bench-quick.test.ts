@@ -21,6 +21,14 @@ function procStat(pid: number): { pid: number; ppid: number; state: string; star
   }
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return ""; // gone meanwhile
+  }
+}
+
 /** Every live descendant of `root`, from /proc. */
 function descendants(root: number) {
   const all = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map((n) => procStat(Number(n))).filter((p) => p !== undefined);
@@ -94,6 +102,22 @@ describe("bench --quick (issue 9)", () => {
     expect([...seen.values()].length, "it started processes").toBeGreaterThan(0);
     expect([...seen].filter(([pid, start]) => procStat(pid)?.startTime === start && procStat(pid)?.state !== "Z")).toEqual([]);
   }, 60_000);
+
+  test("a bench stopped with SIGTERM or Ctrl-C stops every process it started first", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const proc = Bun.spawn([process.execPath, "bench/router/router-bench.ts", "--quick"], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+      const seen = new Map<number, string>(); // pid → start time, of every descendant seen while it ran
+      const deadline = Date.now() + 60_000;
+      // wait until the load generator runs: the proxies, the backend and a NATS server are up by then
+      while (Date.now() < deadline && ![...descendants(proc.pid)].some((p) => cmdline(p.pid).startsWith("wrk"))) await Bun.sleep(50);
+      for (const p of descendants(proc.pid)) seen.set(p.pid, p.startTime);
+      expect(seen.size, "it started its processes").toBeGreaterThan(3);
+      proc.kill(signal);
+      expect(await proc.exited).toBe(signal === "SIGTERM" ? 143 : 130);
+      const left = [...seen].filter(([pid, start]) => procStat(pid)?.startTime === start && procStat(pid)?.state !== "Z");
+      expect(left, `left running after ${signal}`).toEqual([]);
+    }
+  }, 150_000);
 
   test("the runner refuses an unknown bench or option, running nothing", async () => {
     const bench = await run(["bench/run.ts", "--quick", "nope"]);

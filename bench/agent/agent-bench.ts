@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { pct, percentile, summarize, summaryFigures, type Summary } from "../lib/stats.ts";
 import { writeReport } from "../lib/report.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 import { medianP99Chart } from "../lib/chart-data.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -48,6 +49,14 @@ const agent = startProcess("agent", process.execPath, [join(REPO, "agent/main.ts
   env: { SKIFF_NATS_URL: nats.url, SKIFF_DATA_DIR: dataDir, SKIFF_AGENT_ID: agentId, SKIFF_AGENT_MEMORY_MB: "65536", SKIFF_AGENT_DISK_MB: "1000000", SKIFF_AGENT_STOP_GRACE_MS: "3000" },
 });
 let bus: Bus | undefined;
+const cleanUp = async () => {
+  await bus?.close().catch(() => {});
+  await agent.stop("SIGINT", 20_000);
+  blobs.stop();
+  await nats.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+};
+stopOnSignals(cleanUp);
 try {
   await agent.waitForLine(/agent: ready/);
   bus = await connectBus({ servers: [nats.url], name: "agent-bench" }, createLogger("bench", "warn"));
@@ -205,9 +214,5 @@ try {
   });
   console.log(await Bun.file(md).text());
 } finally {
-  await bus?.close().catch(() => {});
-  await agent.stop("SIGINT", 20_000);
-  blobs.stop();
-  await nats.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await cleanUp();
 }

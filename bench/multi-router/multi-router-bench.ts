@@ -19,6 +19,7 @@ import { startHelloBackend } from "../lib/backend.ts";
 import { runWrk, wrkScript, type WrkResult } from "../lib/wrk.ts";
 import { writeReport } from "../lib/report.ts";
 import { pct, summarize } from "../lib/stats.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 
 /** How HAProxy treats a request that met a router going away. */
 const VARIANTS = {
@@ -86,6 +87,7 @@ const cleanup = async () => {
   rmSync(dir, { recursive: true, force: true });
   rmSync(routerBundle, { force: true });
 };
+stopOnSignals(cleanup);
 
 interface RunResult {
   variant: Variant;

@@ -15,6 +15,7 @@ import { startLocalCluster, repoRoot } from "../../scripts/local-cluster.ts";
 import { writeReport } from "../lib/report.ts";
 import { medianP99Chart } from "../lib/chart-data.ts";
 import { pct, percentile, summarize, summaryFigures } from "../lib/stats.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -25,6 +26,11 @@ const FIRST_200_TIMEOUT_MS = 30_000;
 const loadBefore = loadavg().map((x) => x.toFixed(2)).join(" ");
 const dataDir = mkdtempSync(join(tmpdir(), "skiff-bench-push-"));
 const cluster = await startLocalCluster({ dataDir });
+const cleanUp = async () => {
+  await cluster.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+};
+stopOnSignals(cleanUp);
 const pushMs: number[] = [];
 const cliMs: number[] = [];
 try {
@@ -55,8 +61,7 @@ try {
     cliMs.push(pushed - t0);
   }
 } finally {
-  await cluster.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+  await cleanUp();
 }
 
 const total = summarize(pushMs);

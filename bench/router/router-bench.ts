@@ -42,6 +42,7 @@ import { connectBus, createLogger, encode, Subjects, type Bus, type RouterRegist
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { resultsDir, writeReport, type Table } from "../lib/report.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 import { runWrk, wrkScript } from "../lib/wrk.ts";
 import { BASE_ROUTES, CHURN_T, ROUTES_T, routerFigures, routerTables, summarizeRuns, targetLabel, type Result, type Run, type Scenario } from "./router-results.ts";
 
@@ -471,8 +472,7 @@ async function cleanUp() {
   if (routerBundle) rmSync(routerBundle, { force: true });
   rmSync(dir, { recursive: true, force: true });
 }
-// Stopped from outside (Ctrl-C, kill): the proxies, backend, wrk and NATS servers go too.
-for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.on(sig, () => void cleanUp().finally(() => process.exit(code)));
+stopOnSignals(cleanUp);
 
 let failures = 0;
 try {

@@ -16,6 +16,7 @@ import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { startHelloBackend } from "../lib/backend.ts";
 import { writeReport } from "../lib/report.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 import { runWrk } from "../lib/wrk.ts";
 import { categorize, summarizeProfile, type CpuProfile } from "./profile-summary.ts";
 
@@ -43,8 +44,7 @@ async function cleanUp() {
   await nats.stop();
   rmSync(dir, { recursive: true, force: true });
 }
-// Stopped from outside (Ctrl-C, kill): the router, backend and NATS server go too.
-for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.on(sig, () => void cleanUp().finally(() => process.exit(code)));
+stopOnSignals(cleanUp);
 try {
   const backendPort = await freePort();
   children.push(startHelloBackend(backendPort, "0"));
