@@ -49,14 +49,13 @@ const agent = startProcess("agent", process.execPath, [join(REPO, "agent/main.ts
   env: { SKIFF_NATS_URL: nats.url, SKIFF_DATA_DIR: dataDir, SKIFF_AGENT_ID: agentId, SKIFF_AGENT_MEMORY_MB: "65536", SKIFF_AGENT_DISK_MB: "1000000", SKIFF_AGENT_STOP_GRACE_MS: "3000" },
 });
 let bus: Bus | undefined;
-const cleanUp = async () => {
+const cleanUp = stopOnSignals(async () => {
   await bus?.close().catch(() => {});
   await agent.stop("SIGINT", 20_000);
   blobs.stop();
   await nats.stop();
   rmSync(dataDir, { recursive: true, force: true });
-};
-stopOnSignals(cleanUp);
+});
 try {
   await agent.waitForLine(/agent: ready/);
   bus = await connectBus({ servers: [nats.url], name: "agent-bench" }, createLogger("bench", "warn"));

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { killOnStop } from "./stop-signals.ts";
 
 export interface WrkResult {
   requests: number;
@@ -74,6 +75,7 @@ export function runWrk(opts: { url: string; connections: number; seconds: number
   const [cmd, args] = opts.cpus ? ["taskset", ["-c", opts.cpus, "wrk", ...argv]] : ["wrk", argv];
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args as string[], { stdio: ["ignore", "pipe", "pipe"] });
+    killOnStop(p);
     let s = "";
     p.stdout.on("data", (d) => (s += d));
     p.stderr.on("data", (d) => (s += d));

@@ -81,13 +81,12 @@ function startRouter(name: string, natsUrl: string, port: number, statusPort: nu
 
 let nats: NatsServer | undefined;
 /** Stops everything this bench started, on success and on failure alike. */
-const cleanup = async () => {
+const cleanup = stopOnSignals(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
   rmSync(routerBundle, { force: true });
-};
-stopOnSignals(cleanup);
+});
 
 interface RunResult {
   variant: Variant;

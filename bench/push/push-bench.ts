@@ -26,11 +26,10 @@ const FIRST_200_TIMEOUT_MS = 30_000;
 const loadBefore = loadavg().map((x) => x.toFixed(2)).join(" ");
 const dataDir = mkdtempSync(join(tmpdir(), "skiff-bench-push-"));
 const cluster = await startLocalCluster({ dataDir });
-const cleanUp = async () => {
+const cleanUp = stopOnSignals(async () => {
   await cluster.stop();
   rmSync(dataDir, { recursive: true, force: true });
-};
-stopOnSignals(cleanUp);
+});
 const pushMs: number[] = [];
 const cliMs: number[] = [];
 try {

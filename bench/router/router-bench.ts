@@ -467,12 +467,11 @@ async function stopAll() {
   stopping = false;
 }
 
-async function cleanUp() {
+const cleanUp = stopOnSignals(async () => {
   await stopAll();
   if (routerBundle) rmSync(routerBundle, { force: true });
   rmSync(dir, { recursive: true, force: true });
-}
-stopOnSignals(cleanUp);
+});
 
 let failures = 0;
 try {

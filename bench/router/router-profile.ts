@@ -39,12 +39,11 @@ if (!existsSync(bundle)) throw new Error("router-profile: router/dist/router.mjs
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-profile-"));
 const nats = await startNatsServer();
-async function cleanUp() {
+const cleanUp = stopOnSignals(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await nats.stop();
   rmSync(dir, { recursive: true, force: true });
-}
-stopOnSignals(cleanUp);
+});
 try {
   const backendPort = await freePort();
   children.push(startHelloBackend(backendPort, "0"));
