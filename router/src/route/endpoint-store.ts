@@ -3,7 +3,7 @@
 // bytes each outside the JS heap, where before each was an object with five strings for the garbage
 // collector to walk on every pause. The proxy gets an Endpoint view of a row when it first picks it.
 
-import { ByteArena } from "./byte-arena.ts";
+import type { ByteArena } from "./byte-arena.ts";
 import { grown } from "./columns.ts";
 import { Endpoint, endpointKey, NO_TAGS, type EndpointDetails, type EndpointInfo } from "./endpoint.ts";
 import { KeyIndex } from "./key-index.ts";
