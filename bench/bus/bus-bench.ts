@@ -5,6 +5,7 @@
 import { encode, decode, decoders, connectBus, memoryLogger, type MessageKind } from "../../bus/index.ts";
 import { sampleMessages } from "../../bus/fixtures.ts";
 import { startNatsServer } from "../../tests/support/nats-server.ts";
+import { stopOnSignals } from "../lib/stop-signals.ts";
 import { pct, percentile, summarize, type Summary } from "../lib/stats.ts";
 import { writeReport, type ChartSpec, type Table } from "../lib/report.ts";
 
@@ -58,46 +59,50 @@ for (const kind of Object.keys(sampleMessages) as MessageKind[]) {
 }
 
 const nats = await startNatsServer();
-const a = await connectBus({ servers: [nats.url], name: "bench-a" }, memoryLogger());
-const b = await connectBus({ servers: [nats.url], name: "bench-b" }, memoryLogger());
-b.subscribe("bench.greet", "router.greet", (_m, meta) => b.publish(meta.reply!, "router.start", sampleMessages["router.start"]));
-let received = 0;
-b.subscribe("bench.register", "router.register", () => void received++);
-await b.flush();
-
+const stopNats = stopOnSignals(() => nats.stop());
 const rttCount = quick ? 200 : 5_000;
 const rtts: number[] = [];
 const batchP50: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const batch: number[] = [];
-  for (let i = 0; i < rttCount / ROUNDS; i++) {
-    const t0 = Bun.nanoseconds();
-    await a.request("bench.greet", "router.greet", {}, "router.start", { timeoutMs: 2000 });
-    batch.push((Bun.nanoseconds() - t0) / 1000);
-  }
-  rtts.push(...batch);
-  batchP50.push(percentile(batch, 50));
-}
-const rttP50 = summarize(batchP50);
-
 const pubCount = quick ? 10_000 : 200_000;
 const reg = sampleMessages["router.register"];
 const pubRates: number[] = [];
 let delivered = 0;
-for (let r = 0; r < ROUNDS; r++) {
-  received = 0;
-  const t0 = Bun.nanoseconds();
-  for (let i = 0; i < pubCount; i++) a.publish("bench.register", "router.register", reg);
-  await a.flush();
-  const deadline = Date.now() + 30_000;
-  while (received < pubCount && Date.now() < deadline) await Bun.sleep(5);
-  pubRates.push(received / ((Bun.nanoseconds() - t0) / 1e9));
-  delivered += received;
+try {
+  const a = await connectBus({ servers: [nats.url], name: "bench-a" }, memoryLogger());
+  const b = await connectBus({ servers: [nats.url], name: "bench-b" }, memoryLogger());
+  b.subscribe("bench.greet", "router.greet", (_m, meta) => b.publish(meta.reply!, "router.start", sampleMessages["router.start"]));
+  let received = 0;
+  b.subscribe("bench.register", "router.register", () => void received++);
+  await b.flush();
+
+  for (let r = 0; r < ROUNDS; r++) {
+    const batch: number[] = [];
+    for (let i = 0; i < rttCount / ROUNDS; i++) {
+      const t0 = Bun.nanoseconds();
+      await a.request("bench.greet", "router.greet", {}, "router.start", { timeoutMs: 2000 });
+      batch.push((Bun.nanoseconds() - t0) / 1000);
+    }
+    rtts.push(...batch);
+    batchP50.push(percentile(batch, 50));
+  }
+
+  for (let r = 0; r < ROUNDS; r++) {
+    received = 0;
+    const t0 = Bun.nanoseconds();
+    for (let i = 0; i < pubCount; i++) a.publish("bench.register", "router.register", reg);
+    await a.flush();
+    const deadline = Date.now() + 30_000;
+    while (received < pubCount && Date.now() < deadline) await Bun.sleep(5);
+    pubRates.push(received / ((Bun.nanoseconds() - t0) / 1e9));
+    delivered += received;
+  }
+  await a.close();
+  await b.close();
+} finally {
+  await stopNats(); // on a failure too: the nats-server is this bench's child
 }
+const rttP50 = summarize(batchP50);
 const pub = summarize(pubRates);
-await a.close();
-await b.close();
-await nats.stop();
 
 const natsTable: Table = {
   title: "NATS through a real nats-server on loopback (Bun client)",
