@@ -19,15 +19,19 @@ let token: string;
 const BASE = "http://controller.test";
 
 const http = (req: Request) => c.app.handle(req);
-async function call(method: string, path: string, body?: unknown, auth = true): Promise<{ status: number; json: any }> {
+/** A request as the holder of `tok` (null: without credentials); a Uint8Array body is sent as is, others as JSON. */
+async function callAs(tok: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await http(new Request(BASE + path, {
     method,
-    headers: { ...(auth ? { authorization: `bearer ${token}` } : {}), ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
+    headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
     body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
   }));
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
+/** A request as the admin (the suite's token), or without credentials. */
+const call = (method: string, path: string, body?: unknown, auth = true) => callAs(auth ? token : null, method, path, body);
+const login = async (username: string, password: string) => (await callAs(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
 
 async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
   const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
@@ -332,12 +336,6 @@ test("the OpenAPI document lists the routes with their schemas", async () => {
 });
 
 describe("tenancy and the open endpoints (issue 7)", () => {
-  const as = async (tok: string | null, method: string, path: string, body?: unknown) => {
-    const res = await http(new Request(BASE + path, { method, headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }));
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const login = async (username: string, password: string) => (await as(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
 
   test("an organization is found only by those who can see into it; admins see all", async () => {
     const org = (await call("POST", "/v3/organizations", { name: "tenant-a" })).json;
@@ -351,23 +349,23 @@ describe("tenancy and the open endpoints (issue 7)", () => {
     const alice = await login("alice", "alicepassword");
     const nobody = await login("nobody", "nobodypassword");
     const orgman = await login("orgman", "orgmanpassword");
-    expect((await as(alice, "GET", `/v3/organizations/${org.guid}`)).json.name).toBe("tenant-a");
-    expect((await as(alice, "GET", "/v3/organizations/tenant-a")).status).toBe(200);
+    expect((await callAs(alice, "GET", `/v3/organizations/${org.guid}`)).json.name).toBe("tenant-a");
+    expect((await callAs(alice, "GET", "/v3/organizations/tenant-a")).status).toBe(200);
     for (const key of [other.guid, "tenant-b", "skiff"]) {
-      const r = await as(alice, "GET", `/v3/organizations/${key}`);
+      const r = await callAs(alice, "GET", `/v3/organizations/${key}`);
       expect(r.status).toBe(404);
       expect(r.json.errors[0].detail).toBe("Organization not found");
     }
-    expect((await as(nobody, "GET", `/v3/organizations/${org.guid}`)).status).toBe(404);
-    expect((await as(nobody, "GET", "/v3/organizations")).json.resources).toEqual([]);
-    expect((await as(alice, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-a"]);
+    expect((await callAs(nobody, "GET", `/v3/organizations/${org.guid}`)).status).toBe(404);
+    expect((await callAs(nobody, "GET", "/v3/organizations")).json.resources).toEqual([]);
+    expect((await callAs(alice, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-a"]);
     // an org manager sees their org, spaces or not
-    expect((await as(orgman, "GET", `/v3/organizations/${other.guid}`)).status).toBe(200);
-    expect((await as(orgman, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-b"]);
+    expect((await callAs(orgman, "GET", `/v3/organizations/${other.guid}`)).status).toBe(200);
+    expect((await callAs(orgman, "GET", "/v3/organizations")).json.resources.map((o: any) => o.name)).toEqual(["tenant-b"]);
     expect((await call("GET", `/v3/organizations/${other.guid}`)).status).toBe(200);
     // creating a space in an org you do not manage is refused the same whether it exists or not
-    expect((await as(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: other.guid })).status).toBe(403);
-    expect((await as(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: "no-such-org" })).status).toBe(403);
+    expect((await callAs(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: other.guid })).status).toBe(403);
+    expect((await callAs(nobody, "POST", "/v3/spaces", { name: "x", organization_guid: "no-such-org" })).status).toBe(403);
   });
 
   test("/v3/events pages like every list, with the real total and filters kept in the links", async () => {
@@ -394,18 +392,18 @@ describe("tenancy and the open endpoints (issue 7)", () => {
   });
 
   test("only /, /v3/info, /healthz, login and the OpenAPI document answer without a token", async () => {
-    for (const path of ["/", "/v3/info", "/healthz", "/v3/openapi.json"]) expect((await as(null, "GET", path)).status).toBe(200);
-    const health = await as(null, "GET", "/healthz");
+    for (const path of ["/", "/v3/info", "/healthz", "/v3/openapi.json"]) expect((await callAs(null, "GET", path)).status).toBe(200);
+    const health = await callAs(null, "GET", "/healthz");
     expect(health.json).toMatchObject({ status: "ok", database: "ok", bus: "connected" });
     // every route the document marks as needing a token answers 401 without one, before validating anything
-    const doc = (await as(null, "GET", "/v3/openapi.json")).json;
+    const doc = (await callAs(null, "GET", "/v3/openapi.json")).json;
     let checked = 0;
     for (const [path, ops] of Object.entries<Record<string, any>>(doc.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         if (!op.security) continue;
         const url = path.replace(/\{\w+\}/g, "00000000-0000-0000-0000-000000000000");
         for (const tok of [null, "not-a-token"]) {
-          const r = await as(tok, method.toUpperCase(), url, method === "get" ? undefined : {});
+          const r = await callAs(tok, method.toUpperCase(), url, method === "get" ? undefined : {});
           expect(`${method} ${path} ${tok ? "bad token" : "no token"}: ${r.status}`).toBe(`${method} ${path} ${tok ? "bad token" : "no token"}: 401`);
         }
         checked++;
@@ -422,7 +420,7 @@ describe("tenancy and the open endpoints (issue 7)", () => {
       throw new Error("disk I/O error");
     }) as typeof db.get;
     try {
-      const r = await as(null, "GET", "/healthz");
+      const r = await callAs(null, "GET", "/healthz");
       expect(r.status).toBe(503);
       expect(r.json).toMatchObject({ status: "unavailable", database: "failing: disk I/O error" });
     } finally {
@@ -441,12 +439,6 @@ async function runningApp(name: string, instances = 1, space?: string): Promise<
 }
 
 describe("guarded behaviour (issue 7)", () => {
-  const as = async (tok: string | null, method: string, path: string, body?: unknown) => {
-    const res = await http(new Request(BASE + path, { method, headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) }));
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const login = async (username: string, password: string) => (await as(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
 
   test("the bootstrap admin's password is stored as an argon2id hash, never in clear", async () => {
     const row = await c.ctx.store.db.get<{ password_hash: string }>(`SELECT password_hash FROM users WHERE username = 'admin'`);
@@ -473,9 +465,9 @@ describe("guarded behaviour (issue 7)", () => {
 
   test("logout revokes the token", async () => {
     const t1 = await login("admin", "adminpass");
-    expect((await as(t1, "GET", "/v3/users/me")).status).toBe(200);
-    expect((await as(t1, "DELETE", "/v3/tokens/current")).status).toBe(204);
-    const r = await as(t1, "GET", "/v3/users/me");
+    expect((await callAs(t1, "GET", "/v3/users/me")).status).toBe(200);
+    expect((await callAs(t1, "DELETE", "/v3/tokens/current")).status).toBe(204);
+    const r = await callAs(t1, "GET", "/v3/users/me");
     expect(r.status).toBe(401);
     expect(r.json.errors[0].detail).toContain("skiff login");
   });
@@ -489,11 +481,11 @@ describe("guarded behaviour (issue 7)", () => {
     const seen = await runningApp("audited-app", 1, s1.guid);
     const hidden = (await call("POST", "/v3/apps", { name: "hidden-app", space_guid: s2.guid, no_route: true })).json.guid;
     const aud = await login("auditor", "auditorpassword");
-    expect((await as(aud, "GET", `/v3/apps/${seen}`)).status).toBe(200);
-    expect((await as(aud, "GET", `/v3/apps?space_guids=${s1.guid}`)).json.resources.map((a: any) => a.name)).toEqual(["audited-app"]);
-    expect((await as(aud, "GET", `/v3/apps/${seen}/instances`)).status).toBe(200);
-    expect((await as(aud, "GET", `/v3/apps/${seen}/droplets`)).status).toBe(200);
-    expect((await as(aud, "GET", `/v3/events?target_guids=${seen}`)).json.resources.length).toBeGreaterThan(0);
+    expect((await callAs(aud, "GET", `/v3/apps/${seen}`)).status).toBe(200);
+    expect((await callAs(aud, "GET", `/v3/apps?space_guids=${s1.guid}`)).json.resources.map((a: any) => a.name)).toEqual(["audited-app"]);
+    expect((await callAs(aud, "GET", `/v3/apps/${seen}/instances`)).status).toBe(200);
+    expect((await callAs(aud, "GET", `/v3/apps/${seen}/droplets`)).status).toBe(200);
+    expect((await callAs(aud, "GET", `/v3/events?target_guids=${seen}`)).json.resources.length).toBeGreaterThan(0);
     for (const [method, path, body] of [
       ["PATCH", `/v3/apps/${seen}`, { instances: 2 }],
       ["POST", `/v3/apps/${seen}/actions/stop`, undefined],
@@ -504,13 +496,13 @@ describe("guarded behaviour (issue 7)", () => {
       ["POST", "/v3/apps", { name: "sneaky", space_guid: s1.guid }],
       ["POST", "/v3/routes", { space_guid: s1.guid, host: "sneaky" }],
     ] as const) {
-      const r = await as(aud, method, path, body);
+      const r = await callAs(aud, method, path, body);
       expect(`${method} ${path}: ${r.status}`).toBe(`${method} ${path}: 403`);
       expect(r.json.errors[0].title).toBe("CF-NotAuthorized");
     }
-    expect((await as(aud, "GET", `/v3/apps/${hidden}`)).status).toBe(404);
-    expect((await as(aud, "PATCH", `/v3/apps/${hidden}`, { instances: 2 })).status).toBe(404);
-    expect((await as(aud, "GET", `/v3/apps?space_guids=${s2.guid}`)).json.resources).toEqual([]);
+    expect((await callAs(aud, "GET", `/v3/apps/${hidden}`)).status).toBe(404);
+    expect((await callAs(aud, "PATCH", `/v3/apps/${hidden}`, { instances: 2 })).status).toBe(404);
+    expect((await callAs(aud, "GET", `/v3/apps?space_guids=${s2.guid}`)).json.resources).toEqual([]);
     // nothing changed
     const app = (await call("GET", `/v3/apps/${seen}`)).json;
     expect([app.state, app.instances]).toEqual(["STARTED", 1]);
