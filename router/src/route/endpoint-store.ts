@@ -4,24 +4,24 @@
 // collector to walk on every pause. The proxy gets an Endpoint view of a row when it first picks it.
 
 import type { ByteArena } from "./byte-arena.ts";
-import { grown } from "./columns.ts";
+import { sizeColumns } from "./columns.ts";
 import { Endpoint, endpointKey, NO_TAGS, type EndpointDetails, type EndpointInfo } from "./endpoint.ts";
 import { KeyIndex } from "./key-index.ts";
 
 export class EndpointStore {
   private capacity: number;
-  port: Int32Array;
+  port = new Int32Array(0);
   /** ms epoch until which the endpoint is skipped after a failure */
-  failedUntil: Float64Array;
+  failedUntil = new Float64Array(0);
   /** requests (and WebSocket tunnels) in flight to the endpoint */
-  inFlight: Int32Array;
+  inFlight = new Int32Array(0);
   /** how many route pools hold the endpoint (the registry drops it at 0) */
-  routeCount: Int32Array;
+  routeCount = new Int32Array(0);
   /** the stale threshold its last registration gave */
-  staleMs: Float64Array;
+  staleMs = new Float64Array(0);
   /** arena offsets: `host:port`, and the registration's strings (detailsText) */
-  private keyOff: Int32Array;
-  private detailsOff: Int32Array;
+  private keyOff = new Int32Array(0);
+  private detailsOff = new Int32Array(0);
   /** views by row: made when the proxy first picks the endpoint (a dense array, never holey past its end) */
   private readonly views: (Endpoint | undefined)[] = [];
   private readonly freeRows: number[] = [];
@@ -32,15 +32,9 @@ export class EndpointStore {
     /** rows to make room for up front (RegistryOptions.reserveRoutes) */
     reserve = 16,
   ) {
-    const n = (this.capacity = Math.max(16, reserve));
-    this.port = new Int32Array(n);
-    this.failedUntil = new Float64Array(n);
-    this.inFlight = new Int32Array(n);
-    this.routeCount = new Int32Array(n);
-    this.staleMs = new Float64Array(n);
-    this.keyOff = new Int32Array(n);
-    this.detailsOff = new Int32Array(n);
-    this.index = new KeyIndex(arena, (row) => this.keyOff[row]!, n);
+    this.capacity = Math.max(16, reserve);
+    sizeColumns(this, COLUMNS, this.capacity);
+    this.index = new KeyIndex(arena, (row) => this.keyOff[row]!, this.capacity);
   }
 
   get size(): number {
@@ -123,18 +117,14 @@ export class EndpointStore {
     const row = this.views.length;
     if (row === this.capacity) {
       this.capacity *= 2;
-      this.port = grown(this.port, this.capacity);
-      this.failedUntil = grown(this.failedUntil, this.capacity);
-      this.inFlight = grown(this.inFlight, this.capacity);
-      this.routeCount = grown(this.routeCount, this.capacity);
-      this.staleMs = grown(this.staleMs, this.capacity);
-      this.keyOff = grown(this.keyOff, this.capacity);
-      this.detailsOff = grown(this.detailsOff, this.capacity);
+      sizeColumns(this, COLUMNS, this.capacity);
     }
     this.views.push(undefined);
     return row;
   }
 }
+
+const COLUMNS = ["port", "failedUntil", "inFlight", "routeCount", "staleMs", "keyOff", "detailsOff"] as const;
 
 /**
  * The strings of a registration as one: `<len>,<len>,<len>;` then appId, instanceId, instanceIndex

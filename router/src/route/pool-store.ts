@@ -6,7 +6,7 @@
 
 import type { LoadBalancingAlgorithm } from "../../../bus/index.ts";
 import type { ByteArena } from "./byte-arena.ts";
-import { grown } from "./columns.ts";
+import { sizeColumns } from "./columns.ts";
 import type { Endpoint } from "./endpoint.ts";
 import type { EndpointStore } from "./endpoint-store.ts";
 import { KeyIndex } from "./key-index.ts";
@@ -15,6 +15,7 @@ import { RoutePool } from "./route-pool.ts";
 const ROUND_ROBIN = 0;
 const LEAST_CONNECTION = 1;
 const NONE: readonly number[] = Object.freeze([]);
+const COLUMNS = ["count", "row0", "seenAt0", "threshold0", "cursor", "algorithm", "keyOff", "live"] as const;
 
 /** a pool of two or more endpoints: rows, and [registered at, threshold ms] per endpoint */
 interface Members {
@@ -33,16 +34,16 @@ export interface PickOptions {
 export class PoolStore {
   private capacity: number;
   /** endpoints in the pool */
-  private count: Int32Array;
+  private count = new Int32Array(0);
   /** for a one-endpoint pool: its row, when it last (re-)registered this route, the threshold it gave */
-  private row0: Int32Array;
-  private seenAt0: Float64Array;
-  private threshold0: Float64Array;
-  private cursor: Int32Array;
-  private algorithm: Uint8Array;
-  private keyOff: Int32Array;
+  private row0 = new Int32Array(0);
+  private seenAt0 = new Float64Array(0);
+  private threshold0 = new Float64Array(0);
+  private cursor = new Int32Array(0);
+  private algorithm = new Uint8Array(0);
+  private keyOff = new Int32Array(0);
   /** 1 while the id is a route of the table */
-  private live: Uint8Array;
+  private live = new Uint8Array(0);
   private readonly members = new Map<number, Members>();
   private readonly views: (RoutePool | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -56,16 +57,9 @@ export class PoolStore {
     /** rows to make room for up front (RegistryOptions.reserveRoutes) */
     reserve = 16,
   ) {
-    const n = (this.capacity = Math.max(16, reserve));
-    this.count = new Int32Array(n);
-    this.row0 = new Int32Array(n);
-    this.seenAt0 = new Float64Array(n);
-    this.threshold0 = new Float64Array(n);
-    this.cursor = new Int32Array(n);
-    this.algorithm = new Uint8Array(n);
-    this.keyOff = new Int32Array(n);
-    this.live = new Uint8Array(n);
-    this.index = new KeyIndex(arena, (id) => this.keyOff[id]!, n);
+    this.capacity = Math.max(16, reserve);
+    sizeColumns(this, COLUMNS, this.capacity);
+    this.index = new KeyIndex(arena, (id) => this.keyOff[id]!, this.capacity);
   }
 
   get size(): number {
@@ -283,14 +277,7 @@ export class PoolStore {
     const id = this.views.length;
     if (id === this.capacity) {
       this.capacity *= 2;
-      this.count = grown(this.count, this.capacity);
-      this.row0 = grown(this.row0, this.capacity);
-      this.seenAt0 = grown(this.seenAt0, this.capacity);
-      this.threshold0 = grown(this.threshold0, this.capacity);
-      this.cursor = grown(this.cursor, this.capacity);
-      this.algorithm = grown(this.algorithm, this.capacity);
-      this.keyOff = grown(this.keyOff, this.capacity);
-      this.live = grown(this.live, this.capacity);
+      sizeColumns(this, COLUMNS, this.capacity);
     }
     this.views.push(undefined);
     return id;
