@@ -36,6 +36,7 @@ async function setup() {
       heartbeatIntervalMs: 60_000,
       defaultRegisterIntervalMs: 60_000,
       stopGraceMs: 100,
+      unregisterGraceMs: 50,
       evacuationWaitMs: 10,
       stagingTimeoutMs: 5000,
       maxArchiveBytes: 1 << 20,

@@ -50,6 +50,8 @@ export interface AgentOptions {
   heartbeatIntervalMs: number;
   defaultRegisterIntervalMs: number;
   stopGraceMs: number;
+  /** a routed instance keeps running this long after its router.unregister before it is signalled */
+  unregisterGraceMs: number;
   evacuationWaitMs: number;
   stagingTimeoutMs: number;
   maxArchiveBytes: number;
@@ -181,6 +183,7 @@ export class Agent {
       users: this.users,
       cgroups: this.opts.cgroups,
       stopGraceMs: this.opts.stopGraceMs,
+      unregisterGraceMs: this.opts.unregisterGraceMs,
       pathPrefix: this.opts.pathPrefix,
       maxArchiveBytes: this.opts.maxArchiveBytes,
       log: this.log,

@@ -26,6 +26,7 @@ export interface AgentConfig {
   /** used until a router answers router.greet */
   defaultRegisterIntervalMs: number;
   stopGraceMs: number;
+  unregisterGraceMs: number;
   evacuationWaitMs: number;
   stagingTimeoutMs: number;
   /** cap on a downloaded package or droplet, unpacked */
@@ -65,6 +66,7 @@ export function readAgentConfig(env: Record<string, string | undefined>): AgentC
     heartbeatIntervalMs: num(env.SKIFF_AGENT_HEARTBEAT_MS, 10_000),
     defaultRegisterIntervalMs: num(env.SKIFF_AGENT_REGISTER_MS, 20_000),
     stopGraceMs: num(env.SKIFF_AGENT_STOP_GRACE_MS, 10_000),
+    unregisterGraceMs: num(env.SKIFF_AGENT_UNREGISTER_GRACE_MS, 250),
     evacuationWaitMs: num(env.SKIFF_AGENT_EVACUATION_MS, 5000),
     stagingTimeoutMs: num(env.SKIFF_AGENT_STAGING_TIMEOUT_S, 900) * 1000,
     maxArchiveBytes: num(env.SKIFF_AGENT_MAX_ARCHIVE_MB, 1024) * 1024 * 1024,

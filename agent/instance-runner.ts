@@ -37,6 +37,8 @@ export interface RunnerDeps {
   users: InstanceUsers;
   cgroups?: MemoryCgroups;
   stopGraceMs: number;
+  /** how long a routed instance keeps running after its router.unregister, before SIGTERM */
+  unregisterGraceMs: number;
   pathPrefix: string[];
   maxArchiveBytes: number;
   log: Logger;
@@ -202,17 +204,24 @@ export class InstanceRunner {
     signalSession(this.instance.pid, "SIGKILL");
   }
 
-  /** STOPPING → SIGTERM → grace → SIGKILL → STOPPED. Resolves when the process is gone. */
+  private unregisterGrace: Promise<unknown> | undefined = undefined;
+
+  /** STOPPING → (router.unregister, unregister grace) → SIGTERM → grace → SIGKILL → STOPPED. Resolves when the process is gone. */
   async stop(reason: ExitReason): Promise<void> {
     const i = this.instance;
     if (this.finished) return;
     if (!this.stopReason) {
       this.stopReason = reason;
+      const routed = i.state === "RUNNING" && i.uris.length > 0;
       if (i.canMoveTo("STOPPING")) {
         i.moveTo("STOPPING");
-        this.deps.onState(i);
+        this.deps.onState(i); // publishes router.unregister
+        // The routers apply the unregister a few ms later: until then they still send requests here,
+        // which a process already signalled would drop (a 502 for requests already sent to it).
+        if (routed && this.deps.unregisterGraceMs > 0) this.unregisterGrace = Promise.race([this.exitPromise, Bun.sleep(this.deps.unregisterGraceMs)]);
       }
     }
+    await this.unregisterGrace; // a second stop() waits for it too
     if (!this.child || this.exited) {
       await this.exitPromise;
       return;

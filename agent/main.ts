@@ -93,6 +93,7 @@ const agent = new Agent(
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     defaultRegisterIntervalMs: config.defaultRegisterIntervalMs,
     stopGraceMs: config.stopGraceMs,
+    unregisterGraceMs: config.unregisterGraceMs,
     evacuationWaitMs: config.evacuationWaitMs,
     stagingTimeoutMs: config.stagingTimeoutMs,
     maxArchiveBytes: config.maxArchiveBytes,

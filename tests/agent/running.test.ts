@@ -75,6 +75,9 @@ describe("running instances", () => {
     expect(found[0]!.stats!.uptime).toBeGreaterThan(0);
 
     bus.publish(Subjects.deaStop, "dea.stop", { droplet: "hello" });
+    // the routers hear the unregister while the instance still serves: SIGTERM waits for the unregister grace
+    await waitFor(() => unregistered.find((u) => u.port === reg.port), 5000, "router.unregister");
+    expect((await fetch(`http://127.0.0.1:${reg.port}/`)).status).toBe(200);
     const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
     expect(exit.reason).toBe("STOPPED");
     expect(unregistered.some((u) => u.port === reg.port)).toBe(true);
