@@ -5,6 +5,7 @@
 
 import type { Subprocess } from "bun";
 import { chmodSync, lchownSync, mkdirSync, rmSync } from "node:fs";
+import { traverseOnlyDir } from "../bus/private-state.ts";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ExitReason } from "../bus/index.ts";
@@ -116,9 +117,11 @@ export class InstanceRunner {
     const appDir = join(this.dir, "app");
     const tmpDir = join(this.dir, "tmp");
     rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(tmpDir, { recursive: true, mode: 0o755 });
     this.user = deps.users.acquire();
     const owner = this.user ? { uid: this.user.uid, gid: this.user.gid } : undefined;
+    // the instance's uid passes through instances/ to its own directory, and lists nothing there
+    if (owner) traverseOnlyDir(deps.instancesDir, "the agent's instances directory");
+    mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
     const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
     await extractTarGzFile(droplet, this.dir, { maxBytes: diskCap, owner });
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });

@@ -1,10 +1,11 @@
 // The agent's entry point, and the only place that wires it: reads the environment, connects the
 // bus, builds the agent, starts it, logs `ready`; SIGTERM evacuates, SIGINT stops; then exits 0.
 
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { connectBus, createLogger, isSubjectToken } from "../bus/index.ts";
+import { InsecureStateError, privateDir, restrictUmask, tightenTree, traverseOnlyDir, writePrivateFile } from "../bus/private-state.ts";
 import { Agent } from "./agent.ts";
 import { BUILDPACKS } from "./buildpacks/index.ts";
 import { readAgentConfig } from "./config.ts";
@@ -19,7 +20,18 @@ import { MemoryTrim } from "./memory-trim.ts";
 const log = createLogger("agent");
 const config = readAgentConfig(process.env);
 const dataDir = resolve(config.dataDir);
-mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+restrictUmask();
+/** Runs a state-folder step; an insecure folder it cannot fix ends the agent with the reason and the fix. */
+function orRefuse<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (!(err instanceof InsecureStateError)) throw err;
+    log.error(err.message);
+    process.exit(2);
+  }
+}
+orRefuse(() => privateDir(dataDir, "the agent's data directory (SKIFF_AGENT_DIR)", { tighten: false }));
 
 /** SKIFF_AGENT_ID, else the id saved in the data dir on the first start. */
 function agentId(): string {
@@ -27,7 +39,7 @@ function agentId(): string {
   const file = join(dataDir, "agent-id");
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
   const id = `agent-${randomBytes(6).toString("hex")}`;
-  writeFileSync(file, id + "\n");
+  writePrivateFile(file, id + "\n");
   return id;
 }
 
@@ -65,10 +77,13 @@ function instanceUsers(): InstanceUsers {
 }
 
 const users = instanceUsers();
-// instances run as another user must be able to reach their files under the data dir
+// Instances and builds run as other users must pass through to the one directory each owns below the
+// data dir (instances/<id>, staging/<task>), never list or read the rest: droplets, records, the id.
 const sample = users.sample;
+const tightened = orRefuse(() => ["droplets", "records"].reduce((n, d) => n + privateDir(join(dataDir, d), `the agent's ${d} directory`), 0) + tightenTree(dataDir, ["instances", "staging", "bin"]));
+if (tightened > 0) log.warn("tightened files that other users could read", { dir: dataDir, count: tightened });
 if (sample) {
-  chmodSync(dataDir, 0o755);
+  orRefuse(() => traverseOnlyDir(dataDir, "the agent's data directory (SKIFF_AGENT_DIR)"));
   for (const need of [dataDir, dirname(process.execPath)]) {
     const blocked = unreachableAncestor(need, sample);
     if (blocked) {

@@ -3,6 +3,7 @@
 // to the controller. Every step's output goes to the staging log; the whole task has a timeout.
 
 import { chmodSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { traverseOnlyDir } from "../bus/private-state.ts";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
@@ -126,6 +127,8 @@ async function runStaging(
   rmSync(taskDir, { recursive: true, force: true });
   mkdirSync(join(taskDir, "home"), { recursive: true });
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
+  // the build's uid passes through staging/ and the task dir to app/ and home/, and lists nothing
+  if (owner) for (const d of [deps.workDir, taskDir]) traverseOnlyDir(d, "the agent's staging directory");
 
   say("downloading the app package");
   const res = await fetch(req.download_uri, { signal }).catch((err) => {

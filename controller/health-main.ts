@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
+import { openPrivateState } from "../bus/private-state.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { UrlSigner } from "./src/blobstore.ts";
 import { openDatabase } from "./src/db/open.ts";
@@ -46,6 +47,8 @@ export function healthConfigFromEnv(env = process.env): HealthConfig {
 
 export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus; log?: Logger } = {}) {
   const log = opts.log ?? createLogger("health");
+  // it may be the first process on a new data directory (the controller's, shared)
+  openPrivateState(config.dataDir, "the health manager's data directory (SKIFF_DATA_DIR, the controller's)", log);
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const secret = await store.settingOrInit("url_signing_secret", () => randomBytes(32).toString("hex"));

@@ -2,10 +2,10 @@
 // feeds, stager, launcher and API (and the health manager when SKIFF_EMBED_HEALTH_MANAGER=1),
 // starts them in order and stops them on SIGTERM/SIGINT. The only place that wires things.
 
-import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
+import { openPrivateState } from "../bus/private-state.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { buildApi } from "./src/api/server.ts";
 import { DEFAULT_LIMITS, type ControllerContext, type Limits } from "./src/api/context.ts";
@@ -82,7 +82,7 @@ export interface RunningController {
 /** Builds and starts a controller. Pass `bus` to run on an existing (e.g. in-memory) bus. */
 export async function startController(config: ControllerConfig, opts: { bus?: Bus; log?: Logger; listen?: boolean } = {}): Promise<RunningController> {
   const log = opts.log ?? createLogger("controller");
-  mkdirSync(config.dataDir, { recursive: true });
+  openPrivateState(config.dataDir, "the controller's data directory (SKIFF_DATA_DIR)", log);
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const boot = await bootstrap(store, { adminPassword: config.adminPassword, domain: config.domain });

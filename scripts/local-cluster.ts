@@ -6,11 +6,12 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { startLocalServices, type LocalServiceName, type LocalServices } from "../controller/broker/servers/index.ts";
 import { freeLoopbackPort } from "../controller/broker/servers/managed-process.ts";
+import { privateDir, restrictUmask, tightenTree, traverseOnlyDir, writePrivateFile } from "../bus/private-state.ts";
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const bun = process.execPath; // scripts run under Bun: the same binary runs the Bun components
@@ -104,8 +105,7 @@ async function choosePort(preferred?: number): Promise<number> {
 function readOrCreate(path: string, make: () => string): string {
   if (existsSync(path)) return readFileSync(path, "utf8").trim();
   const v = make();
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, v + "\n", { mode: 0o600 });
+  writePrivateFile(path, v + "\n");
   return v;
 }
 
@@ -164,9 +164,13 @@ async function stopProcess(p: ClusterProcess, graceMs: number, first: NodeJS.Sig
 
 export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> {
   const paths = clusterPaths(resolve(opts.dataDir));
-  for (const d of [paths.natsDir, paths.controllerDir, paths.agentDir, paths.cliHome]) mkdirSync(d, { recursive: true });
-  // The agent runs instances as an unprivileged user, who must be able to pass through to its dir.
-  chmodSync(paths.dataDir, 0o711);
+  // Everything below is the platform's (files 0600, folders 0700), except the way through: the agent runs
+  // instances, and PostgreSQL runs, as other users who must pass through the data dir to their own dirs.
+  restrictUmask();
+  traverseOnlyDir(paths.dataDir, "the cluster's data directory (SKIFF_DATA_DIR)");
+  for (const d of [paths.natsDir, paths.cliHome]) privateDir(d, "a cluster directory");
+  // the files at the top (admin-password); each component tightens its own directory when it starts
+  tightenTree(paths.dataDir, ["agent", "controller", "broker", "services", "nats", "cli"]);
   const echo = opts.echo ?? false;
   const domain = opts.domain ?? "skiff.localhost";
   // NATS, the controller and the router take a port the OS assigns (-1 / 0) unless a preferred one is free, and

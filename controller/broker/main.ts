@@ -3,6 +3,7 @@
 
 import { join } from "node:path";
 import { createLogger } from "../../bus/log.ts";
+import { InsecureStateError, openPrivateState } from "../../bus/private-state.ts";
 import { createBroker, defaultDataDir } from "./broker.ts";
 import { provisionersFromEnv, provisionerVariables } from "./provisioners/from-env.ts";
 import { readOrCreateSecret } from "./servers/managed-process.ts";
@@ -11,6 +12,13 @@ const log = createLogger("broker");
 const port = Number(process.env.SKIFF_BROKER_PORT ?? 9023);
 const username = process.env.SKIFF_BROKER_USER ?? "skiff-broker";
 const dataDir = defaultDataDir();
+try {
+  openPrivateState(dataDir, "the broker's data directory (SKIFF_DATA_DIR/broker)", log);
+} catch (err) {
+  if (!(err instanceof InsecureStateError)) throw err;
+  log.error(err.message);
+  process.exit(2);
+}
 let password = process.env.SKIFF_BROKER_PASS;
 if (!password) {
   // Never in the log (logs are shipped and kept): in a file only this user can read, reused next start.

@@ -77,9 +77,18 @@ export class Blobstore {
   }
 }
 
-/** Signs and checks URLs handed to agents: HMAC-SHA256 over method, path and expiry. */
+/** How long a signed URL is good for: a staging's upload URL must outlive the build (15 min at most). */
+export const SIGNED_URL_TTL_MS = 15 * 60_000;
+/** How far a signer's clock may run ahead of a verifier's (a health manager on another host signs too). */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
+ * Signs and checks URLs handed to agents: HMAC-SHA256 over method, path and expiry. A URL whose expiry
+ * lies further ahead than any this platform signs is refused, so even a forged or leaked signature is
+ * good for minutes, never for years.
+ */
 export class UrlSigner {
-  constructor(private readonly secret: string, private readonly baseUrl: string, private readonly ttlMs = 15 * 60_000) {}
+  constructor(private readonly secret: string, private readonly baseUrl: string, private readonly ttlMs = SIGNED_URL_TTL_MS) {}
 
   private mac(method: string, path: string, expires: number): string {
     return createHmac("sha256", this.secret).update(`${method} ${path} ${expires}`).digest("hex");
@@ -92,8 +101,9 @@ export class UrlSigner {
 
   verify(method: string, path: string, expires: string | null, signature: string | null, now = Date.now()): boolean {
     if (!expires || !signature || !/^\d+$/.test(expires) || !/^[0-9a-f]{64}$/.test(signature)) return false;
-    if (Number(expires) < now) return false;
-    const want = Buffer.from(this.mac(method, path, Number(expires)), "hex");
+    const at = Number(expires);
+    if (at < now || at > now + this.ttlMs + CLOCK_SKEW_MS) return false;
+    const want = Buffer.from(this.mac(method, path, at), "hex");
     return timingSafeEqual(want, Buffer.from(signature, "hex"));
   }
 }

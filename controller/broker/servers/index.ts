@@ -1,7 +1,7 @@
 // The real servers the services gateway provisions into, started on loopback in one directory each: what
 // the one-machine cluster runs, and what the services tests start.
 
-import { chmodSync, mkdirSync } from "node:fs";
+import { restrictUmask, tightenTree, traverseOnlyDir } from "../../../bus/private-state.ts";
 import { join } from "node:path";
 import { provisionerVariables } from "../provisioners/from-env.ts";
 import { startMysql, type RunningMysql } from "./mysql-server.ts";
@@ -36,8 +36,10 @@ export async function startLocalServices(dir: string, names: readonly LocalServi
     await Promise.allSettled(stoppers.splice(0).map((s) => s()));
   };
   // Traversable (not listable) by others: servers that drop root (postgres) must reach their subdirectory.
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o711);
+  restrictUmask();
+  traverseOnlyDir(dir, "the service servers' directory");
+  // what an older version left readable (logs, configs, data); each server's own files are 0600 from here on
+  tightenTree(dir);
   try {
     for (const name of names) {
       const sub = join(dir, name);
