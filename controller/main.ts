@@ -8,7 +8,7 @@ import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts
 import { openPrivateState } from "../bus/private-state.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { buildApi } from "./src/api/server.ts";
-import { DEFAULT_LIMITS, type ControllerContext, type Limits } from "./src/api/context.ts";
+import { DEFAULT_LIMITS, loginLimitsFromEnv, type ControllerContext, type Limits } from "./src/api/context.ts";
 import { Blobstore, UrlSigner } from "./src/blobstore.ts";
 import { BlobSweeper } from "./src/blob-sweep.ts";
 import { bootstrap } from "./src/bootstrap.ts";
@@ -64,6 +64,7 @@ export function configFromEnv(env = process.env): ControllerConfig {
     embedHealthManager: env.SKIFF_EMBED_HEALTH_MANAGER === "1",
     publicUrl: env.SKIFF_CONTROLLER_PUBLIC_URL || undefined,
     credentialsKey: env.SKIFF_CREDENTIALS_KEY || undefined,
+    limits: loginLimitsFromEnv(env),
   };
 }
 

@@ -51,7 +51,8 @@ export class ApiClient {
     }
     if (!res.ok) {
       const e = (json as CfErrorBody | undefined)?.errors?.[0];
-      if (res.status === 401) throw new CliError(`${e?.detail ?? "Not authenticated."} (run: skiff login)`);
+      // a locked account's answer already says when to log in again
+      if (res.status === 401 && e?.title !== "CF-AccountLocked") throw new CliError(`${e?.detail ?? "Not authenticated."} (run: skiff login)`);
       throw new CliError(e ? `${e.detail} [${e.title}]` : `HTTP ${res.status} from ${res.url}: ${text.slice(0, 300)}`);
     }
     return json as T;

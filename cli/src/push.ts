@@ -120,6 +120,10 @@ export async function push(cfg: CliConfig, opts: PushOptions, out: Out): Promise
   for (const w of warnings) out.warn(w);
   out.say(`Pushing app ${m.name} to org ${cfg.org?.name ?? "?"} / space ${cfg.space.name} as ${cfg.username ?? "?"}...`);
 
+  // the manifest's routes are claimed first: one the controller refuses (another space's host, say)
+  // stops the push before an app is created
+  const routes = [];
+  for (const url of m.no_route ? [] : m.routes ?? []) routes.push(await api.post("/v3/routes", { space_guid: cfg.space.guid, url }));
   const found = await api.get(`/v3/apps?names=${encodeURIComponent(m.name)}&space_guids=${cfg.space.guid}`);
   let app = found.resources[0];
   if (!app) {
@@ -128,10 +132,7 @@ export async function push(cfg: CliConfig, opts: PushOptions, out: Out): Promise
   } else if (Object.keys(appAttributes(m)).length) {
     app = await api.patch(`/v3/apps/${app.guid}`, appAttributes(m));
   }
-  for (const url of m.no_route ? [] : m.routes ?? []) {
-    const route = await api.post("/v3/routes", { space_guid: cfg.space.guid, url });
-    await api.post(`/v3/routes/${route.guid}/destinations`, { app_guid: app.guid });
-  }
+  for (const route of routes) await api.post(`/v3/routes/${route.guid}/destinations`, { app_guid: app.guid });
 
   // manifest `services:` are bound before the start, so the first instances already have the credentials
   for (const name of m.services ?? []) await bindService(api, cfg, app, name, out);

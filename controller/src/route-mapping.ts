@@ -3,22 +3,14 @@
 
 import { Subjects, type Bus } from "../../bus/index.ts";
 import type { Queryable } from "./db/database.ts";
-import { newGuid, type Store, type RouteRecord } from "./db/store.ts";
-import { unprocessable } from "./api/errors.ts";
+import { newGuid, type DomainRecord, type Store, type RouteRecord, type SpaceRecord } from "./db/store.ts";
+import { notFound, unprocessable } from "./api/errors.ts";
+import { judgeClaim, type ClaimKind } from "./route-claims.ts";
 
-const HOST_LABEL = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|\*)$/;
-
-/** The host a new app gets by default: its name, made a DNS label. */
-export function defaultHost(appName: string): string {
-  const h = appName.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63);
-  return h || "app";
-}
-
-export function validateHostAndPath(host: string, path: string): void {
-  if (host !== "" && !host.split(".").every((l) => HOST_LABEL.test(l)))
-    throw unprocessable(`host "${host}" is not a valid DNS name: use letters, digits and '-' (at most 63 per label)`);
-  if (path !== "" && (!path.startsWith("/") || path.endsWith("/") || /[?#\s]/.test(path) || path.length > 128))
-    throw unprocessable(`path "${path}" must start with '/', not end with '/', and hold no '?', '#' or spaces`);
+/** The host a new app gets by default: its name, made a DNS label (`suffix` for a random route). */
+export function defaultHost(appName: string, suffix = ""): string {
+  const h = appName.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63 - suffix.length).replace(/-+$/, "");
+  return (h || "app") + suffix;
 }
 
 /** Splits `host.domain/path` against the known domains (the longest matching domain wins). */
@@ -33,18 +25,42 @@ export function splitUrl(url: string, domains: string[]): { host: string; domain
   return { host: fqdn === best ? "" : fqdn.slice(0, -(best.length + 1)), domain: best, path };
 }
 
-export async function ensureRoute(store: Store, q: Queryable, r: { host: string; domainGuid: string; path: string; spaceGuid: string }): Promise<{ route: RouteRecord; created: boolean }> {
-  validateHostAndPath(r.host, r.path);
-  const existing = await store.findRoute(r.host, r.domainGuid, r.path, q);
-  if (existing) {
-    if (existing.space_guid !== r.spaceGuid) throw unprocessable(`the route ${r.host || "(no host)"}${r.path} is taken by another space; pick another host (or use random-route)`);
-    return { route: existing, created: false };
-  }
-  const route: RouteRecord = { guid: newGuid(), host: r.host, domain_guid: r.domainGuid, path: r.path, space_guid: r.spaceGuid, created_at: Date.now() };
+/** What a route claim needs: the route, the space that would hold it, and whether an admin asks. */
+export interface RouteClaimRequest { host: string; domain: DomainRecord; path: string; space: SpaceRecord; admin: boolean }
+
+/**
+ * Takes the host's lock, gathers what route-claims.ts judges by and refuses with its message.
+ * Runs inside the caller's transaction, which then inserts or maps the route: the check and the
+ * write commit together.
+ */
+async function judge(store: Store, q: Queryable, r: RouteClaimRequest): Promise<{ held?: RouteRecord }> {
+  await store.lockHost(q, r.domain.guid, r.host);
+  const onHost = await store.routesOnHost(r.host, r.domain.guid, q);
+  const held = onHost.find((x) => x.path === r.path && x.space_guid === r.space.guid);
+  const kind: ClaimKind = held ? "map" : "create";
+  const verdict = judgeClaim({ host: r.host, path: r.path, domain: r.domain, space: r.space, onHost, domains: await store.listDomains(q), admin: r.admin }, kind);
+  if (!verdict.ok) throw unprocessable(verdict.message);
+  return { held };
+}
+
+/** The route host.domain/path for the space: the one it holds already, or a new one if the claim rules allow it. */
+export async function ensureRoute(store: Store, q: Queryable, r: RouteClaimRequest): Promise<{ route: RouteRecord; created: boolean }> {
+  const { held } = await judge(store, q, r);
+  if (held) return { route: held, created: false };
+  const route: RouteRecord = { guid: newGuid(), host: r.host, domain_guid: r.domain.guid, path: r.path, space_guid: r.space.guid, created_at: Date.now() };
   await q.run(`INSERT INTO routes (guid, host, domain_guid, path, space_guid, created_at) VALUES (?, ?, ?, ?, ?, ?)`, [
     route.guid, route.host, route.domain_guid, route.path, route.space_guid, route.created_at,
   ]);
   return { route, created: true };
+}
+
+/** Refuses to map a route its space no longer may hold (a host squatted before issue 24, a private domain of another org). */
+export async function confirmRouteHolder(store: Store, q: Queryable, route: RouteRecord, admin: boolean): Promise<void> {
+  const domain = await store.domainByGuid(route.domain_guid, q);
+  const space = await store.spaceByGuid(route.space_guid, q);
+  if (!domain || !space) throw unprocessable("the route's domain or space is gone");
+  const { held } = await judge(store, q, { host: route.host, domain, path: route.path, space, admin });
+  if (!held) throw notFound("Route");
 }
 
 export async function mapRoute(q: Queryable, routeGuid: string, appGuid: string): Promise<boolean> {

@@ -323,7 +323,8 @@ describe("orgs, spaces, users and roles", () => {
     expect(spaces.resources.map((s: any) => s.name)).toEqual(["prod"]);
     expect((await as("/v3/apps", "POST", { name: "mine", space_guid: space.guid })).status).toBe(201);
     const otherSpace = (await call("GET", "/v3/spaces?names=dev")).json.resources[0].guid;
-    expect((await as("/v3/apps", "POST", { name: "theirs", space_guid: otherSpace })).status).toBe(403);
+    // a space one cannot see answers as one that does not exist (issue 24)
+    expect((await as("/v3/apps", "POST", { name: "theirs", space_guid: otherSpace })).status).toBe(422);
     expect((await as("/v3/organizations", "POST", { name: "x" })).status).toBe(403);
   });
 });
@@ -519,7 +520,7 @@ describe("guarded behaviour (issue 7)", () => {
     expect((await call("POST", "/v3/routes", { space_guid: s1.guid, host: "shared" })).status).toBe(200);
     const r2 = await call("POST", "/v3/routes", { space_guid: s2.guid, host: "shared" });
     expect(r2.status).toBe(422);
-    expect(r2.json.errors[0].detail).toContain("taken by another space");
+    expect(r2.json.errors[0].detail).toContain("reserved for another space");
     const inS2 = (await call("POST", "/v3/apps", { name: "x2", space_guid: s2.guid, no_route: true })).json;
     const m = await call("POST", `/v3/routes/${r1.json.guid}/destinations`, { app_guid: inS2.guid });
     expect(m.status).toBe(422);
@@ -528,7 +529,7 @@ describe("guarded behaviour (issue 7)", () => {
     await call("POST", "/v3/apps", { name: "shared", space_guid: s1.guid });
     const clash = await call("POST", "/v3/apps", { name: "shared", space_guid: s2.guid });
     expect(clash.status).toBe(422);
-    expect(clash.json.errors[0].detail).toContain("taken by another space");
+    expect(clash.json.errors[0].detail).toContain("reserved for another space");
     expect((await call("GET", `/v3/apps?names=shared&space_guids=${s2.guid}`)).json.resources).toEqual([]);
   });
 

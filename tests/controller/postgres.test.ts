@@ -113,4 +113,34 @@ describe.skipIf(!canRun)("PostgreSQL storage", () => {
       rmSync(d, { recursive: true, force: true });
     }
   });
+
+  test("two spaces racing for one host: one wins; logins lock on PostgreSQL too (issue 24)", async () => {
+    const broker = new MemoryBroker();
+    const d = mkdtempSync(join(tmpdir(), "skiff-pg-race-"));
+    let c: RunningController | undefined;
+    const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", "CREATE DATABASE race_test"]);
+    expect(created.code, created.out).toBe(0);
+    try {
+      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: url.replace(/\/postgres$/, "/race_test"), domain: "pg.test", adminPassword: "adminpass", embedHealthManager: false, limits: { loginLockMs: 60_000 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
+      const h = (path: string, init: RequestInit = {}) => c!.app.handle(new Request("http://controller.test" + path, init)).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+      const login = (username: string, password: string) => h("/v3/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }) });
+      const tok = (await login("admin", "adminpass")).json.access_token;
+      const post = (path: string, body: unknown) => h(path, { method: "POST", headers: { authorization: `bearer ${tok}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      const org = (await post("/v3/organizations", { name: "racers" })).json.guid;
+      const spaces = [(await post("/v3/spaces", { name: "a", organization_guid: org })).json.guid, (await post("/v3/spaces", { name: "b", organization_guid: org })).json.guid];
+      for (let i = 0; i < 10; i++) {
+        const answers = await Promise.all(spaces.map((s, k) => post("/v3/routes", { space_guid: s, host: `race${i}`, path: `/p${k}` })));
+        expect(answers.map((a) => a.status).sort()).toEqual([201, 422]);
+        const holders = new Set((await h(`/v3/routes`, { headers: { authorization: `bearer ${tok}` } })).json.resources.filter((r: any) => r.host === `race${i}`).map((r: any) => r.relationships.space.data.guid));
+        expect(holders.size).toBe(1);
+      }
+      await post("/v3/users", { username: "pguser", password: "pguser-password" });
+      const answers = [];
+      for (let i = 0; i < 6; i++) answers.push(await login("pguser", i < 5 ? "wrong" : "pguser-password"));
+      expect(answers.map((a) => a.json.errors?.[0]?.title)).toEqual(["CF-NotAuthenticated", "CF-NotAuthenticated", "CF-NotAuthenticated", "CF-NotAuthenticated", "CF-AccountLocked", "CF-AccountLocked"]);
+    } finally {
+      await c?.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

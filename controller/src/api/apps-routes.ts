@@ -6,7 +6,7 @@ import { HealthCheckTypes, Subjects, vcapServices } from "../../../bus/index.ts"
 import { newGuid, type AppRecord, type Actor } from "../db/store.ts";
 import { serviceBindingOf } from "../../broker/index.ts";
 import { defaultHost, ensureRoute, mapRoute, publishRoutes } from "../route-mapping.ts";
-import { accessOf, authenticate, type Access } from "./auth.ts";
+import { accessOf, authenticate, spaceToChange, type Access } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
 import { notFound, unprocessable, uniqueness } from "./errors.ts";
 import { paginated, parsePage, presentApp, presentDroplet } from "./present.ts";
@@ -111,9 +111,9 @@ export function appRoutes(ctx: ControllerContext) {
       const access = await auth(request);
       checkName(body.name);
       checkEnv(body.environment_variables);
-      const spaceGuid = body.space_guid ?? access.readable?.[0] ?? (await store.listSpaces())[0]?.guid;
-      if (!spaceGuid || !(await store.spaceByGuid(spaceGuid))) throw unprocessable("space not found: pass space_guid (see `skiff spaces`)");
-      access.requireWrite(spaceGuid);
+      // without space_guid: the user's first space (any space for an admin)
+      const space = await spaceToChange(store, access, body.space_guid ?? (access.readable ? access.readable[0] : (await store.listSpaces())[0]?.guid));
+      const spaceGuid = space.guid;
       if (await store.appByName(spaceGuid, body.name)) throw uniqueness(`an app named ${body.name} already exists in this space`);
       const now = Date.now();
       const app: AppRecord = {
@@ -130,8 +130,8 @@ export function appRoutes(ctx: ControllerContext) {
         await store.insertApp(q, app);
         await store.recordEvent(q, event(access, app, "audit.app.create", { instances: app.instances, memory: app.memory_mb }));
         if (!body.no_route && domain) {
-          const host = body.random_route ? `${defaultHost(app.name)}-${Math.random().toString(36).slice(2, 8)}` : defaultHost(app.name);
-          const { route } = await ensureRoute(store, q, { host, domainGuid: domain.guid, path: "", spaceGuid });
+          const host = defaultHost(app.name, body.random_route ? `-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}` : "");
+          const { route } = await ensureRoute(store, q, { host, domain, path: "", space, admin: access.user.admin });
           const other = await q.get(`SELECT app_guid FROM route_mappings WHERE route_guid = ?`, [route.guid]);
           if (other) throw uniqueness(`the route ${host}.${domain.name} is already mapped to another app; use --random-route or a manifest route`);
           await mapRoute(q, route.guid, app.guid);

@@ -2,8 +2,8 @@
 // other users the spaces where they hold a role (org_manager covers the org's spaces).
 
 import { createHash, randomBytes } from "node:crypto";
-import type { Store, UserRecord } from "../db/store.ts";
-import { notAuthenticated, notAuthorized } from "./errors.ts";
+import type { DomainRecord, SpaceRecord, Store, UserRecord } from "../db/store.ts";
+import { notAuthenticated, notAuthorized, unprocessable } from "./errors.ts";
 
 export const TOKEN_TTL_MS = 24 * 3600_000;
 export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -76,4 +76,32 @@ export async function accessOf(store: Store, user: UserRecord): Promise<Access> 
     },
   };
   return a;
+}
+
+/** Orgs a user may see: those holding a space they can read, or where they hold an org role. undefined: all (admin). */
+export async function visibleOrgs(store: Store, access: Access): Promise<Set<string> | undefined> {
+  if (!access.readable) return undefined;
+  const orgs = new Set((await store.listSpaces()).filter((s) => access.canRead(s.guid)).map((s) => s.org_guid));
+  for (const r of await store.rolesOf(access.user.guid)) if (r.org_guid) orgs.add(r.org_guid);
+  return orgs;
+}
+
+/** Shared domains, and the private domains of orgs the user can see: another org's is not found. */
+export async function visibleDomains(store: Store, access: Access): Promise<DomainRecord[]> {
+  const orgs = await visibleOrgs(store, access);
+  return (await store.listDomains()).filter((d) => d.shared || !orgs || (d.org_guid !== null && orgs.has(d.org_guid)));
+}
+
+export const SPACE_NOT_FOUND = "space not found: it does not exist or you have no access to it (see `skiff spaces`)";
+
+/**
+ * The space a request wants to create something in. One the user cannot read answers exactly as one
+ * that does not exist (issue 24: a 403 told that it exists); 403 is kept for a space the user can
+ * read but not change (an auditor, a space or org manager).
+ */
+export async function spaceToChange(store: Store, access: Access, guid: string | undefined): Promise<SpaceRecord> {
+  const space = guid ? await store.spaceByGuid(guid) : undefined;
+  if (!space || !access.canRead(space.guid)) throw unprocessable(SPACE_NOT_FOUND);
+  access.requireWrite(space.guid);
+  return space;
 }

@@ -17,9 +17,37 @@ export interface Limits {
   /** entries in a package */
   maxEntries: number;
   dropletBytes: number;
+  /** failed logins in a row that lock an account (UAA's lockoutAfterFailures: 5) */
+  loginFailuresBeforeLock: number;
+  /** how long a locked account stays locked (UAA's lockoutPeriodSeconds: 300) */
+  loginLockMs: number;
+  /** failures further apart than this start the count again (UAA's countFailuresWithin: 1200 s) */
+  loginFailureWindowMs: number;
+  /** POST /v3/tokens from one client address per window, answered or not, before 429 */
+  loginAttemptsPerAddress: number;
+  loginAttemptWindowMs: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { packageBytes: 1024 * 1024 * 1024, unpackedBytes: 2048 * 1024 * 1024, maxEntries: 100_000, dropletBytes: 2048 * 1024 * 1024 };
+export const DEFAULT_LIMITS: Limits = {
+  packageBytes: 1024 * 1024 * 1024, unpackedBytes: 2048 * 1024 * 1024, maxEntries: 100_000, dropletBytes: 2048 * 1024 * 1024,
+  loginFailuresBeforeLock: 5, loginLockMs: 300_000, loginFailureWindowMs: 1_200_000, loginAttemptsPerAddress: 20, loginAttemptWindowMs: 60_000,
+};
+
+/** SKIFF_LOGIN_LOCKOUT_FAILURES, SKIFF_LOGIN_LOCKOUT_SECONDS and SKIFF_LOGIN_ATTEMPTS_PER_MINUTE, where set. */
+export function loginLimitsFromEnv(env: Record<string, string | undefined>): Partial<Limits> {
+  const n = (name: string) => {
+    const v = env[name];
+    if (v === undefined || v === "") return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${name}="${v}" must be a whole number of at least 1`);
+    return Number(v);
+  };
+  const out: Partial<Limits> = {};
+  const failures = n("SKIFF_LOGIN_LOCKOUT_FAILURES"), lockSec = n("SKIFF_LOGIN_LOCKOUT_SECONDS"), perMinute = n("SKIFF_LOGIN_ATTEMPTS_PER_MINUTE");
+  if (failures !== undefined) out.loginFailuresBeforeLock = failures;
+  if (lockSec !== undefined) out.loginLockMs = lockSec * 1000;
+  if (perMinute !== undefined) out.loginAttemptsPerAddress = perMinute;
+  return out;
+}
 
 export interface ControllerContext {
   store: Store;

@@ -2,9 +2,10 @@
 
 import { Elysia, t } from "elysia";
 import { newGuid, type SpaceRecord } from "../db/store.ts";
-import { accessOf, authenticate, bearer, hashToken, issueToken, ROLE_TYPES, SPACE_ROLES, type Access } from "./auth.ts";
+import { accessOf, authenticate, bearer, hashToken, issueToken, ROLE_TYPES, SPACE_ROLES, visibleOrgs } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
-import { notAuthenticated, notFound, unprocessable, uniqueness } from "./errors.ts";
+import { notFound, unprocessable, uniqueness } from "./errors.ts";
+import { LoginGuard } from "./login.ts";
 import { pageOf, paginated, parsePage, presentEvent, presentOrg, presentRole, presentSpace, presentUser } from "./present.ts";
 
 const NAME = { minLength: 1, maxLength: 255 };
@@ -13,13 +14,7 @@ const pageQuery = { page: t.Optional(t.String()), per_page: t.Optional(t.String(
 export function orgRoutes(ctx: ControllerContext) {
   const { store } = ctx;
   const auth = async (request: Request) => accessOf(store, await authenticate(store, request));
-  /** Orgs a user may see: those holding a space they can read, or where they hold an org role. undefined: all (admin). */
-  const visibleOrgs = async (access: Access): Promise<Set<string> | undefined> => {
-    if (!access.readable) return undefined;
-    const orgs = new Set((await store.listSpaces()).filter((s) => access.canRead(s.guid)).map((s) => s.org_guid));
-    for (const r of await store.rolesOf(access.user.guid)) if (r.org_guid) orgs.add(r.org_guid);
-    return orgs;
-  };
+  const guard = new LoginGuard({ store, log: ctx.log.child("login"), limits: ctx.limits });
 
   return new Elysia({ name: "orgs" })
     .get("/v3/info", () => ({
@@ -27,14 +22,12 @@ export function orgRoutes(ctx: ControllerContext) {
       default_domain: ctx.domain, links: { self: { href: "/v3/info" }, tokens: { href: "/v3/tokens" }, openapi: { href: "/v3/openapi.json" } },
     }), { detail: { summary: "About this controller (no authentication)" } })
 
-    .post("/v3/tokens", async ({ body, set }) => {
-      const user = await store.userByName(body.username);
-      // verify even for unknown users so timing does not tell which names exist
-      const ok = await Bun.password.verify(body.password, user?.password_hash ?? "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$2K5WrDl8hSbmfK+ZgV0k0g").catch(() => false);
-      if (!user || !ok) throw notAuthenticated("Wrong username or password.");
+    .post("/v3/tokens", async ({ body, set, request, server }) => {
+      // the address of the socket: X-Forwarded-For and the like are the client's to make up
+      const user = await guard.logIn(body.username, body.password, server?.requestIP(request)?.address);
       set.status = 201;
       return { ...(await issueToken(store, user)), user: presentUser(user) };
-    }, { body: t.Object({ username: t.String(NAME), password: t.String({ minLength: 1, maxLength: 1024 }) }), detail: { summary: "Log in: exchange a username and password for a bearer token" } })
+    }, { body: t.Object({ username: t.String(NAME), password: t.String({ minLength: 1, maxLength: 1024 }) }), detail: { summary: "Log in: exchange a username and password for a bearer token (rate-limited per client address, 429; failed logins in a row lock the name for a while: see the controller README)" } })
 
     .delete("/v3/tokens/current", async ({ request, set }) => {
       const token = bearer(request);
@@ -66,7 +59,7 @@ export function orgRoutes(ctx: ControllerContext) {
     .get("/v3/organizations", async ({ request, query }) => {
       const access = await auth(request);
       let orgs = await store.listOrgs();
-      const visible = await visibleOrgs(access);
+      const visible = await visibleOrgs(store, access);
       if (visible) orgs = orgs.filter((o) => visible.has(o.guid));
       if (query.names) {
         const names = query.names.split(",");
@@ -92,7 +85,7 @@ export function orgRoutes(ctx: ControllerContext) {
       const access = await auth(request);
       const org = await store.orgByGuidOrName(params.guid);
       // another tenant's org is not found, as in the list: its name is not a way to probe for it
-      if (!org || (await visibleOrgs(access))?.has(org.guid) === false) throw notFound("Organization");
+      if (!org || (await visibleOrgs(store, access))?.has(org.guid) === false) throw notFound("Organization");
       return presentOrg(org);
     }, { detail: { summary: "Get an organization (one you can see: a space you can read, or an org role)" } })
 

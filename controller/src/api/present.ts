@@ -88,7 +88,10 @@ export function presentDroplet(d: DropletRecord, current: boolean) {
 export const presentUser = (u: UserRecord) => ({ guid: u.guid, username: u.username, admin: u.admin, created_at: iso(u.created_at) });
 export const presentOrg = (o: OrgRecord) => ({ guid: o.guid, name: o.name, created_at: iso(o.created_at) });
 export const presentSpace = (s: SpaceRecord) => ({ guid: s.guid, name: s.name, created_at: iso(s.created_at), relationships: { organization: { data: { guid: s.org_guid } } } });
-export const presentDomain = (d: DomainRecord) => ({ guid: d.guid, name: d.name, shared: d.shared, created_at: iso(d.created_at) });
+export const presentDomain = (d: DomainRecord) => ({
+  guid: d.guid, name: d.name, shared: d.shared, created_at: iso(d.created_at),
+  relationships: { organization: { data: d.org_guid ? { guid: d.org_guid } : null } },
+});
 export const presentRole = (r: RoleRecord) => ({
   guid: r.guid, type: r.type, created_at: iso(r.created_at),
   relationships: { user: { data: { guid: r.user_guid } }, organization: { data: r.org_guid ? { guid: r.org_guid } : null }, space: { data: r.space_guid ? { guid: r.space_guid } : null } },

@@ -1,9 +1,9 @@
 // Domains and routes: create, list, delete, and map/unmap routes to apps (which tells agents).
 
 import { Elysia, t } from "elysia";
-import { newGuid } from "../db/store.ts";
-import { ensureRoute, mapRoute, publishRoutes, splitUrl, unmapRoute } from "../route-mapping.ts";
-import { accessOf, authenticate } from "./auth.ts";
+import { newGuid, routeUri } from "../db/store.ts";
+import { confirmRouteHolder, ensureRoute, mapRoute, publishRoutes, splitUrl, unmapRoute } from "../route-mapping.ts";
+import { accessOf, authenticate, spaceToChange, visibleDomains } from "./auth.ts";
 import { loadApp } from "./apps-routes.ts";
 import type { ControllerContext } from "./context.ts";
 import { notFound, unprocessable, uniqueness } from "./errors.ts";
@@ -24,9 +24,9 @@ export function routeRoutes(ctx: ControllerContext) {
 
   return new Elysia({ name: "routes" })
     .get("/v3/domains", async ({ request, query }) => {
-      await auth(request);
-      return pageOf("/v3/domains", parsePage(query), (await store.listDomains()).map(presentDomain));
-    }, { query: t.Object(pageQuery), detail: { summary: "List domains" } })
+      const access = await auth(request);
+      return pageOf("/v3/domains", parsePage(query), (await visibleDomains(store, access)).map(presentDomain));
+    }, { query: t.Object(pageQuery), detail: { summary: "List domains: the shared ones and the private ones of orgs you can see" } })
 
     .post("/v3/domains", async ({ request, body, set }) => {
       const access = await auth(request);
@@ -34,14 +34,23 @@ export function routeRoutes(ctx: ControllerContext) {
       const name = body.name.toLowerCase();
       if (!DOMAIN.test(name)) throw unprocessable(`"${body.name}" is not a valid domain name`);
       if (await store.domainByName(name)) throw uniqueness(`the domain ${name} already exists`);
-      const d = { guid: newGuid(), name, shared: true, org_guid: null, created_at: Date.now() };
+      const org = body.organization_guid ? await store.orgByGuidOrName(body.organization_guid) : undefined;
+      if (body.organization_guid && !org) throw unprocessable("organization not found (see `skiff orgs`)");
+      // a route that already is this name (host `x` on `example.com` for `x.example.com`) would be its rival
+      const dot = name.indexOf(".");
+      const parent = dot > 0 ? await store.domainByName(name.slice(dot + 1)) : undefined;
+      if (parent && (await store.routesOnHost(name.slice(0, dot), parent.guid)).length > 0) throw unprocessable(`routes on ${name} already exist on the domain ${parent.name}: delete them before making ${name} a domain`);
+      const d = { guid: newGuid(), name, shared: !org, org_guid: org?.guid ?? null, created_at: Date.now() };
       await store.tx(async (q) => {
-        await q.run(`INSERT INTO domains (guid, name, shared, org_guid, created_at) VALUES (?, ?, 1, NULL, ?)`, [d.guid, d.name, d.created_at]);
-        await store.recordEvent(q, { type: "audit.domain.create", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "domain", target_guid: d.guid, target_name: d.name, space_guid: null, data: {} });
+        await q.run(`INSERT INTO domains (guid, name, shared, org_guid, created_at) VALUES (?, ?, ?, ?, ?)`, [d.guid, d.name, d.shared ? 1 : 0, d.org_guid, d.created_at]);
+        await store.recordEvent(q, { type: "audit.domain.create", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "domain", target_guid: d.guid, target_name: d.name, space_guid: null, data: { organization_guid: d.org_guid } });
       });
       set.status = 201;
       return presentDomain(d);
-    }, { body: t.Object({ name: t.String({ minLength: 1, maxLength: 253 }) }), detail: { summary: "Create a shared domain (admin)" } })
+    }, {
+      body: t.Object({ name: t.String({ minLength: 1, maxLength: 253 }), organization_guid: t.Optional(t.String({ minLength: 1, maxLength: 255 })) }),
+      detail: { summary: "Create a domain (admin): shared, or private to one org with organization_guid (only that org's spaces may route on it)" },
+    })
 
     .get("/v3/routes", async ({ request, query }) => {
       const access = await auth(request);
@@ -57,23 +66,23 @@ export function routeRoutes(ctx: ControllerContext) {
 
     .post("/v3/routes", async ({ request, body, set }) => {
       const access = await auth(request);
-      access.requireWrite(body.space_guid);
-      if (!(await store.spaceByGuid(body.space_guid))) throw unprocessable("space not found");
-      let host = body.host ?? "";
+      const space = await spaceToChange(store, access, body.space_guid);
+      // another org's private domain is not found, like one that does not exist
+      const domains = await visibleDomains(store, access);
+      let host = (body.host ?? "").toLowerCase();
       let path = body.path ?? "";
-      let domain = body.domain ? await store.domainByName(body.domain.toLowerCase()) : undefined;
+      let domain = body.domain === undefined ? await store.defaultDomain() : domains.find((d) => d.name === body.domain!.toLowerCase());
       if (body.url) {
-        const parts = splitUrl(body.url, (await store.listDomains()).map((d) => d.name));
+        const parts = splitUrl(body.url, domains.map((d) => d.name));
         if (!parts) throw unprocessable(`no known domain in ${body.url} (see \`skiff domains\`)`);
         ({ host, path } = parts);
-        domain = await store.domainByName(parts.domain);
+        domain = domains.find((d) => d.name === parts.domain);
       }
-      domain ??= await store.defaultDomain();
       if (!domain) throw unprocessable("domain not found (see `skiff domains`)");
       const d = domain;
       const { route, created } = await store.tx(async (q) => {
-        const res = await ensureRoute(store, q, { host: host.toLowerCase(), domainGuid: d.guid, path, spaceGuid: body.space_guid });
-        if (res.created) await store.recordEvent(q, { type: "audit.route.create", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "route", target_guid: res.route.guid, target_name: `${host}.${d.name}${path}`, space_guid: body.space_guid, data: {} });
+        const res = await ensureRoute(store, q, { host, domain: d, path, space, admin: access.user.admin });
+        if (res.created) await store.recordEvent(q, { type: "audit.route.create", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "route", target_guid: res.route.guid, target_name: routeUri(host, d.name, path), space_guid: space.guid, data: {} });
         return res;
       });
       set.status = created ? 201 : 200;
@@ -103,6 +112,7 @@ export function routeRoutes(ctx: ControllerContext) {
       const app = await loadApp(ctx, access, body.app_guid, true);
       if (app.space_guid !== r.space_guid) throw unprocessable("the route and the app are in different spaces");
       const mapped = await store.tx(async (q) => {
+        await confirmRouteHolder(store, q, r, access.user.admin);
         const m = await mapRoute(q, r.guid, app.guid);
         if (m) await store.recordEvent(q, { type: "audit.app.map-route", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid, data: { route_guid: r.guid } });
         return m;

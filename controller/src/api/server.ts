@@ -6,7 +6,7 @@ import { appRoutes } from "./apps-routes.ts";
 import { bitsRoutes } from "./bits-routes.ts";
 import type { ControllerContext } from "./context.ts";
 import { authenticate } from "./auth.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, errorResponse } from "./errors.ts";
 import { logsRoutes } from "./logs-routes.ts";
 import { orgRoutes } from "./org-routes.ts";
 import { routeRoutes } from "./route-routes.ts";
@@ -54,7 +54,7 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay) {
       if (!isOpen(path)) await authenticate(ctx.store, request);
     })
     .onError(({ code, error }) => {
-      if (error instanceof ApiError) return cfError(error.status, error.code, error.title, error.message);
+      if (error instanceof ApiError) return errorResponse(error);
       if (error instanceof ServiceRequestError) {
         const [code, title] = SERVICE_ERRORS[error.status];
         return cfError(error.status, code, title, error.message);

@@ -4,7 +4,7 @@
 // GET /v3/service_credential_bindings/:guid/details, to the space's developers.
 
 import { Elysia, t } from "elysia";
-import { accessOf, authenticate, type Access } from "./auth.ts";
+import { accessOf, authenticate, spaceToChange, type Access } from "./auth.ts";
 import { loadApp } from "./apps-routes.ts";
 import type { ControllerContext } from "./context.ts";
 import { notFound, unprocessable } from "./errors.ts";
@@ -194,9 +194,7 @@ export function serviceRoutes(ctx: ControllerContext) {
       const access = await auth(request);
       if (body.type !== "managed") throw unprocessable("only managed service instances (type: managed) are supported");
       if (!NAME.test(body.name)) throw unprocessable(`service instance name "${body.name}" must start with a letter or digit and hold only letters, digits, '.', '_' and '-' (at most 63)`);
-      const space = await store.spaceByGuid(body.relationships.space.data.guid);
-      if (!space || !access.canRead(space.guid)) throw unprocessable("space not found (see `skiff spaces`)");
-      access.requireWrite(space.guid);
+      const space = await spaceToChange(store, access, body.relationships.space.data.guid);
       const plan = await s().plan(body.relationships.service_plan.data.guid);
       if (!plan) throw unprocessable("service plan not found (see `skiff marketplace`)");
       const instance = await gw.createInstance(actorOf(access), space, plan, body.name, body.parameters ?? {});

@@ -96,6 +96,17 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
         attempts INTEGER NOT NULL, next_attempt_at BIGINT NOT NULL, last_error TEXT, created_at BIGINT NOT NULL)`,
     ],
   },
+  {
+    version: 5,
+    name: "login lockout",
+    sql: [
+      // failed logins in a row by the name typed, known or not, so a lock never tells which names
+      // exist (issue 24); a row goes on success, or once stale and unlocked
+      `CREATE TABLE login_failures (username TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failure_at BIGINT NOT NULL,
+        locked_until BIGINT)`,
+      `CREATE INDEX login_failures_last ON login_failures (last_failure_at)`,
+    ],
+  },
 ];
 
 /** Any fixed number: the PostgreSQL advisory lock every skiff process takes to migrate. */

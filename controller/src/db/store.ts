@@ -7,6 +7,9 @@ import type { HealthCheckType } from "../../../bus/index.ts";
 
 export const newGuid = (): string => randomUUID();
 
+/** The first key of the PostgreSQL advisory locks that serialise claims on one host (the second is the host's hash). */
+export const ROUTE_HOST_LOCK = 7_363_022;
+
 export type AppState = "STARTED" | "STOPPED";
 export type PackageState = "AWAITING_UPLOAD" | "PENDING" | "STAGING" | "STAGED" | "FAILED";
 
@@ -156,6 +159,39 @@ export class Store {
     await this.db.run(`DELETE FROM tokens WHERE token_hash = ?`, [tokenHash]);
   }
 
+  // ---- failed logins (lockout), by the name typed: unknown names count alike ----
+  /**
+   * Counts a login attempt before its password is checked (a success clears it), in one
+   * statement, so parallel guesses cannot all slip under the limit. The count starts again after
+   * a lock has ended or when the last attempt is older than `windowMs`. Old rows are pruned.
+   */
+  async countLoginAttempt(username: string, now: number, windowMs: number): Promise<{ failures: number; lockedUntil: number | null }> {
+    return this.db.tx(async (q) => {
+      await q.run(`DELETE FROM login_failures WHERE last_failure_at < ? AND (locked_until IS NULL OR locked_until < ?)`, [now - windowMs, now]);
+      const r = (await q.get<{ failures: number; locked_until: number | null }>(
+        `INSERT INTO login_failures (username, failures, last_failure_at, locked_until) VALUES (?, 1, ?, NULL)
+         ON CONFLICT (username) DO UPDATE SET
+           failures = CASE WHEN login_failures.last_failure_at < ? OR login_failures.locked_until <= ? THEN 1 ELSE login_failures.failures + 1 END,
+           locked_until = CASE WHEN login_failures.locked_until <= ? THEN NULL ELSE login_failures.locked_until END,
+           last_failure_at = excluded.last_failure_at
+         RETURNING failures, locked_until`,
+        [username, now, now - windowMs, now, now],
+      ))!;
+      return { failures: Number(r.failures), lockedUntil: r.locked_until === null ? null : Number(r.locked_until) };
+    });
+  }
+  /** Locks the name until `until` unless a lock is already running; true when this call locked it. */
+  async lockLogin(username: string, until: number, now: number): Promise<{ locked: boolean; lockedUntil: number }> {
+    return this.db.tx(async (q) => {
+      const r = await q.run(`UPDATE login_failures SET locked_until = ? WHERE username = ? AND (locked_until IS NULL OR locked_until <= ?)`, [until, username, now]);
+      const row = await q.get<{ locked_until: number | null }>(`SELECT locked_until FROM login_failures WHERE username = ?`, [username]);
+      return { locked: r.changes > 0, lockedUntil: Number(row?.locked_until ?? until) };
+    });
+  }
+  async clearLoginFailures(username: string): Promise<void> {
+    await this.db.run(`DELETE FROM login_failures WHERE username = ?`, [username]);
+  }
+
   // ---- orgs, spaces, roles ----
   async listOrgs(): Promise<OrgRecord[]> {
     return (await this.db.all<OrgRecord>(`SELECT * FROM orgs ORDER BY name`)).map((o) => ({ ...o, created_at: Number(o.created_at) }));
@@ -168,8 +204,8 @@ export class Store {
       ? this.db.all<SpaceRecord>(`SELECT * FROM spaces WHERE org_guid = ? ORDER BY name`, [orgGuid])
       : this.db.all<SpaceRecord>(`SELECT * FROM spaces ORDER BY name`);
   }
-  async spaceByGuid(guid: string): Promise<SpaceRecord | undefined> {
-    return this.db.get<SpaceRecord>(`SELECT * FROM spaces WHERE guid = ?`, [guid]);
+  async spaceByGuid(guid: string, q: Queryable = this.db): Promise<SpaceRecord | undefined> {
+    return q.get<SpaceRecord>(`SELECT * FROM spaces WHERE guid = ?`, [guid]);
   }
   async spaceByName(orgGuid: string, name: string): Promise<SpaceRecord | undefined> {
     return this.db.get<SpaceRecord>(`SELECT * FROM spaces WHERE org_guid = ? AND name = ?`, [orgGuid, name]);
@@ -307,15 +343,15 @@ export class Store {
   }
 
   // ---- domains and routes ----
-  async listDomains(): Promise<DomainRecord[]> {
-    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM domains ORDER BY name`)).map((d) => ({ ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 }));
+  async listDomains(q: Queryable = this.db): Promise<DomainRecord[]> {
+    return (await q.all<Record<string, unknown>>(`SELECT * FROM domains ORDER BY name`)).map((d) => ({ ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1, created_at: num(d, "created_at") }));
   }
   async domainByName(name: string): Promise<DomainRecord | undefined> {
     const d = await this.db.get<Record<string, unknown>>(`SELECT * FROM domains WHERE name = ?`, [name]);
     return d && { ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 };
   }
-  async domainByGuid(guid: string): Promise<DomainRecord | undefined> {
-    const d = await this.db.get<Record<string, unknown>>(`SELECT * FROM domains WHERE guid = ?`, [guid]);
+  async domainByGuid(guid: string, q: Queryable = this.db): Promise<DomainRecord | undefined> {
+    const d = await q.get<Record<string, unknown>>(`SELECT * FROM domains WHERE guid = ?`, [guid]);
     return d && { ...(d as unknown as DomainRecord), shared: Number(d.shared) === 1 };
   }
   async defaultDomain(): Promise<DomainRecord | undefined> {
@@ -325,8 +361,18 @@ export class Store {
   async routeByGuid(guid: string): Promise<RouteRecord | undefined> {
     return this.db.get<RouteRecord>(`SELECT * FROM routes WHERE guid = ?`, [guid]);
   }
-  async findRoute(host: string, domainGuid: string, path: string, q: Queryable = this.db): Promise<RouteRecord | undefined> {
-    return q.get<RouteRecord>(`SELECT * FROM routes WHERE host = ? AND domain_guid = ? AND path = ?`, [host, domainGuid, path]);
+  /** Every route on one host of one domain, whatever its path or space. */
+  async routesOnHost(host: string, domainGuid: string, q: Queryable = this.db): Promise<RouteRecord[]> {
+    return (await q.all<RouteRecord>(`SELECT * FROM routes WHERE host = ? AND domain_guid = ? ORDER BY created_at, guid`, [host, domainGuid]))
+      .map((r) => ({ ...r, created_at: Number(r.created_at) }));
+  }
+  /**
+   * Makes the rest of the transaction the only claim on this host: two spaces racing for one host
+   * must not both find it free. SQLite's transactions already are (BEGIN IMMEDIATE takes the write
+   * lock); PostgreSQL's read committed ones take a transaction-scoped advisory lock on the host.
+   */
+  async lockHost(q: Queryable, domainGuid: string, host: string): Promise<void> {
+    if (this.db.dialect === "postgres") await q.all(`SELECT pg_advisory_xact_lock(${ROUTE_HOST_LOCK}, hashtext(?))`, [`${domainGuid} ${host}`]);
   }
   async listRoutes(spaceGuids?: string[]): Promise<RouteRecord[]> {
     if (!spaceGuids) return this.db.all<RouteRecord>(`SELECT * FROM routes ORDER BY host, path`);
