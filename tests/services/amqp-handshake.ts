@@ -112,8 +112,11 @@ export async function amqpOpen(uri: string, timeoutMs = 10_000): Promise<AmqpSes
   try {
     const start = await frames.next();
     if (start.method !== CONNECTION_START) throw new Error(`expected Connection.Start, got method ${start.method}`);
-    const noProperties = Buffer.alloc(4);
-    socket.write(frame(10, 11, Buffer.concat([noProperties, shortstr("PLAIN"), longstr(Buffer.from(`\0${user}\0${pass}`)), shortstr("en_US")])));
+    // capabilities.authentication_failure_close: a refused login gets a Connection.Close (403) at once,
+    // instead of the socket closing silently after 3 s.
+    const capability = Buffer.concat([shortstr("authentication_failure_close"), Buffer.from("t"), Buffer.from([1])]);
+    const capabilities = Buffer.concat([shortstr("capabilities"), Buffer.from("F"), longstr(capability)]);
+    socket.write(frame(10, 11, Buffer.concat([longstr(capabilities), shortstr("PLAIN"), longstr(Buffer.from(`\0${user}\0${pass}`)), shortstr("en_US")])));
     const tune = await frames.next();
     if (tune.method === CONNECTION_CLOSE) return session("refused", closeReason(tune.args));
     if (tune.method !== CONNECTION_TUNE) throw new Error(`expected Connection.Tune, got method ${tune.method}`);

@@ -4,6 +4,7 @@
 // also disconnects its clients. Why ACLs rather than a server per instance: README.md.
 
 import { RedisClient } from "bun";
+import { aclUsersWithoutPassword } from "../servers/credential-check.ts";
 import type { BindRequest, BindingRef, CatalogService, InstanceRef, Provisioner, ProvisionRequest } from "../types.ts";
 import { advertised, credentials, newPassword, resourceName } from "./names.ts";
 
@@ -65,6 +66,15 @@ export const tenantCommandRules = [
 /** Our users' names (userName below): what deprovision and the rule upgrade may touch, nothing else. */
 const tenantUser = /^skiffr[0-9a-f]{24}-b[0-9a-f]{24}$/;
 
+/**
+ * Throws on ACL rules that would let a user in without a password (issue 24): `nopass`, or `>` with an
+ * empty password. Every ACL SETUSER of the provisioner goes through it.
+ */
+export function refusePasswordlessRules(rules: readonly string[]): void {
+  const bad = rules.find((r) => r.toLowerCase() === "nopass" || r === ">");
+  if (bad !== undefined) throw new Error(`refusing ACL rule '${bad}': a Redis user must never log in without a password`);
+}
+
 export class RedisProvisioner implements Provisioner {
   readonly service: CatalogService;
   private readonly admin: RedisClient;
@@ -104,7 +114,13 @@ export class RedisProvisioner implements Provisioner {
     const prefix = RedisProvisioner.keyPrefix(req.instanceId);
     const password = newPassword();
     const glob = globEscape(prefix);
-    await this.admin.send("ACL", ["SETUSER", user, "reset", "on", `>${password}`, `~${glob}*`, `&${glob}*`, ...tenantCommandRules]);
+    await this.setUser(user, ["reset", "on", `>${password}`, `~${glob}*`, `&${glob}*`, ...tenantCommandRules]);
+    // What the server made of it, in case a future rule (or a server) reads differently than we think.
+    const made = aclUserReply(await this.admin.send("ACL", ["GETUSER", user]));
+    if (!made || made.flags?.includes("nopass") || !made.passwords?.length) {
+      await this.admin.send("ACL", ["DELUSER", user]);
+      throw new Error(`Redis made binding user ${user} without a password; deleted it`);
+    }
     await this.saveAcl();
     const { hostname, port } = advertised(this.opts.adminUrl, this.opts.advertise, 6379);
     const creds = credentials("redis", { hostname, port, name: prefix.slice(0, -1), username: user, password }, "");
@@ -116,6 +132,11 @@ export class RedisProvisioner implements Provisioner {
     // DELUSER also closes every connection authenticated as the user.
     await this.admin.send("ACL", ["DELUSER", RedisProvisioner.userName(ref.instanceId, ref.bindingId)]);
     await this.saveAcl();
+  }
+
+  private async setUser(user: string, rules: readonly string[]) {
+    refusePasswordlessRules(rules);
+    await this.admin.send("ACL", ["SETUSER", user, ...rules]);
   }
 
   /** Persists users when the server has an ACL file (servers/redis-server.ts configures one); else users live until restart. */
@@ -158,13 +179,20 @@ export class RedisProvisioner implements Provisioner {
   /**
    * Re-applies today's tenantCommandRules to the users already on the server (once per provisioner), so a
    * tightened rule reaches bindings made by an older broker too. Only command rules change: the key and
-   * channel patterns and the password stay. Retried on the next call if it fails.
+   * channel patterns and the password stay. A tenant user that logs in without a password (never made by
+   * this code; an ACL file edited by hand) is disabled and its clients disconnected. Retried on the next
+   * call if it fails.
    */
   private upgradeUsers(): Promise<void> {
     this.upgraded ??= (async () => {
-      const users = (await this.admin.send("ACL", ["USERS"])) as string[];
-      const ours = users.filter((u) => tenantUser.test(u));
-      for (const u of ours) await this.admin.send("ACL", ["SETUSER", u, ...tenantCommandRules]);
+      const acl = (await this.admin.send("ACL", ["LIST"])) as string[];
+      const ours = acl.map((line) => line.split(" ")[1] ?? "").filter((u) => tenantUser.test(u));
+      for (const u of ours) await this.setUser(u, tenantCommandRules);
+      const open = aclUsersWithoutPassword(acl).filter((u) => tenantUser.test(u));
+      for (const u of open) {
+        await this.setUser(u, ["resetpass", "off"]);
+        await this.admin.send("CLIENT", ["KILL", "USER", u]);
+      }
       if (ours.length > 0) await this.saveAcl();
     })().catch((err) => {
       this.upgraded = undefined;
@@ -176,6 +204,14 @@ export class RedisProvisioner implements Provisioner {
   async close() {
     this.admin.close();
   }
+}
+
+/** ACL GETUSER's reply: a map under RESP3 (what Bun speaks), a flat list of name, value pairs under RESP2. */
+function aclUserReply(reply: unknown): { flags?: string[]; passwords?: string[] } | null {
+  if (!Array.isArray(reply)) return (reply as { flags?: string[]; passwords?: string[] } | null) ?? null;
+  const fields: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = reply[i + 1];
+  return fields;
 }
 
 function globEscape(s: string): string {

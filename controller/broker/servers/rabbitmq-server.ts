@@ -1,9 +1,11 @@
 // Starts a real RabbitMQ node on loopback (Debian's rabbitmq-server 3.10 runs here) with the management
 // plugin, whose HTTP API the RabbitmqProvisioner uses. The node gets its own epmd on its own port, its
-// own HOME (Erlang cookie) and mnesia dir, so it never meets another node on the machine.
+// own HOME (Erlang cookie) and mnesia dir, so it never meets another node on the machine. No `guest`
+// (issue 24): it answers on loopback, where app instances live.
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { assertNoPasswordlessRabbitmq } from "./credential-check.ts";
 import { freeLoopbackPort, randomSecret, startManagedProcess, type ManagedProcess } from "./managed-process.ts";
 
 export interface RabbitmqServerOptions {
@@ -101,6 +103,18 @@ export async function startRabbitmq(opts: RabbitmqServerOptions): Promise<Runnin
     await epmd.stop();
     throw err;
   }
+  const stop = async () => {
+    // A throwaway node has nothing worth a clean shutdown (which takes ~6 s on 2 cores).
+    await node.stop(opts.durable === false ? 0 : 15_000);
+    await epmd.stop();
+  };
+  try {
+    await deleteGuest(managementPort, auth);
+    await assertNoPasswordlessRabbitmq({ port, managementPort, stop });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   return {
     host: "127.0.0.1",
     port,
@@ -108,10 +122,16 @@ export async function startRabbitmq(opts: RabbitmqServerOptions): Promise<Runnin
     adminUser,
     adminPassword,
     managementUrl,
-    stop: async () => {
-      // A throwaway node has nothing worth a clean shutdown (which takes ~6 s on 2 cores).
-      await node.stop(opts.durable === false ? 0 : 15_000);
-      await epmd.stop();
-    },
+    stop,
   };
+}
+
+/**
+ * With default_user set, a new node (3.10) makes that user and no guest; a node whose database was made
+ * without it has guest/guest, which the default loopback_users lets in from 127.0.0.1, exactly where app
+ * instances connect from. So guest goes on every start.
+ */
+export async function deleteGuest(managementPort: number, adminAuth: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${managementPort}/api/users/guest`, { method: "DELETE", headers: { authorization: adminAuth }, signal: AbortSignal.timeout(30_000) });
+  if (!res.ok && res.status !== 404) throw new Error(`could not delete RabbitMQ's guest user: ${res.status} ${(await res.text()).slice(0, 200)}`);
 }

@@ -1,8 +1,11 @@
 // Starts a real redis-server on loopback (no persistence unless asked) whose `default` user is the
-// admin, protected by a password: the RedisProvisioner creates ACL users beside it.
+// admin, protected by a password: the RedisProvisioner creates ACL users beside it. A server where any
+// enabled user logs in without a password is stopped and refused (issue 24).
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { RedisClient } from "bun";
+import { aclUsersWithoutPassword, assertNoPasswordlessRedis, PasswordlessLoginError } from "./credential-check.ts";
 import { freeLoopbackPort, randomSecret, startManagedProcess, type ManagedProcess } from "./managed-process.ts";
 
 export interface RedisServerOptions {
@@ -57,7 +60,32 @@ export async function startRedis(opts: RedisServerOptions): Promise<RunningRedis
     ready: () => redisPing(port, adminPassword),
   });
   const adminUrl = `redis://default:${encodeURIComponent(adminPassword)}@127.0.0.1:${port}`;
+  const stop = () => proc.stop();
+  await assertNoPasswordlessRedis({ port, aclFile: aclPath, stop });
+  await refuseUsersWithoutPassword(adminUrl, aclPath, stop);
   return { host: "127.0.0.1", port, adminPassword, adminUrl, process: proc, stop: () => proc.stop() };
+}
+
+/**
+ * The probes try `default`; any other user the ACL file enables without a password (nopass, or an empty
+ * one) is in as well. Refused rather than fixed: such a user was written by hand, never by skiff.
+ */
+async function refuseUsersWithoutPassword(adminUrl: string, aclFile: string, stop: () => Promise<void>) {
+  const admin = new RedisClient(adminUrl, { autoReconnect: false, connectionTimeout: 5000 });
+  let open: string[];
+  try {
+    open = aclUsersWithoutPassword((await admin.send("ACL", ["LIST"])) as string[]);
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    admin.close();
+  }
+  if (open.length === 0) return;
+  await stop();
+  throw new PasswordlessLoginError(
+    `the Redis server's ACL lets ${open.map((u) => `'${u}'`).join(", ")} in without a password. skiff refuses to use it. It has been stopped. In ${aclFile}, give each a password (>PASSWORD) instead of nopass, or delete the line.`,
+  );
 }
 
 /** AUTH + PING over a raw socket: readiness without a client library. */
