@@ -243,6 +243,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   let services: LocalServices | undefined;
   try {
     await launch("nats", "nats-server", ["-c", paths.natsConfig, "--ports_file_dir", paths.natsDir], {});
+    await (await import("../controller/broker/servers/credential-check.ts")).assertNoPasswordlessNats({ url: natsUrl, configFile: paths.natsConfig });
     common.SKIFF_NATS_URL = natsUrl;
     const controller = await launch("controller", bun, ["controller/main.ts"], {
       SKIFF_CONTROLLER_PORT: String(ports.controller),
