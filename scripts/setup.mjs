@@ -12,6 +12,10 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
+// What set-up installs (node_modules, the WASM matcher, the router bundle) is software every instance's
+// uid runs (bun) or the router reads, never state: readable by all, whatever umask the caller runs with
+// (a component that started it keeps its own state private with umask 077, bus/private-state.ts).
+process.umask(0o022);
 const args = new Set(process.argv.slice(2));
 const t0 = Date.now();
 const say = (msg) => process.stdout.write(`setup: ${msg}\n`);
