@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertNoPasswordlessRabbitmq } from "./credential-check.ts";
-import { freeLoopbackPort, randomSecret, startManagedProcess, type ManagedProcess } from "./managed-process.ts";
+import { freeLoopbackPort, startManagedProcess, type ManagedProcess, readOrCreateSecret } from "./managed-process.ts";
 
 export interface RabbitmqServerOptions {
   dir: string;
@@ -43,7 +43,9 @@ export async function startRabbitmq(opts: RabbitmqServerOptions): Promise<Runnin
   const epmdPort = await freeLoopbackPort();
   const distPort = await freeLoopbackPort();
   const adminUser = "skiff_admin";
-  const adminPassword = opts.adminPassword ?? randomSecret();
+  // Kept in the dir: the node's database holds the admin user it was first started with, and a new
+  // password on the next start would lock the platform out of its own node.
+  const adminPassword = opts.adminPassword ?? readOrCreateSecret(join(opts.dir, "admin-password"));
   const conf = join(opts.dir, "rabbitmq.conf");
   writeFileSync(
     conf,
@@ -72,7 +74,9 @@ export async function startRabbitmq(opts: RabbitmqServerOptions): Promise<Runnin
   const env = {
     HOME: join(opts.dir, "home"),
     ERL_EPMD_PORT: String(epmdPort),
-    RABBITMQ_NODENAME: `skiff${port}@localhost`,
+    // One name per directory, not per port: the database (mnesia/<node name>) is found again on the next
+    // start whatever ports it gets. Nodes of other directories do not meet: each has its own epmd port.
+    RABBITMQ_NODENAME: "skiff@localhost",
     RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_DIST_PORT: String(distPort),

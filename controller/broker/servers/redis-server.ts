@@ -50,8 +50,12 @@ export async function startRedis(opts: RedisServerOptions): Promise<RunningRedis
     ].join("\n") + "\n",
     { mode: 0o600 },
   );
-  // Users live in an ACL file (the provisioner runs ACL SAVE), so bindings survive a restart.
-  if (!saved) writeFileSync(aclPath, `user default on >${adminPassword} ~* &* +@all\n`, { mode: 0o600 });
+  // Users live in an ACL file (the provisioner runs ACL SAVE), so bindings survive a restart. A new admin
+  // password (its file lost) replaces only the `default` line: the tenants' users are kept.
+  if (!saved) {
+    const tenants = existsSync(aclPath) ? readFileSync(aclPath, "utf8").split("\n").filter((l) => l.trim() && !/^user default /.test(l)) : [];
+    writeFileSync(aclPath, [`user default on >${adminPassword} ~* &* +@all`, ...tenants].join("\n") + "\n", { mode: 0o600 });
+  }
   const proc = await startManagedProcess({
     command: process.env.SKIFF_REDIS_SERVER ?? "redis-server",
     args: [conf],
