@@ -21,6 +21,7 @@ import { websocketBehavior } from "./src/proxy/websocket-proxy.ts";
 import { RouterMetrics } from "./src/status/router-metrics.ts";
 import { AccessLog } from "./src/status/access-log.ts";
 import { mountStatusRoutes } from "./src/status/status-server.ts";
+import { statusPassword } from "./src/status/status-password.ts";
 
 const log = createLogger("router");
 
@@ -69,6 +70,7 @@ function listen(uws: typeof UWS, app: UWS.TemplatedApp, port: number, what: stri
 async function main(): Promise<void> {
   const uws = loadNativeUws();
   const config = readRouterConfig(process.env);
+  const status = statusPassword(config.statusPass, config.statusPassFile);
   const routerId = randomUUID();
 
   const matcher = await loadMatcher();
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
     accessLog,
     { maxIdle: config.maxIdlePerEndpoint, idleTimeoutMs: config.upstreamIdleTimeoutMs },
     scheme,
+    config.trustedProxies,
   );
   const proxyContext = ctx;
 
@@ -145,11 +148,18 @@ async function main(): Promise<void> {
       }),
     routes: () => registry.snapshot(),
     user: config.statusUser,
-    pass: config.statusPass,
+    pass: status.pass,
+    metricsAllow: config.metricsAllow,
   });
   const { socket: proxySocket, port } = await listen(uws, proxyApp, config.port, "proxy", "SKIFF_ROUTER_PORT");
   const { socket: statusSocket, port: statusPort } = await listen(uws, statusApp, config.statusPort, "status", "SKIFF_ROUTER_STATUS_PORT");
-  if (config.statusPassGenerated) log.info("status credentials generated", { user: config.statusUser, pass: config.statusPass });
+  // where the password is, never the password (issue 24: logs are read by more people than the status port)
+  if (status.from === "env") log.info("status credentials", { user: config.statusUser, pass_from: "SKIFF_ROUTER_STATUS_PASS" });
+  else log.info(status.from === "generated" ? "status credentials generated" : "status credentials", { user: config.statusUser, pass_file: status.file });
+  log.info("trusted peers", {
+    trusted_proxies: config.trustedProxies.size > 0 ? config.trustedProxies.entries.join(",") : "none (X-Forwarded-Proto from the connection for every client)",
+    metrics_allow: config.metricsAllow.size > 0 ? config.metricsAllow.entries.join(",") : "none (the status credentials)",
+  });
   log.info("ready", { port, status_port: statusPort, matcher: matcher.constructor.name, scheme });
 
   let stopping = false;

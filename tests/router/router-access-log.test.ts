@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -59,7 +59,9 @@ test("a proxied POST's line: host, request line, status, bytes received and sent
   const line = await lineWith("/things?x=1");
   expect(line).toMatch(/^log\.skiff\.localhost - \[\d{4}-\d\d-\d\dT[\d:.]+Z\] "POST \/things\?x=1 HTTP\/1\.1" 201 11 7 /);
   expect(line).toContain(`"http://ref.example/" "access-test/1.0" "127.0.0.1" "127.0.0.1:${b.port}"`);
-  expect(line).toContain('x_forwarded_for:"203.0.113.9, 127.0.0.1" x_forwarded_proto:"https"');
+  // as forwarded: the client's X-Forwarded-For with its address appended; its X-Forwarded-Proto is not
+  // believed from a peer outside SKIFF_ROUTER_TRUSTED_PROXIES, so the scheme it spoke (issue 24)
+  expect(line).toContain('x_forwarded_for:"203.0.113.9, 127.0.0.1" x_forwarded_proto:"http"');
   expect(requestId).not.toBe("");
   expect(line).toContain(`vcap_request_id:"${requestId}"`);
   expect(line).toMatch(/response_time:\d+\.\d{6} /);
@@ -73,6 +75,6 @@ test("the router's own errors are logged too, with the scheme as x_forwarded_pro
   expect(line).toContain('"GET /missing HTTP/1.1" 404 0 ');
   expect(line).toContain('"127.0.0.1" "-" x_forwarded_for:"127.0.0.1" x_forwarded_proto:"http"');
   expect(line).toEndWith('app_id:"-" app_index:"-" instance_id:"-" x_cf_routererror:"unknown_route"');
-  const metrics = await (await fetch(`${router.statusUrl}/metrics`)).text();
+  const metrics = await metricsText(router);
   expect(metrics).toContain("skiff_router_access_log_dropped_total 0");
 });

@@ -8,7 +8,7 @@ import { Subjects, type RouterRegister } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
 import { freePort } from "../support/ports.ts";
-import { rawBackend, rawRequest, startHarness, startRouter, unacceptingListener, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawBackend, rawRequest, startHarness, startRouter, unacceptingListener, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 const CONNECT_TIMEOUT_MS = 500;
 let h: Harness;
@@ -99,7 +99,7 @@ describe("reject-hostile closes the connection (issue 5)", () => {
 
 /** A counter from /metrics. */
 async function metric(r: RunningRouter, name: string): Promise<number> {
-  const text = await (await fetch(`${r.statusUrl}/metrics`)).text();
+  const text = await metricsText(r);
   const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
   if (!m) throw new Error(`${name} not in /metrics`);
   return Number(m[1]);

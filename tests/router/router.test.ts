@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import { Subjects, type RouterRegister } from "../../bus/index.ts";
 import { freePort } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -119,10 +119,10 @@ describe("routing from the bus", () => {
     h.bus.publish(Subjects.routerRegister, "router.register", reg(d.port!, ["forget.skiff.localhost"]));
     await waitForStatus(router.url, "forget.skiff.localhost", 200);
     const series = /skiff_router_route_requests_total\{route="forget\.skiff\.localhost",class="2xx"\} (\d+)/;
-    expect(series.test(await (await fetch(`${router.statusUrl}/metrics`)).text())).toBe(true);
+    expect(series.test(await metricsText(router))).toBe(true);
     h.bus.publish(Subjects.routerUnregister, "router.unregister", reg(d.port!, ["forget.skiff.localhost"]));
     await waitForStatus(router.url, "forget.skiff.localhost", 404);
-    expect(await (await fetch(`${router.statusUrl}/metrics`)).text()).not.toMatch(/route="forget\.skiff\.localhost"/);
+    expect(await metricsText(router)).not.toMatch(/route="forget\.skiff\.localhost"/);
   });
 
   test("a dead endpoint is retried on a live one; nothing fails", async () => {
@@ -136,7 +136,7 @@ describe("routing from the bus", () => {
       expect(res.status).toBe(200);
       expect(await res.text()).toBe("hello from live");
     }
-    const metrics = await (await fetch(`${router.statusUrl}/metrics`)).text();
+    const metrics = await metricsText(router);
     expect(Number(/skiff_router_retries_total (\d+)/.exec(metrics)![1])).toBeGreaterThan(0);
   });
 
@@ -155,7 +155,7 @@ describe("routing from the bus", () => {
     h.bus.publishRaw(Subjects.routerRegister, new TextEncoder().encode(JSON.stringify({ host: "x", port: 99999, uris: ["evil.skiff.localhost"] })));
     await h.bus.flush();
     await Bun.sleep(200);
-    const metrics = await (await fetch(`${router.statusUrl}/metrics`)).text();
+    const metrics = await metricsText(router);
     expect(Number(/skiff_router_bus_messages_total\{subject="router.register",outcome="rejected"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(3);
     const after = await (await fetch(`${router.statusUrl}/routes`, { headers: { authorization: router.auth } })).json();
     expect(after).toEqual(before);
@@ -247,19 +247,20 @@ describe("hostile input", () => {
 });
 
 describe("status port", () => {
-  test("/routes needs the credentials; /health answers ok; /metrics counts requests", async () => {
+  test("/routes and /metrics need the credentials (issue 24); /health answers ok; /metrics counts requests", async () => {
     expect((await fetch(`${router.statusUrl}/routes`)).status).toBe(401);
+    expect((await fetch(`${router.statusUrl}/metrics`)).status).toBe(401);
     const routes = (await (await fetch(`${router.statusUrl}/routes`, { headers: { authorization: router.auth } })).json()) as Record<string, unknown[]>;
     expect(routes["cbor.skiff.localhost"]).toHaveLength(1);
     expect(await (await fetch(`${router.statusUrl}/health`)).text()).toBe("ok\n");
-    const metrics = await (await fetch(`${router.statusUrl}/metrics`)).text();
+    const metrics = await metricsText(router);
     expect(metrics).toMatch(/skiff_router_requests_total\{class="2xx"\} [1-9]/);
     expect(metrics).toMatch(/skiff_router_routes [1-9]/);
   });
 
   test("/metrics: per-route counts, a consistent latency histogram, retries, upstream errors, bus outcomes", async () => {
     // the earlier suites served cbor.skiff.localhost, retried a dead endpoint and sent garbage on the bus
-    const text = await (await fetch(`${router.statusUrl}/metrics`)).text();
+    const text = await metricsText(router);
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
     expect(value(/skiff_router_route_requests_total\{route="cbor\.skiff\.localhost",class="2xx"\} (\d+)/)).toBeGreaterThanOrEqual(1);
     const total = ["1xx", "2xx", "3xx", "4xx", "5xx"].reduce((n, c) => n + (value(new RegExp(`skiff_router_requests_total\\{class="${c}"\\} (\\d+)`)) || 0), 0);

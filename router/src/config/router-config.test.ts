@@ -9,8 +9,12 @@ test("defaults follow the conventions", () => {
   expect(c.drainSeconds).toBe(20);
   // gorouter's endpoint_timeout; 900 s left requests written into a cut link hanging (issue 10)
   expect(c.responseTimeoutMs).toBe(60_000);
-  expect(c.statusPassGenerated).toBe(true);
-  expect(c.statusPass.length).toBeGreaterThan(8);
+  // no password in the environment: main.ts keeps a generated one in this file (issue 24)
+  expect(c.statusPass).toBeUndefined();
+  expect(c.statusPassFile).toBe(".skiff/router/status-password");
+  // nobody is trusted and /metrics wants the credentials unless lists are given (issue 24)
+  expect(c.trustedProxies.size).toBe(0);
+  expect(c.metricsAllow.size).toBe(0);
 });
 
 test("env overrides and validation", () => {
@@ -18,7 +22,7 @@ test("env overrides and validation", () => {
   expect(c.port).toBe(9000);
   expect(c.natsServers).toEqual(["nats://a:1", "nats://b:2"]);
   expect(c.drainSeconds).toBe(1);
-  expect(c.statusPassGenerated).toBe(false);
+  expect(c.statusPass).toBe("p");
   expect(() => readRouterConfig({ SKIFF_ROUTER_PORT: "x" })).toThrow(ConfigError);
   expect(() => readRouterConfig({ SKIFF_ROUTER_TLS_CERT: "/c" })).toThrow(ConfigError);
   expect(() => readRouterConfig({ SKIFF_ROUTER_PORT: "70000" })).toThrow(ConfigError);
@@ -29,4 +33,15 @@ test("port 0 asks the OS for a free port", () => {
   const c = readRouterConfig({ SKIFF_ROUTER_PORT: "0", SKIFF_ROUTER_STATUS_PORT: "0" });
   expect(c.port).toBe(0);
   expect(c.statusPort).toBe(0);
+});
+
+test("trusted front ends and metrics scrapers are CIDR lists, checked at start (issue 24)", () => {
+  const c = readRouterConfig({ SKIFF_ROUTER_TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.7", SKIFF_ROUTER_METRICS_ALLOW: "198.51.100.0/24", SKIFF_ROUTER_STATUS_PASS_FILE: "/etc/skiff/router-status" });
+  expect(c.trustedProxies.entries).toEqual(["10.0.0.0/8", "192.0.2.7/32"]);
+  expect(c.trustedProxies.contains("10.1.2.3")).toBe(true);
+  expect(c.metricsAllow.contains("198.51.100.9")).toBe(true);
+  expect(c.metricsAllow.contains("10.1.2.3")).toBe(false);
+  expect(c.statusPassFile).toBe("/etc/skiff/router-status");
+  expect(() => readRouterConfig({ SKIFF_ROUTER_TRUSTED_PROXIES: "lb.example.com" })).toThrow(ConfigError);
+  expect(() => readRouterConfig({ SKIFF_ROUTER_METRICS_ALLOW: "10.0.0.0/40" })).toThrow(/SKIFF_ROUTER_METRICS_ALLOW/);
 });

@@ -1,7 +1,7 @@
 // The router's configuration, read from the environment once by main.ts. A pure function of the
 // environment so it can be tested without a process.
 
-import { randomBytes } from "node:crypto";
+import { CidrList, CidrListError } from "./cidr-list.ts";
 
 export interface RouterConfig {
   natsServers: string[];
@@ -10,9 +10,15 @@ export interface RouterConfig {
   port: number;
   statusPort: number;
   statusUser: string;
-  statusPass: string;
-  /** true when the status password was generated (main.ts prints it once) */
-  statusPassGenerated: boolean;
+  /** SKIFF_ROUTER_STATUS_PASS; when unset, the password is read from (or generated into) statusPassFile */
+  statusPass: string | undefined;
+  /** where a generated status password is kept (0600), for the operator and the scrapers to read */
+  statusPassFile: string;
+  /** peers that may read /metrics without the status credentials (Prometheus scrapers) */
+  metricsAllow: CidrList;
+  /** front ends (the users' load balancers) whose X-Forwarded-Proto, Forwarded, X-Forwarded-Host/-Port
+   * and X-Real-IP are passed on; from any other peer they are dropped (X-Forwarded-Proto set from the connection) */
+  trustedProxies: CidrList;
   drainSeconds: number;
   pruneIntervalSeconds: number;
   staleThresholdSeconds: number;
@@ -48,7 +54,13 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     if (!Number.isInteger(n) || n > 65535) throw new ConfigError(`${name}=${env[name]} is not a port (0-65535; 0 lets the OS pick one)`);
     return n;
   };
-  const generated = !env.SKIFF_ROUTER_STATUS_PASS;
+  const cidrs = (name: string): CidrList => {
+    try {
+      return CidrList.parse(env[name], name);
+    } catch (err) {
+      throw err instanceof CidrListError ? new ConfigError(err.message) : err;
+    }
+  };
   const tlsCert = env.SKIFF_ROUTER_TLS_CERT || undefined;
   const tlsKey = env.SKIFF_ROUTER_TLS_KEY || undefined;
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError("set both SKIFF_ROUTER_TLS_CERT and SKIFF_ROUTER_TLS_KEY, or neither");
@@ -59,8 +71,11 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     port: port("SKIFF_ROUTER_PORT", 8080), // 0: the OS picks; the ready line reports the port bound
     statusPort: port("SKIFF_ROUTER_STATUS_PORT", 8081),
     statusUser: env.SKIFF_ROUTER_STATUS_USER || "router-status",
-    statusPass: env.SKIFF_ROUTER_STATUS_PASS || randomBytes(12).toString("base64url"),
-    statusPassGenerated: generated,
+    statusPass: env.SKIFF_ROUTER_STATUS_PASS || undefined,
+    // beside the other components' state (./.skiff/<component>, docs/conventions.md)
+    statusPassFile: env.SKIFF_ROUTER_STATUS_PASS_FILE || ".skiff/router/status-password",
+    metricsAllow: cidrs("SKIFF_ROUTER_METRICS_ALLOW"),
+    trustedProxies: cidrs("SKIFF_ROUTER_TRUSTED_PROXIES"),
     drainSeconds: num("SKIFF_ROUTER_DRAIN_SECONDS", 20),
     pruneIntervalSeconds: num("SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS", 30, 0.05),
     staleThresholdSeconds: num("SKIFF_ROUTER_STALE_THRESHOLD_SECONDS", 120, 1),

@@ -1,5 +1,5 @@
-// What every exchange shares, built once by main.ts: the route table, limits, counters and the
-// access log. Nothing here is created per request.
+// What every exchange shares, built once by main.ts: the route table, limits, counters, the access
+// log and the trusted front ends. Nothing here is created per request.
 
 import type { RouteRegistry } from "../registry/route-registry.ts";
 import type { Endpoint } from "../route/endpoint.ts";
@@ -7,6 +7,7 @@ import type { RouterMetrics } from "../status/router-metrics.ts";
 import type { AccessLog } from "../status/access-log.ts";
 import { UpstreamPool, type UpstreamPoolOptions } from "./upstream-pool.ts";
 import type { Exchange } from "./exchange.ts";
+import { CidrList } from "../config/cidr-list.ts";
 
 export interface ProxyLimits {
   maxHeaderBytes: number;
@@ -35,6 +36,8 @@ export class ProxyContext {
     readonly upstreamOptions: UpstreamPoolOptions,
     /** "http" or "https": what the client spoke to us */
     readonly scheme: string,
+    /** peers whose forwarded headers (X-Forwarded-Proto, Forwarded, …) are passed on: SKIFF_ROUTER_TRUSTED_PROXIES */
+    readonly trustedProxies: CidrList = CidrList.empty,
   ) {}
 
   addActive(ex: Exchange): void {

@@ -1,14 +1,21 @@
-// The client's address for X-Forwarded-For, once per request. uWS's getRemoteAddressAsText formats
-// with printf and hands back a fresh ArrayBuffer each time, which measured at about a quarter of the
-// router's CPU per request; the binary form plus a cache of formatted IPv4 addresses is far cheaper.
+// The client's address, once per request: its bytes decide whether the peer is a trusted front end
+// (SKIFF_ROUTER_TRUSTED_PROXIES), its text goes into X-Forwarded-For. uWS's getRemoteAddressAsText
+// formats with printf and hands back a fresh ArrayBuffer each time, which measured at about a quarter
+// of the router's CPU per request; the binary form plus a cache of formatted IPv4 addresses is far cheaper.
 
 import type { HttpResponse } from "uWebSockets.js";
+import { isIpv4Mapped } from "../config/cidr-list.ts";
 
 const MAX_CACHED = 65_536;
 const ipv4Text = new Map<number, string>();
 
-export function remoteAddress(res: HttpResponse): string {
-  const bytes = new Uint8Array(res.getRemoteAddress());
+/** The peer's address as uWS gives it: 4 bytes, or 16 (IPv6, IPv4-mapped included). One getpeername(2) per call. */
+export function peerBytes(res: HttpResponse): Uint8Array {
+  return new Uint8Array(res.getRemoteAddress());
+}
+
+/** The address as text for X-Forwarded-For and the access log. */
+export function peerText(bytes: Uint8Array, res: HttpResponse): string {
   let at = -1;
   if (bytes.length === 4) at = 0;
   else if (bytes.length === 16 && isIpv4Mapped(bytes)) at = 12;
@@ -21,9 +28,4 @@ export function remoteAddress(res: HttpResponse): string {
     ipv4Text.set(key, text);
   }
   return text;
-}
-
-function isIpv4Mapped(b: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
 }

@@ -2,15 +2,19 @@
 // synchronously inside the uWS handler (HttpRequest is valid only there); 8-10 run as the upstream
 // socket and the client socket make progress, inside the Exchange.
 //
-//  1. copy-request      method, target and headers copied from HttpRequest at once; the upstream
-//                       request head is built in the same pass (hop-by-hop and spoofable headers dropped)
+//  1. copy-request      the peer's address read once; method, target and headers copied from
+//                       HttpRequest at once; the upstream request head is built in the same pass
+//                       (hop-by-hop and spoofable headers dropped; what a client may claim about the
+//                       hops before us — X-Forwarded-Proto/-Host/-Port, Forwarded, X-Real-IP — only
+//                       passes from a trusted front end, SKIFF_ROUTER_TRUSTED_PROXIES: issue 24)
 //  2. on-aborted        onAborted registered before anything can wait
 //  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one;
 //                       413 for a declared body over the limit (uWS itself closes CL+TE and garbage);
 //                       the connection is closed after each answer (issue 5: never smuggled)
 //  4. require-host      400 empty_host
 //  5. lookup-route      the matcher maps Host + path to a pool: 404 unknown_route
-//  6. forwarded-headers X-Forwarded-For/-Proto, X-Request-Start, X-Vcap-Request-Id
+//  6. forwarded-headers X-Forwarded-For (the peer appended), X-Forwarded-Proto (the scheme the peer
+//                       spoke, unless a trusted front end sent one), X-Request-Start, X-Vcap-Request-Id
 //  7. read-body         onData streams the body (chunked bodies re-framed) with backpressure
 //  8. send-upstream     pick an endpoint (sticky, round-robin or least-connection): 503 no_endpoints;
 //                       pooled keep-alive connection or a new one; per-endpoint X-CF-* headers appended;
@@ -25,7 +29,7 @@ import { BodyMode, Exchange } from "./exchange.ts";
 import type { ProxyContext } from "./proxy-context.ts";
 import { RouterErrors, type RouterError } from "./router-errors.ts";
 import { RequestIds } from "./request-id.ts";
-import { remoteAddress } from "./remote-address.ts";
+import { peerBytes, peerText } from "./remote-address.ts";
 
 export const REQUEST_STAGES = [
   "copy-request",
@@ -45,14 +49,17 @@ const VCAP_COOKIE = "__VCAP_ID__=";
 export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req: HttpRequest) => void {
   const ids = new RequestIds();
   const logging = ctx.accessLog !== undefined;
+  // no list (the default): no peer is trusted, and nothing is checked per request
+  const trusted = ctx.trustedProxies.size > 0 ? ctx.trustedProxies : undefined;
   // X-Request-Start is in milliseconds: its text is made once per millisecond, not per request.
   let startMs = 0;
   let startMsText = "0";
   return (res, req) => {
     const ex = new Exchange(ctx, res);
-    // 1. copy-request
-    const problem = copyRequest(ex, req, ctx.limits.maxHeaderBytes, logging);
-    if (logging || problem === undefined) ex.remoteAddress = remoteAddress(res);
+    // 1. copy-request (the peer first: whether it is a trusted front end decides which headers pass)
+    const peer = peerBytes(res);
+    ex.remoteAddress = peerText(peer, res);
+    const problem = copyRequest(ex, req, ctx.limits.maxHeaderBytes, logging, trusted !== undefined && trusted.containsAddress(peer));
     // 2. on-aborted
     res.onAborted(() => ex.onAborted());
     // 3. reject-hostile
@@ -83,7 +90,7 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
 }
 
 /** Stage 1. Returns the error to answer with, or undefined. */
-function copyRequest(ex: Exchange, req: HttpRequest, maxHeaderBytes: number, logging: boolean): RouterError | undefined {
+function copyRequest(ex: Exchange, req: HttpRequest, maxHeaderBytes: number, logging: boolean, trustedPeer: boolean): RouterError | undefined {
   const method = req.getCaseSensitiveMethod();
   const path = req.getUrl();
   const query = req.getQuery();
@@ -125,7 +132,16 @@ function copyRequest(ex: Exchange, req: HttpRequest, maxHeaderBytes: number, log
         ex.forwardedFor = v;
         return;
       case "x-forwarded-proto":
-        ex.forwardedProto = v;
+        if (trustedPeer) ex.forwardedProto = v; // else stage 6 sets the scheme the peer spoke
+        return;
+      // What the hops before us were: only a trusted front end knows, anyone else could be lying
+      // (gorouter's sanitize_forwarded_proto). X-Forwarded-For passes from anyone, with the peer
+      // appended, as gorouter, nginx and HAProxy do: its last entry is always the peer we saw.
+      case "forwarded":
+      case "x-forwarded-host":
+      case "x-forwarded-port":
+      case "x-real-ip":
+        if (trustedPeer) break;
         return;
       case "user-agent":
         if (logging) ex.userAgent = v;

@@ -2,13 +2,14 @@
 // endpoint picked (counted against its connection cap for as long as the tunnel lives), connected
 // within the connect timeout and retried on another endpoint while no byte reached one, answered
 // within the response timeout. On 101 the client's side is upgraded with uWS and a Tunnel takes over.
+// The forwarded headers follow the request path's rules (stages.ts, stages 1 and 6).
 
 import { connect, type Socket } from "node:net";
 import type { HttpRequest, HttpResponse, us_socket_context_t } from "uWebSockets.js";
 import type { Endpoint } from "../route/endpoint.ts";
 import type { RoutePool } from "../route/route-pool.ts";
 import type { ProxyContext } from "./proxy-context.ts";
-import { remoteAddress } from "./remote-address.ts";
+import { peerBytes, peerText } from "./remote-address.ts";
 import type { RequestIds } from "./request-id.ts";
 import { RouterErrors, type RouterError } from "./router-errors.ts";
 
@@ -16,6 +17,8 @@ import { RouterErrors, type RouterError } from "./router-errors.ts";
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** client headers never forwarded as sent: hop-by-hop, WebSocket handshake (re-made), or ours to set */
 const SKIP = new Set(["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "x-forwarded-for", "x-forwarded-proto", "x-request-start", "x-vcap-request-id", "x-cf-applicationid", "x-cf-instanceindex", "x-cf-instanceid", "content-length", "transfer-encoding"]);
+/** what a client may claim about the hops before us: forwarded only from a trusted front end (issue 24) */
+const SKIP_UNTRUSTED = new Set([...SKIP, "forwarded", "x-forwarded-host", "x-forwarded-port", "x-real-ip"]);
 
 /** What the Tunnel gets: the connected instance socket and the endpoint slot it must give back. */
 export interface UpgradedTunnel {
@@ -39,6 +42,9 @@ class WebSocketUpgrade {
   /** request line and headers, without the per-endpoint ones and the final CRLF */
   private head: string;
   private forwardedFor = "";
+  /** X-Forwarded-Proto as a trusted front end sent it ("": the scheme the peer spoke) */
+  private forwardedProto = "";
+  private readonly remote: string;
   private route: RoutePool | undefined = undefined;
   private endpoint: Endpoint | undefined = undefined;
   private holdsEndpoint = false;
@@ -60,6 +66,10 @@ class WebSocketUpgrade {
     private readonly onUpgraded: OnUpgraded,
   ) {
     // HttpRequest lives only during this call: copy everything now.
+    const peer = peerBytes(res);
+    this.remote = peerText(peer, res);
+    const trusted = ctx.trustedProxies.size > 0 && ctx.trustedProxies.containsAddress(peer);
+    const skip = trusted ? SKIP : SKIP_UNTRUSTED;
     this.host = req.getHeader("host");
     const query = req.getQuery();
     this.target = query ? `${req.getUrl()}?${query}` : req.getUrl();
@@ -68,7 +78,8 @@ class WebSocketUpgrade {
     let head = `GET ${this.target} HTTP/1.1\r\n`;
     req.forEach((k, v) => {
       if (k === "x-forwarded-for") this.forwardedFor = v;
-      if (!SKIP.has(k)) head += `${k}: ${v}\r\n`;
+      else if (k === "x-forwarded-proto" && trusted) this.forwardedProto = v;
+      if (!skip.has(k)) head += `${k}: ${v}\r\n`;
     });
     this.head = head;
     res.onAborted(() => this.onAborted());
@@ -79,11 +90,13 @@ class WebSocketUpgrade {
     if (!this.host) return this.fail(RouterErrors.emptyHost);
     this.route = ctx.registry.lookup(this.host, this.target);
     if (!this.route) return this.fail(RouterErrors.unknownRoute);
-    const remote = remoteAddress(this.res);
+    const remote = this.remote;
+    // X-Forwarded-Proto says http or https, as on every other request (gorouter's too): apps compare it
+    // with "https" to decide on redirects and Secure cookies.
     this.head +=
       `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${this.key}\r\n` +
       (this.protocol ? `Sec-WebSocket-Protocol: ${this.protocol}\r\n` : "") +
-      `X-Forwarded-For: ${this.forwardedFor ? `${this.forwardedFor}, ${remote}` : remote}\r\nX-Forwarded-Proto: ${ctx.scheme === "https" ? "wss" : "ws"}\r\n` +
+      `X-Forwarded-For: ${this.forwardedFor ? `${this.forwardedFor}, ${remote}` : remote}\r\nX-Forwarded-Proto: ${this.forwardedProto || ctx.scheme}\r\n` +
       `X-Request-Start: ${Date.now()}\r\nX-Vcap-Request-Id: ${this.ids.next()}\r\n`;
     this.attempt();
   }

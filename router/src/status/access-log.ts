@@ -18,7 +18,7 @@ export interface AccessRecord {
   remoteAddress: string;
   /** X-Forwarded-For as the client sent it ("" when none); the log shows it with the client's address appended, as forwarded */
   forwardedFor: string;
-  /** X-Forwarded-Proto as the client sent it ("" when none: the log shows the scheme the client spoke) */
+  /** X-Forwarded-Proto as a trusted front end sent it ("" when none, or from any other peer: the log shows the scheme the client spoke, as forwarded) */
   forwardedProto: string;
   endpoint: { key: string; appId: string; instanceIndex: string; instanceId: string } | undefined;
   requestId: string;
