@@ -9,6 +9,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import type * as UWS from "uWebSockets.js";
 import { connectBus, createLogger } from "../bus/index.ts";
+import { restrictUmask } from "../bus/private-state.ts";
 import { readRouterConfig } from "./src/config/router-config.ts";
 import { ReferenceMatcher } from "./src/matcher/reference-matcher.ts";
 import { loadWasmMatcher, MatcherWasmMissingError } from "./src/matcher/wasm-matcher.ts";
@@ -68,6 +69,7 @@ function listen(uws: typeof UWS, app: UWS.TemplatedApp, port: number, what: stri
 }
 
 async function main(): Promise<void> {
+  restrictUmask(); // the access log and the status password are the platform's alone
   const uws = loadNativeUws();
   const config = readRouterConfig(process.env);
   const status = statusPassword(config.statusPass, config.statusPassFile);

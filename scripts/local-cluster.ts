@@ -23,6 +23,8 @@ export function clusterPaths(dataDir: string) {
     natsDir: join(dataDir, "nats"),
     natsConfig: join(dataDir, "nats", "nats.conf"),
     natsCredentials: join(dataDir, "nats", "credentials.json"),
+    /** the router's status password (/metrics, /routes), made by the router on its first start */
+    routerStatusPassword: join(dataDir, "router", "status-password"),
     controllerDir: join(dataDir, "controller"),
     agentDir: join(dataDir, "agent"),
     cliHome: join(dataDir, "cli"),
@@ -77,6 +79,8 @@ export interface Cluster {
   controllerUrl: string;
   routerPort: number;
   routerStatusPort: number;
+  /** basic-auth credentials of the router's /metrics and /routes */
+  routerStatus: { user: string; password: string };
   domain: string;
   adminPassword: string;
   paths: ReturnType<typeof clusterPaths>;
@@ -257,6 +261,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
       SKIFF_ROUTER_PORT: String(ports.router),
       SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
       SKIFF_ROUTER_DRAIN_SECONDS: String(routerDrainSeconds),
+      SKIFF_ROUTER_STATUS_PASS_FILE: paths.routerStatusPassword,
     });
     ports.router = readyPort(router, "port");
     ports.routerStatus = readyPort(router, "status_port");
@@ -318,6 +323,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     controllerUrl,
     routerPort: ports.router,
     routerStatusPort: ports.routerStatus,
+    routerStatus: { user: "router-status", password: readFileSync(paths.routerStatusPassword, "utf8").trim() },
     domain,
     adminPassword,
     paths,

@@ -174,7 +174,9 @@ describe("walking skeleton (issue 3)", () => {
     const apps = await cluster.cli(["apps"]);
     expect(apps.code, apps.output).toBe(0);
     expect(apps.output).toContain("hello");
-    const metrics = await (await fetch(`http://127.0.0.1:${cluster.routerStatusPort}/metrics`)).text();
+    const { user, password } = cluster.routerStatus;
+    expect((await fetch(`http://127.0.0.1:${cluster.routerStatusPort}/metrics`)).status).toBe(401);
+    const metrics = await (await fetch(`http://127.0.0.1:${cluster.routerStatusPort}/metrics`, { headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` } })).text();
     expect(metrics).toMatch(/rejected/);
   }, 30_000);
 

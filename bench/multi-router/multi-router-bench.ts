@@ -8,6 +8,7 @@
 // Exits non-zero if any request failed in either.
 //   bun bench/multi-router/multi-router-bench.ts [--quick] [--variant retry|no-retry]
 
+import { randomBytes } from "node:crypto";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -65,6 +66,7 @@ function startRouter(name: string, natsUrl: string, port: number, statusPort: nu
       SKIFF_NATS_URL: natsUrl,
       SKIFF_ROUTER_PORT: String(port),
       SKIFF_ROUTER_STATUS_PORT: String(statusPort),
+      SKIFF_ROUTER_STATUS_PASS: randomBytes(12).toString("base64url"), // never a file in the checkout's .skiff/
       SKIFF_ROUTER_DRAIN_SECONDS: String(DRAIN_SECONDS),
       SKIFF_MATCHER_WASM: join(repo, "wasm/dist/matcher.wasm"),
       SKIFF_LOG_LEVEL: "warn",

@@ -56,7 +56,7 @@ const ours = (url: string) => /router[^/]*\.mjs$/.test(url) || url.includes("/ro
 const KINDS: Kind[] = [
   { key: "upstream_write", kind: "write to the instance", what: "the request head written on the libuv handle: write(2) on loopback TCP", match: (n, u) => u === "" && /^write(Utf8String|Buffer|v|Latin1String|AsciiString)$/.test(fn(n)) },
   { key: "relay_response", kind: "relay the response", what: "onUpstreamData: the response head parsed and sent through uWS (cork, end → send(2) to the client)", match: (n, u) => ours(u) && fn(n) === "onUpstreamData" },
-  { key: "client_address", kind: "client address", what: "uWS getRemoteAddress for X-Forwarded-For: getpeername(2) and an ArrayBuffer per request", match: (n, u) => ours(u) && fn(n) === "remoteAddress" },
+  { key: "client_address", kind: "client address", what: "uWS getRemoteAddress for X-Forwarded-For: getpeername(2) and an ArrayBuffer per request", match: (n, u) => ours(u) && (fn(n) === "peerBytes" || fn(n) === "peerText") },
   { key: "event_loop", kind: "event loop poll", what: "(idle): epoll_wait, and libuv's read(2) of the instance's responses before the JS callback", match: (n) => fn(n) === "(idle)" },
   { key: "skiff_js", kind: "skiff's JS", what: "request head copy, route lookup, pick, exchange, upstream pool (self time only)", match: (_n, u) => ours(u) },
   { key: "node_internals", kind: "Node internals", what: "stream callbacks and other Node JS", match: (_n, u) => u.startsWith("node:") || (u !== "" && !u.includes("/")) },

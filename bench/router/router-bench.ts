@@ -34,6 +34,7 @@
 //
 // Results: bench/results/router.{json,md}; --quick writes bench/results/router.quick.{json,md}.
 
+import { randomBytes } from "node:crypto";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -142,7 +143,10 @@ interface Skiff {
   bus: Bus;
 }
 
-const routeCount = async (s: Skiff) => Number(/^skiff_router_routes (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${s.statusPort}/metrics`)).text())?.[1] ?? NaN);
+/** the bench's own routers' status password (/metrics wants it; never the one in .skiff/) */
+const STATUS_PASS = randomBytes(12).toString("base64url");
+const STATUS_AUTH = { authorization: `Basic ${btoa(`router-status:${STATUS_PASS}`)}` };
+const routeCount = async (s: Skiff) => Number(/^skiff_router_routes (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${s.statusPort}/metrics`, { headers: STATUS_AUTH })).text())?.[1] ?? NaN);
 
 let routerBundle: string | undefined;
 /** One skiff router on the proxy core with a NATS server of its own and the 10 base routes. */
@@ -159,6 +163,7 @@ async function startSkiff(backendPort: number): Promise<Skiff> {
     SKIFF_NATS_URL: nats.url,
     SKIFF_ROUTER_PORT: String(port),
     SKIFF_ROUTER_STATUS_PORT: String(statusPort),
+    SKIFF_ROUTER_STATUS_PASS: STATUS_PASS,
     SKIFF_ROUTER_DRAIN_SECONDS: "0",
     SKIFF_MATCHER_WASM: join(root, "wasm/dist/matcher.wasm"),
   });

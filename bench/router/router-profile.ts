@@ -7,6 +7,7 @@
 //
 // Results: bench/results/router-profile.{json,md}. --quick (2 s) checks that it works, not its figures.
 
+import { randomBytes } from "node:crypto";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,7 +53,7 @@ try {
   const statusPort = await freePort();
   const router = spawn("taskset", ["-c", "1", "node", "--cpu-prof", `--cpu-prof-dir=${dir}`, bundle], {
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, SKIFF_NATS_URL: nats.url, SKIFF_ROUTER_PORT: String(port), SKIFF_ROUTER_STATUS_PORT: String(statusPort), SKIFF_ROUTER_DRAIN_SECONDS: "0" },
+    env: { ...process.env, SKIFF_NATS_URL: nats.url, SKIFF_ROUTER_PORT: String(port), SKIFF_ROUTER_STATUS_PORT: String(statusPort), SKIFF_ROUTER_STATUS_PASS: randomBytes(12).toString("base64url"), SKIFF_ROUTER_DRAIN_SECONDS: "0" },
   });
   children.push(router);
   await waitForPort(port);

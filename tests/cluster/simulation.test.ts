@@ -44,7 +44,9 @@ function rssMiB(pid: number): number {
 }
 
 async function routerEndpoints(statusPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${statusPort}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const res = await fetch(`http://127.0.0.1:${statusPort}/metrics`, { signal: AbortSignal.timeout(5000), headers: { authorization: `Basic ${btoa(`router-status:${statusPass}`)}` } });
+  if (res.status !== 200) throw new Error(`router /metrics answered ${res.status}`);
+  const text = await res.text();
   const m = /^skiff_router_endpoints (\d+)/m.exec(text);
   return m ? Number(m[1]) : 0;
 }

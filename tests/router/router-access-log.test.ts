@@ -2,7 +2,7 @@
 // each request leaves one line in gorouter's format with the fields filled from that request.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +57,8 @@ test("a proxied POST's line: host, request line, status, bytes received and sent
   );
   expect(r.text).toStartWith("HTTP/1.1 201");
   const line = await lineWith("/things?x=1");
+  // every tenant's requests are in it: the platform's alone (issue 24)
+  expect((statSync(file).mode & 0o777).toString(8)).toBe("600");
   expect(line).toMatch(/^log\.skiff\.localhost - \[\d{4}-\d\d-\d\dT[\d:.]+Z\] "POST \/things\?x=1 HTTP\/1\.1" 201 11 7 /);
   expect(line).toContain(`"http://ref.example/" "access-test/1.0" "127.0.0.1" "127.0.0.1:${b.port}"`);
   // as forwarded: the client's X-Forwarded-For with its address appended; its X-Forwarded-Proto is not
