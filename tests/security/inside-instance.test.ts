@@ -22,7 +22,7 @@ installed("redis-server");
 installed("/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server");
 
 type Outcome = { attempt: string; ok: boolean; detail: string };
-type ProbeReport = { uid: number; files: Outcome[]; lists: Outcome[]; logins: Outcome[] };
+type ProbeReport = { uid: number; files: Outcome[]; lists: Outcome[]; logins: Outcome[]; urls: Outcome[] };
 
 const fixture = join(import.meta.dir, "fixtures/probe-app");
 const isRoot = process.getuid?.() === 0;
@@ -112,6 +112,7 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
       p().adminPassword,
       p().natsCredentials,
       p().natsConfig,
+      p().routerStatusPassword,
       join(p().cliHome, "config.json"),
       join(p().brokerDir, "broker", "broker.sqlite"), // the broker takes SKIFF_DATA_DIR/broker
       p().brokerPassword,
@@ -140,6 +141,12 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
       redis: { port: s.redis!.port, control: { password: s.redis!.adminPassword } },
       rabbitmq: { managementPort: s.rabbitmq!.managementPort, users: ["guest", "admin", s.rabbitmq!.adminUser], control: { user: s.rabbitmq!.adminUser, password: s.rabbitmq!.adminPassword } },
       nats: { port: Number(new URL(cluster.natsUrl).port), control: { user: creds.user, password: creds.pass } },
+      urls: [
+        `http://127.0.0.1:${cluster.routerStatusPort}/metrics`,
+        `http://127.0.0.1:${cluster.routerStatusPort}/routes`,
+        `${cluster.controllerUrl}/internal/v1/packages/${filesUnder(join(controller, "blobs", "packages"))[0]!.split("/").pop()}`,
+        `${cluster.controllerUrl}/v3/apps`,
+      ],
     };
     const res = await app("probe", "/probe", { method: "POST", body: JSON.stringify(plan), headers: { "content-type": "application/json" } });
     expect(res.status).toBe(200);
@@ -152,6 +159,8 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
     expect(opened(report.files.filter((o) => !isControl(o)))).toEqual([]);
     expect(shut(report.files.filter(isControl))).toEqual([]);
     expect(opened(report.lists)).toEqual([]);
+    // the router's status port and the controller's API want credentials (the status port was open: issue 24)
+    expect(report.urls.map((o) => o.detail)).toEqual(["401", "401", "403", "401"]);
     expect(opened(report.logins.filter((o) => !isControl(o)))).toEqual([]);
     const loginControls = report.logins.filter(isControl);
     expect(loginControls.map((o) => o.attempt.split(" ")[0])).toEqual(["mysql", "postgres", "redis", "rabbitmq", "nats"]);
@@ -202,7 +211,7 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
 
   test("secrets the cluster generated never reach the cluster's log", () => {
     const log = cluster.processes.map((x) => x.output()).join("\n");
-    for (const file of [p().adminPassword, p().brokerPassword, join(p().servicesDir, "mysql", "admin-password"), join(p().servicesDir, "redis", "admin-password")])
+    for (const file of [p().adminPassword, p().brokerPassword, p().routerStatusPassword, join(p().servicesDir, "mysql", "admin-password"), join(p().servicesDir, "redis", "admin-password")])
       expect(log.includes(secret(file)), `${file}'s secret in the log`).toBe(false);
   });
 });
