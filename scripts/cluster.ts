@@ -1,14 +1,18 @@
 // `npm start`: a one-machine skiff cluster on embedded defaults, serving examples/hello through the
-// router. Stays in the foreground with every component's log prefixed by its name; Ctrl-C stops all,
-// at any moment, start-up included.
+// router. Stays in the foreground with every component's log prefixed by its name; Ctrl-C, SIGTERM,
+// SIGHUP, or the end of the process that started it (npm, killed) stops all, in order, at any moment,
+// start-up included. One per data folder: a second start while one runs is refused (cluster-lock.ts).
 //
 // Environment: SKIFF_DATA_DIR (default .skiff/), SKIFF_SERVICES (see chooseServices), and the preferred
 // ports SKIFF_NATS_PORT (4222), SKIFF_CONTROLLER_PORT (9022), SKIFF_ROUTER_PORT (8080),
 // SKIFF_ROUTER_STATUS_PORT (8081): a busy one, or 0, is replaced by a port the OS assigns.
 
-import { ClusterStartAborted, startLocalCluster, repoRoot, type Cluster } from "./local-cluster.ts";
+import { ClusterStartAborted, clusterPaths, startLocalCluster, repoRoot, type Cluster } from "./local-cluster.ts";
+import { acquireClusterLock, ClusterAlreadyRunning, type ClusterLock } from "./cluster-lock.ts";
+import { onStopRequest } from "./stop-request.ts";
 import type { LocalServiceName } from "../controller/broker/servers/index.ts";
-import { join } from "node:path";
+import { restrictUmask, traverseOnlyDir } from "../bus/private-state.ts";
+import { join, resolve } from "node:path";
 
 /** SKIFF_SERVICES: unset → PostgreSQL, MariaDB and Redis (quick to start); `all` adds RabbitMQ; `none`. */
 function chooseServices(v: string | undefined): readonly LocalServiceName[] | boolean {
@@ -32,11 +36,14 @@ function portFromEnv(name: string, def: number): number {
 const started = Date.now();
 const abort = new AbortController();
 let starting: Promise<Cluster> | undefined;
+let lock: ClusterLock | undefined;
 let stopping = false;
 
 // The handlers go in before anything starts: the components run in their own process groups (so a
 // Ctrl-C reaches only this launcher, which stops them in order), and without a handler Bun's default
-// SIGINT would end the launcher alone and orphan everything started so far.
+// SIGINT would end the launcher alone and orphan everything started so far. `npm start` execs this
+// script (no shell between), so the SIGINT and SIGTERM npm forwards arrive here; a SIGHUP kills npm
+// without forwarding, and so does a SIGKILL: then the parent watch sees npm gone.
 const shutdown = async (why: string, code = 0) => {
   if (stopping) return;
   stopping = true;
@@ -45,14 +52,26 @@ const shutdown = async (why: string, code = 0) => {
   // Interrupted during start-up, startLocalCluster stops what it started and rejects; once up, stop it.
   const cluster = await starting?.catch(() => undefined);
   await cluster?.stop();
+  lock?.release();
   process.exit(code);
 };
-process.on("SIGINT", () => void shutdown("interrupted"));
-process.on("SIGTERM", () => void shutdown("terminated"));
+onStopRequest((r) => void shutdown(r.why));
 
 async function main() {
+  // an empty SKIFF_DATA_DIR is unset: resolve("") would make the current folder (the repo) the state folder
+  const dataDir = resolve(process.env.SKIFF_DATA_DIR || join(repoRoot, ".skiff"));
+  const paths = clusterPaths(dataDir);
+  restrictUmask();
+  traverseOnlyDir(dataDir, "the cluster's data directory (SKIFF_DATA_DIR)");
+  try {
+    lock = acquireClusterLock(paths.lock);
+  } catch (err) {
+    if (!(err instanceof ClusterAlreadyRunning)) throw err;
+    console.error(`skiff: not starting: ${err.message}`);
+    process.exit(1);
+  }
   starting = startLocalCluster({
-    dataDir: process.env.SKIFF_DATA_DIR ?? join(repoRoot, ".skiff"),
+    dataDir,
     ports: {
       nats: portFromEnv("SKIFF_NATS_PORT", 4222),
       controller: portFromEnv("SKIFF_CONTROLLER_PORT", 9022),
@@ -87,6 +106,12 @@ async function main() {
   if (push.code !== 0) return void (await shutdown("push failed", 1));
 
   const host = `hello.${cluster.domain}`;
+  lock?.update("up", {
+    router: `http://127.0.0.1:${cluster.routerPort}/`,
+    "router status": `http://127.0.0.1:${cluster.routerStatusPort}/health`,
+    controller: cluster.controllerUrl,
+    nats: cluster.natsUrl,
+  });
   console.log(`
 skiff: the cluster is up (${((Date.now() - started) / 1000).toFixed(1)} s) and serving examples/hello:
 

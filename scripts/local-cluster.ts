@@ -12,6 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { startLocalServices, type LocalServiceName, type LocalServices } from "../controller/broker/servers/index.ts";
 import { freeLoopbackPort } from "../controller/broker/servers/managed-process.ts";
 import { privateDir, restrictUmask, tightenTree, traverseOnlyDir, writePrivateFile } from "../bus/private-state.ts";
+import { stopChildren, stopChild } from "./stop-child.ts";
+import { stopsToRunBeforeExit } from "./stop-request.ts";
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const bun = process.execPath; // scripts run under Bun: the same binary runs the Bun components
@@ -20,6 +22,8 @@ const bun = process.execPath; // scripts run under Bun: the same binary runs the
 export function clusterPaths(dataDir: string) {
   return {
     dataDir,
+    /** held by the running `npm start` (scripts/cluster-lock.ts) */
+    lock: join(dataDir, "cluster.lock"),
     natsDir: join(dataDir, "nats"),
     natsConfig: join(dataDir, "nats", "nats.conf"),
     natsCredentials: join(dataDir, "nats", "credentials.json"),
@@ -149,21 +153,9 @@ async function waitForReady(p: ClusterProcess, timeoutMs: number, signal?: Abort
   throw new Error(`${p.name} was not ready within ${timeoutMs} ms:\n${p.output().slice(-3000)}`);
 }
 
+/** Stops one component and its process group, waiting until they are gone (SIGKILL after `graceMs`). */
 async function stopProcess(p: ClusterProcess, graceMs: number, first: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const signal = (s: NodeJS.Signals) => {
-    try {
-      process.kill(-p.child.pid!, s);
-    } catch {
-      p.child.kill(s);
-    }
-  };
-  signal(first);
-  const done = await Promise.race([p.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
-  if (!done) {
-    signal("SIGKILL");
-    await p.exited;
-  }
+  await stopChild(p.child, { signal: first, graceMs, group: true });
 }
 
 export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> {
@@ -223,9 +215,10 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   // covers whatever drain it is given.
   const routerDrainSeconds = Number(opts.extraEnv?.SKIFF_ROUTER_DRAIN_SECONDS ?? 0);
   const stop = async () => {
+    stopsToRunBeforeExit.delete(stop);
     // CLI runs first (a push in flight), then reverse start order: broker, agent (stops its instances),
     // router, health manager, controller, NATS; then the service servers.
-    for (const c of cliChildren) c.kill("SIGKILL");
+    await stopChildren(cliChildren, { graceMs: 2_000 });
     // The agent gets SIGINT: stop its instances now. SIGTERM would evacuate, waiting for replacements
     // on other agents that a one-machine cluster does not have.
     for (const p of [...processes].reverse()) {
@@ -234,6 +227,8 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     }
     await Promise.allSettled(serviceSets.splice(0).map((s) => s.stop()));
   };
+  // a test run asked to stop stops every cluster it has running (npm start stops its one itself)
+  stopsToRunBeforeExit.add(stop);
   let broker: Cluster["broker"];
   const launch = async (name: string, command: string, args: string[], env: Record<string, string>, readyMs = 20_000) => {
     if (signal?.aborted) throw new ClusterStartAborted();

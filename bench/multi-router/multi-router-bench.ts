@@ -20,7 +20,7 @@ import { startHelloBackend } from "../lib/backend.ts";
 import { runWrk, wrkScript, type WrkResult } from "../lib/wrk.ts";
 import { writeReport } from "../lib/report.ts";
 import { pct, summarize } from "../lib/stats.ts";
-import { stopOnSignals } from "../lib/stop-signals.ts";
+import { stopChildren, stopOnSignals } from "../lib/stop-signals.ts";
 
 /** How HAProxy treats a request that met a router going away. */
 const VARIANTS = {
@@ -84,7 +84,7 @@ function startRouter(name: string, natsUrl: string, port: number, statusPort: nu
 let nats: NatsServer | undefined;
 /** Stops everything this bench started, on success and on failure alike. */
 const cleanup = stopOnSignals(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await stopChildren(children, { graceMs: 2_000 });
   await nats?.stop();
   rmSync(dir, { recursive: true, force: true });
   rmSync(routerBundle, { force: true });
@@ -173,10 +173,7 @@ ${routers.map((r) => `  server ${r.name} 127.0.0.1:${r.port} check port ${r.stat
     const stoppedAfter = (performance.now() - t0) / 1000;
     const result = await load;
     // Tear this run down before the next: HAProxy and the surviving router.
-    const haproxyExited = new Promise((r) => (haproxy.exitCode !== null || haproxy.signalCode !== null ? r(null) : haproxy.once("exit", r)));
-    haproxy.kill("SIGKILL");
-    routers[1]!.child.kill("SIGKILL");
-    await Promise.all([haproxyExited, routers[1]!.exited]);
+    await stopChildren([haproxy, routers[1]!.child], { signal: "SIGKILL" });
     const failed = result.socketErrors + result.non2xx;
     console.log(`multi-router ${variant} run ${run}: ${result.requests} requests, ${failed} failed, ${result.rps.toFixed(0)} req/s, p99 ${result.p99ms} ms; r1 exited ${exitCode} after ${stoppedAfter.toFixed(2)} s`);
     return { variant, run, result, failed, exitCode, stoppedAfter };

@@ -43,7 +43,7 @@ import { connectBus, createLogger, encode, Subjects, type Bus, type RouterRegist
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { resultsDir, writeReport, type Table } from "../lib/report.ts";
-import { stopOnSignals } from "../lib/stop-signals.ts";
+import { stopChildren, stopOnSignals } from "../lib/stop-signals.ts";
 import { runWrk, wrkScript } from "../lib/wrk.ts";
 import { BASE_ROUTES, CHURN_T, ROUTES_T, routerFigures, routerTables, summarizeRuns, targetLabel, type Result, type Run, type Scenario } from "./router-results.ts";
 
@@ -467,7 +467,7 @@ let stopFns: (() => Promise<void>)[] = [];
 /** Stops every process and bus connection started so far (after each scenario, and on the way out). */
 async function stopAll() {
   stopping = true;
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await stopChildren(children.splice(0), { graceMs: 2_000 });
   for (const f of stopFns.splice(0)) await f().catch(() => {});
   stopping = false;
 }

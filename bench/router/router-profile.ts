@@ -17,7 +17,7 @@ import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { startHelloBackend } from "../lib/backend.ts";
 import { writeReport } from "../lib/report.ts";
-import { stopOnSignals } from "../lib/stop-signals.ts";
+import { stopChildren, stopOnSignals } from "../lib/stop-signals.ts";
 import { runWrk } from "../lib/wrk.ts";
 import { categorize, summarizeProfile, type CpuProfile } from "./profile-summary.ts";
 
@@ -41,7 +41,7 @@ const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-profile-"));
 const nats = await startNatsServer();
 const cleanUp = stopOnSignals(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await stopChildren(children, { graceMs: 2_000 });
   await nats.stop();
   rmSync(dir, { recursive: true, force: true });
 });

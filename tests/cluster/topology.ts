@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopsToRunBeforeExit } from "../../scripts/stop-request.ts";
 
 export interface HostProcess {
   name: string;
@@ -183,12 +184,23 @@ export class Topology {
     return h;
   }
 
-  /** Stops everything: SIGTERM to what we started, then SIGKILL to every pid in our namespaces. */
+  /**
+   * Stops everything: SIGTERM to what we started, then SIGKILL to every pid in our namespaces, and waits
+   * until those processes are gone (zombies included) before the namespaces go: a run that returns from
+   * here leaves nothing dying behind it.
+   */
   async teardown(graceMs = 3000): Promise<void> {
     if (this.torn) return;
     for (const p of this.processes) if (p.alive()) signalGroup(p.pid, "SIGTERM");
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && this.processes.some((p) => p.alive())) await Bun.sleep(50);
+    for (const p of this.processes) if (p.alive()) signalGroup(p.pid, "SIGKILL");
+    const pids = [...this.hosts.values()].flatMap((h) => h.pids());
+    for (const h of this.hosts.values()) h.killAll();
+    await Promise.all(this.processes.map((p) => p.exited));
+    // what ran in the namespaces but was not ours to reap is reaped by init, within a couple of seconds
+    const gone = Date.now() + 5_000;
+    while (Date.now() < gone && pids.some((pid) => existsSync(`/proc/${pid}`))) await Bun.sleep(20);
     this.teardownSync();
   }
 
@@ -278,13 +290,16 @@ function installExitHandlers(t: Topology): void {
   live.add(t);
   if (handlersInstalled) return;
   handlersInstalled = true;
-  const all = () => {
+  // A stop request (SIGINT/SIGTERM/SIGHUP, the parent gone) reaches the test run's one handler,
+  // tests/support/stop-on-signal.ts, which tears every topology down with everything else the run
+  // started before it exits; whatever exits the process, the exit handler runs last.
+  stopsToRunBeforeExit.add(teardownAllTopologies);
+  process.on("exit", () => {
     for (const x of live) x.teardownSync();
-  };
-  process.on("exit", all);
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-    process.once(sig, () => {
-      all();
-      process.exit(130);
-    });
+  });
+}
+
+/** Tears down every topology of this process that is still up, waiting for their processes. */
+export async function teardownAllTopologies(): Promise<void> {
+  await Promise.allSettled([...live].map((t) => t.teardown()));
 }

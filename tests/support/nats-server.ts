@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
+import { stopChild } from "../../scripts/stop-child.ts";
+import { stopsToRunBeforeExit } from "../../scripts/stop-request.ts";
 
 export interface NatsServer {
   url: string;
@@ -28,21 +30,18 @@ export async function startNatsServer(opts: { port?: number; args?: string[] } =
     if (file) {
       const ports = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nats: string[] };
       const url = ports.nats[0]!;
-      return { url, port: Number(new URL(url).port), pid: child.pid!, stop: () => stopChild(child, dir) };
+      const stopThis = () => (stopsToRunBeforeExit.delete(stopThis), stop(child, dir));
+      stopsToRunBeforeExit.add(stopThis); // stopped too if the test run is stopped from outside
+      return { url, port: Number(new URL(url).port), pid: child.pid!, stop: stopThis };
     }
     if (child.exitCode !== null) break;
     await Bun.sleep(20);
   }
-  await stopChild(child, dir);
+  await stop(child, dir);
   throw new Error(`nats-server did not start: ${stderr}`);
 }
 
-async function stopChild(child: ChildProcess, dir: string): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    await Promise.race([exited, Bun.sleep(3000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
+async function stop(child: ChildProcess, dir: string): Promise<void> {
+  await stopChild(child, { graceMs: 3000 }); // resolves once it has exited: its port is free again
   rmSync(dir, { recursive: true, force: true });
 }

@@ -46,3 +46,19 @@ export const alive = (p: Proc): boolean => {
   const now = readProc(p.pid);
   return !!now && now.startTime === p.startTime && now.state !== "Z";
 };
+
+/**
+ * Not gone yet: the same process is still in the process table, running or a zombie nobody has reaped.
+ * What a runner that stops its children in order (stop-child.ts) leaves none of when it exits.
+ */
+export const notReaped = (p: Proc): boolean => readProc(p.pid)?.startTime === p.startTime;
+
+/** How a process left over is shown in a failed assertion. */
+export const describeProc = (p: Proc): string => `${p.pid} ${readProc(p.pid)?.state ?? "?"} ${p.cmdline}`;
+
+/** Adds to `seen` each descendant of `roots` not in it yet (by pid and start time). */
+export function collectDescendants(seen: Proc[], ...roots: number[]): Proc[] {
+  for (const root of roots)
+    for (const p of descendants(root)) if (!seen.some((q) => q.pid === p.pid && q.startTime === p.startTime)) seen.push(p);
+  return seen;
+}

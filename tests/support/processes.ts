@@ -1,7 +1,9 @@
 // Real processes for cross-component tests: started with a name, their output kept (and shown on
-// failure), ended by pid, with their whole process group when they own one.
+// failure), ended by pid, with their whole process group when they own one, and waited for.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { stopChild } from "../../scripts/stop-child.ts";
+import { stopsToRunBeforeExit } from "../../scripts/stop-request.ts";
 
 export interface TestProcess {
   name: string;
@@ -71,24 +73,8 @@ export function startProcess(
     },
     async stop(signal = "SIGTERM", graceMs = 5000) {
       running.delete(p);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(-child.pid!, signal);
-      } catch {
-        child.kill(signal);
-      }
-      let grace: Timer | undefined;
-      const done = await Promise.race([
-        exited.then(() => true),
-        new Promise<boolean>((resolve) => (grace = setTimeout(() => resolve(false), graceMs))),
-      ]);
-      clearTimeout(grace);
-      if (!done) {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {}
-        await exited;
-      }
+      // the group, then SIGKILL after the grace; resolves once the process and its group are gone
+      await stopChild(child, { signal, graceMs, group: true });
     },
   };
   running.add(p);
@@ -99,3 +85,5 @@ export function startProcess(
 export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
+// and every one of them if the test run is stopped from outside
+stopsToRunBeforeExit.add(stopAllProcesses);

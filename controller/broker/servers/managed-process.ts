@@ -58,13 +58,16 @@ export async function startManagedProcess(opts: ManagedProcessOptions): Promise<
   });
   const pid = child.pid;
   const stop = async (graceMs = 10_000) => {
-    if (exited || pid === undefined) return;
-    signalGroup(pid, "SIGTERM");
-    const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
-    await exit;
-    clearTimeout(timer);
-    // Helpers the server forked into its group (e.g. Erlang's inet_gethost) go with it.
-    signalGroup(pid, "SIGKILL");
+    if (pid === undefined) return;
+    if (!exited) {
+      signalGroup(pid, "SIGTERM");
+      const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
+      await exit;
+      clearTimeout(timer);
+    }
+    // Helpers the server forked into its group (e.g. Erlang's inet_gethost) go with it, and the stop
+    // ends only once they are gone too: a caller that exits next leaves nothing behind, not even a zombie.
+    if (signalGroup(pid, "SIGKILL")) await groupGone(pid, 5_000);
   };
 
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
@@ -80,12 +83,20 @@ export async function startManagedProcess(opts: ManagedProcessOptions): Promise<
   );
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals) {
+/** false when the group is already gone */
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pid, signal);
-  } catch {
-    // the group is already gone
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // members running as another user
   }
+}
+
+/** Waits until process group `pgid` is empty (its orphans reaped), at most `timeoutMs`. */
+async function groupGone(pgid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (signalGroup(pgid, 0) && Date.now() < deadline) await Bun.sleep(20);
 }
 
 export function readTail(path: string, lines = 20): string {
