@@ -24,7 +24,7 @@ function setup(p: MemoryProvisionerOptions = {}, syncWindowMs = 0, clientOpts: P
     log: memoryLogger(),
     ...clientOpts,
   });
-  const inst = { instanceId: "i1", serviceId: "memory-service-id", planId: "memory-small-id" };
+  const inst = { instanceId: "i1", serviceId: "memory-service-id", planId: "memory-small-id", organizationGuid: "org-1", spaceGuid: "space-1" };
   return { provisioner, client, inst, broker: app.decorator.serviceBroker };
 }
 

@@ -38,6 +38,12 @@ export interface InstanceSpec {
   context?: Record<string, unknown>;
 }
 
+/** A provision names where the instance lives: OSB 2.17 § Provisioning makes both guids REQUIRED. */
+export interface ProvisionSpec extends InstanceSpec {
+  organizationGuid: string;
+  spaceGuid: string;
+}
+
 export interface BindingSpec {
   instanceId: string;
   bindingId: string;
@@ -76,9 +82,11 @@ export class BrokerClient {
   }
 
   /** Provisions and waits for it to finish; on an uncertain failure, deprovisions (orphan mitigation). */
-  async provision(spec: InstanceSpec): Promise<{ dashboard_url?: string }> {
+  async provision(spec: ProvisionSpec): Promise<{ dashboard_url?: string }> {
     const path = `/v2/service_instances/${encodeURIComponent(spec.instanceId)}`;
-    const body = { service_id: spec.serviceId, plan_id: spec.planId, parameters: spec.params ?? {}, context: spec.context ?? { platform: "skiff" } };
+    const where = { organization_guid: spec.organizationGuid, space_guid: spec.spaceGuid };
+    // The guids go both top level and in context, as the spec asks while it moves them into context.
+    const body = { service_id: spec.serviceId, plan_id: spec.planId, ...where, parameters: spec.params ?? {}, context: spec.context ?? { platform: "skiff", ...where } };
     const mitigate = () => this.deprovision(spec);
     return this.create(`provision ${spec.instanceId}`, mitigate, async () => {
       const res = await this.request("PUT", `${path}?accepts_incomplete=true`, body);
@@ -99,6 +107,14 @@ export class BrokerClient {
     if (res.status === 200) return;
     if (res.status === 202) return this.poll(`${path}/last_operation`, spec, res.body.operation, false);
     throw failure(`update ${spec.instanceId}`, res);
+  }
+
+  /** GET of an instance (brokers whose catalog says `instances_retrievable`): its plan and parameters. */
+  async fetchInstance(spec: { instanceId: string; serviceId?: string; planId?: string }): Promise<{ service_id?: string; plan_id?: string; dashboard_url?: string; parameters?: Record<string, unknown> }> {
+    const query = spec.serviceId && spec.planId ? `?${ids({ serviceId: spec.serviceId, planId: spec.planId })}` : "";
+    const res = await this.request("GET", `/v2/service_instances/${encodeURIComponent(spec.instanceId)}${query}`);
+    if (res.status !== 200) throw failure(`fetch instance ${spec.instanceId}`, res);
+    return res.body;
   }
 
   /** Deprovisions and waits; a broker that no longer knows the instance (410) counts as done. */

@@ -31,7 +31,8 @@ function setup(opts: MemoryProvisionerOptions = {}, syncWindowMs = 0, store: Bro
   return { app, provisioner, call, broker: app.decorator.serviceBroker };
 }
 
-const provisionBody = (plan = SMALL, parameters: Record<string, unknown> = {}) => ({ service_id: S, plan_id: plan, parameters, context: { platform: "skiff" } });
+const where = { organization_guid: "org-1", space_guid: "space-1" };
+const provisionBody = (plan = SMALL, parameters: Record<string, unknown> = {}) => ({ service_id: S, plan_id: plan, ...where, parameters, context: { platform: "skiff", ...where } });
 const q = `service_id=${S}&plan_id=${SMALL}`;
 
 describe("broker gate", () => {
@@ -317,5 +318,109 @@ describe("sqlite store", () => {
     expect(last.body.state).toBe("failed");
     expect(last.body.description).toContain("restarted");
     await one.broker.idle();
+  });
+});
+
+describe("what OSB 2.17 says a broker MUST do (issue 22)", () => {
+  test("§ Provisioning: organization_guid and space_guid are REQUIRED non-empty strings; a request without one is 400 naming it, and creates nothing", async () => {
+    const { call, provisioner } = setup();
+    for (const [field, value] of [["organization_guid", undefined], ["organization_guid", ""], ["space_guid", undefined], ["space_guid", ""], ["space_guid", 7]] as const) {
+      const body: Record<string, unknown> = { ...provisionBody(), [field]: value };
+      if (value === undefined) delete body[field];
+      const res = await call("PUT", "/v2/service_instances/i1?accepts_incomplete=true", body);
+      expect(res.status).toBe(400);
+      expect(res.body.description).toStartWith(`${field} is`);
+    }
+    expect(provisioner.calls).toEqual([]);
+    expect((await call("GET", "/v2/service_instances/i1")).status).toBe(404);
+    expect((await call("GET", "/v2/service_instances/i1/last_operation")).status).toBe(410);
+  });
+
+  test("§ Provisioning: a repeat that differs only in organization, space or context is 409, not 200", async () => {
+    const { call } = setup();
+    expect((await call("PUT", "/v2/service_instances/i1", provisionBody())).status).toBe(201);
+    expect((await call("PUT", "/v2/service_instances/i1", provisionBody())).status).toBe(200);
+    const other = { organization_guid: "org-2", space_guid: "space-2" };
+    const org = await call("PUT", "/v2/service_instances/i1", { ...provisionBody(), ...other, context: { platform: "skiff", ...other } });
+    expect(org.status).toBe(409);
+    expect(org.body.description).toContain("organization_guid, space_guid, context");
+    const ctx = await call("PUT", "/v2/service_instances/i1", { ...provisionBody(), context: { platform: "skiff", ...where, instance_name: "renamed" } });
+    expect(ctx).toMatchObject({ status: 409, body: { description: expect.stringContaining("context") } });
+    // context's guids must agree with the top-level ones
+    const split = await call("PUT", "/v2/service_instances/i2", { ...provisionBody(), context: { platform: "skiff", ...where, space_guid: "elsewhere" } });
+    expect(split).toMatchObject({ status: 400, body: { description: "context.space_guid (elsewhere) differs from space_guid (space-1)" } });
+  });
+
+  test("§ Deprovisioning, § Unbinding: an empty or wrong service_id/plan_id is 400 naming it, and deletes nothing", async () => {
+    const { call, provisioner } = setup();
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: SMALL });
+    const cases: [string, string][] = [
+      [`plan_id=${SMALL}&service_id=`, "query parameter service_id is empty"],
+      [`plan_id=&service_id=${S}`, "query parameter plan_id is empty"],
+      [`plan_id=${SMALL}`, "query parameter service_id is missing"],
+      [`plan_id=${SMALL}&service_id=other-service`, "service_id other-service is not the service of"],
+      [`plan_id=${LARGE}&service_id=${S}`, `plan_id ${LARGE} is not the plan of`],
+    ];
+    for (const [query, description] of cases) {
+      for (const path of ["/v2/service_instances/i1/service_bindings/b1", "/v2/service_instances/i1"]) {
+        const res = await call("DELETE", `${path}?${query}`);
+        expect(res.status).toBe(400);
+        expect(res.body.description).toStartWith(description);
+        expect(res.body.description).toContain("nothing was deleted");
+      }
+    }
+    expect(provisioner.calls.filter((c) => c.startsWith("unbind") || c.startsWith("deprovision"))).toEqual([]);
+    expect((await call("GET", "/v2/service_instances/i1/service_bindings/b1")).status).toBe(200);
+    expect((await call("GET", "/v2/service_instances/i1")).status).toBe(200);
+    expect((await call("DELETE", `/v2/service_instances/i1/service_bindings/b1?${q}`)).status).toBe(200);
+    expect((await call("DELETE", `/v2/service_instances/i1?${q}`)).status).toBe(200);
+  });
+
+  test("§ Binding: a bind whose plan is not the instance's is 400 (PATCH changes plans, not PUT)", async () => {
+    const { call } = setup();
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    const res = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: LARGE });
+    expect(res).toMatchObject({ status: 400, body: { description: expect.stringContaining(`plan_id ${LARGE} is not the plan of instance i1`) } });
+  });
+
+  test("§ Catalog, § Fetching a Service Instance: instances_retrievable; GET answers 404 while provisioning, 200 with ids and parameters, 422 ConcurrencyError while updating", async () => {
+    const { call, broker } = setup({ delayMs: 60 });
+    const catalog = await call("GET", "/v2/catalog");
+    expect(catalog.body.services[0]).toMatchObject({ instances_retrievable: true, bindings_retrievable: true, plan_updateable: true });
+    expect((await call("GET", "/v2/service_instances/nope")).status).toBe(404);
+    expect((await call("PUT", "/v2/service_instances/i1?accepts_incomplete=true", provisionBody(SMALL, { tier: 1 }))).status).toBe(202);
+    const during = await call("GET", "/v2/service_instances/i1");
+    expect(during).toMatchObject({ status: 404, body: { description: "service instance i1 is still being provisioned" } });
+    await broker.idle();
+    const got = await call("GET", `/v2/service_instances/i1?service_id=${S}&plan_id=${SMALL}`);
+    expect(got).toMatchObject({ status: 200, body: { service_id: S, plan_id: SMALL, dashboard_url: "http://memory.example/i1", parameters: { tier: 1 } } });
+    expect((await call("GET", `/v2/service_instances/i1?plan_id=${LARGE}`)).status).toBe(400);
+    expect((await call("PATCH", "/v2/service_instances/i1?accepts_incomplete=true", { service_id: S, plan_id: LARGE })).status).toBe(202);
+    expect(await call("GET", "/v2/service_instances/i1")).toMatchObject({ status: 422, body: { error: "ConcurrencyError" } });
+    await broker.idle();
+    expect((await call("GET", "/v2/service_instances/i1")).body).toMatchObject({ plan_id: LARGE, parameters: { tier: 1 } });
+    // the binding's plan follows the instance's: unbind names the new one
+    expect((await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: LARGE })).status).toBe(201);
+  });
+
+  test("§ Updating: a PATCH whose service_id is not the instance's is 400, an empty plan_id too; nothing changes", async () => {
+    const { call, provisioner } = setup({ serviceId: S });
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: "", plan_id: LARGE })).body.description).toStartWith("service_id is empty");
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: "" })).body.description).toStartWith("plan_id is empty");
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: LARGE, parameters: [1] })).status).toBe(400);
+    expect(provisioner.calls).not.toContain("update i1");
+  });
+
+  test("§ Platform to Service Broker Authentication, § API Version Header: checked first on every route, unknown ones and malformed bodies included", async () => {
+    const { call, app } = setup();
+    expect((await call("GET", "/v2/no/such/route", undefined, { authorization: "" })).status).toBe(401);
+    expect((await call("GET", "/v2/service_instances/i1", undefined, { authorization: "" })).status).toBe(401);
+    expect((await call("GET", "/v2/service_instances/i1", undefined, { "x-broker-api-version": "" })).status).toBe(412);
+    expect((await call("POST", "/v2/catalog", undefined, { "x-broker-api-version": "" })).status).toBe(412);
+    expect((await call("GET", "/v2/no/such/route")).status).toBe(404);
+    const garbage = await app.handle(new Request("http://broker/v2/service_instances/i1", { method: "PUT", headers: { "content-type": "application/json" }, body: "{oops" }));
+    expect(garbage.status).toBe(401);
   });
 });

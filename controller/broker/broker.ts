@@ -57,10 +57,13 @@ export function createBroker(config: BrokerConfig) {
 
   const accepts = (query: Record<string, unknown>) => query.accepts_incomplete === "true";
   // Every handler waits for the restart recovery once; after that the promise is settled and free.
-  const answer = async (request: Request, fn: () => Promise<Reply>) => gate(request) ?? (await broker.recovered, json(await fn(), request));
+  const answer = async (request: Request, fn: () => Promise<Reply>) => (await broker.recovered, json(await fn(), request));
 
   return new Elysia({ name: "skiff-broker" })
     .decorate("serviceBroker", broker)
+    // Authentication, then the version, before anything else: before routing (an unknown endpoint is 401
+    // or 412 before it is 404) and before the body is parsed (malformed JSON from a stranger is 401).
+    .onRequest(({ request }) => gate(request))
     .onError(({ code, error, request }) => {
       if (code === "PARSE") return json({ status: 400, body: { description: "the request body is not valid JSON" } }, request);
       if (code === "NOT_FOUND") return json({ status: 404, body: { description: "no such broker endpoint" } }, request);
@@ -71,10 +74,11 @@ export function createBroker(config: BrokerConfig) {
       await broker.close();
       await store.close();
     })
-    .get("/v2/catalog", ({ request }) => gate(request) ?? json({ status: 200, body: broker.catalog }, request))
+    .get("/v2/catalog", ({ request }) => json({ status: 200, body: broker.catalog }, request))
     .put("/v2/service_instances/:id", ({ request, params, query, body }) =>
       answer(request, () => broker.provision(params.id, jsonBody(body), accepts(query))),
     )
+    .get("/v2/service_instances/:id", ({ request, params, query }) => answer(request, () => broker.fetchInstance(params.id, query)))
     .patch("/v2/service_instances/:id", ({ request, params, query, body }) =>
       answer(request, () => broker.update(params.id, jsonBody(body), accepts(query))),
     )
@@ -87,8 +91,8 @@ export function createBroker(config: BrokerConfig) {
     .put("/v2/service_instances/:id/service_bindings/:bid", ({ request, params, query, body }) =>
       answer(request, () => broker.bind(params.id, params.bid, jsonBody(body), accepts(query))),
     )
-    .get("/v2/service_instances/:id/service_bindings/:bid", ({ request, params }) =>
-      answer(request, () => broker.fetchBinding(params.id, params.bid)),
+    .get("/v2/service_instances/:id/service_bindings/:bid", ({ request, params, query }) =>
+      answer(request, () => broker.fetchBinding(params.id, params.bid, query)),
     )
     .delete("/v2/service_instances/:id/service_bindings/:bid", ({ request, params, query }) =>
       answer(request, () => broker.unbind(params.id, params.bid, query, accepts(query))),

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../../bus/log.ts";
 import { ServiceError } from "./errors.ts";
-import { objectField, sameJson, stringField } from "./request-fields.ts";
+import { objectField, optionalObject, requiredString, sameJson, stringField } from "./request-fields.ts";
 import type { BindingRecord, BrokerStore, InstanceRecord, OperationKind, OperationRecord } from "./store.ts";
 import { BrokerErrorCodes, type CatalogPlan, type CatalogService, type Provisioner } from "./types.ts";
 
@@ -61,21 +61,36 @@ export class ServiceBroker {
       if (this.byServiceId.has(p.service.id)) throw new Error(`two provisioners declare service id ${p.service.id}`);
       this.byServiceId.set(p.service.id, p);
     }
-    this.catalog = { services: opts.provisioners.map((p) => p.service) };
+    // GET of an instance or a binding is the framework's, so every service offers both unless it says not.
+    this.catalog = {
+      services: opts.provisioners.map((p) => ({
+        ...p.service,
+        instances_retrievable: p.service.instances_retrievable ?? true,
+        bindings_retrievable: p.service.bindings_retrievable ?? p.service.bindable,
+      })),
+    };
     this.syncWindowMs = opts.syncWindowMs ?? 1000;
-    this.recovered = this.failUnfinished();
+    this.recovered = this.failUnfinished().then(() => this.resumeProvisioners());
   }
 
   async provision(instanceId: string, body: unknown, acceptsIncomplete: boolean): Promise<Reply> {
-    const req = this.parseServicePlan(body);
+    const req = this.parseProvision(body);
     if ("status" in req) return req;
-    const { provisioner, plan, params } = req;
-    const context = objectField(body, "context") ?? {};
+    const { provisioner, plan, params, context, organizationGuid, spaceGuid } = req;
     const result = await this.locked<Reply | Started>(instanceId, async () => {
       const existing = await this.opts.store.getInstance(instanceId);
       if (existing) {
-        const same = existing.serviceId === provisioner.service.id && existing.planId === plan.id && sameJson(existing.params, params);
-        if (!same) return { status: 409, body: { description: `service instance ${instanceId} already exists with different attributes` } };
+        // Identical means every attribute the platform sent (OSB 2.17 § Provisioning, 200 vs 409): ids,
+        // parameters, organization, space and context. A record kept before the guids were has none.
+        const differs = [
+          existing.serviceId !== provisioner.service.id && "service_id",
+          existing.planId !== plan.id && "plan_id",
+          !sameJson(existing.params, params) && "parameters",
+          existing.organizationGuid !== undefined && existing.organizationGuid !== organizationGuid && "organization_guid",
+          existing.spaceGuid !== undefined && existing.spaceGuid !== spaceGuid && "space_guid",
+          !sameJson(existing.context, context) && "context",
+        ].filter((d): d is string => d !== false);
+        if (differs.length) return { status: 409, body: { description: `service instance ${instanceId} already exists with a different ${differs.join(", ")}` } };
         if (existing.operation?.state === "in progress") {
           if (existing.operation.kind !== "provision") return concurrency(`an ${existing.operation.kind} of ${instanceId} is in progress`);
           return acceptsIncomplete ? { status: 202, body: { operation: existing.operation.id } } : concurrency(`provisioning of ${instanceId} is in progress`);
@@ -90,6 +105,8 @@ export class ServiceBroker {
         planId: plan.id,
         params,
         context,
+        organizationGuid,
+        spaceGuid,
         ready: false,
         operation: newOperation("provision"),
       };
@@ -105,25 +122,33 @@ export class ServiceBroker {
   }
 
   async update(instanceId: string, body: unknown, acceptsIncomplete: boolean): Promise<Reply> {
-    const serviceId = stringField(body, "service_id");
-    if (!serviceId) return badRequest("service_id is required");
-    const provisioner = this.byServiceId.get(serviceId);
-    if (!provisioner) return badRequest(`unknown service_id ${serviceId}`);
+    const serviceId = requiredString(body, "service_id");
+    if ("missing" in serviceId) return badRequest(serviceId.missing);
+    const provisioner = this.byServiceId.get(serviceId.value);
+    if (!provisioner) return badRequest(`unknown service_id ${serviceId.value}`);
+    // plan_id may be left out (the plan stays), but when sent it is an id (OSB 2.17 § Updating)
+    const sentPlan = (body as Params).plan_id === undefined ? undefined : requiredString(body, "plan_id");
+    if (sentPlan && "missing" in sentPlan) return badRequest(sentPlan.missing);
+    const sentParams = optionalObject(body, "parameters");
+    if (sentParams === false) return badRequest("parameters must be an object");
+    const sentContext = optionalObject(body, "context");
+    if (sentContext === false) return badRequest("context must be an object");
     const result = await this.locked<Reply | Started>(instanceId, async () => {
       const record = await this.opts.store.getInstance(instanceId);
       if (!record || !record.ready) return { status: 404, body: { description: `service instance ${instanceId} does not exist` } };
-      const planId = stringField(body, "plan_id") ?? record.pendingUpdate?.planId ?? record.planId;
+      if (record.serviceId !== provisioner.service.id) return badRequest(wrongId("service_id", serviceId.value, `the service of instance ${instanceId}`, record.serviceId, "nothing was changed"));
+      const planId = sentPlan?.value ?? record.pendingUpdate?.planId ?? record.planId;
       const plan = provisioner.service.plans.find((p) => p.id === planId);
       if (!plan) return badRequest(`unknown plan_id ${planId} for service ${provisioner.service.name}`);
       if (record.operation?.state === "in progress") {
         // The spec: the same update again while it runs is answered 202 with its operation, not refused.
         const pending = record.pendingUpdate;
-        const same = record.operation.kind === "update" && pending?.planId === plan.id && sameJson(objectField(body, "parameters") ?? record.params, pending.params);
+        const same = record.operation.kind === "update" && pending?.planId === plan.id && sameJson(sentParams ?? record.params, pending.params);
         if (same && acceptsIncomplete) return { status: 202, body: { operation: record.operation.id } };
         return concurrency(`an ${record.operation.kind} of ${instanceId} is in progress`);
       }
       const previousPlan = this.plan(provisioner, record.planId);
-      const params = objectField(body, "parameters") ?? record.params;
+      const params = sentParams ?? record.params;
       if (plan.id === record.planId && sameJson(params, record.params)) return { status: 200, body: {} };
       const updatable = plan.plan_updateable ?? provisioner.service.plan_updateable ?? false;
       // 422: the spec's answer for a change the service does not support (400 is for malformed requests).
@@ -134,11 +159,18 @@ export class ServiceBroker {
       record.pendingUpdate = { planId: plan.id, params };
       await this.opts.store.putInstance(record);
       const update = provisioner.update.bind(provisioner);
+      const context = sentContext ?? record.context;
       const work = async () => {
         try {
-          await update({ instanceId, plan, params, context: record.context, previousPlan });
+          await update({ instanceId, plan, params, context, previousPlan });
           record.planId = plan.id;
           record.params = params;
+          record.context = context;
+          // The bindings now live under the new plan's limits: the platform names it when it unbinds.
+          for (const b of await this.opts.store.bindingsOf(instanceId)) {
+            b.planId = plan.id;
+            await this.opts.store.putBinding(b);
+          }
         } finally {
           record.pendingUpdate = undefined;
         }
@@ -149,10 +181,15 @@ export class ServiceBroker {
   }
 
   async deprovision(instanceId: string, query: Params, acceptsIncomplete: boolean): Promise<Reply> {
-    if (typeof query.service_id !== "string" || typeof query.plan_id !== "string") return badRequest("service_id and plan_id are required");
+    const ids = requiredIds(query);
+    if ("status" in ids) return ids;
     const result = await this.locked<Reply | Started>(instanceId, async () => {
       const record = await this.opts.store.getInstance(instanceId);
       if (!record) return gone;
+      // Ids that are not the instance's are a platform bug: deleting on them could drop the wrong database.
+      const what = `instance ${instanceId}`;
+      if (ids.serviceId !== record.serviceId) return badRequest(wrongId("service_id", ids.serviceId, `the service of ${what}`, record.serviceId, "nothing was deleted"));
+      if (ids.planId !== record.planId) return badRequest(wrongId("plan_id", ids.planId, `the plan of ${what}`, record.planId, "nothing was deleted"));
       if (record.operation?.state === "in progress") {
         if (record.operation.kind !== "deprovision") return concurrency(`an ${record.operation.kind} of ${instanceId} is in progress`);
         return acceptsIncomplete ? { status: 202, body: { operation: record.operation.id } } : concurrency(`deprovisioning of ${instanceId} is in progress`);
@@ -182,6 +219,26 @@ export class ServiceBroker {
     return lastOperation(record.operation, query);
   }
 
+  /**
+   * GET of an instance (OSB 2.17 § Fetching a Service Instance): 404 while it does not exist or its
+   * provisioning runs (or failed), 422 ConcurrencyError while an update runs, else its ids, dashboard and
+   * parameters.
+   */
+  async fetchInstance(instanceId: string, query: Params): Promise<Reply> {
+    const hints = optionalIds(query);
+    if ("status" in hints) return hints;
+    const record = await this.opts.store.getInstance(instanceId);
+    const running = record?.operation?.state === "in progress" ? record.operation.kind : undefined;
+    if (!record) return { status: 404, body: { description: `service instance ${instanceId} does not exist` } };
+    if (running === "provision") return { status: 404, body: { description: `service instance ${instanceId} is still being provisioned` } };
+    if (!record.ready) return { status: 404, body: { description: `service instance ${instanceId} does not exist: its provisioning failed` } };
+    if (running === "update") return concurrency(`service instance ${instanceId} is being updated; fetch it once the update has finished`);
+    const what = `instance ${instanceId}`;
+    if (hints.serviceId !== undefined && hints.serviceId !== record.serviceId) return badRequest(wrongId("service_id", hints.serviceId, `the service of ${what}`, record.serviceId));
+    if (hints.planId !== undefined && hints.planId !== record.planId) return badRequest(wrongId("plan_id", hints.planId, `the plan of ${what}`, record.planId));
+    return { status: 200, body: { service_id: record.serviceId, plan_id: record.planId, ...dashboard(record.dashboardUrl), parameters: record.params } };
+  }
+
   async bind(instanceId: string, bindingId: string, body: unknown, acceptsIncomplete: boolean): Promise<Reply> {
     const req = this.parseServicePlan(body);
     if ("status" in req) return req;
@@ -195,6 +252,9 @@ export class ServiceBroker {
         return { status: 404, body: { description: `service instance ${instanceId} does not exist` } };
       }
       if (instance.operation?.state === "in progress") return concurrency(`an ${instance.operation.kind} of ${instanceId} is in progress`);
+      const what = `instance ${instanceId}`;
+      if (instance.serviceId !== provisioner.service.id) return badRequest(wrongId("service_id", provisioner.service.id, `the service of ${what}`, instance.serviceId, "nothing was bound"));
+      if (instance.planId !== plan.id) return badRequest(wrongId("plan_id", plan.id, `the plan of ${what}`, instance.planId, "nothing was bound"));
       const existing = await this.opts.store.getBinding(bindingId);
       if (existing) {
         // A binding is identical only for the same app too: another app must never get these credentials.
@@ -234,10 +294,14 @@ export class ServiceBroker {
   }
 
   async unbind(instanceId: string, bindingId: string, query: Params, acceptsIncomplete: boolean): Promise<Reply> {
-    if (typeof query.service_id !== "string" || typeof query.plan_id !== "string") return badRequest("service_id and plan_id are required");
+    const ids = requiredIds(query);
+    if ("status" in ids) return ids;
     const result = await this.locked<Reply | Started>(`binding:${bindingId}`, async () => {
       const record = await this.opts.store.getBinding(bindingId);
       if (!record || record.instanceId !== instanceId) return gone;
+      const what = `binding ${bindingId}`;
+      if (ids.serviceId !== record.serviceId) return badRequest(wrongId("service_id", ids.serviceId, `the service of ${what}`, record.serviceId, "nothing was deleted"));
+      if (ids.planId !== record.planId) return badRequest(wrongId("plan_id", ids.planId, `the plan of ${what}`, record.planId, "nothing was deleted"));
       if (record.operation?.state === "in progress") {
         if (record.operation.kind !== "unbind") return concurrency(`a ${record.operation.kind} of ${bindingId} is in progress`);
         return acceptsIncomplete ? { status: 202, body: { operation: record.operation.id } } : concurrency(`unbinding ${bindingId} is in progress`);
@@ -254,12 +318,20 @@ export class ServiceBroker {
     return this.answer(result, acceptsIncomplete);
   }
 
-  /** GET of a binding: how a platform fetches credentials after an asynchronous bind. */
-  async fetchBinding(instanceId: string, bindingId: string): Promise<Reply> {
+  /**
+   * GET of a binding (OSB 2.17 § Fetching a Service Binding): how a platform reads credentials after an
+   * asynchronous bind. 404 while it does not exist, or an operation on it runs, or its bind failed.
+   */
+  async fetchBinding(instanceId: string, bindingId: string, query: Params = {}): Promise<Reply> {
+    const hints = optionalIds(query);
+    if ("status" in hints) return hints;
     const record = await this.opts.store.getBinding(bindingId);
     if (!record || record.instanceId !== instanceId || !record.ready || record.operation?.state === "in progress") {
       return { status: 404, body: { description: `service binding ${bindingId} does not exist or is not ready` } };
     }
+    const what = `binding ${bindingId}`;
+    if (hints.serviceId !== undefined && hints.serviceId !== record.serviceId) return badRequest(wrongId("service_id", hints.serviceId, `the service of ${what}`, record.serviceId));
+    if (hints.planId !== undefined && hints.planId !== record.planId) return badRequest(wrongId("plan_id", hints.planId, `the plan of ${what}`, record.planId));
     return { status: 200, body: { credentials: record.credentials, parameters: record.params } };
   }
 
@@ -367,20 +439,57 @@ export class ServiceBroker {
   }
 
   private parseServicePlan(body: unknown): { provisioner: Provisioner; plan: CatalogPlan; params: Params } | Reply {
-    const serviceId = stringField(body, "service_id");
-    const planId = stringField(body, "plan_id");
-    if (!serviceId || !planId) return badRequest("service_id and plan_id are required");
-    const provisioner = this.byServiceId.get(serviceId);
-    if (!provisioner) return badRequest(`unknown service_id ${serviceId}`);
-    const plan = provisioner.service.plans.find((p) => p.id === planId);
-    if (!plan) return badRequest(`unknown plan_id ${planId} for service ${provisioner.service.name}`);
-    const raw = (body as Params).parameters;
-    if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) return badRequest("parameters must be an object");
-    return { provisioner, plan, params: (raw as Params | undefined) ?? {} };
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return badRequest("the request body must be a JSON object");
+    const serviceId = requiredString(body, "service_id");
+    if ("missing" in serviceId) return badRequest(serviceId.missing);
+    const planId = requiredString(body, "plan_id");
+    if ("missing" in planId) return badRequest(planId.missing);
+    const provisioner = this.byServiceId.get(serviceId.value);
+    if (!provisioner) return badRequest(`unknown service_id ${serviceId.value}`);
+    const plan = provisioner.service.plans.find((p) => p.id === planId.value);
+    if (!plan) return badRequest(`unknown plan_id ${planId.value} for service ${provisioner.service.name}`);
+    const params = optionalObject(body, "parameters");
+    if (params === false) return badRequest("parameters must be an object");
+    return { provisioner, plan, params: params ?? {} };
+  }
+
+  /**
+   * A provision request's fields (OSB 2.17 § Provisioning): service_id, plan_id, and organization_guid and
+   * space_guid, which the spec marks REQUIRED and "MUST be a non-empty string" (400 for missing mandatory
+   * data); `context` when sent is an object, and its guids (Cloud Foundry's profile repeats them) agree.
+   */
+  private parseProvision(body: unknown) {
+    const req = this.parseServicePlan(body);
+    if ("status" in req) return req;
+    const org = requiredString(body, "organization_guid");
+    if ("missing" in org) return badRequest(org.missing);
+    const space = requiredString(body, "space_guid");
+    if ("missing" in space) return badRequest(space.missing);
+    const context = optionalObject(body, "context");
+    if (context === false) return badRequest("context must be an object");
+    for (const [key, value] of [["organization_guid", org.value], ["space_guid", space.value]] as const) {
+      if (context?.[key] !== undefined && context[key] !== value) return badRequest(`context.${key} (${String(context[key])}) differs from ${key} (${value})`);
+    }
+    return { ...req, context: context ?? {}, organizationGuid: org.value, spaceGuid: space.value };
   }
 
   private plan(provisioner: Provisioner, planId: string): CatalogPlan {
     return provisioner.service.plans.find((p) => p.id === planId) ?? { id: planId, name: planId, description: "(no longer in the catalog)" };
+  }
+
+  /** Tells provisioners that enforce plan limits themselves which instances exist, on which plan. */
+  private async resumeProvisioners(): Promise<void> {
+    const resumable = this.opts.provisioners.filter((p) => p.resume);
+    if (resumable.length === 0) return;
+    const instances = (await this.opts.store.instances()).filter((r) => r.ready);
+    for (const p of resumable) {
+      const mine = instances.filter((r) => r.serviceId === p.service.id).map((r) => ({ instanceId: r.id, plan: this.plan(p, r.planId) }));
+      try {
+        await p.resume!(mine);
+      } catch (err) {
+        this.opts.log.error("a provisioner could not resume its instances", { service: p.service.name, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
   }
 
   private async failUnfinished(): Promise<void> {
@@ -406,6 +515,31 @@ function lastOperation(op: OperationRecord | undefined, query: Params): Reply {
   const body: Params = { state: op.state };
   if (op.description) body.description = op.description;
   return { status: 200, body };
+}
+
+/** service_id and plan_id of a DELETE (OSB 2.17 § Deprovisioning, § Unbinding): both REQUIRED, non-empty. */
+function requiredIds(query: Params): { serviceId: string; planId: string } | Reply {
+  const serviceId = requiredString(query, "service_id", "query");
+  if ("missing" in serviceId) return badRequest(`${serviceId.missing}; nothing was deleted`);
+  const planId = requiredString(query, "plan_id", "query");
+  if ("missing" in planId) return badRequest(`${planId.missing}; nothing was deleted`);
+  return { serviceId: serviceId.value, planId: planId.value };
+}
+
+/** service_id and plan_id of a GET, which the platform MAY send: when sent, non-empty. */
+function optionalIds(query: Params): { serviceId?: string; planId?: string } | Reply {
+  const out: { serviceId?: string; planId?: string } = {};
+  for (const [key, field] of [["service_id", "serviceId"], ["plan_id", "planId"]] as const) {
+    if (query[key] === undefined) continue;
+    const v = requiredString(query, key, "query");
+    if ("missing" in v) return badRequest(v.missing.replace("it is required, a", "when sent it must be a"));
+    out[field] = v.value;
+  }
+  return out;
+}
+
+function wrongId(field: string, given: string, whose: string, actual: string, outcome?: string): string {
+  return `${field} ${given} is not ${whose} (that is ${actual})${outcome ? `; ${outcome}` : ""}`;
 }
 
 function newOperation(kind: OperationKind): OperationRecord {

@@ -26,6 +26,12 @@ export class SqliteBrokerStore implements BrokerStore {
     const row = this.db.query<{ doc: string }, [string]>("SELECT doc FROM broker_instances WHERE id = ?").get(id);
     return row ? (JSON.parse(row.doc) as InstanceRecord) : undefined;
   }
+  async instances() {
+    return this.db
+      .query<{ doc: string }, []>("SELECT doc FROM broker_instances")
+      .all()
+      .map((row) => JSON.parse(row.doc) as InstanceRecord);
+  }
   async putInstance(r: InstanceRecord) {
     this.db
       .query("INSERT OR REPLACE INTO broker_instances (id, open, doc) VALUES (?, ?, ?)")

@@ -18,6 +18,9 @@ export interface InstanceRecord {
   planId: string;
   params: Record<string, unknown>;
   context: Record<string, unknown>;
+  /** The provision's organization_guid and space_guid (records from before they were kept have none). */
+  organizationGuid?: string;
+  spaceGuid?: string;
   dashboardUrl?: string;
   /** True once a provision succeeded; a failed provision leaves false (the platform deprovisions it). */
   ready: boolean;
@@ -40,6 +43,8 @@ export interface BindingRecord {
 
 export interface BrokerStore {
   getInstance(id: string): Promise<InstanceRecord | undefined>;
+  /** Every instance (a provisioner that enforces plan limits itself is told them at start). */
+  instances(): Promise<InstanceRecord[]>;
   putInstance(record: InstanceRecord): Promise<void>;
   deleteInstance(id: string): Promise<void>;
   getBinding(id: string): Promise<BindingRecord | undefined>;
@@ -53,17 +58,20 @@ export interface BrokerStore {
 
 /** A store in memory, for tests and throwaway brokers. Records are copied in and out. */
 export class MemoryBrokerStore implements BrokerStore {
-  private readonly instances = new Map<string, InstanceRecord>();
+  private readonly byId = new Map<string, InstanceRecord>();
   private readonly bindings = new Map<string, BindingRecord>();
 
   async getInstance(id: string) {
-    return copy(this.instances.get(id));
+    return copy(this.byId.get(id));
+  }
+  async instances() {
+    return [...this.byId.values()].map((r) => copy(r)!);
   }
   async putInstance(record: InstanceRecord) {
-    this.instances.set(record.id, copy(record)!);
+    this.byId.set(record.id, copy(record)!);
   }
   async deleteInstance(id: string) {
-    this.instances.delete(id);
+    this.byId.delete(id);
   }
   async getBinding(id: string) {
     return copy(this.bindings.get(id));
@@ -80,7 +88,7 @@ export class MemoryBrokerStore implements BrokerStore {
   async unfinished() {
     const open = (r: { operation?: OperationRecord }) => r.operation?.state === "in progress";
     return {
-      instances: [...this.instances.values()].filter(open).map((r) => copy(r)!),
+      instances: [...this.byId.values()].filter(open).map((r) => copy(r)!),
       bindings: [...this.bindings.values()].filter(open).map((r) => copy(r)!),
     };
   }

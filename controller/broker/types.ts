@@ -47,6 +47,11 @@ export interface ProvisionRequest {
   context: Record<string, unknown>;
 }
 
+/** A plan change or new parameters for a live instance: `plan` is the one to move to. */
+export interface UpdateRequest extends ProvisionRequest {
+  previousPlan: CatalogPlan;
+}
+
 export interface InstanceRef {
   instanceId: string;
   plan: CatalogPlan;
@@ -80,11 +85,20 @@ export interface Provisioner {
   /** True when an operation can take minutes: a request without accepts_incomplete=true gets 422 AsyncRequired. */
   readonly asyncOnly?: boolean;
   provision(req: ProvisionRequest): Promise<ProvisionResult | void>;
-  /** Optional plan or parameter change; without it, a change is refused with 422 (the spec's "not supported"). */
-  update?(req: ProvisionRequest & { previousPlan: CatalogPlan }): Promise<void>;
+  /**
+   * Optional plan or parameter change, applied to the live instance without losing its data; without it,
+   * a change is refused with 422 (the spec's "not supported"). Offer plan changes with `plan_updateable`.
+   */
+  update?(req: UpdateRequest): Promise<void>;
   deprovision(ref: InstanceRef): Promise<void>;
   bind(req: BindRequest): Promise<BindResult>;
   unbind(ref: BindingRef): Promise<void>;
+  /**
+   * Optional: told once the broker has started (and after a restart) which instances it holds and on
+   * which plan, for a provisioner that enforces a plan's limits itself rather than through the server
+   * (Redis's client cap). Later changes arrive through provision, update and deprovision.
+   */
+  resume?(instances: InstanceRef[]): Promise<void>;
   /** Releases admin connections; called when the broker stops. */
   close?(): Promise<void>;
 }

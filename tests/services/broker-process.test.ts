@@ -9,7 +9,7 @@ import { BrokerClient } from "../../controller/broker/broker-client.ts";
 import { startRedis, type RunningRedis } from "../../controller/broker/servers/redis-server.ts";
 import { freePort } from "../support/ports.ts";
 import { startProcess, stopAllProcesses, type TestProcess } from "../support/processes.ts";
-import { installed, rejection, tempDir } from "./harness.ts";
+import { installed, place, rejection, tempDir } from "./harness.ts";
 
 const available = installed("redis-server");
 
@@ -49,7 +49,7 @@ describe("broker process", () => {
     const client = new BrokerClient({ url: `http://127.0.0.1:${port}`, username: "platform", password: "s3cret", pollIntervalMs: 20 });
     const { services } = await client.catalog();
     expect(services.map((s) => s.name)).toEqual(["redis"]);
-    const ids = { serviceId: services[0]!.id, planId: services[0]!.plans[0]!.id };
+    const ids = { serviceId: services[0]!.id, planId: services[0]!.plans[0]!.id, ...place };
     const inst = { instanceId: "proc-inst", ...ids };
     await client.provision(inst);
     const { credentials } = await client.bind({ ...inst, bindingId: "proc-bind" });
@@ -102,7 +102,7 @@ describe("broker process", () => {
     const broker = await startBroker({ SKIFF_BROKER_PASS: "s3cret-logcheck", SKIFF_DATA_DIR: `${dir.path}/logcheck` });
     const client = new BrokerClient({ url: `http://127.0.0.1:${port}`, username: "platform", password: "s3cret-logcheck", pollIntervalMs: 20 });
     const { services } = await client.catalog();
-    const inst = { instanceId: "log-inst", serviceId: services[0]!.id, planId: services[0]!.plans[0]!.id };
+    const inst = { instanceId: "log-inst", serviceId: services[0]!.id, planId: services[0]!.plans[0]!.id, ...place };
     await client.provision(inst);
     const { credentials } = await client.bind({ ...inst, bindingId: "log-bind", appGuid: "app-1" });
     expect((await client.bind({ ...inst, bindingId: "log-bind", appGuid: "app-1" })).credentials).toEqual(credentials);

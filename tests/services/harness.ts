@@ -24,9 +24,13 @@ export function brokerFor(provisioners: Provisioner[], clientOptions: Partial<Br
     ...clientOptions,
   });
   const service = provisioners[0]!.service;
-  const ids = { serviceId: service.id, planId: service.plans[0]!.id };
+  // a provision names its organization and space (OSB 2.17 § Provisioning, REQUIRED)
+  const ids = { serviceId: service.id, planId: service.plans[0]!.id, ...place };
   return { app, client, log, ids, broker: app.decorator.serviceBroker, close: () => app.decorator.serviceBroker.close() };
 }
+
+/** Where test instances live: OSB 2.17 makes a provision's organization_guid and space_guid REQUIRED. */
+export const place = { organizationGuid: "org-tests", spaceGuid: "space-tests" } as const;
 
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), `skiff-${prefix}-`));

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { provisionersFromEnv } from "../../controller/broker/provisioners/from-env.ts";
 import { startLocalServices, type LocalServices } from "../../controller/broker/servers/index.ts";
-import { brokerFor, installed, tempDir } from "./harness.ts";
+import { brokerFor, installed, place, tempDir } from "./harness.ts";
 
 const available = installed("redis-server") && installed("mariadbd", "mysqld") && installed("postgres", "initdb");
 const dir = tempDir("local-services");
@@ -26,7 +26,7 @@ describe("startLocalServices", () => {
     const { services: catalog } = await client.catalog();
     expect(catalog.map((s) => s.name)).toEqual(["postgresql", "mysql", "redis"]);
     const pg = catalog[0]!;
-    const inst = { instanceId: "kept-across-restart", serviceId: pg.id, planId: pg.plans[0]!.id };
+    const inst = { instanceId: "kept-across-restart", serviceId: pg.id, planId: pg.plans[0]!.id, ...place };
     await client.provision(inst);
     const { credentials } = await client.bind({ ...inst, bindingId: "kept-binding" });
     const app = new SQL({ url: credentials.uri, max: 1 });

@@ -76,7 +76,8 @@ if (import.meta.main) {
   const { services } = await client.catalog();
   const offering = services[0]!;
   const ids = { instanceId: crypto.randomUUID(), serviceId: offering.id, planId: offering.plans[0]!.id };
-  await client.provision(ids);
+  // The platform says where the instance lives (OSB: organization_guid and space_guid are required).
+  await client.provision({ ...ids, organizationGuid: "org-1", spaceGuid: "space-1" });
   const binding = { ...ids, bindingId: crypto.randomUUID(), appGuid: "app-1" };
   const { credentials } = await client.bind(binding);
 

@@ -190,6 +190,7 @@ export class ServiceGateway {
       try {
         const res = await client.provision({
           instanceId: instance.guid, serviceId: offering.broker_service_id, planId: plan.broker_plan_id, params,
+          organizationGuid: space.org_guid, spaceGuid: space.guid,
           context: { platform: "skiff", organization_guid: space.org_guid, space_guid: space.guid, instance_name: name },
         });
         await s.setInstanceOperation(instance.guid, { type: "create", state: "succeeded", description: null }, { dashboard_url: res.dashboard_url ?? null });
