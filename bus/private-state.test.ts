@@ -102,6 +102,16 @@ describe("private state (issue 24)", () => {
     expect(() => privateDir(join(open, "state"), "the test's state")).not.toThrow();
   });
 
+  test("a setting that points at a checkout, a home or / is refused before anything is tightened", () => {
+    const checkout = fresh("checkout");
+    mkdirSync(join(checkout, ".git"), { recursive: true });
+    writeFileSync(join(checkout, "README.md"), "x", { mode: 0o644 });
+    chmodSync(join(checkout, "README.md"), 0o644);
+    expect(() => privateDir(checkout, "the data dir")).toThrow(/holds \.git: it looks like a project/);
+    expect(modeOf(join(checkout, "README.md"))).toBe("644");
+    expect(() => checkStateDir("/", "the data dir")).toThrow(InsecureStateError);
+  });
+
   test.if(isRoot)("a state folder owned by another uid is refused", () => {
     const dir = fresh("theirs");
     mkdirSync(dir);

@@ -2,8 +2,12 @@
 // umask, makes the state folders (0700, or 0711 where instances must pass through), tightens what an
 // older version left readable, and refuses a folder it cannot make private, saying how to fix it.
 
-import { chmodSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+
+/** What a state folder never holds: finding one means a setting points at a project or a checkout. */
+const NOT_STATE = [".git", "package.json", "node_modules"];
 
 /** Files 0600 and folders 0700 as they are made: nothing is ever readable by another uid, not even for a moment. */
 export const PRIVATE_UMASK = 0o077;
@@ -30,6 +34,11 @@ export function checkStateDir(path: string, what: string): void {
   if (!st.isDirectory()) throw new InsecureStateError(`${what} ${abs} is not a directory`);
   if (st.uid !== euid())
     throw new InsecureStateError(`${what} ${abs} belongs to uid ${st.uid}, not to this process (uid ${euid()}): chown it to the user skiff runs as, or choose another directory`);
+  // Tightening is recursive: a setting that resolves to a checkout, a home or / (an empty SKIFF_DATA_DIR
+  // once resolved to the checkout) must stop here, not chmod someone's tree.
+  const notState = abs === "/" || abs === homedir() || NOT_STATE.find((name) => existsSync(join(abs, name)));
+  if (notState)
+    throw new InsecureStateError(`${what} is ${abs}, which ${typeof notState === "string" ? `holds ${notState}: it looks like a project, not skiff's state` : "is not a state folder"}; set it to a directory of its own (e.g. .skiff/ inside the checkout)`);
   for (let dir = dirname(abs); ; dir = dirname(dir)) {
     const a = statSync(dir);
     const sticky = (a.mode & 0o1000) !== 0;
