@@ -298,6 +298,26 @@ describe("bind", () => {
   });
 });
 
+describe("resume (issue 22)", () => {
+  test("a restarted broker tells each provisioner its ready instances and their plans", async () => {
+    const store = new MemoryBrokerStore();
+    const one = setup({}, 0, store);
+    await one.call("PUT", "/v2/service_instances/i1", provisionBody());
+    await one.call("PUT", "/v2/service_instances/i2", provisionBody(LARGE));
+    await one.call("PUT", "/v2/service_instances/i3", provisionBody(SMALL, { size: "huge" }));
+    class Resumable extends MemoryProvisioner {
+      told: string[] = [];
+      async resume(instances: { instanceId: string; plan: { name: string } }[]) {
+        this.told = instances.map((i) => `${i.instanceId}:${i.plan.name}`);
+      }
+    }
+    const p = new Resumable();
+    const app = createBroker({ provisioners: [p], credentials: { username: "broker", password: "secret" }, store, log: memoryLogger() });
+    await app.decorator.serviceBroker.recovered;
+    expect(p.told.sort()).toEqual(["i1:small", "i2:large"]);
+  });
+});
+
 describe("sqlite store", () => {
   const dirs: string[] = [];
   afterEach(() => {

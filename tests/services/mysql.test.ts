@@ -125,4 +125,42 @@ describe("mysql provisioner", () => {
       await close();
     }
   }, 90_000);
+
+  test("plans (issue 22, OSB 2.17 § Updating a Service Instance): shared caps each binding at 10 connections; PATCH to shared-large raises it to 40 on the live database, its rows kept", async () => {
+    const provisioner = new MysqlProvisioner({ adminUrl: server.adminUrl });
+    const [shared, large] = provisioner.service.plans;
+    expect(shared!.metadata?.limits).toEqual({ connections_per_binding: 10 });
+    expect(large!.metadata?.limits).toEqual({ connections_per_binding: 40 });
+    expect(provisioner.service.plan_updateable).toBe(true);
+    const { client, ids, close } = brokerFor([provisioner]);
+    const open: SQL[] = [];
+    const connectOne = async (uri: string) => {
+      const c = new SQL({ url: uri, adapter: "mysql", max: 1, connectionTimeout: 5 });
+      open.push(c);
+      await c`SELECT 1`;
+      return c;
+    };
+    try {
+      const inst = { instanceId: "mysql-plan", ...ids };
+      await client.provision(inst);
+      const { credentials } = await client.bind({ ...inst, bindingId: "mysql-plan-b" });
+      const first = await connectOne(credentials.uri);
+      await first`CREATE TABLE notes (body TEXT)`;
+      await first`INSERT INTO notes VALUES ('written on shared')`;
+      for (let i = 1; i < 10; i++) await connectOne(credentials.uri);
+      // the 11th: MariaDB refuses it at login
+      expect((await rejection(connectOne(credentials.uri)))?.message).toMatch(/max_user_connections/);
+      await client.update({ ...inst, planId: large!.id, previousPlanId: shared!.id });
+      const eleventh = await connectOne(credentials.uri);
+      expect((await eleventh`SELECT body FROM notes`)[0].body).toBe("written on shared");
+      const row = await admin.unsafe(`SELECT max_user_connections AS n FROM mysql.user WHERE User = ?`, [credentials.username]);
+      expect(Number(row[0].n)).toBe(40);
+      await Promise.all(open.splice(0).map((c) => c.close({ timeout: 1 }).catch(() => undefined)));
+      await client.unbind({ ...inst, planId: large!.id, bindingId: "mysql-plan-b" });
+      await client.deprovision({ ...inst, planId: large!.id });
+    } finally {
+      await Promise.all(open.map((c) => c.close({ timeout: 1 }).catch(() => undefined)));
+      await close();
+    }
+  }, 90_000);
 });

@@ -130,4 +130,49 @@ describe("rabbitmq provisioner", () => {
       await close();
     }
   }, 60_000);
+
+  test("plans (issue 22, OSB 2.17 § Updating a Service Instance): shared refuses the vhost's 21st AMQP connection and 51st queue; PATCH to shared-large admits both, the messages kept", async () => {
+    const provisioner = new RabbitmqProvisioner({ managementUrl: server.managementUrl, amqp: { port: server.port } });
+    const [shared, large] = provisioner.service.plans;
+    expect(shared!.metadata?.limits).toEqual({ connections_per_instance: 20, queues_per_instance: 50 });
+    expect(large!.metadata?.limits).toEqual({ connections_per_instance: 100, queues_per_instance: 500 });
+    const { client, ids, close } = brokerFor([provisioner]);
+    const sockets: { destroy(): void }[] = [];
+    try {
+      const inst = { instanceId: "rmq-plan", ...ids };
+      await client.provision(inst);
+      const { credentials } = await client.bind({ ...inst, bindingId: "rmq-plan-b" });
+      const vh = RabbitmqProvisioner.vhost(inst.instanceId);
+      const api = credentials.http_api_uri as string;
+      expect((await asUser(api, "PUT", `queues/${vh}/q0`, { durable: false })).status).toBeOneOf([201, 204]);
+      await asUser(api, "POST", `exchanges/${vh}/amq.default/publish`, { properties: {}, routing_key: "q0", payload: "sent on shared", payload_encoding: "string" });
+      for (let i = 1; i < 50; i++) expect((await asUser(api, "PUT", `queues/${vh}/q${i}`, { durable: false })).status).toBeOneOf([201, 204]);
+      const q51 = await asUser(api, "PUT", `queues/${vh}/q50`, { durable: false });
+      expect(q51.status).toBeGreaterThanOrEqual(400);
+      expect(JSON.stringify(q51.body)).toMatch(/queue limit|max-queues|limit/i);
+      for (let i = 0; i < 20; i++) {
+        const c = await amqpOpen(credentials.uri);
+        sockets.push(c.socket);
+        expect(c.outcome, c.detail).toBe("open");
+      }
+      const c21 = await amqpOpen(credentials.uri);
+      sockets.push(c21.socket);
+      expect(c21.outcome).toBe("refused");
+      expect(c21.detail).toMatch(/connection limit/i);
+
+      await client.update({ ...inst, planId: large!.id, previousPlanId: shared!.id });
+      const again = await amqpOpen(credentials.uri);
+      sockets.push(again.socket);
+      expect(again.outcome, again.detail).toBe("open");
+      expect((await asUser(api, "PUT", `queues/${vh}/q50`, { durable: false })).status).toBeOneOf([201, 204]);
+      const got = await asUser(api, "POST", `queues/${vh}/q0/get`, { count: 1, ackmode: "ack_requeue_false", encoding: "auto" });
+      expect(got.body[0].payload).toBe("sent on shared");
+      for (const s of sockets.splice(0)) s.destroy();
+      await client.unbind({ ...inst, planId: large!.id, bindingId: "rmq-plan-b" });
+      await client.deprovision({ ...inst, planId: large!.id });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await close();
+    }
+  }, 60_000);
 });

@@ -7,7 +7,11 @@ import { RedisClient } from "bun";
 import { RedisProvisioner } from "../../controller/broker/provisioners/redis.ts";
 import { startRedis, type RunningRedis } from "../../controller/broker/servers/redis-server.ts";
 import type { BindRequest, ProvisionRequest } from "../../controller/broker/types.ts";
-import { brokerFor, installed, rejection, tempDir } from "./harness.ts";
+import { memoryLogger } from "../../bus/log.ts";
+import { BrokerClient } from "../../controller/broker/broker-client.ts";
+import { createBroker } from "../../controller/broker/broker.ts";
+import { MemoryBrokerStore } from "../../controller/broker/store.ts";
+import { brokerFor, installed, place, rejection, tempDir } from "./harness.ts";
 
 const available = installed("redis-server");
 
@@ -213,6 +217,71 @@ describe("redis provisioner", () => {
       expect(await admin.exists("redis-orphan:seed")).toBe(false);
     } finally {
       await close();
+    }
+  }, 30_000);
+
+  test("plans (issue 22, OSB 2.17 § Updating a Service Instance): shared disconnects an instance's 21st client within a sweep; PATCH to shared-large lets it stay, the keys kept; after a broker restart the cap still holds", async () => {
+    const sweepMs = 100;
+    const store = new MemoryBrokerStore();
+    const brokerOn = (p: RedisProvisioner) => {
+      const app = createBroker({ provisioners: [p], credentials: { username: "broker", password: "secret" }, store, syncWindowMs: 0, log: memoryLogger() });
+      return new BrokerClient({ url: "http://broker", username: "broker", password: "secret", pollIntervalMs: 20, fetch: (req) => app.handle(req) });
+    };
+    const provisioner = new RedisProvisioner({ adminUrl: server.adminUrl, clientCapIntervalMs: sweepMs });
+    const [shared, large] = provisioner.service.plans;
+    expect(shared!.metadata?.limits).toEqual({ clients_per_instance: 20 });
+    expect(large!.metadata?.limits).toEqual({ clients_per_instance: 100 });
+    let client = brokerOn(provisioner);
+    const clients: RedisClient[] = [];
+    const open = async (uri: string) => {
+      const c = await connect(uri);
+      clients.push(c);
+      return c;
+    };
+    const alive = async (c: RedisClient) => (await rejection(c.send("PING", []))) === undefined;
+    const disconnected = async (c: RedisClient) => {
+      for (const deadline = Date.now() + 20 * sweepMs; Date.now() < deadline; await Bun.sleep(sweepMs / 2)) if (!(await alive(c))) return true;
+      return false;
+    };
+    const restarted = new RedisProvisioner({ adminUrl: server.adminUrl, clientCapIntervalMs: sweepMs });
+    try {
+      const inst = { instanceId: "redis-plan", serviceId: provisioner.service.id, planId: shared!.id, ...place };
+      await client.provision(inst);
+      // two bindings of one instance share its cap
+      const { credentials: c1 } = await client.bind({ ...inst, bindingId: "redis-plan-b1" });
+      const { credentials: c2 } = await client.bind({ ...inst, bindingId: "redis-plan-b2" });
+      const first = await open(c1.uri);
+      await first.set("redis-plan:k", "written on shared");
+      for (let i = 1; i < 10; i++) await open(c1.uri);
+      for (let i = 0; i < 10; i++) await open(c2.uri);
+      await Bun.sleep(3 * sweepMs);
+      for (const c of clients) expect(await alive(c)).toBe(true);
+      // the 21st: accepted by Redis, then disconnected by the next sweep; the first 20 keep working
+      expect(await disconnected(await open(c2.uri))).toBe(true);
+      for (const c of clients.slice(0, 20)) expect(await alive(c)).toBe(true);
+
+      await client.update({ ...inst, planId: large!.id, previousPlanId: shared!.id });
+      const again = await open(c2.uri);
+      await Bun.sleep(4 * sweepMs);
+      expect(await alive(again)).toBe(true);
+      expect(await again.get("redis-plan:k")).toBe("written on shared");
+
+      // The caps live in the broker's process: a restarted broker tells its new provisioner (resume).
+      await provisioner.close();
+      client = brokerOn(restarted);
+      expect((await client.fetchInstance({ instanceId: inst.instanceId })).plan_id).toBe(large!.id);
+      while (clients.filter((c) => c.connected).length < 100) await open(c1.uri);
+      expect(await disconnected(await open(c1.uri))).toBe(true);
+      expect(await alive(first)).toBe(true);
+
+      for (const c of clients) c.close();
+      await client.unbind({ ...inst, planId: large!.id, bindingId: "redis-plan-b1" });
+      await client.unbind({ ...inst, planId: large!.id, bindingId: "redis-plan-b2" });
+      await client.deprovision({ ...inst, planId: large!.id });
+    } finally {
+      for (const c of clients) c.close();
+      await provisioner.close();
+      await restarted.close();
     }
   }, 30_000);
 });

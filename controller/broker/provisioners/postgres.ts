@@ -1,11 +1,16 @@
 // PostgreSQL as a service on a shared server: one database and one NOLOGIN owner role per instance; one
 // LOGIN role per binding, a member of the owner role, whose sessions SET ROLE to the owner so every
 // binding sees and owns the same objects. Nothing is granted to PUBLIC, so no other tenant can connect.
+// A plan caps each binding's connections with the server's own per-role CONNECTION LIMIT.
 
 import { SQL } from "bun";
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import type { BindRequest, BindingRef, CatalogService, InstanceRef, Provisioner, ProvisionRequest } from "../types.ts";
+import type { BindRequest, BindingRef, CatalogPlan, CatalogService, InstanceRef, Provisioner, ProvisionRequest, UpdateRequest } from "../types.ts";
 import { advertised, credentials, newPassword, resourceName } from "./names.ts";
+import { limitedPlan, planLimit } from "./plan-limits.ts";
+
+/** Enforced by PostgreSQL at login: `ALTER ROLE … CONNECTION LIMIT n` on every binding's role. */
+const connections = (value: number) => ({ connections_per_binding: { value, reads: "connections per binding", how: "the role's CONNECTION LIMIT" } });
 
 export interface PostgresProvisionerOptions {
   /** A superuser (or CREATEDB CREATEROLE) connection: postgres://admin:pw@host:port/postgres */
@@ -21,11 +26,20 @@ export const postgresService: CatalogService = {
   description: "A PostgreSQL database on a shared server",
   bindable: true,
   tags: ["postgresql", "relational", "sql"],
-  plan_updateable: false,
+  plan_updateable: true,
+  instances_retrievable: true,
   bindings_retrievable: true,
   metadata: { displayName: "PostgreSQL" },
-  plans: [{ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f12", name: "shared", description: "A database on a shared PostgreSQL server", free: true }],
+  plans: [
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f12", name: "shared", summary: "A database on a shared PostgreSQL server", limits: connections(10) }),
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f13", name: "shared-large", summary: "A database on a shared PostgreSQL server", limits: connections(40) }),
+  ],
 };
+
+/** `CONNECTION LIMIT` of a plan's binding roles; -1 (none) for a plan without the figure. */
+function connectionLimit(plan: CatalogPlan): number {
+  return planLimit(plan, "connections_per_binding") ?? -1;
+}
 
 /**
  * The SCRAM-SHA-256 verifier PostgreSQL stores for a password, computed here so the plain password never
@@ -81,13 +95,19 @@ export class PostgresProvisioner implements Provisioner {
     const db = PostgresProvisioner.databaseName(ref.instanceId);
     const owner = PostgresProvisioner.ownerName(ref.instanceId);
     // Any binding role still a member of the owner goes too (the broker unbinds first; this is the net).
-    const members = await this.admin.unsafe(
-      `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles o ON o.oid = m.roleid WHERE o.rolname = $1`,
-      [owner],
-    );
-    for (const m of members as { rolname: string }[]) await this.dropLoginRole(m.rolname);
+    for (const role of await this.bindingRoles(ref.instanceId)) await this.dropLoginRole(role);
     await this.admin.unsafe(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`);
     await this.admin.unsafe(`DROP ROLE IF EXISTS ${ident(owner)}`);
+  }
+
+  /**
+   * A plan change: every binding's role gets the new plan's CONNECTION LIMIT at once. PostgreSQL checks it
+   * at login, so sessions already open stay (a smaller plan refuses new ones until fewer are open); the
+   * database is untouched.
+   */
+  async update(req: UpdateRequest) {
+    const limit = connectionLimit(req.plan);
+    for (const role of await this.bindingRoles(req.instanceId)) await this.admin.unsafe(`ALTER ROLE ${ident(role)} CONNECTION LIMIT ${limit}`);
   }
 
   async bind(req: BindRequest) {
@@ -96,10 +116,11 @@ export class PostgresProvisioner implements Provisioner {
     const user = resourceName("skiffusr", req.bindingId);
     const password = newPassword();
     if (!(await this.exists("SELECT 1 FROM pg_database WHERE datname = $1", db))) throw new Error(`database for instance ${req.instanceId} does not exist`);
+    const limit = connectionLimit(req.plan);
     if (await this.exists("SELECT 1 FROM pg_roles WHERE rolname = $1", user)) {
-      await this.admin.unsafe(`ALTER ROLE ${ident(user)} LOGIN PASSWORD ${literal(scramVerifier(password))}`);
+      await this.admin.unsafe(`ALTER ROLE ${ident(user)} LOGIN CONNECTION LIMIT ${limit} PASSWORD ${literal(scramVerifier(password))}`);
     } else {
-      await this.admin.unsafe(`CREATE ROLE ${ident(user)} LOGIN PASSWORD ${literal(scramVerifier(password))} INHERIT IN ROLE ${ident(owner)}`);
+      await this.admin.unsafe(`CREATE ROLE ${ident(user)} LOGIN CONNECTION LIMIT ${limit} PASSWORD ${literal(scramVerifier(password))} INHERIT IN ROLE ${ident(owner)}`);
     }
     // Objects the app creates belong to the owner, so a later binding (or a rebind) can use them.
     await this.admin.unsafe(`ALTER ROLE ${ident(user)} IN DATABASE ${ident(db)} SET role TO ${ident(owner)}`);
@@ -130,6 +151,15 @@ export class PostgresProvisioner implements Provisioner {
       });
     }
     await this.admin.unsafe(`DROP ROLE IF EXISTS ${ident(user)}`);
+  }
+
+  /** The LOGIN roles of an instance's bindings: the members of its owner role. */
+  private async bindingRoles(instanceId: string): Promise<string[]> {
+    const members = await this.admin.unsafe(
+      `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles o ON o.oid = m.roleid WHERE o.rolname = $1`,
+      [PostgresProvisioner.ownerName(instanceId)],
+    );
+    return (members as { rolname: string }[]).map((m) => m.rolname);
   }
 
   private async exists(query: string, value: string): Promise<boolean> {

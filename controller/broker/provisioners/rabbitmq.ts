@@ -1,9 +1,19 @@
 // RabbitMQ as a service through the management HTTP API: a vhost per instance and a user per binding
 // with full permissions on that vhost only (and the `management` tag, so the app can use the HTTP API
-// for its own vhost). Unbind closes the user's connections and deletes it.
+// for its own vhost). Unbind closes the user's connections and deletes it. A plan caps the vhost's
+// connections and queues with RabbitMQ's own vhost limits (max-connections, max-queues).
 
-import type { BindRequest, BindingRef, CatalogService, InstanceRef, Provisioner, ProvisionRequest } from "../types.ts";
+import type { BindRequest, BindingRef, CatalogPlan, CatalogService, InstanceRef, Provisioner, ProvisionRequest, UpdateRequest } from "../types.ts";
 import { credentials, newPassword, resourceName } from "./names.ts";
+import { limitedPlan, planLimit } from "./plan-limits.ts";
+
+/** Enforced by RabbitMQ on the vhost: `max-connections` refuses the next AMQP connection, `max-queues` the next queue.declare. */
+const vhostLimits = (conns: number, queues: number) => ({
+  connections_per_instance: { value: conns, reads: "connections", how: "the vhost's max-connections" },
+  queues_per_instance: { value: queues, reads: "queues", how: "the vhost's max-queues" },
+});
+/** The plan's figure → RabbitMQ's limit name. */
+const limitNames = { connections_per_instance: "max-connections", queues_per_instance: "max-queues" } as const;
 
 export interface RabbitmqProvisionerOptions {
   /** The management API with an administrator: http://admin:pw@host:15672 */
@@ -19,10 +29,14 @@ export const rabbitmqService: CatalogService = {
   description: "A virtual host on a shared RabbitMQ server",
   bindable: true,
   tags: ["rabbitmq", "amqp", "messaging"],
-  plan_updateable: false,
+  plan_updateable: true,
+  instances_retrievable: true,
   bindings_retrievable: true,
   metadata: { displayName: "RabbitMQ" },
-  plans: [{ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f42", name: "shared", description: "A vhost on a shared RabbitMQ server", free: true }],
+  plans: [
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f42", name: "shared", summary: "A vhost on a shared RabbitMQ server", limits: vhostLimits(20, 50) }),
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f43", name: "shared-large", summary: "A vhost on a shared RabbitMQ server", limits: vhostLimits(100, 500) }),
+  ],
 };
 
 export class RabbitmqProvisioner implements Provisioner {
@@ -49,6 +63,24 @@ export class RabbitmqProvisioner implements Provisioner {
 
   async provision(req: ProvisionRequest) {
     await this.api("PUT", `/api/vhosts/${RabbitmqProvisioner.vhost(req.instanceId)}`, { description: `skiff instance ${req.instanceId}` });
+    await this.applyLimits(req.instanceId, req.plan);
+  }
+
+  /**
+   * A plan change: the vhost's limits change at once. RabbitMQ checks them when a connection opens or a
+   * queue is declared, so what already exists stays (a smaller plan refuses new ones until fewer remain).
+   */
+  async update(req: UpdateRequest) {
+    await this.applyLimits(req.instanceId, req.plan);
+  }
+
+  private async applyLimits(instanceId: string, plan: CatalogPlan) {
+    const vhost = RabbitmqProvisioner.vhost(instanceId);
+    for (const [figure, limit] of Object.entries(limitNames)) {
+      const value = planLimit(plan, figure);
+      if (value === undefined) await this.api("DELETE", `/api/vhost-limits/${vhost}/${limit}`, undefined, true);
+      else await this.api("PUT", `/api/vhost-limits/${vhost}/${limit}`, { value });
+    }
   }
 
   async deprovision(ref: InstanceRef) {

@@ -2,18 +2,30 @@
 // allowed only keys and channels under its instance's prefix `<instance>:`, in database 0, with the
 // commands that see or act on the whole server removed (tenantCommandRules). Unbind deletes the user, which
 // also disconnects its clients. Why ACLs rather than a server per instance: README.md.
+// A plan caps an instance's clients. Redis has no per-user limit to set, so the provisioner enforces it:
+// every second it lists the clients (CLIENT LIST) and disconnects an instance's newest ones past the cap.
 
 import { RedisClient } from "bun";
 import { aclUsersWithoutPassword } from "../servers/credential-check.ts";
-import type { BindRequest, BindingRef, CatalogService, InstanceRef, Provisioner, ProvisionRequest } from "../types.ts";
+import type { BindRequest, BindingRef, CatalogPlan, CatalogService, InstanceRef, Provisioner, ProvisionRequest, UpdateRequest } from "../types.ts";
 import { advertised, credentials, newPassword, resourceName } from "./names.ts";
+import { limitedPlan, planLimit } from "./plan-limits.ts";
 
 export interface RedisProvisionerOptions {
   /** The admin (e.g. the default user): redis://default:pw@host:port */
   adminUrl: string;
   advertise?: { host?: string; port?: number };
   service?: Partial<CatalogService>;
+  /** How often the plans' client caps are enforced (default 1000 ms): the longest a client past the cap lives. */
+  clientCapIntervalMs?: number;
 }
+
+/**
+ * Enforced by the provisioner, not by Redis (ACLs have no numeric limits): a sweep disconnects an
+ * instance's newest clients past the cap. Memory is the server's, shared: `maxmemory` is server-wide, so
+ * no plan can promise one tenant a share of it.
+ */
+const clients = (value: number) => ({ clients_per_instance: { value, reads: "client connections per instance", how: "the broker disconnects the newest past the cap within a second" } });
 
 export const redisService: CatalogService = {
   id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f31",
@@ -21,10 +33,14 @@ export const redisService: CatalogService = {
   description: "A key prefix on a shared Redis server, isolated by ACL users",
   bindable: true,
   tags: ["redis", "key-value"],
-  plan_updateable: false,
+  plan_updateable: true,
+  instances_retrievable: true,
   bindings_retrievable: true,
   metadata: { displayName: "Redis" },
-  plans: [{ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f32", name: "shared", description: "Keys under <instance>: on a shared Redis 7 server", free: true }],
+  plans: [
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f32", name: "shared", summary: "Keys under <instance>: on a shared Redis 7 server (memory shared)", limits: clients(20) }),
+    limitedPlan({ id: "3f6b1c2a-8d4e-4f0a-9b7c-5e2d1a0c7f33", name: "shared-large", summary: "Keys under <instance>: on a shared Redis 7 server (memory shared)", limits: clients(100) }),
+  ],
 };
 
 /**
@@ -79,6 +95,10 @@ export class RedisProvisioner implements Provisioner {
   readonly service: CatalogService;
   private readonly admin: RedisClient;
   private upgraded: Promise<void> | undefined;
+  /** Each instance's client cap, by the instance part of its users' names (`skiffr<hash>`). */
+  private readonly caps = new Map<string, number>();
+  private capTimer: ReturnType<typeof setInterval> | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(private readonly opts: RedisProvisionerOptions) {
     this.service = { ...redisService, ...opts.service };
@@ -94,12 +114,28 @@ export class RedisProvisioner implements Provisioner {
     return `${resourceName("skiffr", instanceId)}-${resourceName("b", bindingId)}`;
   }
 
-  async provision(_req: ProvisionRequest) {
+  async provision(req: ProvisionRequest) {
     // Nothing to create: the instance is a key prefix. Reaching the server now fails fast when it is down.
     await this.upgradeUsers();
+    this.setCap(req.instanceId, req.plan);
+  }
+
+  /** A plan change: the new cap holds from this sweep on (the clients past it are disconnected before this returns). */
+  async update(req: UpdateRequest) {
+    await this.upgradeUsers();
+    this.setCap(req.instanceId, req.plan);
+    // a sweep already running may have read the old cap: wait for it, then sweep with the new one
+    await this.sweeping?.catch(() => undefined);
+    await this.enforceClientCaps();
+  }
+
+  /** The broker's instances after a (re)start: their caps, which live only in this process. */
+  async resume(instances: InstanceRef[]) {
+    for (const i of instances) this.setCap(i.instanceId, i.plan);
   }
 
   async deprovision(ref: InstanceRef) {
+    this.caps.delete(resourceName("skiffr", ref.instanceId));
     await this.upgradeUsers();
     const users = (await this.admin.send("ACL", ["USERS"])) as string[];
     const mine = `${resourceName("skiffr", ref.instanceId)}-`;
@@ -132,6 +168,48 @@ export class RedisProvisioner implements Provisioner {
     // DELUSER also closes every connection authenticated as the user.
     await this.admin.send("ACL", ["DELUSER", RedisProvisioner.userName(ref.instanceId, ref.bindingId)]);
     await this.saveAcl();
+  }
+
+  private setCap(instanceId: string, plan: CatalogPlan) {
+    const cap = planLimit(plan, "clients_per_instance");
+    const key = resourceName("skiffr", instanceId);
+    if (cap === undefined) this.caps.delete(key);
+    else this.caps.set(key, cap);
+    if (this.caps.size > 0 && !this.capTimer) {
+      this.capTimer = setInterval(() => void this.enforceClientCaps().catch(() => undefined), this.opts.clientCapIntervalMs ?? 1000);
+      // never the reason the broker stays up
+      (this.capTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /**
+   * One sweep of the client caps: CLIENT LIST, grouped by instance through the user names, and for each
+   * instance past its cap `CLIENT KILL ID` of its newest clients (ids grow with each connection), so the
+   * connections that were there first keep working. A failed sweep (server down) is retried at the next tick.
+   */
+  enforceClientCaps(): Promise<void> {
+    this.sweeping ??= this.sweepClientCaps().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepClientCaps(): Promise<void> {
+    if (this.caps.size === 0) return;
+    const byInstance = new Map<string, number[]>();
+    for (const line of String(await this.admin.send("CLIENT", ["LIST"])).split("\n")) {
+      const user = /(?:^| )user=(\S+)/.exec(line)?.[1];
+      const id = /(?:^| )id=(\d+)/.exec(line)?.[1];
+      if (!user || !id || !tenantUser.test(user)) continue;
+      const key = user.slice(0, user.indexOf("-"));
+      if (this.caps.has(key)) byInstance.set(key, [...(byInstance.get(key) ?? []), Number(id)]);
+    }
+    for (const [key, ids] of byInstance) {
+      const cap = this.caps.get(key)!;
+      if (ids.length <= cap) continue;
+      ids.sort((a, b) => a - b);
+      for (const id of ids.slice(cap)) await this.admin.send("CLIENT", ["KILL", "ID", String(id)]).catch(() => undefined);
+    }
   }
 
   private async setUser(user: string, rules: readonly string[]) {
@@ -202,6 +280,9 @@ export class RedisProvisioner implements Provisioner {
   }
 
   async close() {
+    clearInterval(this.capTimer);
+    this.capTimer = undefined;
+    await this.sweeping?.catch(() => undefined);
     this.admin.close();
   }
 }
