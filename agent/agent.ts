@@ -29,15 +29,17 @@ import {
   type AgentIdentity,
 } from "./beacons.ts";
 import type { Buildpack } from "./buildpacks/index.ts";
-import { diskUsage } from "./disk-usage.ts";
 import { ReplacementWatch } from "./evacuation.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { Instance, matchesFilter } from "./instance.ts";
 import { InstanceRunner } from "./instance-runner.ts";
 import type { InstanceStore } from "./instance-store.ts";
 import { AppLogBuffers, LineRateLimit } from "./log-buffer.ts";
-import type { MemoryCgroups } from "./memory-cgroup.ts";
-import { isAlive, processStartTicks, sampleSessions } from "./proc-stats.ts";
+import type { InstanceCgroups } from "./instance-cgroup.ts";
+import type { DiskVolumes } from "./disk-volume.ts";
+import type { SandboxHost } from "./sandbox.ts";
+import { processStartTicks, sampleSessions } from "./proc-stats.ts";
+import { isGone } from "./process-tree.ts";
 import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
 import { sharedUser, type InstanceUsers } from "./run-as.ts";
 import { buildRouteMessage, diffRoutes } from "./routes.ts";
@@ -63,7 +65,18 @@ export interface AgentOptions {
   enforceMemoryByRss: boolean;
   /** who instances and staging builds run as (default: the agent's own user) */
   users?: InstanceUsers;
-  cgroups?: MemoryCgroups;
+  cgroups?: InstanceCgroups;
+  /** false: memory limits are left to RSS sampling even where a cgroup could hold them */
+  memoryInCgroup?: boolean;
+  /** each instance's (and staging task's) cap on processes and threads; 0: none */
+  pidsMax?: number;
+  /** undefined: instances and builds run without a sandbox */
+  sandbox?: SandboxHost;
+  /** undefined: disk quotas are measured, not enforced */
+  volumes?: DiskVolumes;
+  /** a staging task's memory and disk: at least these, more when the app has more (Cloud Foundry's minimums) */
+  stagingMemoryMb?: number;
+  stagingDiskMb?: number;
   buildpacks: readonly Buildpack[];
   staticServerPath: string;
   bunPath: string;
@@ -81,6 +94,9 @@ interface Running {
   exitAnnounced: boolean;
   logLimit: LineRateLimit;
   lastCpu?: { seconds: number; at: number };
+  /** told already (a CELL log line) that its disk is full / that its process cap refused forks */
+  diskFullSaid?: boolean;
+  pidsRefusedSaid?: number;
 }
 
 export class Agent {
@@ -94,6 +110,8 @@ export class Agent {
   private accepting = true;
   private samples = 0;
   private readonly stagingTasks = new Set<Promise<unknown>>();
+  /** instances' files being removed (their volumes unmounted): awaited before the agent exits */
+  private readonly removals = new Set<Promise<void>>();
   /** aborted at shutdown: cancels staging tasks in flight */
   private readonly stopping = new AbortController();
   private readonly users: InstanceUsers;
@@ -182,6 +200,10 @@ export class Agent {
       host: this.opts.identity.ip,
       users: this.users,
       cgroups: this.opts.cgroups,
+      memoryInCgroup: this.opts.memoryInCgroup ?? true,
+      pidsMax: this.opts.pidsMax ?? 0,
+      sandbox: this.opts.sandbox,
+      volumes: this.opts.volumes,
       stopGraceMs: this.opts.stopGraceMs,
       unregisterGraceMs: this.opts.unregisterGraceMs,
       pathPrefix: this.opts.pathPrefix,
@@ -209,7 +231,7 @@ export class Agent {
     if (!r) return;
     if (i.state === "RUNNING") {
       this.register(r);
-      void diskUsage(r.runner.dir).then((bytes) => (i.usage.disk = bytes));
+      void r.runner.diskUsage().then((d) => (i.usage.disk = d.usedBytes));
       this.log.info("instance running", { app: i.appId, index: i.index, instance: i.id, port: i.port });
     }
     if (i.state === "STOPPING") this.unregister(r);
@@ -229,7 +251,9 @@ export class Agent {
     this.heartbeat();
     this.instances.delete(i.id);
     this.store.remove(i.id);
-    r.runner.removeFiles();
+    const removal = r.runner.removeFiles();
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
     this.droplets.prune(new Set(this.list().map((x) => x.start.droplet_sha256)));
     this.advertise();
   }
@@ -341,13 +365,36 @@ export class Agent {
       if (r.lastCpu) i.usage.cpu = Math.max(0, ((u.cpuSeconds - r.lastCpu.seconds) / ((now - r.lastCpu.at) / 1000)) * 100);
       r.lastCpu = { seconds: u.cpuSeconds, at: now };
       const limit = i.start.limits.mem * 1024 * 1024;
-      if (this.opts.enforceMemoryByRss && !r.runner.hasCgroup && limit > 0 && u.rssBytes > limit) {
+      if (this.opts.enforceMemoryByRss && !r.runner.memoryEnforced && limit > 0 && u.rssBytes > limit) {
         this.log.warn("instance over its memory limit; killing it", { app: i.appId, index: i.index, rss: u.rssBytes, limit });
         r.runner.killForMemory();
       }
-      if (measureDisk) void diskUsage(r.runner.dir).then((bytes) => (i.usage.disk = bytes));
+      this.reportLimits(r, measureDisk);
     }
     if (measureDisk) this.logs.prune((app) => this.list().some((i) => i.appId === app), now - 3600_000);
+  }
+
+  /**
+   * Tells the app's log when the kernel holds it at a limit it would otherwise not see the cause of:
+   * its disk is full (writes fail with ENOSPC), or its process cap refused a fork (EAGAIN).
+   */
+  private reportLimits(r: Running, measureDisk: boolean): void {
+    const i = r.instance;
+    const refused = r.runner.pidsRefused();
+    if (refused > (r.pidsRefusedSaid ?? 0)) {
+      r.pidsRefusedSaid = refused;
+      this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts: Date.now(), line: `instance ${i.index} reached its cap of ${this.opts.pidsMax} processes and threads: ${refused} forks refused so far` });
+    }
+    // with a volume, usage is one statfs: every sample; else a directory walk, every 15th
+    if (!r.runner.hasVolume && !measureDisk) return;
+    void r.runner.diskUsage().then((d) => {
+      i.usage.disk = d.usedBytes;
+      if (d.freeBytes === undefined) return;
+      const full = d.freeBytes < 64 * 1024;
+      if (full && !r.diskFullSaid)
+        this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts: Date.now(), line: `instance ${i.index} has used its whole disk quota of ${i.start.limits.disk} MB: writes fail (no space left on device)` });
+      r.diskFullSaid = full;
+    });
   }
 
   // ---- staging ---------------------------------------------------------------------------------
@@ -370,6 +417,13 @@ export class Agent {
       maxArchiveBytes: this.opts.maxArchiveBytes,
       timeoutMs: this.opts.stagingTimeoutMs,
       users: this.users,
+      cgroups: this.opts.cgroups,
+      memoryInCgroup: this.opts.memoryInCgroup ?? true,
+      pidsMax: this.opts.pidsMax ?? 0,
+      sandbox: this.opts.sandbox,
+      volumes: this.opts.volumes,
+      memoryMb: Math.max(this.opts.stagingMemoryMb ?? 1024, m.properties.resources?.memory ?? 0),
+      diskMb: Math.max(this.opts.stagingDiskMb ?? 4096, m.properties.resources?.disk ?? 0),
       stack: this.opts.identity.stacks[0] ?? "bun",
       log: this.log,
       cancel: this.stopping.signal,
@@ -393,14 +447,15 @@ export class Agent {
   private async recoverLeftovers(): Promise<void> {
     const records = this.store.list();
     for (const rec of records) {
-      const alive = rec.pid > 0 && isAlive(rec.pid) && (rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks);
+      // a zombie is not alive: with its agent gone, a sandbox's bwrap that ended waits on an init that may never reap it
+      const alive = rec.pid > 0 && !isGone(rec.pid) && (rec.startTicks === undefined || processStartTicks(rec.pid) === rec.startTicks);
       // its uid, if it had one of its own and no live agent took it since: everything running as it is its
       const user = rec.uid !== undefined ? this.users.reclaim(rec.uid) : undefined;
       const scope: ProcessScope = { leader: alive ? rec.pid : 0, tag: { key: "CF_INSTANCE_GUID", value: rec.id }, exclusiveUser: user };
       if (alive) {
         signalScope(scope, "SIGTERM");
         const deadline = Date.now() + Math.min(this.opts.stopGraceMs, 5000);
-        while (isAlive(rec.pid) && Date.now() < deadline) await Bun.sleep(50);
+        while (!isGone(rec.pid) && Date.now() < deadline) await Bun.sleep(50);
       }
       // dead or not, what it left behind (a daemon that double-forked away) is found by its tag or uid
       const left = await killScope(scope);
@@ -414,8 +469,13 @@ export class Agent {
       this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, "DEA_SHUTDOWN", -1, description));
       this.log.info("cleaned up an instance from an earlier run", { app: rec.start.droplet, index: rec.start.index, instance: rec.id, was_alive: alive });
       this.store.remove(rec.id);
-      rmSync(join(this.opts.dataDir, "instances", rec.id), { recursive: true, force: true });
+      const dir = join(this.opts.dataDir, "instances", rec.id);
+      // its disk volume first: removing the mount point's contents would not remove the mount
+      await this.opts.volumes?.sweep(dir);
+      for (const d of [dir, `${dir}.img`, `${dir}.etc`]) rmSync(d, { recursive: true, force: true });
     }
+    // whatever else an earlier run left mounted (an instance it never recorded, a staging task)
+    for (const d of ["instances", "staging"]) await this.opts.volumes?.sweep(join(this.opts.dataDir, d));
     rmSync(join(this.opts.dataDir, "staging"), { recursive: true, force: true });
     this.opts.cgroups?.sweep(false);
   }
@@ -470,6 +530,7 @@ export class Agent {
     this.stopping.abort();
     await Promise.all([...this.instances.values()].map((r) => r.runner.stop(reason)));
     await Promise.race([Promise.allSettled([...this.stagingTasks]), Bun.sleep(2000)]);
+    await Promise.race([Promise.allSettled([...this.removals]), Bun.sleep(5000)]);
     // a killed process leaves its cgroup a moment later
     for (let k = 0; k < 20 && this.opts.cgroups && !this.opts.cgroups.sweep(true); k++) await Bun.sleep(50);
     this.heartbeat();

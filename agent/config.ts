@@ -39,6 +39,17 @@ export interface AgentConfig {
   sampleIntervalMs: number;
   /** "auto" uses cgroups where writable, "rss" always samples, "off" enforces nothing */
   memoryEnforcement: "auto" | "rss" | "off";
+  /** "auto": every instance and build in a bubblewrap sandbox where the host can make one; "off": none (--no-sandbox) */
+  sandbox: "auto" | "off";
+  /** more host paths every sandbox gets read-only (a runtime outside /usr) */
+  sandboxBind: string[];
+  /** each instance's (and staging task's) cap on processes and threads; 0: none */
+  pidsMax: number;
+  /** "auto": each instance's disk quota is a volume of its own where the host can make one; "off": measured only */
+  diskEnforcement: "auto" | "off";
+  /** a staging task's memory and disk, at least (Cloud Foundry's minimum staging limits) */
+  stagingMemoryMb: number;
+  stagingDiskMb: number;
 }
 
 const num = (v: string | undefined, fallback: number): number => {
@@ -46,8 +57,9 @@ const num = (v: string | undefined, fallback: number): number => {
   return Number.isFinite(n) && n >= 0 ? n : fallback;
 };
 
-export function readAgentConfig(env: Record<string, string | undefined>): AgentConfig {
+export function readAgentConfig(env: Record<string, string | undefined>, argv: readonly string[] = []): AgentConfig {
   const enforcement = env.SKIFF_AGENT_MEMORY_ENFORCEMENT;
+  const noSandbox = argv.includes("--no-sandbox") || env.SKIFF_AGENT_SANDBOX === "off";
   return {
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
@@ -75,5 +87,11 @@ export function readAgentConfig(env: Record<string, string | undefined>): AgentC
     dropletCacheCount: num(env.SKIFF_AGENT_DROPLET_CACHE, 64) || 64,
     sampleIntervalMs: num(env.SKIFF_AGENT_SAMPLE_MS, 2000) || 2000,
     memoryEnforcement: enforcement === "rss" || enforcement === "off" ? enforcement : "auto",
+    sandbox: noSandbox ? "off" : "auto",
+    sandboxBind: (env.SKIFF_AGENT_SANDBOX_BIND || "").split(":").map((s) => s.trim()).filter((s) => s.startsWith("/")),
+    pidsMax: num(env.SKIFF_AGENT_PIDS_MAX, 1024),
+    diskEnforcement: env.SKIFF_AGENT_DISK_ENFORCEMENT === "off" ? "off" : "auto",
+    stagingMemoryMb: num(env.SKIFF_AGENT_STAGING_MEMORY_MB, 1024),
+    stagingDiskMb: num(env.SKIFF_AGENT_STAGING_DISK_MB, 4096),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { buildInstanceEnv, launchScript } from "./instance-env.ts";
+import { buildInstanceEnv, gatedArgv, launchScript } from "./instance-env.ts";
 import { startFixture } from "./fixtures/start-message.ts";
 import { describeExit, exitStatus } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
@@ -66,4 +66,15 @@ test("config defaults and overrides", () => {
   expect(d.runAs).toBeUndefined();
   const c = readAgentConfig({ SKIFF_NATS_URL: "nats://a:1, nats://b:2", SKIFF_AGENT_DIR: "/x", SKIFF_DATA_DIR: "/y", SKIFF_AGENT_MEMORY_MB: "512", SKIFF_AGENT_RUN_AS: "" });
   expect(c).toMatchObject({ natsServers: ["nats://a:1", "nats://b:2"], dataDir: "/x", memoryMb: 512, runAs: "" });
+});
+
+test("sandbox and limits config (issue 25): on by default, off with --no-sandbox or SKIFF_AGENT_SANDBOX=off", () => {
+  expect(readAgentConfig({})).toMatchObject({ sandbox: "auto", pidsMax: 1024, diskEnforcement: "auto", stagingMemoryMb: 1024, stagingDiskMb: 4096, sandboxBind: [] });
+  expect(readAgentConfig({}, ["--no-sandbox"]).sandbox).toBe("off");
+  expect(readAgentConfig({ SKIFF_AGENT_SANDBOX: "off" }).sandbox).toBe("off");
+  expect(readAgentConfig({ SKIFF_AGENT_SANDBOX_BIND: "/opt/node:relative: /opt/java", SKIFF_AGENT_PIDS_MAX: "64" })).toMatchObject({ sandboxBind: ["/opt/node", "/opt/java"], pidsMax: 64 });
+});
+
+test("the gate opens before the sandbox starts: bwrap and all it starts inherit the cgroup", () => {
+  expect(gatedArgv(["/usr/bin/bwrap", "--", "sh"])).toEqual(["/bin/sh", "-c", 'read -r _ || exit 111\nexec </dev/null\nexec "$@"\n', "skiff-gate", "/usr/bin/bwrap", "--", "sh"]);
 });

@@ -57,22 +57,33 @@ export function buildInstanceEnv(start: DeaStart, at: InstancePlacement): Record
 }
 
 /**
- * The shell script that starts an instance: wait at the gate, the file-descriptor limit, then the
- * start command. A plain command is exec'd so signals reach the app itself; one using shell syntax
- * runs in the shell.
- *
- * The gate is one line the agent writes on the script's stdin once the process is in its memory
- * cgroup: without it the start command could fork (a daemon, a memory hog) before the move, and
- * that fork would stay outside the limit and outside the cgroup that finds every process at stop. It
- * costs the start the migration's wait for an RCU grace period (6-15 ms here, see memory-cgroup.ts).
+ * The gate: a shell waits for one line on its stdin, which the agent writes once the process is in its
+ * cgroup. Without it the start command could fork (a daemon, a memory hog) before the move, and that
+ * fork would stay outside the limits and outside the cgroup that finds every process at stop. It costs
+ * the start the migration's wait for an RCU grace period (6-15 ms here, see instance-cgroup.ts).
+ * Fail closed: if the agent died before opening it, nothing runs outside its cgroup.
  */
-export function launchScript(startCommand: string, fds: number): string {
-  // fail closed: if the agent died before opening it, the start command never runs outside its cgroup
-  const gate = "read -r _ || exit 111\nexec </dev/null\n";
+export const GATE = "read -r _ || exit 111\nexec </dev/null\n";
+
+/** `argv` behind the gate (the sandbox: bwrap and everything it starts inherit the cgroup). */
+export function gatedArgv(argv: readonly string[]): string[] {
+  return ["/bin/sh", "-c", `${GATE}exec "$@"\n`, "skiff-gate", ...argv];
+}
+
+/**
+ * The shell script that starts the app: the file-descriptor limit, then the start command. A plain
+ * command is exec'd so signals reach the app itself; one using shell syntax runs in the shell.
+ */
+export function startScript(startCommand: string, fds: number): string {
   // over the hard limit, settle for the hard limit rather than the (often 1024) soft default
   const limit = fds > 0 ? `ulimit -n ${Math.floor(fds)} 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true\n` : "";
   // a plain command is exec'd so the app is the process the agent signals; one that says `exec`
   // itself is left alone (`exec exec sleep` would look for a program named "exec" and fail with 126)
   const plain = /^[\w@%+=:,./ -]+$/.test(startCommand) && !/^exec\s/.test(startCommand);
-  return `${gate}${limit}${plain ? "exec " : ""}${startCommand}\n`;
+  return `${limit}${plain ? "exec " : ""}${startCommand}\n`;
+}
+
+/** The gate, then the start script: an instance run without a sandbox. */
+export function launchScript(startCommand: string, fds: number): string {
+  return GATE + startScript(startCommand, fds);
 }

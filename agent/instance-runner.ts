@@ -1,10 +1,17 @@
-// Runs one instance: unpacks its droplet, starts its process in its own session (as the run-as user,
-// in its memory cgroup, with its fd limit), health-checks it, and stops it (SIGTERM to all its
-// processes, grace, SIGKILL; once its first process is gone, every process it left is killed too:
-// process-sweep.ts). Reports state changes, log lines and the exit through callbacks.
+// Runs one instance: unpacks its droplet (onto a disk volume of the quota's size where the host can
+// make one), starts its process in its own session, as the run-as user, in its cgroup (memory, pids,
+// CPU shares), in its sandbox (sandbox.ts: it sees its droplet, not the host), with its fd limit;
+// health-checks it, and stops it (SIGTERM to all its processes, grace, SIGKILL; once its first process
+// is gone, every process it left is killed too: process-sweep.ts). Reports state changes, log lines
+// and the exit through callbacks.
 
 import type { Subprocess } from "bun";
 import { chmodSync, lchownSync, mkdirSync, rmSync } from "node:fs";
+import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
+import { diskUsage } from "./disk-usage.ts";
+import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
+import { bwrapArgv, IN_SANDBOX, instanceSandbox, signalFromSandboxStatus, type SandboxHost } from "./sandbox.ts";
+import { writeSandboxEtc } from "./sandbox-host.ts";
 import { traverseOnlyDir } from "../bus/private-state.ts";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -13,11 +20,10 @@ import type { Logger } from "../bus/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { describeExit, exitStatus, signalName, type ExitCause } from "./exit-description.ts";
 import { waitHealthy } from "./health-check.ts";
-import { buildInstanceEnv, launchScript } from "./instance-env.ts";
+import { buildInstanceEnv, gatedArgv, launchScript, startScript } from "./instance-env.ts";
 import type { Instance } from "./instance.ts";
 import { LineSplitter, relayLines } from "./log-buffer.ts";
 import { isRealDir, NotRealError, readRegularFile } from "./no-follow.ts";
-import type { MemoryCgroup, MemoryCgroups } from "./memory-cgroup.ts";
 import { signalSession } from "./proc-stats.ts";
 import { killScope, signalScope, type ProcessScope } from "./process-sweep.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
@@ -36,7 +42,15 @@ export interface RunnerDeps {
   droplets: DropletCache;
   host: string;
   users: InstanceUsers;
-  cgroups?: MemoryCgroups;
+  cgroups?: InstanceCgroups;
+  /** false: the memory limit is left to RSS sampling (SKIFF_AGENT_MEMORY_ENFORCEMENT) */
+  memoryInCgroup: boolean;
+  /** each instance's cap on processes and threads */
+  pidsMax: number;
+  /** undefined: no sandbox (--no-sandbox, or no bwrap on the host) */
+  sandbox?: SandboxHost;
+  /** undefined: the disk quota is measured, not enforced */
+  volumes?: DiskVolumes;
   stopGraceMs: number;
   /** how long a routed instance keeps running after its router.unregister, before SIGTERM */
   unregisterGraceMs: number;
@@ -68,7 +82,8 @@ export class InstanceRunner {
   private stopReason?: ExitReason;
   /** why we killed it, when we did (memory, health check) */
   private killCause?: ExitCause;
-  private cgroup?: MemoryCgroup;
+  private cgroup?: InstanceCgroup;
+  private volume?: DiskVolume;
   /** who it runs as (undefined: the agent's user), held until nothing runs as it any more */
   private user?: RunAsUser;
   private finished = false;
@@ -80,8 +95,28 @@ export class InstanceRunner {
     this.dir = join(deps.instancesDir, instance.id);
   }
 
-  get hasCgroup(): boolean {
-    return this.cgroup !== undefined;
+  /** the kernel holds its memory limit (else the agent samples its RSS) */
+  get memoryEnforced(): boolean {
+    return this.cgroup?.controllers.includes("memory") ?? false;
+  }
+
+  get hasVolume(): boolean {
+    return this.volume !== undefined;
+  }
+
+  get sandboxed(): boolean {
+    return this.deps.sandbox !== undefined;
+  }
+
+  /** forks its pids cap refused so far */
+  pidsRefused(): number {
+    return this.cgroup?.pidsRefused() ?? 0;
+  }
+
+  /** Bytes its files take: one statfs on its volume, else a walk of its directory. */
+  async diskUsage(): Promise<{ usedBytes: number; freeBytes?: number }> {
+    const u = this.volume?.usage();
+    return u ? { usedBytes: u.usedBytes, freeBytes: u.freeBytes } : { usedBytes: await diskUsage(this.dir) };
   }
 
   get sessionId(): number {
@@ -121,8 +156,12 @@ export class InstanceRunner {
     const owner = this.user ? { uid: this.user.uid, gid: this.user.gid } : undefined;
     // the instance's uid passes through instances/ to its own directory, and lists nothing there
     if (owner) traverseOnlyDir(deps.instancesDir, "the agent's instances directory");
+    const diskBytes = start.limits.disk > 0 ? start.limits.disk * 1024 * 1024 : 0;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (deps.volumes && diskBytes > 0) this.volume = await deps.volumes.create(this.dir, `${this.dir}.img`, diskBytes, owner);
+    if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
-    const diskCap = start.limits.disk > 0 ? Math.min(deps.maxArchiveBytes, start.limits.disk * 1024 * 1024) : deps.maxArchiveBytes;
+    const diskCap = diskBytes > 0 ? Math.min(deps.maxArchiveBytes, diskBytes) : deps.maxArchiveBytes;
     await extractTarGzFile(droplet, this.dir, { maxBytes: diskCap, owner });
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     // From here on the tree is the droplet's: root touches only what it checked is real, and never
@@ -139,31 +178,57 @@ export class InstanceRunner {
     i.port = await freePort();
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     i.startedAt = Date.now();
+    const sandbox = deps.sandbox;
     const env = buildInstanceEnv(start, {
       instanceId: i.id,
       port: i.port,
       host: deps.host,
-      homeDir: appDir,
-      tmpDir,
-      pathPrefix: deps.pathPrefix,
-      basePath: process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
+      // inside the sandbox the app sees Cloud Foundry's paths, not the host's
+      homeDir: sandbox ? IN_SANDBOX.app : appDir,
+      tmpDir: sandbox ? IN_SANDBOX.tmp : tmpDir,
+      pathPrefix: sandbox ? [] : deps.pathPrefix,
+      basePath: sandbox ? IN_SANDBOX.path : process.env.PATH || "/usr/local/bin:/usr/bin:/bin",
       startedAt: i.startedAt,
     });
-    if (deps.cgroups && start.limits.mem > 0) {
+    if (deps.cgroups) {
+      const mem = start.limits.mem > 0 ? start.limits.mem * 1024 * 1024 : undefined;
       try {
-        this.cgroup = deps.cgroups.create(i.id, start.limits.mem * 1024 * 1024);
+        this.cgroup = deps.cgroups.create(i.id, {
+          memoryBytes: deps.memoryInCgroup ? mem : undefined,
+          pids: deps.pidsMax || undefined,
+          cpuShares: start.limits.mem > 0 ? cpuSharesFor(start.limits.mem) : undefined,
+        });
       } catch (err) {
-        deps.log.warn("no memory cgroup; enforcing by RSS sampling", { instance: i.id, error: (err as Error).message });
+        deps.log.warn("no cgroup for the instance; its memory is enforced by RSS sampling, its processes and CPU not at all", { instance: i.id, error: (err as Error).message });
       }
+    }
+    let argv: string[];
+    if (sandbox) {
+      // its /etc/passwd and /etc/group: root's, beside its directory (never inside the droplet's tree,
+      // where a planted link could send root's writes elsewhere)
+      const etc = writeSandboxEtc(`${this.dir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0);
+      const shmBytes = Math.min(diskBytes || Infinity, start.limits.mem > 0 ? start.limits.mem * 1024 * 1024 : Infinity);
+      const box = instanceSandbox(sandbox, {
+        id: i.id,
+        appDir,
+        // on its volume, /tmp shares its disk quota; without one, a tmpfs of the quota's size
+        tmp: this.volume || !diskBytes ? { dir: tmpDir } : { sizeBytes: diskBytes },
+        shmBytes: Number.isFinite(shmBytes) ? shmBytes : 64 * 1024 * 1024,
+        ...etc,
+        argv: ["/bin/sh", "-c", startScript(command, start.limits.fds)],
+      });
+      argv = gatedArgv([sandbox.bwrap, ...bwrapArgv(box)]);
+    } else {
+      argv = ["/bin/sh", "-c", launchScript(command, start.limits.fds)];
     }
     // Bun.spawn rather than node:child_process: Bun's Node layer keeps several MiB more of the agent's
     // RSS once it has started a few dozen children (measured). It throws at once when the spawn itself
     // fails (bad uid, cwd): run() reports that as start_failed.
-    const child = Bun.spawn(["/bin/sh", "-c", launchScript(command, start.limits.fds)], {
+    const child = Bun.spawn(argv, {
       cwd: appDir,
       env,
       detached: true, // its own session and process group
-      stdio: ["pipe", "pipe", "pipe"], // stdin: the gate (launchScript), then /dev/null
+      stdio: ["pipe", "pipe", "pipe"], // stdin: the gate, then /dev/null
       uid: this.user?.uid,
       gid: this.user?.gid,
     });
@@ -244,6 +309,7 @@ export class InstanceRunner {
       tag: { key: "CF_INSTANCE_GUID", value: this.instance.id },
       cgroup: this.cgroup,
       exclusiveUser: this.user?.exclusive ? this.user : undefined,
+      monitor: this.sandboxed ? this.instance.pid : undefined,
     };
   }
 
@@ -255,7 +321,9 @@ export class InstanceRunner {
       this.deps.log.error("processes of an ended instance survived SIGKILL; its uid stays taken", { instance: this.instance.id, pids: survivors.join(",") });
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" }, clean);
     if (this.cgroup?.oomKilled()) this.killCause = { type: "out_of_memory", limitMb: this.instance.start.limits.mem };
-    const cause: ExitCause = this.killCause ?? (signal ? { type: "signal", signal } : { type: "exited", code: code ?? -1 });
+    // bwrap reports the app's death by signal N as status 128 + N
+    const inner = this.sandboxed && !signal ? signalName(signalFromSandboxStatus(code) ?? null) : null;
+    const cause: ExitCause = this.killCause ?? (signal ? { type: "signal", signal } : inner ? { type: "signal", signal: inner } : { type: "exited", code: code ?? -1 });
     this.finish("CRASHED", cause, clean);
   }
 
@@ -283,9 +351,15 @@ export class InstanceRunner {
     return c.exitCode ?? -1;
   }
 
-  /** Deletes the instance's files (after it ended). */
-  removeFiles(): void {
+  /** Deletes the instance's files (after it ended): unmounts its volume and deletes its image. */
+  async removeFiles(): Promise<void> {
+    try {
+      await this.volume?.remove();
+    } catch (err) {
+      this.deps.log.warn("could not unmount the instance's disk volume", { instance: this.instance.id, error: (err as Error).message });
+    }
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(`${this.dir}.etc`, { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,7 @@
-// The agent's entry point, and the only place that wires it: reads the environment, connects the
-// bus, builds the agent, starts it, logs `ready`; SIGTERM evacuates, SIGINT stops; then exits 0.
+// The agent's entry point, and the only place that wires it: reads the environment (and
+// `--no-sandbox`), finds what the host can enforce (sandbox, cgroups, disk volumes) and says what it
+// cannot, connects the bus, builds the agent, starts it, logs `ready`; SIGTERM evacuates, SIGINT
+// stops; then exits 0.
 
 import { existsSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -11,14 +13,17 @@ import { BUILDPACKS } from "./buildpacks/index.ts";
 import { readAgentConfig } from "./config.ts";
 import { DropletCache } from "./droplet-cache.ts";
 import { InstanceStore } from "./instance-store.ts";
-import { openMemoryCgroups } from "./memory-cgroup.ts";
+import { describeLimits, openInstanceCgroups } from "./instance-cgroup.ts";
+import { openDiskVolumes } from "./disk-volume.ts";
+import { findBwrap, probeSandbox, readHostLayout } from "./sandbox-host.ts";
+import type { SandboxHost } from "./sandbox.ts";
 import { isRoot, resolveRunAs, sharedUser, uidPoolUsers, unreachableAncestor, type InstanceUsers } from "./run-as.ts";
 import { parseUidRange, UidPool } from "./uid-pool.ts";
 import { linkBun } from "./bun-path.ts";
 import { MemoryTrim } from "./memory-trim.ts";
 
 const log = createLogger("agent");
-const config = readAgentConfig(process.env);
+const config = readAgentConfig(process.env, process.argv.slice(2));
 const dataDir = resolve(config.dataDir);
 restrictUmask();
 /** Runs a state-folder step; an insecure folder it cannot fix ends the agent with the reason and the fix. */
@@ -93,7 +98,49 @@ if (sample) {
   }
 }
 const binDir = linkBun(dataDir);
-const cgroups = config.memoryEnforcement === "auto" ? openMemoryCgroups(id) : undefined;
+const instancesDir = join(dataDir, "instances");
+orRefuse(() => traverseOnlyDir(instancesDir, "the agent's instances directory"));
+
+// The limits the kernel can hold here, and loudly the ones it cannot.
+const cgroups = openInstanceCgroups(id);
+const limits = describeLimits(cgroups);
+const memoryLimits = config.memoryEnforcement === "off" ? "off" : config.memoryEnforcement === "rss" || !cgroups?.controllers.includes("memory") ? "rss sampling" : `cgroup v${cgroups.version}`;
+if (limits.missing.length > 0)
+  log.warn(`${cgroups ? `cgroup v${cgroups.version} lacks` : "no writable cgroup (v1 or v2) on this host:"} ${limits.missing.join("; ")}: run the agent as root on a host with the memory, pids and cpu controllers writable`);
+
+const disk = config.diskEnforcement === "auto" ? await openDiskVolumes(instancesDir) : { volumes: undefined, reason: "SKIFF_AGENT_DISK_ENFORCEMENT=off" };
+if (!disk.volumes) log.warn(`disk quotas are measured, not enforced (${disk.reason}): an instance can fill the host's disk`);
+
+/** The sandbox every instance and build runs in, or undefined (said loudly) when there is none. */
+async function openSandbox(): Promise<SandboxHost | undefined> {
+  const notIsolated = "instances are NOT isolated: each sees the host's whole file system (every file some mistake left readable), every process, the host's /tmp and /dev/shm";
+  if (config.sandbox === "off") {
+    log.warn(`sandbox off (--no-sandbox or SKIFF_AGENT_SANDBOX=off): ${notIsolated}`);
+    return undefined;
+  }
+  const bwrap = findBwrap();
+  if (!bwrap) {
+    log.error(`no bubblewrap on this host: ${notIsolated}; install it (apt-get install bubblewrap) and restart the agent`);
+    return undefined;
+  }
+  const host: SandboxHost = { bwrap, ...readHostLayout(), extraReadOnly: config.sandboxBind, bunPath: process.execPath };
+  let user;
+  let why: string | undefined;
+  try {
+    user = users.acquire();
+    why = await probeSandbox(host, instancesDir, user);
+  } catch (err) {
+    why = (err as Error).message;
+  } finally {
+    if (user) users.release(user);
+  }
+  if (why) {
+    log.error(`a sandbox does not start on this host (${why}): ${notIsolated}; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, or the distribution's AppArmor rule for bwrap) and restart the agent`);
+    return undefined;
+  }
+  return host;
+}
+const sandbox = await openSandbox();
 
 const memoryTrim = new MemoryTrim();
 const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass }, log);
@@ -118,6 +165,12 @@ const agent = new Agent(
     enforceMemoryByRss: config.memoryEnforcement !== "off",
     users,
     cgroups,
+    memoryInCgroup: config.memoryEnforcement === "auto",
+    pidsMax: config.pidsMax,
+    sandbox,
+    volumes: disk.volumes,
+    stagingMemoryMb: config.stagingMemoryMb,
+    stagingDiskMb: config.stagingDiskMb,
     buildpacks: BUILDPACKS,
     staticServerPath: join(import.meta.dir, "static-server.ts"),
     bunPath: process.execPath,
@@ -135,7 +188,11 @@ log.info("ready", {
   zone: config.zone,
   data_dir: dataDir,
   run_as: users.description,
-  memory_limits: cgroups ? `cgroup v${cgroups.version}` : config.memoryEnforcement === "off" ? "off" : "rss sampling",
+  sandbox: sandbox ? `bubblewrap (${sandbox.bwrap})` : "off: instances are NOT isolated",
+  memory_limits: memoryLimits,
+  cgroups: limits.summary,
+  pids_max: cgroups?.controllers.includes("pids") ? config.pidsMax : "not enforced",
+  disk_quotas: disk.volumes ? "a volume per instance (ext4 on a loop device)" : "measured only",
 });
 
 let stopping = false;

@@ -2,7 +2,7 @@
 // it: not only its session and process group (which `setsid` leaves), but also what its memory cgroup
 // holds, what runs as its own uid, and its descendants and tagged daemons found in /proc.
 
-import type { MemoryCgroup } from "./memory-cgroup.ts";
+import type { InstanceCgroup } from "./instance-cgroup.ts";
 import { hasEnv, instanceMembers, isGone, processesOfUid, readProcTable } from "./process-tree.ts";
 
 export interface ProcessScope {
@@ -10,10 +10,16 @@ export interface ProcessScope {
   leader: number;
   /** an environment entry every process of the scope inherited (CF_INSTANCE_GUID=<id>) */
   tag?: { key: string; value: string };
-  /** the instance's memory cgroup: everything it forks stays in it */
-  cgroup?: MemoryCgroup;
+  /** the instance's cgroup: everything it forks stays in it */
+  cgroup?: Pick<InstanceCgroup, "pids" | "killAll">;
   /** a uid that only this scope runs as: every process running as it is the scope's */
   exclusiveUser?: { uid: number; gid: number };
+  /**
+   * The sandbox's outer process (bwrap, the leader): it exits by itself, with the app's status, once
+   * the app inside has; a SIGTERM would end it at once, and the agent would take that for the
+   * instance's end and SIGKILL the app in the middle of its graceful stop. Only SIGKILL reaches it.
+   */
+  monitor?: number;
 }
 
 /** Every live process of the scope now (never the agent itself). */
@@ -40,8 +46,9 @@ const signal = (pid: number, sig: NodeJS.Signals) => {
 
 /** Sends `sig` to every process of the scope (SIGTERM at stop: each gets its chance to finish). */
 export function signalScope(scope: ProcessScope, sig: NodeJS.Signals): void {
-  if (scope.leader > 0) signal(-scope.leader, sig);
-  for (const pid of scopeMembers(scope)) signal(pid, sig);
+  const spare = sig === "SIGKILL" ? undefined : scope.monitor;
+  if (scope.leader > 0 && spare === undefined) signal(-scope.leader, sig);
+  for (const pid of scopeMembers(scope)) if (pid !== spare) signal(pid, sig);
 }
 
 /**

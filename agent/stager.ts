@@ -1,6 +1,9 @@
 // Stages an app package into a droplet: download the package, unpack it safely, pick a buildpack,
 // compile, decide the start command, pack `app/` + `staging_info.json` into a gzip tarball and PUT it
-// to the controller. Every step's output goes to the staging log; the whole task has a timeout.
+// to the controller. Every step's output goes to the staging log; the whole task has a timeout. Build
+// commands run as the task's own uid, in the task's cgroup (memory, pids, CPU shares) and, where the
+// agent has one, in a sandbox that sees the app being built (its only output) and nothing of the host
+// but the system's read-only files; the task's files sit on a disk volume of its quota's size.
 
 import { chmodSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { traverseOnlyDir } from "../bus/private-state.ts";
@@ -15,6 +18,11 @@ import { readRegularFile } from "./no-follow.ts";
 import { signalName } from "./exit-description.ts";
 import { parseProcfile } from "./procfile.ts";
 import { killScope, type ProcessScope } from "./process-sweep.ts";
+import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
+import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
+import { gatedArgv } from "./instance-env.ts";
+import { bwrapArgv, IN_SANDBOX, signalFromSandboxStatus, stagingSandbox, type SandboxHost } from "./sandbox.ts";
+import { writeSandboxEtc } from "./sandbox-host.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
 import { extractTarGzFile } from "./tarball.ts";
@@ -32,6 +40,16 @@ export interface StagerDeps {
   maxArchiveBytes: number;
   timeoutMs: number;
   users: InstanceUsers;
+  cgroups?: InstanceCgroups;
+  memoryInCgroup?: boolean;
+  pidsMax?: number;
+  /** undefined: build commands run without a sandbox */
+  sandbox?: SandboxHost;
+  /** undefined: the task's disk is not limited */
+  volumes?: DiskVolumes;
+  /** the task's memory and disk limits */
+  memoryMb: number;
+  diskMb: number;
   stack: string;
   log: Logger;
   /** aborts the task (the agent is stopping) */
@@ -88,10 +106,11 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
   const started = Date.now();
   let user: RunAsUser | undefined;
   const taskTag = randomUUID();
+  const task: TaskLimits = {};
   try {
     user = deps.users.acquire();
     const result = await Promise.race([
-      runStaging(req, deps, user, taskTag, taskDir, abort.signal, say),
+      runStaging(req, deps, user, taskTag, taskDir, task, abort.signal, say),
       new Promise<never>((_, reject) =>
         abort.signal.addEventListener("abort", () => reject(new StagingError(why))),
       ),
@@ -107,11 +126,23 @@ export async function stage(req: StagingStart, deps: StagerDeps): Promise<Stagin
     deps.cancel?.removeEventListener("abort", onCancel);
     abort.abort();
     // nothing the build started may outlive the task; its uid is free again only once that holds
-    const left = await killScope({ leader: 0, tag: { key: STAGING_TAG, value: taskTag }, exclusiveUser: user?.exclusive ? user : undefined });
+    const left = await killScope({ leader: 0, tag: { key: STAGING_TAG, value: taskTag }, cgroup: task.cgroup, exclusiveUser: user?.exclusive ? user : undefined });
     if (user && left.length === 0) deps.users.release(user);
     if (left.length > 0) deps.log.error("build processes survived SIGKILL; their uid stays taken", { task: req.task_id, pids: left.join(",") });
-    rmSync(taskDir, { recursive: true, force: true });
+    task.cgroup?.remove();
+    try {
+      await task.volume?.remove();
+    } catch (err) {
+      deps.log.warn("could not unmount a staging task's disk volume", { task: req.task_id, error: (err as Error).message });
+    }
+    for (const d of [taskDir, `${taskDir}.img`, `${taskDir}.etc`]) rmSync(d, { recursive: true, force: true });
   }
+}
+
+/** What a task holds while it runs, released when it ends. */
+interface TaskLimits {
+  cgroup?: InstanceCgroup;
+  volume?: DiskVolume;
 }
 
 async function runStaging(
@@ -120,13 +151,32 @@ async function runStaging(
   user: RunAsUser | undefined,
   taskTag: string,
   taskDir: string,
+  task: TaskLimits,
   signal: AbortSignal,
   say: (line: string, stream?: "out" | "err") => void,
 ): Promise<StagingDone> {
   const appDir = join(taskDir, "app");
   rmSync(taskDir, { recursive: true, force: true });
+  mkdirSync(taskDir, { recursive: true });
+  // the task's disk: everything below taskDir (the package, the app, the build's cache, the droplet)
+  if (deps.volumes && deps.diskMb > 0) {
+    task.volume = await deps.volumes.create(taskDir, `${taskDir}.img`, deps.diskMb * 1024 * 1024);
+    // the task may have timed out meanwhile, its clean-up done: nothing else would unmount this one
+    if (signal.aborted) await task.volume.remove();
+  }
   mkdirSync(join(taskDir, "home"), { recursive: true });
   const owner = user ? { uid: user.uid, gid: user.gid } : undefined;
+  if (deps.cgroups)
+    try {
+      task.cgroup = deps.cgroups.create(`staging-${taskDir.split("/").pop()}`, {
+        memoryBytes: deps.memoryInCgroup === false ? undefined : deps.memoryMb * 1024 * 1024,
+        pids: deps.pidsMax || undefined,
+        cpuShares: cpuSharesFor(deps.memoryMb),
+      });
+    } catch (err) {
+      deps.log.warn("no cgroup for a staging task; its build runs without limits", { task: req.task_id, error: (err as Error).message });
+    }
+  const sandbox = deps.sandbox && { host: deps.sandbox, taskId: req.task_id, ...writeSandboxEtc(`${taskDir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0) };
   // the build's uid passes through staging/ and the task dir to app/ and home/, and lists nothing
   if (owner) for (const d of [deps.workDir, taskDir]) traverseOnlyDir(d, "the agent's staging directory");
 
@@ -157,9 +207,10 @@ async function runStaging(
   await buildpack.compile(app, {
     dir: appDir,
     log: (line) => say(line),
-    bunPath: deps.bunPath,
+    bunPath: sandbox ? `${IN_SANDBOX.bin}/bun` : deps.bunPath,
     staticServerPath: deps.staticServerPath,
-    run: (argv, what) => runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, user, signal, say, pathPrefix: deps.pathPrefix }),
+    run: (argv, what) =>
+      runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, user, signal, say, pathPrefix: deps.pathPrefix, cgroup: task.cgroup, memoryMb: deps.memoryMb, sandbox }),
   });
   const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
   const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
@@ -204,6 +255,11 @@ interface RunOptions {
   signal: AbortSignal;
   say: (line: string, stream?: "out" | "err") => void;
   pathPrefix: string[];
+  /** the task's cgroup: the command starts behind the gate and is moved in first */
+  cgroup?: InstanceCgroup;
+  memoryMb?: number;
+  /** build commands only: the sandbox (the packing, which the agent does itself, runs outside) */
+  sandbox?: { host: SandboxHost; taskId: string; passwd: string; group: string };
 }
 
 /**
@@ -214,29 +270,52 @@ interface RunOptions {
 async function runCommand(argv: string[], what: string, o: RunOptions): Promise<void> {
   if (o.signal.aborted) throw new StagingError(`${what} was cancelled`);
   let child;
+  // inside the sandbox the build sees /home/vcap/app and a /tmp of its own (the task's home/)
+  const home = o.sandbox ? IN_SANDBOX.tmp : o.home;
+  let full = argv;
+  if (o.sandbox) {
+    const s = o.sandbox;
+    const box = stagingSandbox(s.host, { taskId: s.taskId, appDir: o.cwd, scratchDir: o.home, shmBytes: (o.memoryMb ?? 64) * 1024 * 1024, passwd: s.passwd, group: s.group, argv });
+    full = [s.host.bwrap, ...bwrapArgv(box)];
+  }
   try {
-    child = Bun.spawn(argv, {
+    child = Bun.spawn(o.cgroup ? gatedArgv(full) : full, {
       cwd: o.cwd,
       env: {
         ...o.env,
-        PATH: [...o.pathPrefix, process.env.PATH ?? "/usr/bin:/bin"].join(":"),
-        HOME: o.home,
-        TMPDIR: o.home,
-        npm_config_cache: join(o.home, ".npm"),
+        PATH: o.sandbox ? IN_SANDBOX.path : [...o.pathPrefix, process.env.PATH ?? "/usr/bin:/bin"].join(":"),
+        HOME: home,
+        TMPDIR: home,
+        npm_config_cache: join(home, ".npm"),
         CI: "true",
         [STAGING_TAG]: o.taskTag,
       },
       detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [o.cgroup ? "pipe" : "ignore", "pipe", "pipe"],
       uid: o.user?.uid,
       gid: o.user?.gid,
     });
   } catch (err) {
     throw new StagingError(`${what} could not run: ${(err as Error).message}`);
   }
+  if (o.cgroup) {
+    const stdin = child.stdin as import("bun").FileSink;
+    try {
+      await o.cgroup.addProcess(child.pid);
+    } catch {
+      // the gate opens anyway: the uid and the tag still find every process it starts
+    }
+    try {
+      stdin.write("\n");
+      void stdin.end();
+    } catch {
+      // it died already: its exit is reported
+    }
+  }
   const scope: ProcessScope = {
     leader: child.pid,
     tag: { key: STAGING_TAG, value: o.taskTag },
+    cgroup: o.cgroup,
     exclusiveUser: o.user?.exclusive ? o.user : undefined,
   };
   const onAbort = () => void killScope(scope);
@@ -245,7 +324,8 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
   for (const stream of ["out", "err"] as const) void relayLines(stream === "out" ? child.stdout : child.stderr, new LineSplitter((line) => o.say(line, stream)));
   try {
     const code = await child.exited;
-    const sig = signalName(child.signalCode);
+    const sig = signalName(child.signalCode) ?? (o.sandbox ? signalName(signalFromSandboxStatus(code) ?? null) : null);
+    if (o.cgroup?.oomKilled()) throw new StagingError(`${what} failed (out of memory: over the ${o.memoryMb} MB staging limit)`);
     if (code !== 0 || sig) throw new StagingError(`${what} failed (${sig ? `killed by ${sig}` : `exit status ${code}`})`);
   } finally {
     o.signal.removeEventListener("abort", onAbort);

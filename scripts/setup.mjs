@@ -31,6 +31,7 @@ const SYSTEM = [
   // recommends: with --no-install-recommends it dangles and the build fails ("rust-lld not found").
   ["/usr/bin/lld-14", "lld-14"],
   ["/usr/bin/wasm-opt", "binaryen"],
+  ["/usr/bin/bwrap", "bubblewrap"], // the agent's sandbox per instance and staging task (agent/sandbox.ts)
   // Real servers behind the service brokers (started by skiff on loopback, never as system services).
   ["/usr/lib/postgresql", "postgresql"],
   ["/usr/bin/redis-server", "redis-server"],

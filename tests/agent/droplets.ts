@@ -33,17 +33,18 @@ export const helloDroplet = () =>
 /**
  * An instance that ignores SIGTERM and leaves processes everywhere a session kill misses: a setsid
  * grandchild, a double-forked daemon (reparented to init at once), a plain child. Each prints its
- * pid. MODE=crash makes the first process exit by itself after half a second.
+ * pid and uid ("leader=N uid=U": in a sandbox N is its PID namespace's number, see hostPid).
+ * MODE=crash makes the first process exit by itself after half a second.
  */
 export const orphansDroplet = () =>
   makeDroplet(
     {
       "run.sh": [
         "trap '' TERM",
-        "echo leader=$$",
-        "setsid sh -c 'echo grandchild=$$; exec sleep 4242' &",
-        "(setsid sh -c 'echo daemon=$$; exec sleep 4243' &)",
-        "sh -c 'echo child=$$; exec sleep 4244' &",
+        'echo "leader=$$ uid=$(id -u)"',
+        "setsid sh -c 'echo \"grandchild=$$ uid=$(id -u)\"; exec sleep 4242' &",
+        "(setsid sh -c 'echo \"daemon=$$ uid=$(id -u)\"; exec sleep 4243' &)",
+        "sh -c 'echo \"child=$$ uid=$(id -u)\"; exec sleep 4244' &",
         'if [ "$MODE" = crash ]; then sleep 0.5; exit 3; fi',
         "while true; do sleep 0.2; done",
         "",

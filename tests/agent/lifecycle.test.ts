@@ -8,11 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, type Bus, type DeaStart, type StagingReply } from "../../bus/index.ts";
 import { isAlive } from "../../agent/proc-stats.ts";
-import { openMemoryCgroups } from "../../agent/memory-cgroup.ts";
+import { openInstanceCgroups } from "../../agent/instance-cgroup.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
 import { behavioursDroplet, helloDroplet, orphansDroplet } from "./droplets.ts";
 import { isGone } from "../../agent/process-tree.ts";
-import { closeBus, collect, REPO, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
+import { closeBus, collect, hostPid, pidFromLogs, REPO, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
 import type { NatsServer } from "../support/nats-server.ts";
 
 let nats: NatsServer;
@@ -54,7 +54,6 @@ function sendStart(agent: AgentUnderTest, overrides: Partial<DeaStart> & { dropl
   );
 }
 
-const pidFromLogs = (lines: { line: string }[]) => Number(/pid=(\d+)/.exec(lines.find((l) => l.line.startsWith("pid="))!.line)![1]);
 
 describe("agent lifecycle", () => {
   test("SIGTERM evacuates: DEA_EVACUATION for every instance, then stops them and leaves no process", async () => {
@@ -67,7 +66,7 @@ describe("agent lifecycle", () => {
     for (const index of [0, 1]) sendStart(agent, { droplet: "evac", index, droplet_sha256: behavioursSha });
     await waitFor(() => registered.filter((r) => r.app === "evac").length === 2, 15_000, "two instances running");
     await waitFor(() => logs.filter((l) => l.line.startsWith("pid=")).length === 2, 5000, "pids");
-    const pids = logs.filter((l) => l.line.startsWith("pid=")).map((l) => Number(/pid=(\d+)/.exec(l.line)![1]));
+    const pids = logs.filter((l) => l.line.startsWith("pid=")).map((l) => hostPid(l.line));
     await agent.proc.stop("SIGTERM", 15_000);
     const evac = exited.filter((e) => e.droplet === "evac");
     expect(evac).toHaveLength(2);
@@ -89,7 +88,7 @@ describe("agent lifecycle", () => {
     for (const index of [0, 1]) sendStart(agent, { droplet: "evac2", index, droplet_sha256: behavioursSha });
     await waitFor(() => registered.filter((r) => r.app === "evac2").length === 2, 15_000, "two instances running");
     const pids = await waitFor(() => {
-      const p = logs.filter((l) => l.line.startsWith("pid=")).map((l) => Number(/pid=(\d+)/.exec(l.line)![1]));
+      const p = logs.filter((l) => l.line.startsWith("pid=")).map((l) => hostPid(l.line));
       return p.length === 2 ? p : undefined;
     }, 5000, "pids");
     process.kill(agent.proc.pid, "SIGTERM");
@@ -159,7 +158,7 @@ describe("agent lifecycle", () => {
     await second.stop();
     rmSync(dataDir, { recursive: true, force: true });
     // the killed agent's cgroup can outlive the second agent's sweep by a moment on a busy host
-    for (let k = 0; k < 20 && !(openMemoryCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
+    for (let k = 0; k < 20 && !(openInstanceCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
   }, 40_000);
 
   test.skipIf(process.getuid?.() !== 0)("as root, the memory cgroup alone enforces the limit (no RSS sampling)", async () => {
@@ -255,7 +254,7 @@ describe("agent lifecycle", () => {
       sendStart(agent, { droplet: app, droplet_sha256: orphansSha, env: { MODE: mode }, health_check: { type: "process", timeout: 5 } });
       const pidOf = (what: string) => {
         const l = logs.find((x) => x.line.startsWith(`${what}=`));
-        return l ? Number(l.line.slice(what.length + 1)) : undefined;
+        return l ? hostPid(l.line, what) : undefined;
       };
       const pids = await waitFor(() => {
         const all = ["leader", "grandchild", "daemon", "child"].map(pidOf);
@@ -272,10 +271,11 @@ describe("agent lifecycle", () => {
 
   // An agent killed outright leaves its instances running; its restart stopped their first process
   // only, so a daemon they had started lived on. It is found by the instance's own uid (recorded) or,
-  // without one, by its CF_INSTANCE_GUID.
+  // without one, by its CF_INSTANCE_GUID. (In a sandbox the daemon dies with the first process: its
+  // PID namespace ends with it. So these run without one, where the sweep is all there is.)
   test.each([
-    ["own uid", {}],
-    ["tag only", { SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss", SKIFF_AGENT_RUN_AS: "" }],
+    ["own uid", { SKIFF_AGENT_SANDBOX: "off" }],
+    ["tag only", { SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss", SKIFF_AGENT_RUN_AS: "", SKIFF_AGENT_SANDBOX: "off" }],
   ] as const)("an agent that restarts sweeps every process its instances left, daemons too (%s) (issue 6)", async (_how, env) => {
     const dataDir = mkdtempSync(join(tmpdir(), "skiff-agent-restart-"));
     const id = `sweep${Math.random().toString(36).slice(2, 8)}`;
@@ -285,8 +285,8 @@ describe("agent lifecycle", () => {
     await bus.flush();
     sendStart(first, { droplet: app, droplet_sha256: orphansSha, health_check: { type: "process", timeout: 5 } });
     const pids = await waitFor(() => {
-      const all = ["leader", "grandchild", "daemon", "child"].map((w) => logs.find((l) => l.line.startsWith(`${w}=`))?.line.split("=")[1]);
-      return all.every(Boolean) ? all.map(Number) : undefined;
+      const all = ["leader", "grandchild", "daemon", "child"].map((w) => logs.find((l) => l.line.startsWith(`${w}=`)));
+      return all.every(Boolean) ? all.map((l, k) => hostPid(l!.line, ["leader", "grandchild", "daemon", "child"][k])) : undefined;
     }, 15_000, "every pid printed");
     process.kill(first.proc.pid, "SIGKILL");
     await first.proc.exited;
@@ -302,6 +302,6 @@ describe("agent lifecycle", () => {
     expect(pids.filter((p) => !isGone(p))).toEqual([]);
     await second.stop();
     rmSync(dataDir, { recursive: true, force: true });
-    for (let k = 0; k < 20 && !(openMemoryCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
+    for (let k = 0; k < 20 && !(openInstanceCgroups(id)?.sweep(true) ?? true); k++) await Bun.sleep(100);
   }, 40_000);
 });

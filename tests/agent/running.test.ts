@@ -2,14 +2,14 @@
 // stop, crash, kill, out of memory, health-check timeout, logs, stats, and refused droplets.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeTar } from "../../agent/tarball.ts";
 import { deaStartSubject, logsSubject, Subjects, type Bus, type DeaStart } from "../../bus/index.ts";
 import { startBlobstore, type Blobstore } from "./blobstore.ts";
 import { behavioursDroplet, helloDroplet, makeDroplet } from "./droplets.ts";
-import { closeBus, collect, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
+import { closeBus, collect, pidFromLogs, startAgent, startBus, startMessage, startNatsServer, waitFor, type AgentUnderTest } from "./harness.ts";
 import type { NatsServer } from "../support/nats-server.ts";
 
 let nats: NatsServer;
@@ -96,7 +96,7 @@ describe("running instances", () => {
   test("an app killed by a signal says so", async () => {
     const s = await start("victim", behavioursSha);
     await waitFor(() => s.registered()[0], 15_000, "router.register");
-    const pid = Number(/pid=(\d+)/.exec(s.logs.find((l) => l.line.startsWith("pid="))!.line)![1]);
+    const pid = pidFromLogs(s.logs);
     process.kill(pid, "SIGKILL");
     const exit = await waitFor(() => s.exited()[0], 10_000, "droplet.exited");
     expect(exit.reason).toBe("CRASHED");
@@ -163,8 +163,13 @@ describe("running instances", () => {
   test.skipIf(process.getuid?.() !== 0)("each instance runs as a uid of its own: one cannot read another's environment, signal it or list its files (issue 6)", async () => {
     const a = await start("tenanta", behavioursSha, { env: { MODE: "serve" }, services: [{ name: "db", label: "postgresql", plan: "small", tags: [], instance_guid: "i1", binding_guid: "b1", credentials: { uri: "postgres://secret@h/db" } }] });
     await waitFor(() => a.registered()[0], 15_000, "tenant a running");
-    const first = /pid=(\d+) .* uid=(\d+) home=(\S+)/.exec(a.logs.find((l) => l.line.startsWith("pid="))!.line)!;
-    const [pidA, uidA, homeA] = [Number(first[1]), Number(first[2]), first[3]!];
+    const first = /pid=(\d+) .* uid=(\d+)/.exec(a.logs.find((l) => l.line.startsWith("pid="))!.line)!;
+    const uidA = Number(first[2]);
+    // where tenant A really is on the host: its process, and its app directory (from the agent's record)
+    const pidA = pidFromLogs(a.logs);
+    const records = join(agent.dataDir, "records");
+    const idA = readdirSync(records).map((f) => JSON.parse(readFileSync(join(records, f), "utf8"))).find((r) => r.start.droplet === "tenanta").id;
+    const homeA = join(agent.dataDir, "instances", idA, "app");
     const b = await start("tenantb", behavioursSha, {
       env: { MODE: "peek", PEEK_PID: String(pidA), PEEK_DIR: homeA, PEEK_RECORDS: join(agent.dataDir, "records"), PEEK_DROPLETS: join(agent.dataDir, "droplets") },
     });
@@ -173,7 +178,11 @@ describe("running instances", () => {
     expect(uidA).toBeLessThanOrEqual(49999);
     expect(peek.uid).toBeGreaterThanOrEqual(40000);
     expect(peek.uid).not.toBe(uidA);
-    expect(peek).toMatchObject({ environ: "EACCES", signal: "EPERM", files: "EACCES", records: "EACCES", droplets: "EACCES" });
+    // without a sandbox the kernel refuses (EACCES, EPERM); in one, none of it even exists there
+    const refusals = agent.proc.output().includes('sandbox="off')
+      ? { environ: "EACCES", signal: "EPERM", files: "EACCES", records: "EACCES", droplets: "EACCES" }
+      : { environ: "ENOENT", signal: "ESRCH", files: "ENOENT", records: "ENOENT", droplets: "ENOENT" };
+    expect(peek).toMatchObject(refusals);
     for (const app of ["tenanta", "tenantb"]) bus.publish(Subjects.deaStop, "dea.stop", { droplet: app });
     await waitFor(() => a.exited()[0] && b.exited()[0], 10_000, "both stopped");
   }, 30_000);
