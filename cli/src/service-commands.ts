@@ -143,12 +143,14 @@ export const serviceCommands: Record<string, Command> = {
       if (has(a, "json")) return json(out, offerings.map((o: any) => ({ ...o, plans: plans.filter((p: any) => p.relationships.service_offering.data.guid === o.guid) })));
       if (!offerings.length) return out.say(only ? `No service offering named ${only}.` : "No services in the marketplace: an admin registers a broker with skiff create-service-broker.");
       if (only) {
-        return out.say(table(["plan", "description", "free"], plans.map((p: any) => [p.name, p.description, p.free ? "free" : "paid"])));
+        out.say(`Getting service plan information for service offering ${only}...\n`);
+        return out.say(table(["plan", "description", "free or paid"], plans.map((p: any) => [p.name, p.description, p.free ? "free" : "paid"])));
       }
       out.say(table(["offering", "plans", "description", "broker"], offerings.map((o: any) => [
         o.name, plans.filter((p: any) => p.relationships.service_offering.data.guid === o.guid).map((p: any) => p.name).join(", "),
         o.description, o.relationships.service_broker.data.name,
       ])));
+      out.say("\nTIP: Use 'skiff marketplace -e OFFERING' to see the plans of an offering and what each one allows.");
     },
   },
   "create-service": {
@@ -171,6 +173,33 @@ export const serviceCommands: Record<string, Command> = {
       if (has(a, "no-wait")) return out.say(`Create in progress. Check it with: skiff service ${name}`);
       await waitForOperation(api, `/v3/service_instances/${inst.guid}`, out, `Creating ${name}`);
       out.say(`Service instance ${name} created. Bind it with: skiff bind-service APP ${name}`);
+    },
+  },
+  "update-service": {
+    usage: "update-service NAME [-p PLAN] [-c JSON|FILE] [--no-wait]",
+    summary: "Move a service instance to another plan of its offering, or give it new parameters (its data stays)",
+    async run(a, out) {
+      const { cfg, api } = client();
+      const name = need(a, 0, "the service instance name", this.usage);
+      const planName = str(a, "p");
+      const params = parameters(str(a, "c"));
+      if (planName === undefined && params === undefined) throw new CliError(`Nothing to change: give a plan (-p PLAN) or parameters (-c JSON). Usage: skiff ${this.usage}`, 2);
+      const instance = await instanceByName(api, cfg, name);
+      const offering = instance.service_offering.name;
+      let plan: any;
+      if (planName !== undefined) {
+        plan = (await api.all(`/v3/service_plans?service_offering_guids=${instance.service_offering.guid}&names=${encodeURIComponent(planName)}`))[0];
+        if (!plan) throw new CliError(`Plan ${planName} not found for ${offering}. See: skiff marketplace -e ${offering}`);
+        if (plan.guid === instance.service_plan.guid && params === undefined) return out.say(`Service instance ${name} is already on plan ${planName}.`);
+      }
+      out.say(`Updating service instance ${name} (${offering}${plan ? ` ${instance.service_plan.name} → ${plan.name}` : ""}) as ${cfg.username ?? "?"}...`);
+      const updated = await api.patch(`/v3/service_instances/${instance.guid}`, {
+        ...(plan ? { relationships: { service_plan: { data: { guid: plan.guid } } } } : {}), ...(params ? { parameters: params } : {}),
+      });
+      if (updated.last_operation.type !== "update" || updated.last_operation.state !== "in progress") return out.say(`Nothing to change for ${name}.`);
+      if (has(a, "no-wait")) return out.say(`Update in progress. Check it with: skiff service ${name}`);
+      await waitForOperation(api, `/v3/service_instances/${instance.guid}`, out, `Updating ${name}`);
+      out.say(`Service instance ${name} updated${plan ? `: plan ${plan.name}` : ""}. Bound apps keep their credentials; no restart needed.`);
     },
   },
   services: {

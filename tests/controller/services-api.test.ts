@@ -48,6 +48,15 @@ class FlakyCleanup extends MemoryProvisioner {
     return super.unbind(ref);
   }
 }
+/** A service whose plan changes fail at the broker (issue 22): the instance must stay usable on its old plan. */
+class FailingUpdate extends MemoryProvisioner {
+  override async update(): Promise<void> {
+    throw new Error("the resize ran out of disk");
+  }
+}
+const fixedPlans = new MemoryProvisioner({ serviceId: "memory-fixed-id" });
+fixedPlans.service.plan_updateable = false;
+const failingUpdate = new FailingUpdate({ serviceId: "memory-failupdate-id" });
 const flakyProvision = new FlakyCleanup({ failProvision: true, serviceId: "memory-flakyprov-id" });
 const flakyBind = new FlakyCleanup({ failBind: true, serviceId: "memory-flakybind-id" });
 const ORPHAN_RETRY_MS = 60;
@@ -57,10 +66,15 @@ const brokerApp = (p: MemoryProvisioner) => createBroker({ provisioners: [p], cr
 const brokers: Record<string, ReturnType<typeof brokerApp>> = {
   "good.broker": brokerApp(good), "bad.broker": brokerApp(bad), "silent.broker": brokerApp(silent),
   "flakyprov.broker": brokerApp(flakyProvision), "flakybind.broker": brokerApp(flakyBind),
+  "fixed.broker": brokerApp(fixedPlans), "failupdate.broker": brokerApp(failingUpdate),
 };
+/** What the controller sent each broker (issue 22 checks the provision's organization, space and context). */
+const brokerRequests: { method: string; url: string; body: any }[] = [];
 /** The brokers' network: by host; the silent broker does the provision but its answer never arrives. */
 async function brokerFetch(req: Request): Promise<Response> {
   const u = new URL(req.url);
+  const text = req.method === "GET" || req.method === "DELETE" ? "" : await req.clone().text();
+  brokerRequests.push({ method: req.method, url: req.url, body: text ? JSON.parse(text) : undefined });
   const app = brokers[u.hostname];
   if (!app) throw new Error(`connection refused: ${u.hostname}`);
   if (u.hostname === "silent.broker" && req.method === "PUT" && !u.pathname.includes("service_bindings")) {
@@ -103,9 +117,9 @@ let spaceGuid: string;
 let appGuid: string;
 let instanceGuid: string;
 let bindingGuid: string;
-const planOf = async (broker: string) => {
+const planOf = async (broker: string, name = "small") => {
   const offerings = (await call("GET", `/v3/service_offerings?service_broker_names=${broker}`)).json.resources;
-  return (await call("GET", `/v3/service_plans?service_offering_guids=${offerings[0].guid}&names=small`)).json.resources[0].guid as string;
+  return (await call("GET", `/v3/service_plans?service_offering_guids=${offerings[0].guid}&names=${name}`)).json.resources[0].guid as string;
 };
 
 beforeAll(async () => {
@@ -287,6 +301,94 @@ describe("service instances and bindings", () => {
     expect((await call("DELETE", `/v3/apps/${other.json.guid}`)).status).toBe(204);
     expect(good.instances.get(inst.json.guid)!.bindings.size).toBe(0);
     expect((await call("GET", `/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+  });
+});
+
+describe("plans (issue 22)", () => {
+  const register = async (name: string) => {
+    const r = await call("POST", "/v3/service_brokers", { name, url: `http://${name}.broker`, authentication: { type: "basic", credentials: { username: "platform", password: "broker-secret" } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+  };
+  const create = async (name: string, broker: string) => {
+    const r = await call("POST", "/v3/service_instances", { type: "managed", name, relationships: { space: { data: { guid: spaceGuid } }, service_plan: { data: { guid: await planOf(broker) } } } });
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    expect((await settle(`/v3/service_instances/${r.json.guid}`)).json.last_operation.state).toBe("succeeded");
+    return r.json.guid as string;
+  };
+  const toPlan = (guid: string, plan: string) => call("PATCH", `/v3/service_instances/${guid}`, { relationships: { service_plan: { data: { guid: plan } } } });
+
+  test("the controller's provision carries organization_guid, space_guid and the same guids in context (OSB 2.17 § Provisioning)", async () => {
+    const guid = await create("placed", "good");
+    const put = brokerRequests.find((r) => r.method === "PUT" && r.url.includes(`/v2/service_instances/${guid}?`))!;
+    const space = (await call("GET", `/v3/spaces/${spaceGuid}`)).json;
+    const org = space.relationships.organization.data.guid;
+    expect(put.body).toMatchObject({ organization_guid: org, space_guid: spaceGuid, context: { platform: "skiff", organization_guid: org, space_guid: spaceGuid, instance_name: "placed" } });
+    await call("DELETE", `/v3/service_instances/${guid}`);
+    expect((await settle(`/v3/service_instances/${guid}`)).status).toBe(404);
+  });
+
+  test("update-service -p: PATCH moves the instance to another plan at the broker; its binding, data and app keep working", async () => {
+    const guid = await create("growing", "good");
+    const b = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: appGuid } }, service_instance: { data: { guid } } } });
+    await settle(`/v3/service_credential_bindings/${b.json.guid}`);
+    const r = await toPlan(guid, await planOf("good", "large"));
+    expect(r.status, JSON.stringify(r.json)).toBe(202);
+    expect(r.json.last_operation).toMatchObject({ type: "update", state: "in progress" });
+    expect(r.json.service_plan.name).toBe("small");
+    const done = await settle(`/v3/service_instances/${guid}`);
+    expect(done.json.last_operation).toMatchObject({ type: "update", state: "succeeded" });
+    expect(done.json.service_plan.name).toBe("large");
+    expect(good.instances.get(guid)).toMatchObject({ plan: "large" });
+    expect(good.instances.get(guid)!.bindings.has(b.json.guid)).toBe(true);
+    const patch = brokerRequests.findLast((x) => x.method === "PATCH" && x.url.includes(guid))!;
+    expect(patch.body).toMatchObject({ service_id: "memory-service-id", plan_id: "memory-large-id", previous_values: { plan_id: "memory-small-id" }, context: { space_guid: spaceGuid, instance_name: "growing" } });
+    // the next start tells the app its plan
+    const before = agent.starts.length;
+    await call("POST", `/v3/apps/${appGuid}/actions/restart`);
+    const start = await eventually(() => agent.starts.slice(before).find((x) => x.droplet === appGuid), 10_000, "a start after the plan change");
+    expect(start.services.find((x) => x.instance_guid === guid)).toMatchObject({ plan: "large", binding_guid: b.json.guid });
+    // unbind and delete name the new plan, and the broker accepts them
+    await call("DELETE", `/v3/service_credential_bindings/${b.json.guid}`);
+    expect((await settle(`/v3/service_credential_bindings/${b.json.guid}`)).status).toBe(404);
+    await call("DELETE", `/v3/service_instances/${guid}`);
+    expect((await settle(`/v3/service_instances/${guid}`)).status).toBe(404);
+    expect(good.instances.has(guid)).toBe(false);
+  });
+
+  test("a plan change the broker's catalog does not offer (plan_updateable: false) is refused with 422 before anything is recorded or sent", async () => {
+    await register("fixed");
+    const guid = await create("fixed-size", "fixed");
+    const sent = brokerRequests.length;
+    const r = await toPlan(guid, await planOf("fixed", "large"));
+    expect(r.status).toBe(422);
+    expect(r.json.errors[0].detail).toContain("plan_updateable: false");
+    expect(brokerRequests.slice(sent).filter((x) => x.method === "PATCH")).toEqual([]);
+    const after = (await call("GET", `/v3/service_instances/${guid}`)).json;
+    expect(after.last_operation).toMatchObject({ type: "create", state: "succeeded" });
+    expect(after.service_plan.name).toBe("small");
+    // a plan of another offering is refused too
+    expect((await toPlan(guid, await planOf("good", "large"))).json.errors[0].detail).toContain("another service offering");
+    await call("DELETE", `/v3/service_instances/${guid}`);
+    expect((await settle(`/v3/service_instances/${guid}`)).status).toBe(404);
+  });
+
+  test("a plan change that fails at the broker leaves the instance on its old plan, bindable and deletable", async () => {
+    await register("failupdate");
+    const guid = await create("stuck-size", "failupdate");
+    expect((await toPlan(guid, await planOf("failupdate", "large"))).status).toBe(202);
+    const done = await settle(`/v3/service_instances/${guid}`);
+    expect(done.json.last_operation.state).toBe("failed");
+    expect(done.json.last_operation.description).toContain("ran out of disk");
+    expect(done.json.last_operation.description).toContain("stays on plan small");
+    expect(done.json.service_plan.name).toBe("small");
+    const b = await call("POST", "/v3/service_credential_bindings", { type: "app", relationships: { app: { data: { guid: appGuid } }, service_instance: { data: { guid } } } });
+    expect(b.status, JSON.stringify(b.json)).toBe(202);
+    expect((await settle(`/v3/service_credential_bindings/${b.json.guid}`)).json.last_operation.state).toBe("succeeded");
+    await call("DELETE", `/v3/service_credential_bindings/${b.json.guid}`);
+    await settle(`/v3/service_credential_bindings/${b.json.guid}`);
+    await call("DELETE", `/v3/service_instances/${guid}`);
+    expect((await settle(`/v3/service_instances/${guid}`)).status).toBe(404);
+    expect(failingUpdate.instances.has(guid)).toBe(false);
   });
 });
 

@@ -213,6 +213,22 @@ export function serviceRoutes(ctx: ControllerContext) {
 
     .get("/v3/service_instances/:guid", async ({ request, params }) => presentInstance((await loadInstance(await auth(request), params.guid)).instance), { detail: { summary: "Get a service instance and its last operation" } })
 
+    .patch("/v3/service_instances/:guid", async ({ request, params, body, set }) => {
+      const access = await auth(request);
+      const c = await loadInstance(access, params.guid, true);
+      const planGuid = body.relationships?.service_plan?.data.guid;
+      const plan = planGuid === undefined ? undefined : await s().plan(planGuid);
+      if (planGuid !== undefined && !plan) throw unprocessable(`service plan not found (see \`skiff marketplace -e ${c.offering.name}\`)`);
+      const updated = await gw.updateInstance(actorOf(access), c, { plan, params: body.parameters });
+      // CF answers 202 when the broker works on it, 200 when nothing was asked of it
+      set.status = updated.last_operation.type === "update" && updated.last_operation.state === "in progress" ? 202 : 200;
+      if (set.status === 202) set.headers.location = `/v3/service_instances/${updated.guid}`;
+      return presentInstance(updated);
+    }, {
+      body: t.Object({ relationships: t.Optional(t.Object({ service_plan: t.Optional(relationship) })), parameters }),
+      detail: { summary: "Change a managed instance's plan (within its offering, when the broker's catalog allows) or parameters: the broker applies it; poll last_operation (202)" },
+    })
+
     .delete("/v3/service_instances/:guid", async ({ request, params, set }) => {
       const access = await auth(request);
       const c = await loadInstance(access, params.guid, true);

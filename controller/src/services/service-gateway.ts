@@ -204,6 +204,63 @@ export class ServiceGateway {
     return instance;
   }
 
+  /**
+   * `skiff update-service NAME -p PLAN [-c JSON]`: asks the broker to move the instance to another plan of
+   * its offering and/or give it new parameters, in the background like a create. The broker's live catalog
+   * decides whether the plan may change (plan_updateable), before anything is recorded. The instance keeps
+   * its plan until the broker says the change succeeded; a failed change leaves it on the old one, usable.
+   */
+  async updateInstance(actor: Actor, ctx: InstanceContext, change: { plan?: PlanRecord; params?: Record<string, unknown> }): Promise<InstanceRecord> {
+    const { instance, plan: current, offering, broker } = ctx;
+    const s = this.deps.services;
+    const target = change.plan ?? current;
+    if (instance.last_operation.state === "in progress")
+      throw new ServiceRequestError(`the service instance ${instance.name} has an operation in progress (${instance.last_operation.type}); wait for it to finish`, 409);
+    if (instance.last_operation.type === "create" && instance.last_operation.state !== "succeeded")
+      throw new ServiceRequestError(`the service instance ${instance.name} was never created (${instance.last_operation.description ?? "its create failed"}); delete it and create it again`);
+    if (target.offering_guid !== offering.guid) throw new ServiceRequestError(`plan ${target.name} belongs to another service offering than ${offering.name}: see skiff marketplace -e ${offering.name}`);
+    if (target.guid === current.guid && change.params === undefined) return instance;
+    const client = await this.client(broker);
+    if (target.guid !== current.guid) await this.refuseFixedPlan(client, offering, current, target);
+    const space = await this.deps.store.spaceByGuid(instance.space_guid);
+    await this.deps.store.tx(async (q) => {
+      await s.setInstanceOperation(instance.guid, { type: "update", state: "in progress", description: null }, {}, q);
+      await this.event(q, actor, "audit.service_instance.update", { type: "service_instance", guid: instance.guid, name: instance.name, space: instance.space_guid }, {
+        service_offering: offering.name, service_plan: target.name, previous_service_plan: current.name, parameters_changed: change.params !== undefined,
+      });
+    });
+    this.background(`update ${instance.name}`, async () => {
+      try {
+        await client.update({
+          instanceId: instance.guid, serviceId: offering.broker_service_id, planId: target.broker_plan_id, params: change.params, previousPlanId: current.broker_plan_id,
+          context: { platform: "skiff", organization_guid: space?.org_guid, space_guid: instance.space_guid, instance_name: instance.name },
+        });
+        await s.setInstanceOperation(instance.guid, { type: "update", state: "succeeded", description: null }, { plan_guid: target.guid });
+        this.deps.log.info("service instance updated", { name: instance.name, offering: offering.name, plan: target.name, previous_plan: current.name });
+      } catch (err) {
+        await s.setInstanceOperation(instance.guid, { type: "update", state: "failed", description: `${(err as Error).message}; the instance stays on plan ${current.name}` });
+        this.deps.log.warn("service instance update failed", { name: instance.name, offering: offering.name, plan: target.name, error: (err as Error).message });
+      }
+    });
+    return (await s.instance(instance.guid)) ?? instance;
+  }
+
+  /** OSB: a platform MUST NOT ask for a plan change the broker's catalog does not offer (plan_updateable). */
+  private async refuseFixedPlan(client: BrokerClient, offering: OfferingRecord, from: PlanRecord, to: PlanRecord): Promise<void> {
+    let services: CatalogService[];
+    try {
+      services = (await client.catalog()).services;
+    } catch (err) {
+      throw new ServiceRequestError(`could not read the broker's catalog to check the plan change: ${(err as Error).message}`, 502);
+    }
+    const service = services.find((x) => x.id === offering.broker_service_id);
+    const fromPlan = service?.plans.find((p) => p.id === from.broker_plan_id);
+    if (!service || !service.plans.some((p) => p.id === to.broker_plan_id))
+      throw new ServiceRequestError(`the broker no longer offers plan ${to.name} of ${offering.name}; an admin can re-read its catalog with skiff update-service-broker`);
+    if (!(fromPlan?.plan_updateable ?? service.plan_updateable ?? false))
+      throw new ServiceRequestError(`${offering.name} instances on plan ${from.name} cannot change plan (the broker's catalog says plan_updateable: false); create a new instance on plan ${to.name} and move the data`);
+  }
+
   async deleteInstance(actor: Actor, ctx: InstanceContext): Promise<void> {
     const { instance, plan, offering, broker } = ctx;
     const s = this.deps.services;
@@ -238,8 +295,10 @@ export class ServiceGateway {
     const s = this.deps.services;
     if (app.space_guid !== instance.space_guid) throw new ServiceRequestError("the app and the service instance are in different spaces");
     if (!offering.bindable) throw new ServiceRequestError(`${offering.name} instances cannot be bound (the broker says bindable: false)`);
-    if (instance.last_operation.state !== "succeeded" || instance.last_operation.type === "delete")
-      throw new ServiceRequestError(`the service instance ${instance.name} is not ready (last operation: ${instance.last_operation.type} ${instance.last_operation.state}); see skiff service ${instance.name}`, 409);
+    // ready: created, nothing running, not being deleted (a failed plan change leaves it usable on its old plan)
+    const op = instance.last_operation;
+    if (op.state === "in progress" || op.type === "delete" || (op.type === "create" && op.state !== "succeeded"))
+      throw new ServiceRequestError(`the service instance ${instance.name} is not ready (last operation: ${op.type} ${op.state}); see skiff service ${instance.name}`, 409);
     const prior = (await s.bindings({ appGuid: app.guid, instanceGuid: instance.guid }))[0];
     if (prior) throw new ServiceRequestError(`${app.name} is already bound to ${instance.name}`, 409);
     const now = Date.now();

@@ -2,7 +2,7 @@
 // credential bindings, each instance and binding with its `last_operation`. Secrets arrive and leave
 // sealed (see CredentialBox); this file never sees them in clear.
 
-import type { Database, Queryable } from "../db/database.ts";
+import type { Database, Queryable, SqlValue } from "../db/database.ts";
 
 export type OperationType = "create" | "update" | "delete";
 export type OperationState = "in progress" | "succeeded" | "failed";
@@ -168,9 +168,14 @@ export class ServiceStore {
       i.guid, i.name, i.space_guid, i.plan_guid, i.dashboard_url, i.last_operation.type, i.last_operation.state, i.last_operation.description, i.created_at, i.updated_at,
     ]);
   }
-  async setInstanceOperation(guid: string, op: Omit<LastOperation, "updated_at">, extra: { dashboard_url?: string | null } = {}, q: Queryable = this.db): Promise<void> {
-    await q.run(`UPDATE service_instances SET last_op_type = ?, last_op_state = ?, last_op_description = ?, updated_at = ?${extra.dashboard_url !== undefined ? ", dashboard_url = ?" : ""} WHERE guid = ?`, [
-      op.type, op.state, op.description, Date.now(), ...(extra.dashboard_url !== undefined ? [extra.dashboard_url] : []), guid,
+  /** Records an operation's state; `extra` also sets the dashboard URL, or the plan once a plan change succeeded. */
+  async setInstanceOperation(guid: string, op: Omit<LastOperation, "updated_at">, extra: { dashboard_url?: string | null; plan_guid?: string } = {}, q: Queryable = this.db): Promise<void> {
+    const sets: string[] = [];
+    const values: SqlValue[] = [];
+    if (extra.dashboard_url !== undefined) (sets.push(", dashboard_url = ?"), values.push(extra.dashboard_url));
+    if (extra.plan_guid !== undefined) (sets.push(", plan_guid = ?"), values.push(extra.plan_guid));
+    await q.run(`UPDATE service_instances SET last_op_type = ?, last_op_state = ?, last_op_description = ?, updated_at = ?${sets.join("")} WHERE guid = ?`, [
+      op.type, op.state, op.description, Date.now(), ...values, guid,
     ]);
   }
   async deleteInstance(q: Queryable, guid: string): Promise<void> {
