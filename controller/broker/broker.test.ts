@@ -259,6 +259,8 @@ describe("bind", () => {
     const first = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", body);
     expect(first.status).toBe(201);
     expect(first.body.credentials).toMatchObject({ username: "b1", hostname: "127.0.0.1", name: "i1" });
+    // § Types of Binding: the hosts and ports the credentials reach (SHOULD)
+    expect(first.body.endpoints).toEqual([{ host: "127.0.0.1", ports: ["1"], protocol: "tcp" }]);
     const again = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", body);
     expect(again).toMatchObject({ status: 200, body: { credentials: first.body.credentials } });
     expect((await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { ...body, parameters: { x: 1 } })).status).toBe(409);

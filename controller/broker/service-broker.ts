@@ -7,7 +7,7 @@ import type { Logger } from "../../bus/log.ts";
 import { ServiceError } from "./errors.ts";
 import { objectField, optionalObject, requiredString, sameJson, stringField } from "./request-fields.ts";
 import type { BindingRecord, BrokerStore, InstanceRecord, OperationKind, OperationRecord } from "./store.ts";
-import { BrokerErrorCodes, type CatalogPlan, type CatalogService, type Provisioner } from "./types.ts";
+import { BrokerErrorCodes, type CatalogPlan, type CatalogService, type Credentials, type Provisioner } from "./types.ts";
 
 export interface Reply {
   status: number;
@@ -269,7 +269,7 @@ export class ServiceBroker {
           if (existing.operation.kind !== "bind") return concurrency(`an ${existing.operation.kind} of ${bindingId} is in progress`);
           return acceptsIncomplete ? { status: 202, body: { operation: existing.operation.id } } : concurrency(`binding ${bindingId} is in progress`);
         }
-        if (existing.ready) return { status: 200, body: { credentials: existing.credentials } };
+        if (existing.ready) return { status: 200, body: bindingBody(existing.credentials) };
       }
       if (provisioner.asyncOnly && !acceptsIncomplete) return asyncRequired;
       const record: BindingRecord = {
@@ -288,7 +288,7 @@ export class ServiceBroker {
         record.credentials = result.credentials;
         record.ready = true;
       };
-      return this.runBinding(record, work, 201, () => ({ credentials: record.credentials }));
+      return this.runBinding(record, work, 201, () => bindingBody(record.credentials));
     });
     return this.answer(result, acceptsIncomplete);
   }
@@ -332,7 +332,7 @@ export class ServiceBroker {
     const what = `binding ${bindingId}`;
     if (hints.serviceId !== undefined && hints.serviceId !== record.serviceId) return badRequest(wrongId("service_id", hints.serviceId, `the service of ${what}`, record.serviceId));
     if (hints.planId !== undefined && hints.planId !== record.planId) return badRequest(wrongId("plan_id", hints.planId, `the plan of ${what}`, record.planId));
-    return { status: 200, body: { credentials: record.credentials, parameters: record.params } };
+    return { status: 200, body: { ...bindingBody(record.credentials), parameters: record.params } };
   }
 
   async bindingLastOperation(instanceId: string, bindingId: string, query: Params): Promise<Reply> {
@@ -544,6 +544,15 @@ function wrongId(field: string, given: string, whose: string, actual: string, ou
 
 function newOperation(kind: OperationKind): OperationRecord {
   return { id: `${kind}-${randomUUID()}`, kind, state: "in progress" };
+}
+
+/**
+ * A binding's answer: its credentials, and the network endpoints they reach (OSB 2.17 § Types of Binding:
+ * brokers SHOULD give the hosts and ports, so a platform can open its firewall for them).
+ */
+function bindingBody(credentials: Credentials | undefined): Params {
+  if (!credentials || typeof credentials.hostname !== "string" || typeof credentials.port !== "number") return { credentials };
+  return { credentials, endpoints: [{ host: credentials.hostname, ports: [String(credentials.port)], protocol: "tcp" }] };
 }
 
 function dashboard(url: string | undefined): Params {

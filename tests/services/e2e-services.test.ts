@@ -153,6 +153,28 @@ describe("services end to end (issue 8)", () => {
     expect(r.output).toContain("skiff unbind-service pg-app notes-db");
   });
 
+  test("update-service -p shared-large (issue 22): the bound app's role may now hold 40 connections instead of 10; its rows and the app are untouched", async () => {
+    const plans = await cli("marketplace", "-e", "postgresql");
+    expect(plans.output).toMatch(/shared\s+A database on a shared PostgreSQL server; at most 10 connections per binding\s+free/);
+    expect(plans.output).toMatch(/shared-large\s+A database on a shared PostgreSQL server; at most 40 connections per binding\s+free/);
+    const limitOf = async () => {
+      const admin = new SQL({ url: cluster.services!.postgres!.adminUrl, max: 1 });
+      try {
+        return (await admin`SELECT rolconnlimit FROM pg_roles WHERE rolname = ${new URL(notes.uri!).username}`)[0].rolconnlimit as number;
+      } finally {
+        await admin.close({ timeout: 1 });
+      }
+    };
+    expect(await limitOf()).toBe(10);
+    const r = await cli("update-service", "notes-db", "-p", "shared-large");
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain("Service instance notes-db updated: plan shared-large");
+    expect((await cli("services")).output).toMatch(/notes-db\s+postgresql\s+shared-large\s+pg-app\s+update succeeded/);
+    expect(await limitOf()).toBe(40);
+    expect(JSON.parse((await viaRouter("/read")).body)).toEqual(["alpha", "beta"]);
+    expect((await cli("update-service", "notes-db", "-p", "no-such-plan")).output).toContain("Plan no-such-plan not found for postgresql");
+  }, 60_000);
+
   test("unbind: the old credentials stop working; a restart (no restage) drops them from the env", async () => {
     const r = await cli("unbind-service", "pg-app", "notes-db");
     expect(r.code, r.output).toBe(0);
