@@ -21,7 +21,7 @@ existsSync(`${postgresBinDir()}/postgres`) || installed("postgres");
 
 const S = postgresService.id;
 const SHARED = postgresService.plans[0]!.id;
-const LARGE = postgresService.plans[1]!.id;
+const LARGE = postgresService.plans.find((p) => p.name === "shared-large")?.id ?? "(no shared-large plan)";
 const where = { organization_guid: "org-1", space_guid: "space-1" };
 const provisionBody = (extra: Record<string, unknown> = {}) => ({ service_id: S, plan_id: SHARED, ...where, context: { platform: "skiff", ...where }, parameters: {}, ...extra });
 
