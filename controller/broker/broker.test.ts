@@ -422,8 +422,21 @@ describe("what OSB 2.17 says a broker MUST do (issue 22)", () => {
     expect(await call("GET", "/v2/service_instances/i1")).toMatchObject({ status: 422, body: { error: "ConcurrencyError" } });
     await broker.idle();
     expect((await call("GET", "/v2/service_instances/i1")).body).toMatchObject({ plan_id: LARGE, parameters: { tier: 1 } });
-    // the binding's plan follows the instance's: unbind names the new one
-    expect((await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { service_id: S, plan_id: LARGE })).status).toBe(201);
+    // a new binding names the instance's new plan
+    expect((await call("PUT", "/v2/service_instances/i1/service_bindings/b2", { service_id: S, plan_id: LARGE })).status).toBe(201);
+  });
+
+  test("§ Unbinding, § Binding: after a plan change the platform names the instance's new plan for a binding made before it", async () => {
+    const { call } = setup();
+    await call("PUT", "/v2/service_instances/i1", provisionBody());
+    const body = { service_id: S, plan_id: SMALL, bind_resource: { app_guid: "app-1" } };
+    const made = await call("PUT", "/v2/service_instances/i1/service_bindings/b1", body);
+    expect((await call("PATCH", "/v2/service_instances/i1", { service_id: S, plan_id: LARGE })).status).toBe(200);
+    // the same bind again, now under the instance's plan: the same binding, 200 with its credentials
+    expect(await call("PUT", "/v2/service_instances/i1/service_bindings/b1", { ...body, plan_id: LARGE })).toMatchObject({ status: 200, body: { credentials: made.body.credentials } });
+    expect((await call("GET", `/v2/service_instances/i1/service_bindings/b1?service_id=${S}&plan_id=${LARGE}`)).status).toBe(200);
+    expect((await call("GET", `/v2/service_instances/i1/service_bindings/b1?plan_id=nope`)).body.description).toContain(`that is ${LARGE} or ${SMALL}`);
+    expect((await call("DELETE", `/v2/service_instances/i1/service_bindings/b1?service_id=${S}&plan_id=${LARGE}`)).status).toBe(200);
   });
 
   test("§ Updating: a PATCH whose service_id is not the instance's is 400, an empty plan_id too; nothing changes", async () => {

@@ -166,11 +166,6 @@ export class ServiceBroker {
           record.planId = plan.id;
           record.params = params;
           record.context = context;
-          // The bindings now live under the new plan's limits: the platform names it when it unbinds.
-          for (const b of await this.opts.store.bindingsOf(instanceId)) {
-            b.planId = plan.id;
-            await this.opts.store.putBinding(b);
-          }
         } finally {
           record.pendingUpdate = undefined;
         }
@@ -258,10 +253,10 @@ export class ServiceBroker {
       const existing = await this.opts.store.getBinding(bindingId);
       if (existing) {
         // A binding is identical only for the same app too: another app must never get these credentials.
+        // (its plan is the instance's, checked above: a binding made before a plan change is the same one)
         const same =
           existing.instanceId === instanceId &&
           existing.serviceId === provisioner.service.id &&
-          existing.planId === plan.id &&
           existing.appGuid === appGuid &&
           sameJson(existing.params, params);
         if (!same) return { status: 409, body: { description: `service binding ${bindingId} already exists with different attributes` } };
@@ -301,7 +296,8 @@ export class ServiceBroker {
       if (!record || record.instanceId !== instanceId) return gone;
       const what = `binding ${bindingId}`;
       if (ids.serviceId !== record.serviceId) return badRequest(wrongId("service_id", ids.serviceId, `the service of ${what}`, record.serviceId, "nothing was deleted"));
-      if (ids.planId !== record.planId) return badRequest(wrongId("plan_id", ids.planId, `the plan of ${what}`, record.planId, "nothing was deleted"));
+      const plans = await this.bindingPlans(record);
+      if (!plans.includes(ids.planId)) return badRequest(wrongId("plan_id", ids.planId, `the plan of ${what}`, plans.join(" or "), "nothing was deleted"));
       if (record.operation?.state === "in progress") {
         if (record.operation.kind !== "unbind") return concurrency(`a ${record.operation.kind} of ${bindingId} is in progress`);
         return acceptsIncomplete ? { status: 202, body: { operation: record.operation.id } } : concurrency(`unbinding ${bindingId} is in progress`);
@@ -331,7 +327,8 @@ export class ServiceBroker {
     }
     const what = `binding ${bindingId}`;
     if (hints.serviceId !== undefined && hints.serviceId !== record.serviceId) return badRequest(wrongId("service_id", hints.serviceId, `the service of ${what}`, record.serviceId));
-    if (hints.planId !== undefined && hints.planId !== record.planId) return badRequest(wrongId("plan_id", hints.planId, `the plan of ${what}`, record.planId));
+    const plans = hints.planId === undefined ? [] : await this.bindingPlans(record);
+    if (hints.planId !== undefined && !plans.includes(hints.planId)) return badRequest(wrongId("plan_id", hints.planId, `the plan of ${what}`, plans.join(" or ")));
     return { status: 200, body: { ...bindingBody(record.credentials), parameters: record.params } };
   }
 
@@ -475,6 +472,15 @@ export class ServiceBroker {
 
   private plan(provisioner: Provisioner, planId: string): CatalogPlan {
     return provisioner.service.plans.find((p) => p.id === planId) ?? { id: planId, name: planId, description: "(no longer in the catalog)" };
+  }
+
+  /**
+   * The plan ids a platform may name for a binding: the instance's plan now (a plan change moves its
+   * bindings with it; Cloud Foundry sends the instance's plan), and the plan it was bound under.
+   */
+  private async bindingPlans(binding: BindingRecord): Promise<string[]> {
+    const instancePlan = (await this.opts.store.getInstance(binding.instanceId))?.planId;
+    return instancePlan === undefined || instancePlan === binding.planId ? [binding.planId] : [instancePlan, binding.planId];
   }
 
   /** Tells provisioners that enforce plan limits themselves which instances exist, on which plan. */
