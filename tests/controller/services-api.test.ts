@@ -340,7 +340,7 @@ describe("plans (issue 22)", () => {
     expect(done.json.service_plan.name).toBe("large");
     expect(good.instances.get(guid)).toMatchObject({ plan: "large" });
     expect(good.instances.get(guid)!.bindings.has(b.json.guid)).toBe(true);
-    const patch = brokerRequests.findLast((x) => x.method === "PATCH" && x.url.includes(guid))!;
+    const patch = brokerRequests.filter((x) => x.method === "PATCH" && x.url.includes(guid)).at(-1)!;
     expect(patch.body).toMatchObject({ service_id: "memory-service-id", plan_id: "memory-large-id", previous_values: { plan_id: "memory-small-id" }, context: { space_guid: spaceGuid, instance_name: "growing" } });
     // the next start tells the app its plan
     const before = agent.starts.length;
