@@ -4,6 +4,7 @@
 import { connect, createInbox, type NatsConnection } from "nats";
 import type { BusStatus, Transport } from "./bus.ts";
 import type { Logger } from "./log.ts";
+import { inboxPrefixFor } from "./nats-permissions.ts";
 
 export interface NatsConfig {
   /** e.g. ["nats://127.0.0.1:4222"]; several for a cluster */
@@ -13,6 +14,24 @@ export interface NatsConfig {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * TLS to nats-server (issue 27): the cluster CA that signs the servers' certificates, and this host's
+   * certificate and key (servers with `verify: true` want one). Files are read again at each
+   * (re)connect, so a rotated certificate is taken up without a restart.
+   */
+  tls?: NatsTlsConfig;
+}
+
+export interface NatsTlsConfig {
+  caFile: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/** SKIFF_TLS_CA, SKIFF_TLS_CERT, SKIFF_TLS_KEY: the NATS client's TLS, or undefined when no CA is set. */
+export function natsTlsFromEnv(env: Record<string, string | undefined>): NatsTlsConfig | undefined {
+  if (!env.SKIFF_TLS_CA) return undefined;
+  return { caFile: env.SKIFF_TLS_CA, certFile: env.SKIFF_TLS_CERT || undefined, keyFile: env.SKIFF_TLS_KEY || undefined };
 }
 
 export class BusConnectError extends Error {
@@ -21,6 +40,8 @@ export class BusConnectError extends Error {
 
 export async function connectNats(config: NatsConfig, log: Logger): Promise<Transport> {
   let nc: NatsConnection;
+  // with a user, replies come to _INBOX.<user>.…: the one inbox subject its NATS permissions let it read
+  const inboxPrefix = config.user ? inboxPrefixFor(config.user) : "_INBOX";
   try {
     nc = await connect({
       servers: config.servers,
@@ -33,6 +54,8 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
       reconnectJitter: 250,
       waitOnFirstConnect: true,
       pingInterval: 10_000,
+      inboxPrefix,
+      ...(config.tls ? { tls: { caFile: config.tls.caFile, certFile: config.tls.certFile, keyFile: config.tls.keyFile } } : {}),
     });
   } catch (err) {
     throw new BusConnectError(`cannot connect to NATS at ${config.servers.join(",")}: ${(err as Error).message}`, {
@@ -49,6 +72,13 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
       }
     }
   };
+  // A publish or subscribe outside this user's permissions: nats-server refuses and logs it
+  // ("Publish Violation"); here it is counted and logged too, never thrown.
+  let denied = 0;
+  const deny = (what: string, subject?: string) => {
+    denied++;
+    log.warn("NATS refused this user a publish or subscribe (permissions)", { what, subject, user: config.user, denied_total: denied });
+  };
   (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") {
@@ -58,6 +88,7 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
         log.info("reconnected to NATS", { server: String(s.data) });
         emit({ type: "reconnect" });
       } else if (s.type === "error") {
+        if (String(s.data) === "PERMISSIONS_VIOLATION") deny("publish");
         emit({ type: "error", error: new Error(String(s.data)) });
       }
     }
@@ -76,7 +107,10 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
       const sub = nc.subscribe(subject, {
         queue,
         callback: (err, msg) => {
-          if (err) return log.warn("subscription error", { subject, error: err });
+          if (err) {
+            if (/permissions violation/i.test(err.message)) return deny("subscribe", subject);
+            return log.warn("subscription error", { subject, error: err });
+          }
           // nats-server's "no responders" status (503, empty body) answers a request nobody
           // subscribes to: no reply at all, not an invalid one.
           if (msg.headers?.code === 503 && msg.data.length === 0) return;
@@ -85,7 +119,7 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
       });
       return () => sub.unsubscribe();
     },
-    inbox: () => createInbox(),
+    inbox: () => createInbox(inboxPrefix),
     flush: () => nc.flush(),
     close: async () => {
       if (nc.isClosed()) return;
