@@ -390,9 +390,11 @@ export class Agent {
     void r.runner.diskUsage().then((d) => {
       i.usage.disk = d.usedBytes;
       if (d.freeBytes === undefined) return;
-      const full = d.freeBytes < 64 * 1024;
+      // "full": less left than a write of any size could use (ext4 hands back its preallocations when
+      // a file is closed, so a volume that refused a write may show a few blocks free a moment later)
+      const full = d.freeBytes < Math.max(2 << 20, (i.start.limits.disk << 20) / 50);
       if (full && !r.diskFullSaid)
-        this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts: Date.now(), line: `instance ${i.index} has used its whole disk quota of ${i.start.limits.disk} MB: writes fail (no space left on device)` });
+        this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts: Date.now(), line: `instance ${i.index} has used its whole disk quota of ${i.start.limits.disk} MB (${(d.freeBytes / 1048576).toFixed(1)} MB left): writes fail (no space left on device)` });
       r.diskFullSaid = full;
     });
   }

@@ -27,7 +27,8 @@ const read = (path: string) => readFileSync(path, "utf8");
 describe("cgroup v1", () => {
   // v1: one hierarchy per controller; the agent's own memory cgroup is nested (a container's)
   const selfCgroup = "9:name=systemd:/\n8:pids:/\n4:memory:/box/7\n2:cpu,cpuacct:/\n";
-  const v1 = () => fakeMount({ "memory/memory.limit_in_bytes": "max", "memory/box/7/memory.limit_in_bytes": "max", "pids/pids.max": "max", "cpu,cpuacct/cpu.shares": "1024" });
+  // a root cgroup has cgroup.procs but no limit files (pids.max is only below it)
+  const v1 = () => fakeMount({ "memory/cgroup.procs": "", "memory/box/7/memory.limit_in_bytes": "max", "pids/cgroup.procs": "", "cpu,cpuacct/cgroup.procs": "" });
 
   test("memory (and memsw), pids and cpu.shares, each under the agent's own cgroup of that hierarchy", () => {
     const mount = v1();
@@ -53,7 +54,8 @@ describe("cgroup v1", () => {
   });
 
   test("a hierarchy that is missing is a limit not enforced, and said so", () => {
-    const mount = fakeMount({ "memory/memory.limit_in_bytes": "max" });
+    const mount = fakeMount({ "memory/cgroup.procs": "", "pids/cgroup.procs": "" });
+    // pids is mounted, but this process is in no pids hierarchy: not used
     const cg = openInstanceCgroups("a1", { mount, selfCgroup: "4:memory:/\n" })!;
     expect(cg.controllers).toEqual(["memory"]);
     expect(describeLimits(cg).missing.map((m) => m.split(" (")[0])).toEqual(["process cap", "CPU shares"]);

@@ -104,19 +104,20 @@ export function openInstanceCgroups(agentId: string, host: CgroupHost = { mount:
   return openV1(agentId, host) ?? openV2(agentId, host);
 }
 
-/** v1's marker file of each controller, and the hierarchy directory names it may be mounted under. */
-const V1: Record<Controller, { marker: string; dirs: string[] }> = {
-  memory: { marker: "memory.limit_in_bytes", dirs: ["memory"] },
-  pids: { marker: "pids.max", dirs: ["pids"] },
-  cpu: { marker: "cpu.shares", dirs: ["cpu", "cpu,cpuacct", "cpuacct,cpu"] },
+/** The directory names each v1 controller's hierarchy may be mounted under. */
+const V1_DIRS: Record<Controller, string[]> = {
+  memory: ["memory"],
+  pids: ["pids"],
+  cpu: ["cpu", "cpu,cpuacct", "cpuacct,cpu"],
 };
 
 function openV1(agentId: string, host: CgroupHost): InstanceCgroups | undefined {
   const roots = new Map<Controller, string>();
   for (const c of CONTROLLERS) {
-    const dir = V1[c].dirs.map((d) => join(host.mount, d)).find((d) => existsSync(join(d, V1[c].marker)));
-    if (!dir) continue;
-    const own = ownPath(host.selfCgroup, (l) => new RegExp(`^\\d+:([^:]*,)?${c}(,[^:]*)?:`).test(l)) ?? "/";
+    // a hierarchy of this controller that this process is in (a root cgroup has no limit files to look for)
+    const own = ownPath(host.selfCgroup, (l) => new RegExp(`^\\d+:([^:]*,)?${c}(,[^:]*)?:`).test(l));
+    const dir = V1_DIRS[c].map((d) => join(host.mount, d)).find((d) => existsSync(join(d, "cgroup.procs")));
+    if (!dir || own === undefined) continue;
     const root = join(dir, own, `skiff-${agentId}`);
     try {
       mkdirSync(root, { recursive: true });

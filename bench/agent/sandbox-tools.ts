@@ -132,7 +132,8 @@ for (const tool of tools) {
       : `| ${tool.name} | ${f(percentile(ms, 50))} | ${f(percentile(ms, 99))} | ${mem.procs} | ${f(mem.rss / 1024)} / ${f(mem.pss / 1024)} | ${tool.needs} |`,
   );
 }
-for (const v of ["memory", "pids"]) {
+// runc made its cgroups in every v1 hierarchy (and the unified one)
+for (const v of readdirSync("/sys/fs/cgroup")) {
   const base = `/sys/fs/cgroup/${v}/skiff-sandbox-bench`;
   if (!existsSync(base)) continue;
   for (const d of readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory())) Bun.spawnSync(["rmdir", join(base, d.name)]);
