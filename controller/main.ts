@@ -20,6 +20,8 @@ import { InstanceLauncher } from "./src/launcher.ts";
 import { Stager } from "./src/stager.ts";
 import { feedState } from "./src/state-feed.ts";
 import { LogRelay } from "./src/log-relay.ts";
+import { MetricsCollector } from "./src/metrics/metrics-collector.ts";
+import { DEFAULT_METRICS, metricsConfigFromEnv, type MetricsConfig } from "./src/metrics/metrics-config.ts";
 import { CredentialBox } from "./src/services/credential-box.ts";
 import { ServiceGateway, type GatewayOptions } from "./src/services/service-gateway.ts";
 import { ServiceStore } from "./src/services/service-store.ts";
@@ -49,6 +51,8 @@ export interface ControllerConfig {
   stagerId?: string;
   /** how often unreferenced blobs are deleted, and how old they must be */
   blobSweep?: { intervalMs?: number; graceMs?: number };
+  /** the console's metrics history: how often, and where the routers' /metrics are */
+  metrics?: Partial<MetricsConfig>;
 }
 
 export function configFromEnv(env = process.env): ControllerConfig {
@@ -65,6 +69,7 @@ export function configFromEnv(env = process.env): ControllerConfig {
     publicUrl: env.SKIFF_CONTROLLER_PUBLIC_URL || undefined,
     credentialsKey: env.SKIFF_CREDENTIALS_KEY || undefined,
     limits: loginLimitsFromEnv(env),
+    metrics: metricsConfigFromEnv(env),
   };
 }
 
@@ -114,7 +119,8 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     limits: { ...DEFAULT_LIMITS, ...config.limits }, pokeHealth, findTimeoutMs: config.findTimeoutMs ?? 600, version: "0.1.0",
   };
   const logRelay = new LogRelay(bus);
-  const app = buildApi(ctx, logRelay);
+  const metrics = new MetricsCollector({ bus, store, actual, log: log.child("metrics"), findTimeoutMs: ctx.findTimeoutMs }, { ...DEFAULT_METRICS, ...config.metrics });
+  const app = buildApi(ctx, logRelay, metrics);
   const feed = feedState(bus, agents, actual);
   const sweeper = new BlobSweeper({ store, blobs, log: log.child("blobs"), inUse: () => stager.blobsInUse() }, config.blobSweep);
 
@@ -135,6 +141,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     process.stdout.write(`\n  bootstrap admin created: user "admin", password "${boot.generatedPassword}" (shown once; store it now)\n\n`);
   }
   sweeper.start();
+  metrics.start();
   log.info("ready", { port, url, domain: config.domain, health_manager: config.embedHealthManager ? "embedded" : "external" });
 
   return {
@@ -142,6 +149,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
     async stop() {
       await health?.stop();
       await sweeper.stop();
+      await metrics.stop();
       // give running broker calls a moment to record their outcome; an unfinished one reads failed next start
       await Promise.race([services.settled(), Bun.sleep(3000)]);
       services.stop(); // the orphan retries' timer; the next start resumes them from the database

@@ -13,6 +13,9 @@ import { routeRoutes } from "./route-routes.ts";
 import { serviceRoutes } from "./service-routes.ts";
 import { ServiceRequestError } from "../services/service-gateway.ts";
 import type { LogRelay } from "../log-relay.ts";
+import type { MetricsCollector } from "../metrics/metrics-collector.ts";
+import { logStreamRoutes } from "./log-stream-routes.ts";
+import { metricsRoutes } from "./metrics-routes.ts";
 
 function cfError(status: number, code: number, title: string, detail: string): Response {
   return Response.json({ errors: [{ code, title, detail }] }, { status });
@@ -34,7 +37,7 @@ const SERVICE_ERRORS: Record<ServiceRequestError["status"], [number, string]> = 
 export const OPEN_PATHS = ["/", "/v3/info", "/healthz", "/v3/tokens", "/v3/openapi.json"] as const;
 const isOpen = (path: string) => (OPEN_PATHS as readonly string[]).includes(path) || path.startsWith("/internal/");
 
-export function buildApi(ctx: ControllerContext, relay: LogRelay) {
+export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: MetricsCollector) {
   let openapi: unknown;
   let routeTable: () => readonly unknown[] = () => [];
   // the bus's state, for /healthz: a controller cut off from NATS still serves the API, but cannot stage or start
@@ -87,6 +90,8 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay) {
     .use(logsRoutes(ctx, relay))
     .use(routeRoutes(ctx))
     .use(serviceRoutes(ctx))
+    .use(metricsRoutes(ctx, metrics))
+    .use(logStreamRoutes(ctx, relay))
     .get("/v3/openapi.json", () => (openapi ??= openApiOf(routeTable())), { detail: { summary: "This document" } });
   routeTable = () => app.routes;
   return app;
