@@ -6,12 +6,12 @@
 // and the exit through callbacks.
 
 import type { Subprocess } from "bun";
-import { chmodSync, lchownSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, lchownSync, mkdirSync, rmSync } from "node:fs";
 import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
 import { diskUsage } from "./disk-usage.ts";
 import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
-import { bwrapArgv, IN_SANDBOX, instanceSandbox, signalFromSandboxStatus, type SandboxHost } from "./sandbox.ts";
-import { writeSandboxEtc } from "./sandbox-host.ts";
+import { IN_SANDBOX, instanceSandbox, signalFromSandboxStatus, type SandboxHost } from "./sandbox.ts";
+import { sandboxLaunch, writeSandboxEtc } from "./sandbox-host.ts";
 import { traverseOnlyDir } from "../bus/private-state.ts";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -203,6 +203,7 @@ export class InstanceRunner {
       }
     }
     let argv: string[];
+    let argsFd: number | undefined;
     if (sandbox) {
       // its /etc/passwd and /etc/group: root's, beside its directory (never inside the droplet's tree,
       // where a planted link could send root's writes elsewhere)
@@ -217,21 +218,29 @@ export class InstanceRunner {
         ...etc,
         argv: ["/bin/sh", "-c", startScript(command, start.limits.fds)],
       });
-      argv = gatedArgv([sandbox.bwrap, ...bwrapArgv(box)]);
+      const launch = sandboxLaunch(sandbox.bwrap, box, join(`${this.dir}.etc`, "bwrap-args"));
+      argv = gatedArgv(launch.argv);
+      argsFd = launch.fd;
     } else {
       argv = ["/bin/sh", "-c", launchScript(command, start.limits.fds)];
     }
     // Bun.spawn rather than node:child_process: Bun's Node layer keeps several MiB more of the agent's
     // RSS once it has started a few dozen children (measured). It throws at once when the spawn itself
     // fails (bad uid, cwd): run() reports that as start_failed.
-    const child = Bun.spawn(argv, {
-      cwd: appDir,
-      env,
-      detached: true, // its own session and process group
-      stdio: ["pipe", "pipe", "pipe"], // stdin: the gate, then /dev/null
-      uid: this.user?.uid,
-      gid: this.user?.gid,
-    });
+    let child: Subprocess<"pipe", "pipe", "pipe">;
+    try {
+      child = Bun.spawn(argv, {
+        cwd: appDir,
+        env,
+        detached: true, // its own session and process group
+        // stdin: the gate, then /dev/null; the sandbox's options on the fourth (sandboxLaunch)
+        stdio: argsFd === undefined ? ["pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe", argsFd],
+        uid: this.user?.uid,
+        gid: this.user?.gid,
+      }) as Subprocess<"pipe", "pipe", "pipe">;
+    } finally {
+      if (argsFd !== undefined) closeSync(argsFd);
+    }
     this.child = child;
     this.exitPromise = child.exited.then(() => {
       this.exited = true;

@@ -3,9 +3,26 @@
 // user namespaces can be switched off by sysctl or an LSM): one probe sandbox, made exactly as an
 // instance's is, runs the agent's Bun inside.
 
-import { chmodSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bwrapArgv, groupFile, IN_SANDBOX, instanceSandbox, passwdFile, type SandboxHost } from "./sandbox.ts";
+import { bwrapOptions, groupFile, IN_SANDBOX, instanceSandbox, passwdFile, type Sandbox, type SandboxHost } from "./sandbox.ts";
+
+/** The file descriptor a sandbox's options reach bwrap on (the fourth of its stdio). */
+export const ARGS_FD = 3;
+
+/**
+ * What to spawn for `sandbox`: bwrap reads its options from a file the agent opened (`--args 3`) and
+ * closes it before anything runs inside, so inside, /proc/1/cmdline (bwrap, the sandbox's PID 1) shows
+ * only the command. The file is root's and removed at once: the open descriptor is what bwrap reads.
+ * Close `fd` once the process is spawned.
+ */
+export function sandboxLaunch(bwrap: string, sandbox: Sandbox, argsFile: string): { argv: string[]; fd: number } {
+  rmSync(argsFile, { force: true });
+  writeFileSync(argsFile, bwrapOptions(sandbox).join("\0") + "\0", { flag: "wx", mode: 0o600 });
+  const fd = openSync(argsFile, "r");
+  rmSync(argsFile);
+  return { argv: [bwrap, "--args", String(ARGS_FD), "--", ...sandbox.argv], fd };
+}
 
 /** Top-level directories that hold programs and libraries: bound read-only, or made as the same links. */
 const SYSTEM_ROOTS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
@@ -63,7 +80,13 @@ export async function probeSandbox(host: SandboxHost, workDir: string, user?: { 
       ...etc,
       argv: [`${IN_SANDBOX.bin}/bun`, "--version"],
     });
-    const p = Bun.spawn([host.bwrap, ...bwrapArgv(sandbox)], { uid: user?.uid, gid: user?.gid, stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
+    const launch = sandboxLaunch(host.bwrap, sandbox, join(dir, "bwrap-args"));
+    let p;
+    try {
+      p = Bun.spawn(launch.argv, { uid: user?.uid, gid: user?.gid, stdio: ["ignore", "pipe", "pipe", launch.fd], cwd: "/" });
+    } finally {
+      closeSync(launch.fd);
+    }
     const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
     if (code !== 0) return `${host.bwrap} exited with status ${code}: ${(err || out).trim().slice(0, 300)}`;
     return undefined;

@@ -2,7 +2,7 @@
 // the bwrap argv that makes them, without running anything.
 
 import { describe, expect, test } from "bun:test";
-import { bwrapArgv, ETC_ESSENTIALS, groupFile, IN_SANDBOX, instanceSandbox, passwdFile, signalFromSandboxStatus, stagingSandbox, type SandboxHost, type SandboxMount } from "./sandbox.ts";
+import { bwrapArgv, bwrapOptions, ETC_ESSENTIALS, groupFile, IN_SANDBOX, instanceSandbox, passwdFile, signalFromSandboxStatus, stagingSandbox, type SandboxHost, type SandboxMount } from "./sandbox.ts";
 
 const host: SandboxHost = {
   bwrap: "/usr/bin/bwrap",
@@ -64,9 +64,9 @@ describe("an instance's sandbox (issue 25)", () => {
     expect(writable(b.mounts)).toEqual([`${spec.appDir} -> /home/vcap/app`]);
   });
 
-  test("bwrap argv: its own user (nested: no more), PID, IPC, UTS and cgroup namespaces, the host's network", () => {
+  test("bwrap argv: its own user (nested: no more) without capabilities, PID, IPC, UTS and cgroup namespaces, the host's network", () => {
     const argv = bwrapArgv(box);
-    expect(argv.slice(0, 9)).toEqual(["--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "3f2a", "--ro-bind"]);
+    expect(argv.slice(0, 11)).toEqual(["--unshare-user", "--disable-userns", "--cap-drop", "ALL", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "3f2a", "--ro-bind"]);
     expect(argv).not.toContain("--unshare-net");
     expect(argv).not.toContain("--share-net");
     expect(argv).not.toContain("--unshare-all");
@@ -75,6 +75,8 @@ describe("an instance's sandbox (issue 25)", () => {
     expect(joined).toContain("--ro-bind /usr /usr --symlink usr/bin /bin --symlink usr/lib /lib --ro-bind-try /opt/node /opt/node --ro-bind-try /etc/alternatives /etc/alternatives");
     expect(joined).toContain(`--ro-bind ${host.bunPath} /opt/skiff/bin/bun --symlink bun /opt/skiff/bin/bunx --proc /proc --dev /dev --size 67108864 --tmpfs /dev/shm --bind ${spec.tmp.dir} /tmp --bind ${spec.appDir} /home/vcap/app --remount-ro /dev --remount-ro /`);
     expect(argv.slice(-6)).toEqual(["--chdir", "/home/vcap/app", "--", "/bin/sh", "-c", "exec bun run start"]);
+    // the options alone go to bwrap through a descriptor (sandbox-host.ts sandboxLaunch): the command stays on its argv
+    expect(bwrapOptions(box)).toEqual(argv.slice(0, -4));
   });
 });
 

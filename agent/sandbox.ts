@@ -170,11 +170,23 @@ function hostnameOf(id: string): string {
 
 /** bubblewrap's argv for `sandbox` (everything after the bwrap binary itself). */
 export function bwrapArgv(sandbox: Sandbox): string[] {
+  return [...bwrapOptions(sandbox), "--", ...sandbox.argv];
+}
+
+/**
+ * Everything before the command: what the agent hands bwrap through a file descriptor (`--args`),
+ * so that inside, /proc/1/cmdline shows the command, not the host's paths of the sandbox's files.
+ */
+export function bwrapOptions(sandbox: Sandbox): string[] {
   const out = [
     // a user namespace is what lets an unprivileged uid make the others; --disable-userns nests a
     // second one that can make no more, so the app cannot gain capabilities in a namespace of its own
     "--unshare-user",
     "--disable-userns",
+    // no capability even in its own namespaces (an agent that runs instances as root gives them
+    // every one otherwise; an unprivileged uid gets none anyway)
+    "--cap-drop",
+    "ALL",
     "--unshare-pid",
     "--unshare-ipc",
     "--unshare-uts",
@@ -208,7 +220,7 @@ export function bwrapArgv(sandbox: Sandbox): string[] {
         break;
     }
   }
-  out.push("--chdir", sandbox.cwd, "--", ...sandbox.argv);
+  out.push("--chdir", sandbox.cwd);
   return out;
 }
 

@@ -5,10 +5,11 @@
 // agent has one, in a sandbox that sees the app being built (its only output) and nothing of the host
 // but the system's read-only files; the task's files sit on a disk volume of its quota's size.
 
-import { chmodSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, lchownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { traverseOnlyDir } from "../bus/private-state.ts";
+import type { Subprocess } from "bun";
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
@@ -21,8 +22,8 @@ import { killScope, type ProcessScope } from "./process-sweep.ts";
 import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
 import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
 import { gatedArgv } from "./instance-env.ts";
-import { bwrapArgv, IN_SANDBOX, signalFromSandboxStatus, stagingSandbox, type SandboxHost } from "./sandbox.ts";
-import { writeSandboxEtc } from "./sandbox-host.ts";
+import { IN_SANDBOX, signalFromSandboxStatus, stagingSandbox, type SandboxHost } from "./sandbox.ts";
+import { sandboxLaunch, writeSandboxEtc } from "./sandbox-host.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
 import { extractTarGzFile } from "./tarball.ts";
@@ -273,10 +274,13 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
   // inside the sandbox the build sees /home/vcap/app and a /tmp of its own (the task's home/)
   const home = o.sandbox ? IN_SANDBOX.tmp : o.home;
   let full = argv;
+  let argsFd: number | undefined;
   if (o.sandbox) {
     const s = o.sandbox;
     const box = stagingSandbox(s.host, { taskId: s.taskId, appDir: o.cwd, scratchDir: o.home, shmBytes: (o.memoryMb ?? 64) * 1024 * 1024, passwd: s.passwd, group: s.group, argv });
-    full = [s.host.bwrap, ...bwrapArgv(box)];
+    const launch = sandboxLaunch(s.host.bwrap, box, join(dirname(s.passwd), `bwrap-args-${o.taskTag}`));
+    full = launch.argv;
+    argsFd = launch.fd;
   }
   try {
     child = Bun.spawn(o.cgroup ? gatedArgv(full) : full, {
@@ -291,12 +295,14 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
         [STAGING_TAG]: o.taskTag,
       },
       detached: true,
-      stdio: [o.cgroup ? "pipe" : "ignore", "pipe", "pipe"],
+      stdio: argsFd === undefined ? [o.cgroup ? "pipe" : "ignore", "pipe", "pipe"] : [o.cgroup ? "pipe" : "ignore", "pipe", "pipe", argsFd],
       uid: o.user?.uid,
       gid: o.user?.gid,
-    });
+    }) as Subprocess<"pipe" | "ignore", "pipe", "pipe">;
   } catch (err) {
     throw new StagingError(`${what} could not run: ${(err as Error).message}`);
+  } finally {
+    if (argsFd !== undefined) closeSync(argsFd);
   }
   if (o.cgroup) {
     const stdin = child.stdin as import("bun").FileSink;

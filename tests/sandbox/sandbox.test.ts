@@ -19,7 +19,7 @@ import { ETC_ESSENTIALS } from "../../agent/sandbox.ts";
 import { eventually } from "../support/ports.ts";
 
 type Outcome = { path: string; ok: boolean; detail: string };
-type Whoami = { pid: number; uid: number; hostname: string; cwd: string; home: string; tmpdir: string; path: string; execPath: string };
+type Whoami = { pid: number; uid: number; hostname: string; cwd: string; home: string; tmpdir: string; path: string; execPath: string; init: string };
 
 const isRoot = process.getuid?.() === 0;
 const probeApp = join(import.meta.dir, "fixtures/probe-app");
@@ -111,9 +111,10 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
   }, 240_000);
 
   let probe: Whoami;
-  let victim: { id: string; pid: number; uid: number };
+  /** another instance (the hello sample): the probe must not see it */
+  const victim = () => record("hello");
 
-  test("inside, the app sees its droplet at /home/vcap/app, /tmp, and PID 1 is the sandbox's", async () => {
+  test("inside, the app sees its droplet at /home/vcap/app, /tmp, and PID 1 is the sandbox's, which names no host path", async () => {
     await cli("push", probeApp, "--name", "probe", "-m", "256M", "-k", "256M");
     probe = await (await answer("probe", "/whoami")).json();
     expect(probe).toMatchObject({ cwd: "/home/vcap/app", home: "/home/vcap/app", tmpdir: "/tmp", execPath: "/opt/skiff/bin/bun" });
@@ -121,12 +122,15 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
     expect(probe.uid).toBeGreaterThanOrEqual(40000); // its own uid, as before
     expect(probe.pid).toBeLessThan(10); // its own PID namespace
     expect(probe.hostname).toBe(record("probe").id);
-    victim = record("hello");
+    // PID 1 is bwrap, whose command line holds no host path (its options came through a descriptor)
+    expect(probe.init).toStartWith("/usr/bin/bwrap --args 3 -- /bin/sh -c ");
+    for (const hostPath of [dataDir, repoRoot, process.execPath]) expect(probe.init).not.toContain(hostPath);
   }, 60_000);
 
   test("it cannot see the checkout, /root, /etc/shadow, the platform's state or another instance; it writes its app dir and /tmp, nothing else", async () => {
     const p = cluster.paths;
-    const victimApp = join(p.agentDir, "instances", victim.id, "app");
+    const { id: victimId, pid: victimPid } = victim();
+    const victimApp = join(p.agentDir, "instances", victimId, "app");
     const hidden = [
       join(repoRoot, "package.json"),
       join(repoRoot, "agent/main.ts"),
@@ -138,9 +142,9 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
       p.natsCredentials,
       join(p.controllerDir, "controller.sqlite"),
       join(p.agentDir, "droplets", readdirSync(join(p.agentDir, "droplets"))[0]!), // the droplet cache: every app's code
-      join(p.agentDir, "records", `${victim.id}.json`),
+      join(p.agentDir, "records", `${victimId}.json`),
       join(victimApp, "index.ts"),
-      `/proc/${victim.pid}/environ`,
+      `/proc/${victimPid}/environ`,
     ];
     // each of them really is there on the host: a probe of a missing file proves nothing
     for (const f of hidden.filter((f) => !f.startsWith("/proc/") && f !== "/etc/machine-id" && f !== "/root/.bashrc")) expect(existsSync(f), f).toBe(true);
@@ -172,7 +176,7 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
   test("ps and /proc show its own processes only", async () => {
     const { pids, ps, psError } = (await (await answer("probe", "/ps")).json()) as { pids: number[]; ps: string[]; psError: string };
     expect(psError).toBe("");
-    expect(pids).not.toContain(victim.pid);
+    expect(pids).not.toContain(victim().pid);
     expect(Math.max(...pids)).toBeLessThan(100);
     const names = ps.map((l) => l.split(/\s+/)[1]);
     expect(names.filter((n) => !["bwrap", "sh", "bun", "ps"].includes(n!))).toEqual([]);
@@ -254,12 +258,12 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
     const t0 = Date.now();
     await cli("stop", "probe");
     await eventually(() => (processesOfUid(rec.uid).length === 0 ? true : undefined), 10_000, "no process of the probe left");
+    expect(Date.now() - t0).toBeLessThan(3000 + 2000); // they ended on SIGTERM: no wait for the grace's SIGKILL
+    const exit = await eventually(() => exits.find((e) => e.droplet === rec.start.droplet && e.reason === "STOPPED"), 5000, "droplet.exited");
+    expect(exit.exit_description).toBe("stopped");
     const said = appLogs.filter((l) => l.app === rec.start.droplet && /got SIGTERM/.test(l.line)).map((l) => l.line);
     expect(said).toContain("app got SIGTERM");
     expect(said).toContain("child got SIGTERM");
-    expect(Date.now() - t0).toBeLessThan(3000 + 2000); // they ended on SIGTERM: no wait for the grace's SIGKILL
-    const exit = exits.find((e) => e.droplet === rec.start.droplet && e.reason === "STOPPED");
-    expect(exit?.exit_description).toBe("stopped");
     await eventually(() => (existsSync(join(cluster.paths.agentDir, "instances", rec.id)) ? undefined : true), 10_000, "its files removed");
   }, 40_000);
 });
