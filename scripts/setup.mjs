@@ -37,6 +37,8 @@ const SYSTEM = [
   ["/usr/bin/redis-server", "redis-server"],
   ["/usr/sbin/mariadbd", "mariadb-server"],
   ["/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server"],
+  // The console's browser tests and screenshots drive Debian's Chromium with playwright-core (its own browser download cannot be reached).
+  ["/usr/bin/chromium", "chromium"],
 ];
 // The benchmark peers: the test suite runs every bench in --quick mode, so they are always installed.
 const BENCH = [

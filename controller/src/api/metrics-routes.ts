@@ -44,6 +44,8 @@ export function metricsRoutes(ctx: ControllerContext, metrics: MetricsCollector)
         ...about(),
         agents: metrics.agentsView(now),
         routers: metrics.routers(),
+        // requests and latency over every router, the last hour
+        router_history: metrics.history.routers.toColumns(),
         health_manager: await metrics.healthManager(now),
         history: { ...metrics.history.counts(), limits: metrics.history.limits },
       };

@@ -16,6 +16,7 @@ import type { LogRelay } from "../log-relay.ts";
 import type { MetricsCollector } from "../metrics/metrics-collector.ts";
 import { logStreamRoutes } from "./log-stream-routes.ts";
 import { metricsRoutes } from "./metrics-routes.ts";
+import { consoleRoutes } from "../../console/console-routes.ts";
 
 function cfError(status: number, code: number, title: string, detail: string): Response {
   return Response.json({ errors: [{ code, title, detail }] }, { status });
@@ -35,11 +36,15 @@ const SERVICE_ERRORS: Record<ServiceRequestError["status"], [number, string]> = 
  * agents and needs a signed URL instead.
  */
 export const OPEN_PATHS = ["/", "/v3/info", "/healthz", "/v3/tokens", "/v3/openapi.json"] as const;
-const isOpen = (path: string) => (OPEN_PATHS as readonly string[]).includes(path) || path.startsWith("/internal/");
+// the console (/console/…) checks its own session cookie and then calls this API with its token
+const isConsole = (path: string) => path === "/console" || path.startsWith("/console/");
+const isOpen = (path: string) => (OPEN_PATHS as readonly string[]).includes(path) || path.startsWith("/internal/") || isConsole(path);
 
 export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: MetricsCollector) {
   let openapi: unknown;
   let routeTable: () => readonly unknown[] = () => [];
+  // the console calls this API in-process; the app it calls is the one being built here
+  let handleApi: (request: Request) => Promise<Response> = () => Promise.reject(new Error("the API is not built yet"));
   // the bus's state, for /healthz: a controller cut off from NATS still serves the API, but cannot stage or start
   let bus: "connected" | "disconnected" = "connected";
   ctx.bus.onStatus((st) => {
@@ -72,7 +77,8 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: Metri
       ctx.log.error("request failed", { error: error as Error });
       return cfError(500, 10001, "UnknownError", "an internal error occurred; the controller's log has the details");
     })
-    .get("/", () => ({ links: { self: { href: "/" }, info: { href: "/v3/info" }, health: { href: "/healthz" }, openapi: { href: "/v3/openapi.json" } } }))
+    // a browser asking for / gets the console; API clients the links
+    .get("/", ({ request }) => (request.headers.get("accept") ?? "").includes("text/html") ? new Response(null, { status: 303, headers: { location: "/console/" } }) : ({ links: { self: { href: "/" }, info: { href: "/v3/info" }, health: { href: "/healthz" }, openapi: { href: "/v3/openapi.json" }, console: { href: "/console/" } } }))
     .get("/healthz", async ({ set }) => {
       // for a load balancer or a launcher: 200 while the database answers (the API can serve), else 503
       let database = "ok";
@@ -92,8 +98,10 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: Metri
     .use(serviceRoutes(ctx))
     .use(metricsRoutes(ctx, metrics))
     .use(logStreamRoutes(ctx, relay))
-    .get("/v3/openapi.json", () => (openapi ??= openApiOf(routeTable())), { detail: { summary: "This document" } });
+    .get("/v3/openapi.json", () => (openapi ??= openApiOf(routeTable())), { detail: { summary: "This document" } })
+    .use(consoleRoutes(ctx, (request) => handleApi(request)));
   routeTable = () => app.routes;
+  handleApi = (request) => app.handle(request);
   return app;
 }
 
@@ -107,7 +115,7 @@ interface RouteInfo {
 export function openApiOf(routes: readonly unknown[]) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes as RouteInfo[]) {
-    if (r.path === "/") continue;
+    if (r.path === "/" || isConsole(r.path)) continue;
     const path = r.path.replace(/:(\w+)/g, "{$1}");
     const params = [...r.path.matchAll(/:(\w+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     const q = r.hooks?.query as { properties?: Record<string, unknown> } | undefined;
