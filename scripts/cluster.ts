@@ -118,6 +118,7 @@ skiff: the cluster is up (${((Date.now() - started) / 1000).toFixed(1)} s) and s
     http://${host}:${cluster.routerPort}/
     curl -H 'Host: ${host}' http://127.0.0.1:${cluster.routerPort}/
 
+  web console     ${cluster.controllerUrl}/   (the same user and password)
   controller API  ${cluster.controllerUrl}   (user admin, password in ${cluster.paths.adminPassword})
   skiff CLI       SKIFF_HOME=${cluster.paths.cliHome} cli/bin/skiff apps
   router status   http://127.0.0.1:${cluster.routerStatusPort}/health

@@ -212,7 +212,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
   const stop = async () => {
     stopsToRunBeforeExit.delete(stop);
     // CLI runs first (a push in flight), then reverse start order: broker, agent (stops its instances),
-    // router, health manager, controller, NATS; then the service servers.
+    // health manager, controller, router, NATS; then the service servers.
     await stopChildren(cliChildren, { graceMs: 2_000 });
     // The agent gets SIGINT: stop its instances now. SIGTERM would evacuate, waiting for replacements
     // on other agents that a one-machine cluster does not have.
@@ -242,14 +242,7 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     await launch("nats", "nats-server", ["-c", paths.natsConfig, "--ports_file_dir", paths.natsDir], {});
     await (await import("../controller/broker/servers/credential-check.ts")).assertNoPasswordlessNats({ url: natsUrl, configFile: paths.natsConfig });
     common.SKIFF_NATS_URL = natsUrl;
-    const controller = await launch("controller", bun, ["controller/main.ts"], {
-      SKIFF_CONTROLLER_PORT: String(ports.controller),
-      SKIFF_DATA_DIR: paths.controllerDir,
-      SKIFF_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
-    });
-    controllerUrl = `http://127.0.0.1:${readyPort(controller, "port")}`;
-    common.SKIFF_CONTROLLER_URL = controllerUrl;
-    await launch("health", bun, ["controller/health-main.ts"], { SKIFF_DATA_DIR: paths.controllerDir });
+    // the router before the controller: the controller's console scrapes its /metrics (issue 18)
     const router = await launch("router", "node", ["router/dist/router.mjs"], {
       SKIFF_ROUTER_PORT: String(ports.router),
       SKIFF_ROUTER_STATUS_PORT: String(ports.routerStatus),
@@ -258,6 +251,16 @@ export async function startLocalCluster(opts: ClusterOptions): Promise<Cluster> 
     });
     ports.router = readyPort(router, "port");
     ports.routerStatus = readyPort(router, "status_port");
+    const controller = await launch("controller", bun, ["controller/main.ts"], {
+      SKIFF_CONTROLLER_PORT: String(ports.controller),
+      SKIFF_DATA_DIR: paths.controllerDir,
+      SKIFF_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+      SKIFF_ROUTER_STATUS_URLS: `http://127.0.0.1:${ports.routerStatus}`,
+      SKIFF_ROUTER_STATUS_PASS_FILE: paths.routerStatusPassword,
+    });
+    controllerUrl = `http://127.0.0.1:${readyPort(controller, "port")}`;
+    common.SKIFF_CONTROLLER_URL = controllerUrl;
+    await launch("health", bun, ["controller/health-main.ts"], { SKIFF_DATA_DIR: paths.controllerDir });
     await launch("agent", bun, ["agent/main.ts"], { SKIFF_DATA_DIR: paths.agentDir, SKIFF_AGENT_DIR: paths.agentDir, SKIFF_AGENT_ID: creds.components.agent.identity.agentId! });
     if (opts.services) {
       const names = opts.services === true ? ALL_LOCAL_SERVICES : opts.services;
