@@ -10,7 +10,7 @@ import { chmodSync, closeSync, lchownSync, mkdirSync, rmSync } from "node:fs";
 import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
 import { diskUsage } from "./disk-usage.ts";
 import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
-import { IN_SANDBOX, instanceSandbox, signalFromSandboxStatus, type SandboxHost } from "./sandbox.ts";
+import { hostnameOf, IN_SANDBOX, instanceSandbox, signalFromSandboxStatus, type SandboxHost } from "./sandbox.ts";
 import { sandboxLaunch, writeSandboxEtc } from "./sandbox-host.ts";
 import { traverseOnlyDir } from "../bus/private-state.ts";
 import { createServer } from "node:net";
@@ -207,7 +207,7 @@ export class InstanceRunner {
     if (sandbox) {
       // its /etc/passwd and /etc/group: root's, beside its directory (never inside the droplet's tree,
       // where a planted link could send root's writes elsewhere)
-      const etc = writeSandboxEtc(`${this.dir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0);
+      const etcDir = writeSandboxEtc(`${this.dir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0, hostnameOf(i.id));
       const shmBytes = Math.min(diskBytes || Infinity, start.limits.mem > 0 ? start.limits.mem * 1024 * 1024 : Infinity);
       const box = instanceSandbox(sandbox, {
         id: i.id,
@@ -215,10 +215,10 @@ export class InstanceRunner {
         // on its volume, /tmp shares its disk quota; without one, a tmpfs of the quota's size
         tmp: this.volume || !diskBytes ? { dir: tmpDir } : { sizeBytes: diskBytes },
         shmBytes: Number.isFinite(shmBytes) ? shmBytes : 64 * 1024 * 1024,
-        ...etc,
+        etcDir,
         argv: ["/bin/sh", "-c", startScript(command, start.limits.fds)],
       });
-      const launch = sandboxLaunch(sandbox.bwrap, box, join(`${this.dir}.etc`, "bwrap-args"));
+      const launch = sandboxLaunch(sandbox.bwrap, box, join(etcDir, "bwrap-args"));
       argv = gatedArgv(launch.argv);
       argsFd = launch.fd;
     } else {

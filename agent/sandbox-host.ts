@@ -5,7 +5,7 @@
 
 import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bwrapOptions, groupFile, IN_SANDBOX, instanceSandbox, passwdFile, type Sandbox, type SandboxHost } from "./sandbox.ts";
+import { bwrapOptions, groupFile, hostnameOf, IN_SANDBOX, instanceSandbox, passwdFile, SANDBOX_ETC_FILES, type Sandbox, type SandboxHost } from "./sandbox.ts";
 
 /** The file descriptor a sandbox's options reach bwrap on (the fourth of its stdio). */
 export const ARGS_FD = 3;
@@ -48,16 +48,17 @@ export function readHostLayout(roots: readonly string[] = SYSTEM_ROOTS): Pick<Sa
   return { systemDirs, systemLinks };
 }
 
-/** Writes a sandbox's /etc/passwd and /etc/group into `dir` (root's, readable: bwrap runs as the instance's uid). */
-export function writeSandboxEtc(dir: string, uid: number, gid: number): { passwd: string; group: string } {
+/** Writes a sandbox's /etc/passwd, /etc/group and /etc/hostname into `dir` (root's, readable: bwrap runs as the instance's uid). */
+export function writeSandboxEtc(dir: string, uid: number, gid: number, hostname: string): string {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
-  const passwd = join(dir, "passwd");
-  const group = join(dir, "group");
-  writeFileSync(passwd, passwdFile(uid, gid));
-  writeFileSync(group, groupFile(gid));
-  for (const f of [passwd, group]) chmodSync(f, 0o644); // the agent's umask makes them 0600
-  return { passwd, group };
+  const files: Record<(typeof SANDBOX_ETC_FILES)[number], string> = { passwd: passwdFile(uid, gid), group: groupFile(gid), hostname: `${hostname}\n` };
+  for (const name of SANDBOX_ETC_FILES) {
+    const path = join(dir, name);
+    writeFileSync(path, files[name]);
+    chmodSync(path, 0o644); // the agent's umask makes them 0600
+  }
+  return dir;
 }
 
 /**
@@ -71,13 +72,12 @@ export async function probeSandbox(host: SandboxHost, workDir: string, user?: { 
     mkdirSync(join(dir, "app"), { recursive: true });
     chmodSync(dir, 0o711);
     chmodSync(join(dir, "app"), 0o755); // bwrap, as `user`, opens what it binds
-    const etc = writeSandboxEtc(join(dir, "etc"), user?.uid ?? 0, user?.gid ?? 0);
     const sandbox = instanceSandbox(host, {
       id: "probe",
       appDir: join(dir, "app"),
       tmp: { sizeBytes: 1 << 20 },
       shmBytes: 1 << 20,
-      ...etc,
+      etcDir: writeSandboxEtc(join(dir, "etc"), user?.uid ?? 0, user?.gid ?? 0, "probe"),
       argv: [`${IN_SANDBOX.bin}/bun`, "--version"],
     });
     const launch = sandboxLaunch(host.bwrap, sandbox, join(dir, "bwrap-args"));

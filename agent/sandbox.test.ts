@@ -20,8 +20,7 @@ const spec = {
   appDir: "/var/skiff/agent/instances/3f2a/app",
   tmp: { dir: "/var/skiff/agent/instances/3f2a/tmp" },
   shmBytes: 64 << 20,
-  passwd: "/var/skiff/agent/instances/3f2a.etc/passwd",
-  group: "/var/skiff/agent/instances/3f2a.etc/group",
+  etcDir: "/var/skiff/agent/instances/3f2a.etc",
   argv: ["/bin/sh", "-c", "exec bun run start"],
 };
 
@@ -43,7 +42,9 @@ describe("an instance's sandbox (issue 25)", () => {
   });
 
   test("sees of the host only /usr, the /etc essentials, its own files and the Bun binary (never its directory)", () => {
-    expect(sources(box.mounts)).toEqual(["/usr", "/opt/node", ...ETC_ESSENTIALS, spec.passwd, spec.group, host.bunPath, spec.tmp.dir, spec.appDir]);
+    const own = ["passwd", "group", "hostname"].map((f) => `${spec.etcDir}/${f}`);
+    expect(sources(box.mounts)).toEqual(["/usr", "/opt/node", ...ETC_ESSENTIALS, ...own, host.bunPath, spec.tmp.dir, spec.appDir]);
+    expect(box.mounts).toContainEqual({ type: "ro-bind", source: `${spec.etcDir}/hostname`, dest: "/etc/hostname" });
     for (const secret of ["/etc/shadow", "/etc/machine-id", "/root", "/home", "/run", "/var", "/sys", "/srv/skiff"]) expect(sources(box.mounts)).not.toContain(secret);
     expect(box.mounts).toContainEqual({ type: "ro-bind", source: host.bunPath, dest: "/opt/skiff/bin/bun" });
     // only the etc essentials and the operator's extra paths are optional: a missing /usr must fail
@@ -81,7 +82,7 @@ describe("an instance's sandbox (issue 25)", () => {
 });
 
 describe("a staging task's sandbox (issue 25)", () => {
-  const box = stagingSandbox(host, { taskId: "t/1", appDir: "/d/staging/t1/app", scratchDir: "/d/staging/t1/home", shmBytes: 1 << 20, passwd: "/p", group: "/g", argv: ["npm", "install"] });
+  const box = stagingSandbox(host, { taskId: "t/1", appDir: "/d/staging/t1/app", scratchDir: "/d/staging/t1/home", shmBytes: 1 << 20, etcDir: "/d/staging/t1.etc", argv: ["npm", "install"] });
   test("the app it builds is its only output; its scratch space is /tmp", () => {
     expect(writable(box.mounts)).toEqual(["/d/staging/t1/home -> /tmp", "/d/staging/t1/app -> /home/vcap/app"]);
     expect(box.hostname).toBe("staging-t-1");

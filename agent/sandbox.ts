@@ -21,7 +21,8 @@ export const IN_SANDBOX = {
 /**
  * The host's /etc files a process needs to resolve names, verify TLS, find shared libraries, tell the
  * time and run Debian's alternatives (/usr/bin/awk → /etc/alternatives/awk). Nothing else of /etc:
- * no shadow, no machine-id, no ssh keys, no sudoers. /etc/passwd and /etc/group are made per sandbox.
+ * no shadow, no machine-id, no ssh keys, no sudoers. /etc/passwd, /etc/group and /etc/hostname are
+ * made per sandbox (SANDBOX_ETC_FILES, written by sandbox-host.ts writeSandboxEtc).
  */
 export const ETC_ESSENTIALS = [
   "/etc/alternatives",
@@ -43,6 +44,9 @@ export const ETC_ESSENTIALS = [
   "/etc/ssl/openssl.cnf",
   "/etc/timezone",
 ] as const;
+
+/** The /etc files made for each sandbox, in its etc directory on the host. */
+export const SANDBOX_ETC_FILES = ["passwd", "group", "hostname"] as const;
 
 /** One entry of a sandbox's file system, in the order they are made (like an OCI config's mounts). */
 export type SandboxMount =
@@ -89,9 +93,8 @@ export interface InstanceSandboxSpec {
   tmp: { dir: string } | { sizeBytes: number };
   /** /dev/shm's size */
   shmBytes: number;
-  /** host paths of its generated /etc/passwd and /etc/group (passwdFile, groupFile) */
-  passwd: string;
-  group: string;
+  /** the host directory of its generated /etc files (SANDBOX_ETC_FILES) */
+  etcDir: string;
   /** the command inside */
   argv: string[];
 }
@@ -103,20 +106,18 @@ export interface StagingSandboxSpec {
   /** the build's home and scratch space (npm's cache): → /tmp, writable, not packed */
   scratchDir: string;
   shmBytes: number;
-  passwd: string;
-  group: string;
+  etcDir: string;
   argv: string[];
 }
 
 /** The read-only system every sandbox starts from: /usr and its links, /etc essentials, Bun. */
-function systemMounts(host: SandboxHost, passwd: string, group: string): SandboxMount[] {
+function systemMounts(host: SandboxHost, etcDir: string): SandboxMount[] {
   return [
     ...host.systemDirs.map((d): SandboxMount => ({ type: "ro-bind", source: d, dest: d })),
     ...host.systemLinks.map((l): SandboxMount => ({ type: "symlink", target: l.target, dest: l.dest })),
     ...host.extraReadOnly.map((d): SandboxMount => ({ type: "ro-bind", source: d, dest: d, optional: true })),
     ...ETC_ESSENTIALS.map((f): SandboxMount => ({ type: "ro-bind", source: f, dest: f, optional: true })),
-    { type: "ro-bind", source: passwd, dest: "/etc/passwd" },
-    { type: "ro-bind", source: group, dest: "/etc/group" },
+    ...SANDBOX_ETC_FILES.map((f): SandboxMount => ({ type: "ro-bind", source: `${etcDir}/${f}`, dest: `/etc/${f}` })),
     { type: "ro-bind", source: host.bunPath, dest: `${IN_SANDBOX.bin}/bun` },
     { type: "symlink", target: "bun", dest: `${IN_SANDBOX.bin}/bunx` },
     { type: "proc", dest: "/proc" },
@@ -134,7 +135,7 @@ export function instanceSandbox(host: SandboxHost, spec: InstanceSandboxSpec): S
   return {
     hostname: hostnameOf(spec.id),
     mounts: [
-      ...systemMounts(host, spec.passwd, spec.group),
+      ...systemMounts(host, spec.etcDir),
       { type: "tmpfs", dest: IN_SANDBOX.shm, sizeBytes: spec.shmBytes },
       "dir" in spec.tmp
         ? { type: "bind", source: spec.tmp.dir, dest: IN_SANDBOX.tmp }
@@ -152,7 +153,7 @@ export function stagingSandbox(host: SandboxHost, spec: StagingSandboxSpec): San
   return {
     hostname: hostnameOf(`staging-${spec.taskId}`),
     mounts: [
-      ...systemMounts(host, spec.passwd, spec.group),
+      ...systemMounts(host, spec.etcDir),
       { type: "tmpfs", dest: IN_SANDBOX.shm, sizeBytes: spec.shmBytes },
       { type: "bind", source: spec.scratchDir, dest: IN_SANDBOX.tmp },
       { type: "bind", source: spec.appDir, dest: IN_SANDBOX.app },
@@ -164,7 +165,7 @@ export function stagingSandbox(host: SandboxHost, spec: StagingSandboxSpec): San
 }
 
 /** A host name is at most 63 letters, digits and dashes. */
-function hostnameOf(id: string): string {
+export function hostnameOf(id: string): string {
   return id.replace(/[^A-Za-z0-9-]/g, "-").slice(0, 63) || "sandbox";
 }
 

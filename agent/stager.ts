@@ -9,7 +9,7 @@ import { chmodSync, closeSync, lchownSync, mkdirSync, readdirSync, rmSync, statS
 import { traverseOnlyDir } from "../bus/private-state.ts";
 import type { Subprocess } from "bun";
 import { randomUUID } from "node:crypto";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Logger, StagingReply, StagingStart } from "../bus/index.ts";
 import { chooseStartCommand, selectBuildpack, type AppSnapshot, type Buildpack, type PackageJson } from "./buildpacks/index.ts";
 import type { DropletCache } from "./droplet-cache.ts";
@@ -22,7 +22,7 @@ import { killScope, type ProcessScope } from "./process-sweep.ts";
 import { cpuSharesFor, type InstanceCgroup, type InstanceCgroups } from "./instance-cgroup.ts";
 import type { DiskVolume, DiskVolumes } from "./disk-volume.ts";
 import { gatedArgv } from "./instance-env.ts";
-import { IN_SANDBOX, signalFromSandboxStatus, stagingSandbox, type SandboxHost } from "./sandbox.ts";
+import { hostnameOf, IN_SANDBOX, signalFromSandboxStatus, stagingSandbox, type SandboxHost } from "./sandbox.ts";
 import { sandboxLaunch, writeSandboxEtc } from "./sandbox-host.ts";
 import type { InstanceUsers, RunAsUser } from "./run-as.ts";
 import type { StagingInfo } from "./instance-runner.ts";
@@ -177,7 +177,11 @@ async function runStaging(
     } catch (err) {
       deps.log.warn("no cgroup for a staging task; its build runs without limits", { task: req.task_id, error: (err as Error).message });
     }
-  const sandbox = deps.sandbox && { host: deps.sandbox, taskId: req.task_id, ...writeSandboxEtc(`${taskDir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0) };
+  const sandbox = deps.sandbox && {
+    host: deps.sandbox,
+    taskId: req.task_id,
+    etcDir: writeSandboxEtc(`${taskDir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0, hostnameOf(`staging-${req.task_id}`)),
+  };
   // the build's uid passes through staging/ and the task dir to app/ and home/, and lists nothing
   if (owner) for (const d of [deps.workDir, taskDir]) traverseOnlyDir(d, "the agent's staging directory");
 
@@ -260,7 +264,7 @@ interface RunOptions {
   cgroup?: InstanceCgroup;
   memoryMb?: number;
   /** build commands only: the sandbox (the packing, which the agent does itself, runs outside) */
-  sandbox?: { host: SandboxHost; taskId: string; passwd: string; group: string };
+  sandbox?: { host: SandboxHost; taskId: string; etcDir: string };
 }
 
 /**
@@ -277,8 +281,8 @@ async function runCommand(argv: string[], what: string, o: RunOptions): Promise<
   let argsFd: number | undefined;
   if (o.sandbox) {
     const s = o.sandbox;
-    const box = stagingSandbox(s.host, { taskId: s.taskId, appDir: o.cwd, scratchDir: o.home, shmBytes: (o.memoryMb ?? 64) * 1024 * 1024, passwd: s.passwd, group: s.group, argv });
-    const launch = sandboxLaunch(s.host.bwrap, box, join(dirname(s.passwd), `bwrap-args-${o.taskTag}`));
+    const box = stagingSandbox(s.host, { taskId: s.taskId, appDir: o.cwd, scratchDir: o.home, shmBytes: (o.memoryMb ?? 64) * 1024 * 1024, etcDir: s.etcDir, argv });
+    const launch = sandboxLaunch(s.host.bwrap, box, join(s.etcDir, `bwrap-args-${o.taskTag}`));
     full = launch.argv;
     argsFd = launch.fd;
   }

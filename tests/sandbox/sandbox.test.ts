@@ -8,14 +8,14 @@
 // the agent's --no-sandbox these tests fail.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { connectBus, memoryLogger, Subjects, type Bus, type DropletExited, type LogLine } from "../../bus/index.ts";
 import { repoRoot, startLocalCluster, type Cluster } from "../../scripts/local-cluster.ts";
 import { processesOfUid } from "../../agent/process-tree.ts";
 import { mountsUnder } from "../../agent/disk-volume.ts";
-import { ETC_ESSENTIALS } from "../../agent/sandbox.ts";
+import { ETC_ESSENTIALS, SANDBOX_ETC_FILES } from "../../agent/sandbox.ts";
 import { eventually } from "../support/ports.ts";
 
 type Outcome = { path: string; ok: boolean; detail: string };
@@ -162,7 +162,7 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
     expect(gone(report.lists, hiddenDirs.filter((d) => !d.includes("..")))).toEqual([]);
     const root = byPath(report.lists, "/").detail.split(",");
     expect(root.filter((n) => !["bin", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "tmp", "usr"].includes(n))).toEqual([]);
-    const etcAllowed = new Set([...ETC_ESSENTIALS.map((f) => f.split("/")[2]), "passwd", "group"]);
+    const etcAllowed = new Set<string>([...ETC_ESSENTIALS.map((f) => f.split("/")[2]!), ...SANDBOX_ETC_FILES]);
     expect(byPath(report.lists, "/etc").detail.split(",").filter((n) => !etcAllowed.has(n))).toEqual([]);
     expect(byPath(report.lists, "/opt/skiff/bin").detail.split(",").sort()).toEqual(["bun", "bunx"]);
 
@@ -193,6 +193,29 @@ describe.if(isRoot)("every instance in a sandbox of its own (issue 25)", () => {
     expect(detail.state).toBe("RUNNING");
     expect(detail.usage.disk).toBeLessThan(256 * 1024 * 1024);
   }, 40_000);
+
+  test("staging runs the same way: a build command sees the app it builds, /tmp and the system, and writes nothing else", async () => {
+    const p = cluster.paths;
+    const app = mkdtempSync(join(tmpdir(), "skiff-build-probe-"));
+    try {
+      cpSync(join(import.meta.dir, "fixtures/build-probe"), app, { recursive: true });
+      const hidden = [join(repoRoot, "package.json"), process.execPath, "/etc/shadow", join(p.controllerDir, "controller.sqlite"), join(p.agentDir, "instances", victim().id, "app", "index.ts")];
+      const writable = ["/home/vcap/app/built-here", "/tmp/scratch"];
+      const refused = ["/written", "/etc/written", "/usr/written", join(p.agentDir, "written"), join(app, "written")];
+      writeFileSync(join(app, "paths.json"), JSON.stringify({ paths: { read: hidden, write: [...writable, ...refused] } }));
+      await cli("push", app, "--name", "builder", "-m", "128M");
+      expect(await (await answer("builder")).text()).toBe("build probe uses dep\n");
+      const lines = appLogs.filter((l) => l.source === "STG" && l.line.startsWith("BUILD ")).map((l) => l.line);
+      const whoami = lines.find((l) => l.startsWith("BUILD whoami"))!;
+      expect(whoami).toMatch(/uid=4\d{4} cwd=\/home\/vcap\/app home=\/tmp procs=\d$/);
+      for (const path of hidden) expect(lines).toContain(`BUILD read ${path} ENOENT`);
+      for (const path of writable) expect(lines).toContain(`BUILD write ${path} ok`);
+      for (const path of refused) expect(lines.find((l) => l.startsWith(`BUILD write ${path} `))).toMatch(/ (EROFS|ENOENT)$/);
+      expect(existsSync(join(app, "written"))).toBe(false);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("a fork bomb stops at the pids cap while another app keeps answering through the router", async () => {
     await cli("push", probeApp, "--name", "bomb", "-m", "256M");
