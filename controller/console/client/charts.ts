@@ -27,9 +27,9 @@ function draw(spec: ChartSpec, x: number[], series: { label: string; values: (nu
   spec.plot = new uPlot({
     width, height: 180,
     scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, 0.001) * 1.1] } },
-    axes: [{ stroke: "#64748b", grid: { stroke: "#e2e8f0" } }, { stroke: "#64748b", grid: { stroke: "#e2e8f0" }, label: yLabel, size: 50 }],
+    axes: [{ stroke: "#64748b", grid: { stroke: "#e2e8f0" }, values: (_u, splits) => splits.map((s) => new Date(s * 1000).toTimeString().slice(0, 8)) }, { stroke: "#64748b", grid: { stroke: "#e2e8f0" }, label: yLabel, size: 50 }],
     series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.color ?? PALETTE[i % PALETTE.length], width: 1.5, dash: s.dash, spanGaps: false, points: { show: x.length < 3 } }))],
-    legend: { show: true },
+    legend: { show: true, live: false },
   }, data, spec.fig);
 }
 

@@ -91,8 +91,9 @@ export function instancesTable(r: { state: string; resources: any[] }): Html {
   const running = r.resources.filter((i) => i.state === "RUNNING").length;
   return html`<table class="list" data-running="${running}"><thead><tr><th>#</th><th>State</th><th>Agent / host</th><th class="num">Uptime</th><th class="num">CPU</th><th>Memory</th><th>Disk</th><th>Crashes</th></tr></thead><tbody>
   ${r.resources.map((i) => {
-    const memQuota = (i.quotas?.mem ?? 0) * 1024 * 1024;
-    const diskQuota = (i.quotas?.disk ?? 0) * 1024 * 1024;
+    // an agent's stats give quotas in bytes, as Cloud Foundry's DEA did
+    const memQuota = i.quotas?.mem ?? 0;
+    const diskQuota = i.quotas?.disk ?? 0;
     return html`<tr data-index="${i.index}" data-state="${i.state}">
       <td>${i.index}</td><td>${stateBadge(i.state)}</td>
       <td>${i.agent ?? "–"}<div class="muted small">${i.host ? `${i.host}:${i.port}` : ""}</div></td>
@@ -122,12 +123,13 @@ export function envPanel(guid: string, env: AppData["env"], revealed: boolean): 
 
 function events(list: any[]): Html {
   if (list.length === 0) return html`<p class="muted">No events.</p>`;
-  return html`<table class="list"><tbody>${list.map((e) => html`<tr><td class="muted nowrap" title="${e.created_at}">${ago(e.created_at)}</td><td><code>${e.type.replace(/^audit\./, "")}</code></td><td>${e.actor?.name ?? ""}</td><td class="muted small">${eventData(e.data)}</td></tr>`)}</tbody></table>`;
+  return html`<table class="list"><tbody>${list.map((e) => html`<tr><td class="muted nowrap" title="${e.created_at}">${ago(e.created_at)}</td><td class="nowrap"><code>${e.type.replace(/^audit\./, "")}</code></td><td class="nowrap">${e.actor?.name ?? ""}</td><td class="muted small">${eventData(e.data)}</td></tr>`)}</tbody></table>`;
 }
 
 function eventData(data: Record<string, unknown> | null): string {
   if (!data) return "";
-  return Object.entries(data).filter(([, v]) => v !== null && v !== undefined && typeof v !== "object").map(([k, v]) => `${k}: ${v}`).join(", ").slice(0, 160);
+  const short = (v: unknown) => (String(v).length > 16 ? `${String(v).slice(0, 12)}…` : String(v));
+  return Object.entries(data).filter(([, v]) => v !== null && v !== undefined && typeof v !== "object").map(([k, v]) => `${k}: ${short(v)}`).join(", ").slice(0, 160);
 }
 
 function droplets(guid: string, list: AppData["droplets"], readOnly: boolean): Html {

@@ -19,19 +19,19 @@ export function clusterBody(c: any): Html {
 </section>
 <section class="card"><h2>Agents</h2>
   ${c.agents.length === 0 ? html`<p class="muted">No agent has advertised in the last 10 s.</p>` : html`
-  <table class="list" id="agents"><thead><tr><th>Agent</th><th>Zone</th><th>Stacks</th><th class="num">Instances</th><th class="num">Apps</th><th>Memory reserved / free</th><th class="num">Free disk</th><th class="num">CPU (instances)</th><th class="num">Memory used</th></tr></thead><tbody>
+  <table class="list" id="agents"><thead><tr><th>Agent</th><th>Zone</th><th>Stacks</th><th class="num">Instances</th><th class="num">Apps</th><th>Memory</th><th class="num">Free disk</th><th class="num">CPU (instances)</th><th class="num">Memory used</th></tr></thead><tbody>
   ${c.agents.map((a: any) => {
     const total = a.usage.reserved_memory_mb + a.available_memory_mb;
     return html`<tr><td><strong>${a.id}</strong><div class="muted small">${a.ip}</div></td><td>${a.zone}</td><td>${a.stacks.join(", ")}</td>
       <td class="num">${a.instances}</td><td class="num">${a.apps}</td>
-      <td><meter min="0" max="${total}" high="${total * 0.9}" value="${a.usage.reserved_memory_mb}"></meter> <span class="small">${a.usage.reserved_memory_mb} / ${a.available_memory_mb} MB free</span></td>
+      <td><meter min="0" max="${total}" high="${total * 0.9}" value="${a.usage.reserved_memory_mb}"></meter> <span class="small">${Math.round(a.usage.reserved_memory_mb)} MB reserved, ${a.available_memory_mb} MB free</span></td>
       <td class="num">${a.available_disk_mb} MB</td><td class="num">${percent(a.usage.cpu)}</td><td class="num">${bytes(a.usage.mem_bytes)}</td></tr>`;
   })}</tbody></table>`}
 </section>
 <section class="card"><h2>Routers</h2>
   ${c.routers.scraped.length === 0 ? html`<p class="muted">No router status endpoint is known: set SKIFF_ROUTER_STATUS_URLS (and the status credentials) on the controller, or let it learn routers from router.start at SKIFF_ROUTER_STATUS_PORT.</p>` : html`
   <table class="list" id="routers"><thead><tr><th>Router</th><th>Status</th><th class="num">Routes</th><th class="num">Endpoints</th><th class="num">Requests/s</th><th class="num">5xx/s</th><th class="num">p50</th><th class="num">p99</th><th>Busiest routes (req/s)</th></tr></thead><tbody>
-  ${c.routers.scraped.map((r: any) => html`<tr><td><strong>${r.id ?? r.url}</strong><div class="muted small">${r.url}</div></td>
+  ${c.routers.scraped.map((r: any) => html`<tr><td><strong>${r.id ?? r.url}</strong>${r.id ? html`<div class="muted small">${r.url}</div>` : null}</td>
     <td>${r.ok ? html`<span class="state state-running">UP</span>` : html`<span class="state state-crashed">DOWN</span><div class="error small">${r.error}</div>`}</td>
     <td class="num">${r.routes ?? "–"}</td><td class="num">${r.endpoints ?? "–"}</td><td class="num">${rate(r.rps)}</td><td class="num">${rate(r.errors_per_second)}</td>
     <td class="num">${msOf(r.p50_ms)}</td><td class="num">${msOf(r.p99_ms)}</td>

@@ -17,7 +17,7 @@ export function page(f: PageFrame, body: Html): Html {
     html`<a href="${href}" class="${f.section === id ? "current" : ""}">${label}</a>`;
   return html`<!doctype html>
 <html lang="en"><head>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"historyCacheSize":0}'>
 <meta name="csrf-token" content="${f.csrf}">
 <title>${f.title} · skiff</title>
@@ -42,7 +42,7 @@ export function page(f: PageFrame, body: Html): Html {
 export function loginPage(assets: PageFrame["assets"], message?: string): Html {
   return html`<!doctype html>
 <html lang="en"><head>
-<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>Log in · skiff</title>
 <link rel="stylesheet" href="${assets.style}">
 <script type="module" src="${assets.script}"></script>

@@ -9,7 +9,7 @@ export function marketplaceBody(offerings: any[], plans: any[]): Html {
   return html`<section class="card"><h1>Marketplace</h1>
   <table class="list" id="offerings"><thead><tr><th>Offering</th><th>Description</th><th>Plans</th><th>Broker</th></tr></thead><tbody>
   ${offerings.map((o) => html`<tr><td><strong>${o.name}</strong>${o.tags?.length ? html`<div class="muted small">${o.tags.join(", ")}</div>` : null}</td><td>${o.description}</td>
-    <td>${plans.filter((p) => p.relationships.service_offering.data.guid === o.guid).map((p) => html`<div><code>${p.name}</code> <span class="muted small">${p.free ? "free" : ""} ${p.description}</span></div>`)}</td>
+    <td>${plans.filter((p) => p.relationships.service_offering.data.guid === o.guid).map((p) => html`<div><code>${p.name}</code> <span class="muted small">${p.free ? "free · " : ""}${p.description}</span></div>`)}</td>
     <td class="muted">${o.relationships.service_broker.data.name}</td></tr>`)}
   </tbody></table>
   <p class="muted">Create one: <code>skiff create-service OFFERING PLAN NAME</code>, then <code>skiff bind-service APP NAME</code> and <code>skiff restart APP</code>.</p>

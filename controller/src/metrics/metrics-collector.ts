@@ -271,7 +271,7 @@ export class MetricsCollector {
         l.instances++;
         l.cpu += r.stats?.usage.cpu ?? 0;
         l.mem_bytes += r.stats?.usage.mem ?? 0;
-        l.reserved_mb += r.stats?.quotas.mem ?? 0;
+        l.reserved_mb += (r.stats?.quotas.mem ?? 0) / 1048576; // quotas are in bytes
         load.set(r.dea, l);
       }
     const out = [];
