@@ -65,8 +65,15 @@ export const arrayOf =
     return out;
   };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+/** A map as a decoder makes it: not an array, a byte string, a Date, a Map or any other class's instance. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== "object" || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
+
+/** A key that `Object.assign` and CBOR encoders treat as the prototype, and cbor-x renames (issue 19). */
+const PROTO_KEY = "a key named __proto__ is refused";
 
 export const recordOf =
   <T>(item: Schema<T>, maxKeys = MAX_ARRAY): Schema<Record<string, T>> =>
@@ -76,6 +83,7 @@ export const recordOf =
     let n = 0;
     for (const k in v) {
       if (++n > maxKeys) return new Invalid(`more than ${maxKeys} keys`);
+      if (k === "__proto__") return new Invalid(PROTO_KEY);
       const r = item(v[k]);
       if (r instanceof Invalid) return r.path.unshift(k), r;
       out[k] = r;
@@ -83,8 +91,38 @@ export const recordOf =
     return out;
   };
 
-/** Any value at all (credentials, vcap_application): only checked to be a map. */
-export const anyMap: Schema<Record<string, unknown>> = (v) => (isPlainObject(v) ? v : new Invalid("expected a map"));
+const MAX_ANY_DEPTH = 32;
+
+/** The first way `v` is not plain JSON data within `depth` more levels: the problem, with its path. */
+function jsonDataProblem(v: unknown, depth: number): Invalid | undefined {
+  if (v === null || typeof v === "string" || typeof v === "boolean") return undefined;
+  if (typeof v === "number") return Number.isFinite(v) ? undefined : new Invalid("expected a finite number");
+  if (depth === 0) return new Invalid(`nested deeper than ${MAX_ANY_DEPTH} levels`);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = jsonDataProblem(v[i], depth - 1);
+      if (p) return p.path.unshift(i), p;
+    }
+    return undefined;
+  }
+  if (!isPlainObject(v)) return new Invalid("expected JSON data (a map, list, string, number, boolean or null)");
+  for (const k in v) {
+    if (k === "__proto__") return new Invalid(PROTO_KEY);
+    const p = jsonDataProblem(v[k], depth - 1);
+    if (p) return p.path.unshift(k), p;
+  }
+  return undefined;
+}
+
+/**
+ * Any JSON data in a map (credentials, vcap_application): checked to be plain data, at most 32 levels
+ * deep (issue 19: a Date, a cycle or 100,000 levels of nesting once reached the handlers, which turn it
+ * into JSON). A cycle is refused as too deep.
+ */
+export const anyMap: Schema<Record<string, unknown>> = (v) => {
+  if (!isPlainObject(v)) return new Invalid("expected a map");
+  return jsonDataProblem(v, MAX_ANY_DEPTH) ?? v;
+};
 
 const OPTIONAL = Symbol("optional");
 type Optional<T> = Schema<T | undefined> & { [OPTIONAL]: true };
