@@ -54,6 +54,15 @@ try {
     await Bun.sleep(40);
   }
 
+  // and a lighter stream while the pages are shot, so the cluster page shows live rates
+  let shooting = true;
+  const background = (async () => {
+    while (shooting) {
+      await fetch(`http://127.0.0.1:${cluster.routerPort}${++n % 10 ? `/page/${n}` : "/fail"}`, { headers: { host } }).catch(() => undefined);
+      await Bun.sleep(100);
+    }
+  })();
+
   const browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
   const problems: string[] = [];
@@ -119,6 +128,8 @@ try {
   await lp.screenshot({ path: join(out, "login.png") });
   say("wrote login.png");
   await browser.close();
+  shooting = false;
+  await background;
   // the cluster set umask 077 for its state; these are documentation
   chmodSync(out, 0o755);
   for (const f of readdirSync(out)) chmodSync(join(out, f), 0o644);
