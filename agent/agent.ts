@@ -534,7 +534,7 @@ export class Agent {
     await Promise.race([Promise.allSettled([...this.stagingTasks]), Bun.sleep(2000)]);
     await Promise.race([Promise.allSettled([...this.removals]), Bun.sleep(5000)]);
     // a killed process leaves its cgroup a moment later
-    for (let k = 0; k < 20 && this.opts.cgroups && !this.opts.cgroups.sweep(true); k++) await Bun.sleep(50);
+    for (let k = 0; k < 60 && this.opts.cgroups && !this.opts.cgroups.sweep(true); k++) await Bun.sleep(50);
     this.heartbeat();
     await this.bus.flush().catch(() => {});
   }
