@@ -1,9 +1,13 @@
 // The agent's configuration, read once from the environment by main.ts (see docs in agent/README.md).
 
+import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
+
 export interface AgentConfig {
   natsServers: string[];
   natsUser?: string;
   natsPass?: string;
+  /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
+  natsTls?: NatsTlsConfig;
   dataDir: string;
   /** undefined: use the stable id saved in the data dir */
   id?: string;
@@ -64,6 +68,7 @@ export function readAgentConfig(env: Record<string, string | undefined>, argv: r
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsTls: natsTlsFromEnv(env),
     dataDir: env.SKIFF_AGENT_DIR || env.SKIFF_DATA_DIR || "./.skiff/agent",
     id: env.SKIFF_AGENT_ID || undefined,
     zone: env.SKIFF_AGENT_ZONE || "default",

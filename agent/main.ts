@@ -143,7 +143,7 @@ async function openSandbox(): Promise<SandboxHost | undefined> {
 const sandbox = await openSandbox();
 
 const memoryTrim = new MemoryTrim();
-const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass }, log);
+const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log);
 const agent = new Agent(
   bus,
   new DropletCache(join(dataDir, "droplets"), config.maxArchiveBytes, config.dropletCacheCount),

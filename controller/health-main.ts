@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
 import { openPrivateState } from "../bus/private-state.ts";
+import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { UrlSigner } from "./src/blobstore.ts";
 import { openDatabase } from "./src/db/open.ts";
@@ -25,6 +26,8 @@ export interface HealthConfig {
   natsUrl: string;
   natsUser?: string;
   natsPass?: string;
+  /** NATS over TLS with this host's certificate (issue 27) */
+  natsTls?: NatsTlsConfig;
   dataDir: string;
   databaseUrl?: string;
   controllerUrl: string;
@@ -38,6 +41,7 @@ export function healthConfigFromEnv(env = process.env): HealthConfig {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsTls: natsTlsFromEnv(env),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
     databaseUrl: env.SKIFF_DATABASE_URL || undefined,
     controllerUrl: env.SKIFF_CONTROLLER_URL || "http://127.0.0.1:9022",
@@ -52,7 +56,7 @@ export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const secret = await store.settingOrInit("url_signing_secret", () => randomBytes(32).toString("hex"));
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log));
   const agents = new AgentRegistry();
   const actual = new ActualState();
   const feed = feedState(bus, agents, actual);

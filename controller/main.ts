@@ -2,10 +2,12 @@
 // feeds, stager, launcher and API (and the health manager when SKIFF_EMBED_HEALTH_MANAGER=1),
 // starts them in order and stops them on SIGTERM/SIGINT. The only place that wires things.
 
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
 import { openPrivateState } from "../bus/private-state.ts";
+import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { buildApi } from "./src/api/server.ts";
 import { DEFAULT_LIMITS, loginLimitsFromEnv, type ControllerContext, type Limits } from "./src/api/context.ts";
@@ -31,6 +33,10 @@ export interface ControllerConfig {
   natsUrl: string;
   natsUser?: string;
   natsPass?: string;
+  /** NATS over TLS with this host's certificate (issue 27) */
+  natsTls?: NatsTlsConfig;
+  /** HTTPS for the API and blob transfers: this host's certificate and key (SKIFF_TLS_CERT, SKIFF_TLS_KEY); SIGHUP reloads them */
+  tls?: { certFile: string; keyFile: string };
   /** 0 picks a free port */
   port: number;
   dataDir: string;
@@ -60,6 +66,8 @@ export function configFromEnv(env = process.env): ControllerConfig {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsTls: natsTlsFromEnv(env),
+    tls: env.SKIFF_TLS_CERT && env.SKIFF_TLS_KEY ? { certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } : undefined,
     port: Number(env.SKIFF_CONTROLLER_PORT || 9022),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
     databaseUrl: env.SKIFF_DATABASE_URL || undefined,
@@ -71,6 +79,11 @@ export function configFromEnv(env = process.env): ControllerConfig {
     limits: loginLimitsFromEnv(env),
     metrics: metricsConfigFromEnv(env),
   };
+}
+
+/** Bun.serve's TLS from the certificate and key files, read now (a reload reads them again). */
+function serverTls(tls: ControllerConfig["tls"]): { tls?: { cert: string; key: string } } {
+  return tls ? { tls: { cert: readFileSync(tls.certFile, "utf8"), key: readFileSync(tls.keyFile, "utf8") } } : {};
 }
 
 export interface RunningController {
@@ -92,7 +105,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const boot = await bootstrap(store, { adminPassword: config.adminPassword, domain: config.domain });
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log));
   const blobs = new Blobstore(join(config.dataDir, "blobs"));
 
   const agents = new AgentRegistry();
@@ -126,10 +139,27 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
 
   let port = config.port;
   if (opts.listen !== false) {
-    app.listen({ port: config.port, hostname: "0.0.0.0", maxRequestBodySize: ctx.limits.packageBytes + 1024 * 1024, idleTimeout: 60 });
+    const listen = (p: number) =>
+      app.listen({ port: p, hostname: "0.0.0.0", maxRequestBodySize: ctx.limits.packageBytes + 1024 * 1024, idleTimeout: 60, reusePort: true, ...serverTls(config.tls) });
+    listen(config.port);
     port = app.server!.port!;
+    if (config.tls) {
+      // A rotated certificate without a moment of downtime: a second listener on the same port (SO_REUSEPORT)
+      // with the new files takes new connections, then the old one stops once its requests are done.
+      const { certFile } = config.tls;
+      process.on("SIGHUP", () => {
+        const old = app.server;
+        try {
+          listen(port);
+          log.info("reloaded the TLS certificate", { cert: certFile });
+          void old?.stop();
+        } catch (err) {
+          log.error("could not reload the TLS certificate; still serving the old one", { cert: certFile, error: err });
+        }
+      });
+    }
   }
-  const url = config.publicUrl ?? `http://127.0.0.1:${port}`;
+  const url = config.publicUrl ?? `${config.tls ? "https" : "http"}://127.0.0.1:${port}`;
   signer = new UrlSigner(boot.signingSecret, url);
 
   if (config.embedHealthManager) {

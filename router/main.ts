@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   );
   const proxyContext = ctx;
 
-  const bus = await connectBus({ servers: config.natsServers, name: `router-${routerId.slice(0, 8)}`, user: config.natsUser, pass: config.natsPass }, log);
+  const bus = await connectBus({ servers: config.natsServers, name: `router-${routerId.slice(0, 8)}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log);
   const subscriber = new RouteSubscriber(
     bus,
     registry,

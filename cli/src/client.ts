@@ -1,7 +1,25 @@
 // The CLI's HTTP client for the controller: bearer auth, JSON in and out, and errors that say
 // what to do next. Every failure becomes a CliError with an exit code.
 
+import { readFileSync } from "node:fs";
 import type { CliConfig } from "./config.ts";
+
+/**
+ * A cluster's API over HTTPS with a certificate from the cluster's own CA (issue 27): SKIFF_TLS_CA names
+ * the CA file (`skiff-node ca show` prints it); read once, never sent anywhere.
+ */
+let clusterCa: string | undefined | null = null;
+function tlsOptions(): { tls?: { ca: string } } {
+  if (clusterCa === null) {
+    const file = process.env.SKIFF_TLS_CA;
+    try {
+      clusterCa = file ? readFileSync(file, "utf8") : undefined;
+    } catch (err) {
+      throw new CliError(`Cannot read the cluster's CA certificate ${file} (SKIFF_TLS_CA): ${(err as Error).message}`);
+    }
+  }
+  return clusterCa ? { tls: { ca: clusterCa } } : {};
+}
 
 export class CliError extends Error {
   override name = "CliError";
@@ -29,9 +47,9 @@ export class ApiClient {
 
   async raw(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
     try {
-      return await fetch(this.api + path, { method, body: init.body, headers: this.headers(init.headers), signal: init.signal });
+      return await fetch(this.api + path, { method, body: init.body, headers: this.headers(init.headers), signal: init.signal, ...tlsOptions() });
     } catch (err) {
-      if ((err as Error).name === "AbortError") throw err;
+      if ((err as Error).name === "AbortError" || err instanceof CliError) throw err;
       throw new CliError(`Cannot reach the skiff API at ${this.api}: ${(err as Error).message}. Is the controller running? (skiff login -a URL to change it)`);
     }
   }

@@ -2,11 +2,14 @@
 // environment so it can be tested without a process.
 
 import { CidrList, CidrListError } from "./cidr-list.ts";
+import { natsTlsFromEnv, type NatsTlsConfig } from "../../../bus/nats-transport.ts";
 
 export interface RouterConfig {
   natsServers: string[];
   natsUser: string | undefined;
   natsPass: string | undefined;
+  /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
+  natsTls: NatsTlsConfig | undefined;
   port: number;
   statusPort: number;
   statusUser: string;
@@ -68,6 +71,7 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsTls: natsTlsFromEnv(env),
     port: port("SKIFF_ROUTER_PORT", 8080), // 0: the OS picks; the ready line reports the port bound
     statusPort: port("SKIFF_ROUTER_STATUS_PORT", 8081),
     statusUser: env.SKIFF_ROUTER_STATUS_USER || "router-status",
