@@ -16,7 +16,9 @@ cargo_bin="${CARGO:-/usr/bin/cargo}"
 
 # Reproducible: no timestamps or absolute paths in the output.
 export SOURCE_DATE_EPOCH=0
-export RUSTFLAGS="--remap-path-prefix=$here=/skiff/wasm ${RUSTFLAGS:-}"
+# The memory is imported (the router makes it shared, so every worker thread reads one table) and
+# __stack_pointer exported (each reader instance gets a stack region of its own): see src/ffi.rs.
+export RUSTFLAGS="--remap-path-prefix=$here=/skiff/wasm -C link-arg=--import-memory -C link-arg=--export=__stack_pointer -C target-feature=+mutable-globals ${RUSTFLAGS:-}"
 RUSTC="$rustc_bin" "$cargo_bin" build --quiet --release --offline --target wasm32-unknown-unknown
 
 out="${SKIFF_WASM_OUT:-$here/dist/matcher.wasm}"

@@ -46,12 +46,14 @@ impl EdgeTable {
         }
     }
 
-    /// The node stored under `hash` for which `is_match` holds.
+    /// The node stored under `hash` for which `is_match` holds. At most one pass over the table:
+    /// a reader in another thread may see the table mid-change (its answer is then thrown away,
+    /// see ffi.rs), and must not spin on a table with no empty slot in sight.
     #[inline]
     pub fn find(&self, hash: u32, mut is_match: impl FnMut(u32) -> bool) -> Option<u32> {
-        let mask = self.slots.len() - 1;
+        let mask = self.slots.len().wrapping_sub(1);
         let mut i = hash as usize & mask;
-        loop {
+        for _ in 0..=mask {
             let slot = self.slots[i];
             if slot == 0 {
                 return None;
@@ -64,6 +66,7 @@ impl EdgeTable {
             }
             i = (i + 1) & mask;
         }
+        None
     }
 
     /// The first slot `find(hash, ..)` reads.

@@ -8,10 +8,20 @@
 //!   (up to `PATH_CAPACITY`). A longer target may be cut: registered paths are at most 4096 bytes,
 //!   so the first 8 KiB of a target decide its match.
 //! Bulk loads go through a buffer from `matcher_alloc` holding records `[id: i32 LE][len: u32 LE]
-//! [uri bytes]`. There is one matcher per instance: the wasm module is single-threaded and the
-//! router needs one table.
+//! [uri bytes]`.
+//!
+//! Shared memory (the router's workers): the module imports its memory, which the router creates
+//! shared, so one table serves every thread. One instance, the writer, applies every change and is
+//! the only one that allocates; each reader thread runs its own instance of the module (data
+//! section stripped, so instantiating it writes nothing) with its own shadow stack
+//! (`__stack_pointer`, set by JS to a region the writer allocated) and its own `Reader` (input
+//! buffer and lookup scratch, from `matcher_reader_new`), and calls only the `matcher_reader_*`
+//! exports, which read the table and write nothing but their `Reader`. A reader may run while the
+//! writer changes the table: JS brackets each lookup with a sequence counter and throws away an
+//! answer read across a change (router/src/route/table-seqlock.ts); every loop a lookup makes is
+//! bounded, and a read beyond memory traps, so a torn read costs a retry, never a hang.
 
-use crate::matcher::{Inserted, Matcher};
+use crate::matcher::{Inserted, Lookup, Matcher};
 
 pub const HOST_CAPACITY: usize = 1024;
 pub const PATH_CAPACITY: usize = 8192;
@@ -23,6 +33,13 @@ struct Input([u8; URI_CAPACITY]);
 static mut INPUT: Input = Input([0; URI_CAPACITY]);
 static mut MATCHER: Option<Matcher> = None;
 static mut SEED: u64 = 0x243F_6A88_85A3_08D3;
+
+/// A reader thread's own input buffer and lookup scratch.
+#[repr(C, align(8))]
+pub struct Reader {
+    input: Input,
+    lookup: Lookup,
+}
 
 fn matcher() -> &'static mut Matcher {
     // SAFETY: wasm32-unknown-unknown runs one thread, and exports are never re-entered.
@@ -171,4 +188,46 @@ pub extern "C" fn matcher_insert_many(ptr: *mut u8, len: u32) -> u32 {
         at += n;
     }
     accepted
+}
+
+/// A new reader (for a thread that will only look up): its input buffer is at
+/// `matcher_reader_input`, laid out as `INPUT`. Called by the writer (the only allocator).
+#[no_mangle]
+pub extern "C" fn matcher_reader_new() -> *mut Reader {
+    matcher(); // the table exists before anyone reads it
+    Box::into_raw(Box::new(Reader { input: Input([0; URI_CAPACITY]), lookup: Lookup::new() }))
+}
+
+/// The address of a reader's input buffer (8-byte aligned; host at +0, target at +HOST_CAPACITY).
+#[no_mangle]
+pub extern "C" fn matcher_reader_input(reader: *mut Reader) -> *mut u8 {
+    // SAFETY: `reader` comes from `matcher_reader_new` and is used by one thread.
+    unsafe { (*reader).input.0.as_mut_ptr() }
+}
+
+/// `matcher_lookup_host` for a reader: reads the table, writes only `reader`.
+#[no_mangle]
+pub extern "C" fn matcher_reader_lookup_host(reader: *mut Reader, host_len: u32) -> i32 {
+    // SAFETY: as above; the table is only read (see the module comment for concurrent changes).
+    let r = unsafe { &mut *reader };
+    match unsafe { MATCHER.as_ref() } {
+        Some(m) => m.lookup_host_with(&mut r.lookup, &mut r.input.0[..(host_len as usize).min(HOST_CAPACITY)]),
+        None => -1,
+    }
+}
+
+/// `matcher_lookup_path` for a reader, after its `matcher_reader_lookup_host` returned -2.
+#[no_mangle]
+pub extern "C" fn matcher_reader_lookup_path(reader: *mut Reader, path_len: u32) -> i32 {
+    let r = unsafe { &mut *reader };
+    match unsafe { MATCHER.as_ref() } {
+        Some(m) => m.lookup_path_with(&mut r.lookup, &mut r.input.0[HOST_CAPACITY..HOST_CAPACITY + (path_len as usize).min(PATH_CAPACITY)]),
+        None => -1,
+    }
+}
+
+/// `matcher_last_match_length` for a reader.
+#[no_mangle]
+pub extern "C" fn matcher_reader_last_match_length(reader: *mut Reader) -> u32 {
+    unsafe { (*reader).lookup.last_match_length() }
 }

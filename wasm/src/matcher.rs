@@ -26,21 +26,61 @@ pub enum Inserted {
 pub struct Matcher {
     trie: Trie,
     routes: u32,
+    /// Bumped by every change to the table: a `lookup_path` whose `lookup_host` saw another version
+    /// answers -1 (its candidates' names may have moved).
+    version: u32,
+    /// The writer's own scratch: for its key walks and for lookups made through `lookup`.
+    dots: Dots,
+    own: Lookup,
+}
+
+/// A lookup's scratch and results, one per thread that looks up: the table itself is only read,
+/// so readers in other threads (each with its own `Lookup`) can share one `Matcher` whose memory a
+/// single writer changes (the router's workers: see ffi.rs and wasm/README.md).
+pub struct Lookup {
     last_match_length: u32,
-    // Per-call scratch, kept here so a lookup neither allocates nor zeroes arrays.
     dots: Dots,
     /// The request host's suffixes' chain states: `[i]` after its `i` rightmost labels.
     states: [u64; MAX_LABELS + 1],
     /// Nodes with a `*` child above the host, deepest first, and how many labels each holds.
     star_parents: [(u32, u32); MAX_DOTS],
     // Between `lookup_host` and `lookup_path`: the hosts still in the running (exact, then
-    // wildcards) and their chain states. Any change to the table clears them, as node names may move.
+    // wildcards) and their chain states, valid while the table's version is `version`.
     candidate_nodes: [u32; MAX_LABELS],
     candidate_states: [u64; MAX_LABELS],
     candidates: usize,
     first_undecided: usize,
+    version: u32,
     /// Sums the slots `lookup_host` loads ahead, so the loads are not optimised away.
     touched: u64,
+}
+
+impl Lookup {
+    pub fn new() -> Self {
+        Lookup {
+            last_match_length: 0,
+            dots: [0; MAX_DOTS],
+            states: [0; MAX_LABELS + 1],
+            star_parents: [(0, 0); MAX_DOTS],
+            candidate_nodes: [0; MAX_LABELS],
+            candidate_states: [0; MAX_LABELS],
+            candidates: 0,
+            first_undecided: 0,
+            version: 0,
+            touched: 0,
+        }
+    }
+
+    /// Bytes of the request path the last successful lookup matched (0: a route without a path).
+    pub fn last_match_length(&self) -> u32 {
+        self.last_match_length
+    }
+}
+
+impl Default for Lookup {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Where label `i` of a host lies, counting from the left (0 is the leftmost): `dots` holds the
@@ -76,19 +116,7 @@ fn is_suffix(trie: &Trie, node: u32, host: &[u8], dots: &Dots, dot_count: usize,
 
 impl Matcher {
     pub fn new(seed: u64) -> Self {
-        Matcher {
-            trie: Trie::new(seed),
-            routes: 0,
-            last_match_length: 0,
-            dots: [0; MAX_DOTS],
-            states: [0; MAX_LABELS + 1],
-            star_parents: [(0, 0); MAX_DOTS],
-            candidate_nodes: [0; MAX_LABELS],
-            candidate_states: [0; MAX_LABELS],
-            candidates: 0,
-            first_undecided: 0,
-            touched: 0,
-        }
+        Matcher { trie: Trie::new(seed), routes: 0, version: 0, dots: [0; MAX_DOTS], own: Lookup::new() }
     }
 
     pub fn len(&self) -> u32 {
@@ -97,7 +125,7 @@ impl Matcher {
 
     /// Bytes of the request path the last successful lookup matched (0: a route without a path).
     pub fn last_match_length(&self) -> u32 {
-        self.last_match_length
+        self.own.last_match_length
     }
 
     /// Mean distance of an edge from its home bucket: a health check of the hash (about 0.5-1.5).
@@ -110,7 +138,7 @@ impl Matcher {
     }
 
     pub fn clear(&mut self) {
-        self.candidates = 0;
+        self.version = self.version.wrapping_add(1);
         self.trie.clear();
         self.routes = 0;
     }
@@ -133,6 +161,7 @@ impl Matcher {
         };
         let previous = self.trie.value(node);
         self.trie.set_value(node, id);
+        self.version = self.version.wrapping_add(1);
         if previous == NO_VALUE {
             self.routes += 1;
             Inserted::Added
@@ -151,6 +180,7 @@ impl Matcher {
             return false;
         }
         self.trie.set_value(node, NO_VALUE);
+        self.version = self.version.wrapping_add(1);
         self.routes -= 1;
         self.trie.remove(node, |trie, parent, kind, child| {
             if kind == HOST_LABEL && trie.label(child) == b"*" {
@@ -170,12 +200,30 @@ impl Matcher {
         }
     }
 
+    /// `lookup_host_with` on the writer's own scratch.
+    pub fn lookup_host(&mut self, host: &mut [u8]) -> i32 {
+        let mut own = std::mem::take(&mut self.own);
+        let id = self.lookup_host_with(&mut own, host);
+        self.own = own;
+        id
+    }
+
+    /// `lookup_path_with` on the writer's own scratch.
+    pub fn lookup_path(&mut self, path: &mut [u8]) -> i32 {
+        let mut own = std::mem::take(&mut self.own);
+        let id = self.lookup_path_with(&mut own, path);
+        self.own = own;
+        id
+    }
+
     /// The first half of a lookup: the host alone. Returns the route id when the host decides it
     /// (no candidate host has path routes: the common case, which saves JS copying the target),
-    /// -1 when nothing can match, or `NEEDS_PATH`, after which `lookup_path` finishes the lookup.
-    pub fn lookup_host(&mut self, host: &mut [u8]) -> i32 {
-        self.candidates = 0;
-        let (n, dot_count) = match normalise_host(host, false, &mut self.dots) {
+    /// -1 when nothing can match, or `NEEDS_PATH`, after which `lookup_path_with` finishes the
+    /// lookup. Reads the table only: all it writes is `l`.
+    pub fn lookup_host_with(&self, l: &mut Lookup, host: &mut [u8]) -> i32 {
+        l.candidates = 0;
+        l.version = self.version;
+        let (n, dot_count) = match normalise_host(host, false, &mut l.dots) {
             Some(found) => found,
             None => return -1,
         };
@@ -183,11 +231,11 @@ impl Matcher {
         // Hash the host once, right to left: the state after each label is its suffix's, so the
         // whole host and every node on the way down have their hashes without hashing again.
         let mut state = self.trie.root_state();
-        self.states[0] = state;
+        l.states[0] = state;
         for depth in 1..=dot_count + 1 {
-            let (start, end) = label_span(&self.dots, dot_count, n, dot_count + 1 - depth);
+            let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
             state = chain(state, HOST_LABEL, &host[start..end]);
-            self.states[depth] = state;
+            l.states[depth] = state;
         }
         // The exact host in one probe, checked by walking up its parents (shared by many hosts,
         // so in cache), which also lists the wildcard candidates above it.
@@ -196,25 +244,26 @@ impl Matcher {
         // miss): start loading its slot now, so that the two likely cache misses overlap. For a
         // host that exists, its parent domain is shared and in cache: this costs nothing.
         if dot_count > 0 {
-            self.touched = self.touched.wrapping_add(self.trie.touch(self.states[dot_count]));
+            l.touched = l.touched.wrapping_add(self.trie.touch(l.states[dot_count]));
         }
+        let trie = &self.trie;
         let exact = {
-            let (trie, dots, star_parents) = (&self.trie, &self.dots, &mut self.star_parents);
+            let (dots, star_parents) = (&l.dots, &mut l.star_parents);
             trie.find(state, |node| is_suffix(trie, node, host, dots, dot_count, 0, star_parents, &mut stars))
         };
         let mut count = 0;
         match exact {
             Some(node) => {
                 // Most hosts have a route and no paths: decided before reading anything else.
-                if self.trie.children(node, PATH_SEGMENT) == 0 {
-                    let value = self.trie.value(node);
+                if trie.children(node, PATH_SEGMENT) == 0 {
+                    let value = trie.value(node);
                     if value != NO_VALUE {
-                        self.last_match_length = 0;
+                        l.last_match_length = 0;
                         return value;
                     }
                 }
-                self.candidate_nodes[0] = node;
-                self.candidate_states[0] = state;
+                l.candidate_nodes[0] = node;
+                l.candidate_states[0] = state;
                 count = 1;
             }
             None => {
@@ -224,8 +273,8 @@ impl Matcher {
                 let parent_domain = if dot_count == 0 {
                     None
                 } else {
-                    let (trie, dots, star_parents) = (&self.trie, &self.dots, &mut self.star_parents);
-                    trie.find(self.states[dot_count], |node| is_suffix(trie, node, host, dots, dot_count, 1, star_parents, &mut stars))
+                    let (dots, star_parents) = (&l.dots, &mut l.star_parents);
+                    trie.find(l.states[dot_count], |node| is_suffix(trie, node, host, dots, dot_count, 1, star_parents, &mut stars))
                 };
                 if parent_domain.is_none() {
                     stars = 0;
@@ -233,56 +282,59 @@ impl Matcher {
                     for depth in 1..dot_count {
                         // A node whose only host child is its `*` has no child a request host can
                         // reach (it holds no `*`): the usual `*.t-1.apps.example.com` alone.
-                        if self.trie.flags(node) & HAS_STAR != 0 && self.trie.children(node, HOST_LABEL) == 1 {
+                        if trie.flags(node) & HAS_STAR != 0 && trie.children(node, HOST_LABEL) == 1 {
                             break;
                         }
-                        let (start, end) = label_span(&self.dots, dot_count, n, dot_count + 1 - depth);
-                        match self.trie.child(node, HOST_LABEL, &host[start..end], self.states[depth]) {
+                        let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
+                        match trie.child(node, HOST_LABEL, &host[start..end], l.states[depth]) {
                             None => break,
                             Some(child) => node = child,
                         }
-                        if self.trie.flags(node) & HAS_STAR != 0 {
-                            self.star_parents[stars] = (node, depth as u32);
+                        if trie.flags(node) & HAS_STAR != 0 {
+                            l.star_parents[stars] = (node, depth as u32);
                             stars += 1;
                         }
                     }
-                    self.star_parents[..stars].reverse();
+                    l.star_parents[..stars].reverse();
                 }
             }
         }
         // Candidates in gorouter's order: the exact host, then wildcards, longest suffix first.
         for i in 0..stars {
-            let (parent, depth) = self.star_parents[i];
-            let star_state = chain(self.states[depth as usize], HOST_LABEL, b"*");
-            if let Some(star) = self.trie.child(parent, HOST_LABEL, b"*", star_state) {
-                self.candidate_nodes[count] = star;
-                self.candidate_states[count] = star_state;
+            let (parent, depth) = l.star_parents[i];
+            let star_state = chain(l.states[depth as usize], HOST_LABEL, b"*");
+            if let Some(star) = trie.child(parent, HOST_LABEL, b"*", star_state) {
+                l.candidate_nodes[count] = star;
+                l.candidate_states[count] = star_state;
                 count += 1;
             }
         }
         // Decide without the path while no candidate has path routes.
         for i in 0..count {
-            let candidate = self.candidate_nodes[i];
-            if self.trie.children(candidate, PATH_SEGMENT) != 0 {
-                self.candidates = count;
-                self.first_undecided = i;
+            let candidate = l.candidate_nodes[i];
+            if trie.children(candidate, PATH_SEGMENT) != 0 {
+                l.candidates = count;
+                l.first_undecided = i;
                 return NEEDS_PATH;
             }
-            let value = self.trie.value(candidate);
+            let value = trie.value(candidate);
             if value != NO_VALUE {
-                self.last_match_length = 0;
+                l.last_match_length = 0;
                 return value;
             }
         }
         -1
     }
 
-    /// The second half of a lookup after `lookup_host` returned `NEEDS_PATH` (and nothing changed
-    /// the table since): the longest path match over the remaining candidates, or -1.
-    pub fn lookup_path(&mut self, path: &mut [u8]) -> i32 {
-        let count = std::mem::replace(&mut self.candidates, 0);
-        for i in self.first_undecided.min(count)..count {
-            let id = self.match_path(self.candidate_nodes[i], self.candidate_states[i], path);
+    /// The second half of a lookup after `lookup_host_with` returned `NEEDS_PATH` (and nothing
+    /// changed the table since: else -1): the longest path match over the remaining candidates.
+    pub fn lookup_path_with(&self, l: &mut Lookup, path: &mut [u8]) -> i32 {
+        let count = std::mem::replace(&mut l.candidates, 0);
+        if l.version != self.version {
+            return -1;
+        }
+        for i in l.first_undecided.min(count)..count {
+            let id = self.match_path(l, l.candidate_nodes[i], l.candidate_states[i], path);
             if id >= 0 {
                 return id;
             }
@@ -292,7 +344,7 @@ impl Matcher {
 
     /// The longest path-prefix match under a host node (whose chain state is `state`), on `/`
     /// boundaries; -1 if none.
-    fn match_path(&mut self, host_node: u32, state: u64, path: &mut [u8]) -> i32 {
+    fn match_path(&self, l: &mut Lookup, host_node: u32, state: u64, path: &mut [u8]) -> i32 {
         let mut node = host_node;
         let mut state = state;
         let mut best = self.trie.value(node);
@@ -323,14 +375,13 @@ impl Matcher {
             }
         }
         if best != NO_VALUE {
-            self.last_match_length = best_length as u32;
+            l.last_match_length = best_length as u32;
         }
         best
     }
 
     /// The node of a registered key: created when `create`, else None if absent or refused.
     fn key_node(&mut self, uri: &mut [u8], complete: bool, create: bool) -> Option<u32> {
-        self.candidates = 0;
         let parts = split_uri(uri, complete)?;
         let (n, dot_count) = normalise_host(&mut uri[..parts.host_end], true, &mut self.dots)?;
         let mut node = ROOT;

@@ -1,6 +1,7 @@
 // The router's configuration, read from the environment once by main.ts. A pure function of the
 // environment so it can be tested without a process.
 
+import { availableParallelism } from "node:os";
 import { CidrList, CidrListError } from "./cidr-list.ts";
 import { natsTlsFromEnv, type NatsTlsConfig } from "../../../bus/nats-transport.ts";
 
@@ -38,6 +39,10 @@ export interface RouterConfig {
   tlsKey: string | undefined;
   /** the address other components see this router at (router.start hosts) */
   host: string;
+  /** proxy worker threads on the port (issue 16): default, the cores the process may run on (its CPU affinity) */
+  workers: number;
+  /** tests only: the status port takes POST /workers/<n>/crash */
+  faultInjection: boolean;
 }
 
 export class ConfigError extends Error {
@@ -96,5 +101,17 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     tlsCert,
     tlsKey,
     host: env.SKIFF_ROUTER_HOST || "127.0.0.1",
+    workers: workerCount(env.SKIFF_ROUTER_WORKERS),
+    faultInjection: env.SKIFF_ROUTER_FAULT_INJECTION === "1",
   };
+}
+
+/** at most this many workers: each costs a thread, an isolate and a column of in-flight counts */
+const MAX_WORKERS = 256;
+
+function workerCount(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return Math.max(1, Math.min(MAX_WORKERS, availableParallelism()));
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw new ConfigError(`SKIFF_ROUTER_WORKERS=${raw} is not a number of worker threads (1-${MAX_WORKERS}; unset: one per core the router may use)`);
+  return n;
 }

@@ -2,12 +2,19 @@
 // RouteMatcher interface. Only numbers cross the boundary: strings are copied as bytes into a buffer
 // in linear memory, lengths go in, a route id comes out. Works under Node 20 and Bun. Answers the
 // host alone decides are cached per raw Host (never stale: see the cache below and wasm/README.md).
+//
+// One table for every thread: the module's memory is a shared WebAssembly.Memory. The WasmMatcher
+// (the writer, one per table) applies every change; a WasmMatcherReader in each worker thread runs
+// its own instance of the module over the same memory (wasm/src/ffi.rs: its own stack and scratch,
+// no data segments applied) and only looks up. A reader's lookup may overlap a change: callers
+// bracket it with the table's sequence counter (router/src/route/table-seqlock.ts) and retry.
 
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RouteMatcher } from "./route-matcher.ts";
+import { SHARED_MEMORY_MAX_PAGES, shareMatcherBinary } from "./wasm-binary.ts";
 
 /** Everything matcher.wasm exports, typed in one place (see wasm/src/ffi.rs for the contracts). */
 export interface MatcherExports {
@@ -31,6 +38,29 @@ export interface MatcherExports {
   matcher_alloc(length: number): number;
   matcher_free(pointer: number, length: number): void;
   matcher_insert_many(pointer: number, length: number): number;
+  matcher_reader_new(): number;
+  matcher_reader_input(reader: number): number;
+  matcher_reader_lookup_host(reader: number, hostLength: number): number;
+  matcher_reader_lookup_path(reader: number, pathLength: number): number;
+  matcher_reader_last_match_length(reader: number): number;
+  /** the instance's shadow-stack pointer (each reader instance gets a region of its own) */
+  readonly __stack_pointer: WebAssembly.Global;
+}
+
+/**
+ * What a reader thread needs to look up in a writer's table; every field can be posted to a
+ * worker (a shared memory, a compiled module, a SharedArrayBuffer view, numbers).
+ */
+export interface MatcherShare {
+  memory: WebAssembly.Memory;
+  /** matcher.wasm with its memory import shared and its data section dropped */
+  readerModule: WebAssembly.Module;
+  /** [0]: the table's generation, bumped by every change (answer caches compare it) */
+  generation: Int32Array;
+  /** the reader's input buffer and scratch (matcher_reader_new) */
+  reader: number;
+  /** the top of the reader's own shadow stack (stacks grow down) */
+  stackTop: number;
 }
 
 export const MATCHER_WASM_RELATIVE_PATH = join("wasm", "dist", "matcher.wasm");
@@ -61,6 +91,11 @@ const NEEDS_PATH = -2;
 const CACHE_SET_BITS = 11;
 const CACHE_SHIFT = 32 - CACHE_SET_BITS;
 const encoder = new TextEncoder();
+/** matcher_capacity(0) and (1): fixed by wasm/src/ffi.rs (the writer checks them), known to readers */
+const HOST_CAPACITY = 1024;
+const PATH_CAPACITY = 8192;
+/** a reader's shadow stack: a lookup's frames take a few KiB at most */
+const READER_STACK_BYTES = 64 * 1024;
 
 /**
  * The matcher.wasm to load: `SKIFF_MATCHER_WASM`, else the first `wasm/dist/matcher.wasm` found
@@ -83,33 +118,50 @@ export function findMatcherWasm(startDir: string = dirname(fileURLToPath(import.
   }
 }
 
-const modules = new Map<string, WebAssembly.Module>();
+interface CompiledMatcher {
+  writer: WebAssembly.Module;
+  reader: WebAssembly.Module;
+  minPages: number;
+}
+
+const modules = new Map<string, CompiledMatcher>();
+
+function compile(bytes: Uint8Array): CompiledMatcher {
+  const writer = shareMatcherBinary(bytes, false);
+  const reader = shareMatcherBinary(bytes, true);
+  return { writer: new WebAssembly.Module(writer.bytes), reader: new WebAssembly.Module(reader.bytes), minPages: writer.minPages };
+}
+
+function instantiate(compiled: CompiledMatcher): WasmMatcher {
+  const memory = new WebAssembly.Memory({ initial: compiled.minPages, maximum: SHARED_MEMORY_MAX_PAGES, shared: true });
+  const instance = new WebAssembly.Instance(compiled.writer, { env: { memory } });
+  return new WasmMatcher(instance.exports as unknown as MatcherExports, memory, compiled.reader);
+}
 
 /** Loads a matcher synchronously (compiling the module once per path per process). */
 export function loadWasmMatcherSync(wasmPath: string = findMatcherWasm()): WasmMatcher {
-  let module = modules.get(wasmPath);
-  if (module === undefined) {
-    module = new WebAssembly.Module(readWasm(wasmPath));
-    modules.set(wasmPath, module);
+  let compiled = modules.get(wasmPath);
+  if (compiled === undefined) {
+    compiled = compile(readWasm(wasmPath));
+    modules.set(wasmPath, compiled);
   }
-  return new WasmMatcher(new WebAssembly.Instance(module, {}).exports as unknown as MatcherExports);
+  return instantiate(compiled);
 }
 
 export async function loadWasmMatcher(wasmPath?: string): Promise<WasmMatcher> {
   const path = wasmPath ?? findMatcherWasm();
-  let module = modules.get(path);
-  if (module === undefined) {
+  let compiled = modules.get(path);
+  if (compiled === undefined) {
     let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = await readFile(path);
     } catch (cause) {
       throw new MatcherWasmMissingError(path, { cause });
     }
-    module = await WebAssembly.compile(bytes);
-    modules.set(path, module);
+    compiled = compile(bytes);
+    modules.set(path, compiled);
   }
-  const instance = await WebAssembly.instantiate(module, {});
-  return new WasmMatcher(instance.exports as unknown as MatcherExports);
+  return instantiate(compiled);
 }
 
 function readWasm(path: string): Uint8Array<ArrayBuffer> {
@@ -131,93 +183,52 @@ function writeAscii(bytes: Uint8Array, at: number, s: string): number {
   return length;
 }
 
-/** One wasm instance holding one route table. */
-export class WasmMatcher implements RouteMatcher {
-  private readonly wasm: MatcherExports;
-  private readonly input: number;
-  /** `input` and the path region as indices into `words`. */
+/**
+ * Lookups with the answer cache, over an input buffer in linear memory: what the writer and the
+ * readers share. Subclasses say which exports answer (the writer's own, or a reader's).
+ */
+abstract class CachedLookups {
+  protected readonly memory: WebAssembly.Memory;
+  /** the input buffer's address, and it and the path region as indices into `words` */
+  protected readonly input: number;
   private readonly inputWord: number;
   private readonly pathWord: number;
   private readonly hostCapacity: number;
   private readonly pathCapacity: number;
-  private readonly uriCapacity: number;
-  // Views over linear memory; memory.grow detaches the old buffer (byteLength 0), so each call
-  // checks that and rebuilds them.
-  private bytes!: Uint8Array;
+  // Views over linear memory. A shared memory's buffer is never detached: growth gives a longer
+  // one, and views are re-made when a region they must reach lies beyond them.
+  protected bytes!: Uint8Array;
   private words!: Uint32Array;
-  private hostView!: Uint8Array;
   private pathView!: Uint8Array;
-  private uriView!: Uint8Array;
   /** Per slot (set * 2 + way): the Host string. */
   private readonly cacheHosts: string[] = new Array<string>(2 << CACHE_SET_BITS).fill("");
   /** Per slot, 4 words: [host hash, generation (-1: empty), id, unused]; a set's two slots share a cache line. */
   private readonly cacheMeta = new Int32Array(8 << CACHE_SET_BITS).fill(-1);
-  private generation = 0;
+  /** [0]: the table's generation, bumped by the writer on every change (shared with the readers) */
+  protected readonly generation: Int32Array;
   /** The answer-cache hash of the Host `writeHost` copied last. */
   private hostHash = 0;
   /** The last successful lookup was answered by the cache (so it matched no path: length 0). */
-  private lastMatchCached = false;
-  // The hot exports, read once (saves a property load on the exports object per call).
-  private readonly lookupHost: (hostLength: number) => number;
-  private readonly lookupPath: (pathLength: number) => number;
+  protected lastMatchCached = false;
 
-  constructor(wasm: MatcherExports) {
-    this.wasm = wasm;
-    this.input = wasm.matcher_input();
-    this.hostCapacity = wasm.matcher_capacity(0);
-    if (this.input % 4 !== 0 || this.hostCapacity % 4 !== 0) {
-      throw new Error(`matcher.wasm's input buffer (at ${this.input}, host region ${this.hostCapacity} bytes) is not 4-byte aligned: rebuild it with \`bash wasm/build.sh\``);
+  constructor(memory: WebAssembly.Memory, input: number, hostCapacity: number, pathCapacity: number, generation: Int32Array) {
+    this.memory = memory;
+    this.input = input;
+    this.hostCapacity = hostCapacity;
+    this.pathCapacity = pathCapacity;
+    if (input % 4 !== 0 || hostCapacity % 4 !== 0) {
+      throw new Error(`matcher.wasm's input buffer (at ${input}, host region ${hostCapacity} bytes) is not 4-byte aligned: rebuild it with \`bash wasm/build.sh\``);
     }
-    this.inputWord = this.input >>> 2;
-    this.pathWord = (this.input + this.hostCapacity) >>> 2;
-    this.pathCapacity = wasm.matcher_capacity(1);
-    this.uriCapacity = wasm.matcher_capacity(2);
-    this.lookupHost = wasm.matcher_lookup_host;
-    this.lookupPath = wasm.matcher_lookup_path;
-    const seed = crypto.getRandomValues(new Uint32Array(2));
-    wasm.matcher_seed(seed[0]!, seed[1]!);
+    this.inputWord = input >>> 2;
+    this.pathWord = (input + hostCapacity) >>> 2;
+    this.generation = generation;
     this.refreshViews();
   }
 
-  get size(): number {
-    return this.wasm.matcher_count();
-  }
-
-  /**
-   * Bytes of the target, UTF-8 encoded, the last successful lookup matched (0 for a route without
-   * a path; the same unit as ReferenceMatcher's). A lookup answered from the answer cache matched
-   * no path (only answers the host alone decides are cached), so it reads 0 without crossing.
-   */
-  get lastMatchedLength(): number {
-    return this.lastMatchCached ? 0 : this.wasm.matcher_last_match_length();
-  }
-
-  /** Bytes held by the table's vectors (what the routes cost, allocator slack excluded). */
-  get tableBytes(): number {
-    return this.wasm.matcher_memory_bytes();
-  }
-
-  /** Size of the instance's linear memory (never shrinks: wasm memory only grows). */
-  get linearMemoryBytes(): number {
-    return this.wasm.memory.buffer.byteLength;
-  }
-
-  insert(uri: string, id: number): boolean {
-    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) return false;
-    const length = this.writeUri(uri);
-    const result = length >= 0 ? this.wasm.matcher_insert(length, 0, id) : this.wasm.matcher_insert(-length - 1, 1, id);
-    if (result === 0) return false;
-    this.invalidateCache();
-    return true;
-  }
-
-  remove(uri: string): boolean {
-    const length = this.writeUri(uri);
-    const result = length >= 0 ? this.wasm.matcher_remove(length, 0) : this.wasm.matcher_remove(-length - 1, 1);
-    if (result === 0) return false;
-    this.invalidateCache();
-    return true;
-  }
+  /** the host half of a lookup (an id, -1, or NEEDS_PATH) for the Host in the input buffer */
+  protected abstract lookupHost(hostLength: number): number;
+  /** the path half, after NEEDS_PATH */
+  protected abstract lookupPath(pathLength: number): number;
 
   lookup(host: string, path: string): number {
     if (!this.writeHost(host, true)) return -1;
@@ -228,7 +239,7 @@ export class WasmMatcher implements RouteMatcher {
     const set = hash >>> CACHE_SHIFT;
     const meta = this.cacheMeta;
     const hosts = this.cacheHosts;
-    const generation = this.generation;
+    const generation = this.generation[0]!;
     const slot = set << 3;
     if (meta[slot] === hash && meta[slot + 1] === generation && hosts[set << 1] === host) {
       const cached = meta[slot + 2]!;
@@ -244,7 +255,8 @@ export class WasmMatcher implements RouteMatcher {
     const decided = this.lookupHost(hostLength);
     if (decided !== NEEDS_PATH) {
       // The newest entry goes first, the set's other one second (the older second is dropped).
-      // Stores references to strings and numbers: no allocation.
+      // Stores references to strings and numbers: no allocation. An answer read across a change
+      // is cached under the generation before it, which the change has since left behind.
       hosts[(set << 1) | 1] = hosts[set << 1]!;
       meta[slot + 4] = meta[slot]!;
       meta[slot + 5] = meta[slot + 1]!;
@@ -278,7 +290,6 @@ export class WasmMatcher implements RouteMatcher {
    * a Host no route can match: longer than the region, or not ASCII; wasm refuses the rest.
    */
   private writeHost(host: string, hashing: boolean): boolean {
-    if (this.words.length === 0) this.refreshViews();
     if (host.length > this.hostCapacity) return false;
     return this.copyAscii(host, this.inputWord, hashing);
   }
@@ -328,25 +339,117 @@ export class WasmMatcher implements RouteMatcher {
     return any <= 0x7f;
   }
 
+  /** Re-makes the views over the memory as it is now (after the table grew it). */
+  protected refreshViews(): Uint8Array {
+    const buffer = this.memory.buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.words = new Uint32Array(buffer);
+    this.pathView = new Uint8Array(buffer, this.input + this.hostCapacity, this.pathCapacity);
+    return this.bytes;
+  }
+}
+
+/** The table's writer: one wasm instance that applies every change (and may look up too). */
+export class WasmMatcher extends CachedLookups implements RouteMatcher {
+  private readonly wasm: MatcherExports;
+  private readonly uriCapacity: number;
+  private uriView!: Uint8Array;
+  // The hot exports, read once (saves a property load on the exports object per call).
+  private readonly hostExport: (hostLength: number) => number;
+  private readonly pathExport: (pathLength: number) => number;
+
+  constructor(
+    wasm: MatcherExports,
+    memory: WebAssembly.Memory,
+    /** the module readers instantiate (matcher.wasm without its data section) */
+    private readonly readerModule: WebAssembly.Module,
+  ) {
+    // The generation is shared with the readers (their answer caches compare it).
+    super(memory, wasm.matcher_input(), wasm.matcher_capacity(0), wasm.matcher_capacity(1), new Int32Array(new SharedArrayBuffer(4)));
+    this.wasm = wasm;
+    this.uriCapacity = wasm.matcher_capacity(2);
+    if (wasm.matcher_capacity(0) !== HOST_CAPACITY || wasm.matcher_capacity(1) !== PATH_CAPACITY) throw new Error("matcher.wasm's input regions differ from what its readers assume: rebuild it with `bash wasm/build.sh`");
+    this.hostExport = wasm.matcher_lookup_host;
+    this.pathExport = wasm.matcher_lookup_path;
+    const seed = crypto.getRandomValues(new Uint32Array(2));
+    wasm.matcher_seed(seed[0]!, seed[1]!);
+    this.refreshViews();
+  }
+
+  protected lookupHost(hostLength: number): number {
+    return this.hostExport(hostLength);
+  }
+
+  protected lookupPath(pathLength: number): number {
+    return this.pathExport(pathLength);
+  }
+
+  get size(): number {
+    return this.wasm.matcher_count();
+  }
+
+  /**
+   * Bytes of the target, UTF-8 encoded, the last successful lookup matched (0 for a route without
+   * a path; the same unit as ReferenceMatcher's). A lookup answered from the answer cache matched
+   * no path (only answers the host alone decides are cached), so it reads 0 without crossing.
+   */
+  get lastMatchedLength(): number {
+    return this.lastMatchCached ? 0 : this.wasm.matcher_last_match_length();
+  }
+
+  /** Bytes held by the table's vectors (what the routes cost, allocator slack excluded). */
+  get tableBytes(): number {
+    return this.wasm.matcher_memory_bytes();
+  }
+
+  /** Size of the instance's linear memory (never shrinks: wasm memory only grows). */
+  get linearMemoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /**
+   * A reader for another thread: its input buffer, scratch and shadow stack, allocated here (the
+   * writer is the memory's only allocator). Post it to the thread and `attachReader` it there.
+   * Never freed: a router makes one per worker it starts.
+   */
+  shareWithReader(): MatcherShare {
+    const reader = this.wasm.matcher_reader_new();
+    const stack = this.wasm.matcher_alloc(READER_STACK_BYTES);
+    this.refreshViews();
+    return { memory: this.memory, readerModule: this.readerModule, generation: this.generation, reader, stackTop: (stack + READER_STACK_BYTES) & ~15 };
+  }
+
+  insert(uri: string, id: number): boolean {
+    if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) return false;
+    const length = this.writeUri(uri);
+    const result = length >= 0 ? this.wasm.matcher_insert(length, 0, id) : this.wasm.matcher_insert(-length - 1, 1, id);
+    this.invalidateCache(); // even when refused: whatever touched the table moves the generation on
+    return result !== 0;
+  }
+
+  remove(uri: string): boolean {
+    const length = this.writeUri(uri);
+    const result = length >= 0 ? this.wasm.matcher_remove(length, 0) : this.wasm.matcher_remove(-length - 1, 1);
+    this.invalidateCache();
+    return result !== 0;
+  }
+
   clear(): void {
     this.wasm.matcher_clear();
     this.invalidateCache();
   }
 
-  /** Voids every cached answer (the table changed). */
+  /** Voids every cached answer, here and in every reader (the table changed). */
   private invalidateCache(): void {
-    if (this.generation === 0x7fffffff) {
-      // Never reuse a generation a slot may still carry.
-      this.cacheMeta.fill(-1);
-      this.generation = 0;
-    } else {
-      this.generation++;
-    }
+    // Wraps past 2^31 to negative values: an empty cache slot holds -1, which a generation reaches
+    // only after 2^32 changes, and by then every slot has long been overwritten.
+    this.generation[0] = (this.generation[0]! + 1) | 0;
   }
 
   /** Pre-sizes the table for `routes` more keys of `keyBytes` bytes in all. */
   reserve(routes: number, keyBytes: number): void {
     this.wasm.matcher_reserve(routes, keyBytes);
+    this.invalidateCache();
     this.refreshViews();
   }
 
@@ -401,8 +504,7 @@ export class WasmMatcher implements RouteMatcher {
 
   /** Writes a uri into the input buffer: its byte length, or -(length + 1) if it was cut short. */
   private writeUri(uri: string): number {
-    let bytes = this.bytes;
-    if (bytes.byteLength === 0) bytes = this.refreshViews();
+    const bytes = this.bytes;
     if (uri.length <= BYTE_LOOP_LIMIT) {
       const written = writeAscii(bytes, this.input, uri);
       if (written >= 0) return written;
@@ -411,13 +513,72 @@ export class WasmMatcher implements RouteMatcher {
     return read < uri.length ? -written - 1 : written;
   }
 
-  private refreshViews(): Uint8Array {
-    const buffer = this.wasm.memory.buffer;
-    this.bytes = new Uint8Array(buffer);
-    this.words = new Uint32Array(buffer);
-    this.hostView = new Uint8Array(buffer, this.input, this.hostCapacity);
-    this.pathView = new Uint8Array(buffer, this.input + this.hostCapacity, this.pathCapacity);
-    this.uriView = new Uint8Array(buffer, this.input, this.uriCapacity);
-    return this.bytes;
+  protected override refreshViews(): Uint8Array {
+    const bytes = super.refreshViews();
+    if (this.uriCapacity !== undefined) this.uriView = new Uint8Array(bytes.buffer, this.input, this.uriCapacity);
+    return bytes;
+  }
+}
+
+/**
+ * A thread's read-only view of a WasmMatcher's table (the router's workers): its own instance of the
+ * module over the writer's shared memory, looking up through its own input buffer and stack. A
+ * lookup that overlaps a change may answer anything, or trap on a pointer the writer just moved:
+ * `torn` says a trap happened (the stack is reset, the answer is -1), and the caller's sequence
+ * counter says whether to trust an answer at all.
+ */
+export class WasmMatcherReader extends CachedLookups {
+  private readonly wasm: MatcherExports;
+  private readonly reader: number;
+  private readonly stackTop: number;
+  /** the last lookup trapped (it read the table mid-change) */
+  torn = false;
+  /** lookups that trapped, in all */
+  traps = 0;
+
+  private constructor(share: MatcherShare, wasm: MatcherExports) {
+    super(share.memory, wasm.matcher_reader_input(share.reader), HOST_CAPACITY, PATH_CAPACITY, share.generation);
+    this.wasm = wasm;
+    this.reader = share.reader;
+    this.stackTop = share.stackTop;
+  }
+
+  /** Instantiates the reader module over the shared memory, in this thread. */
+  static attach(share: MatcherShare): WasmMatcherReader {
+    const instance = new WebAssembly.Instance(share.readerModule, { env: { memory: share.memory } });
+    const wasm = instance.exports as unknown as MatcherExports;
+    wasm.__stack_pointer.value = share.stackTop; // before any call: the writer's stack is the writer's
+    return new WasmMatcherReader(share, wasm);
+  }
+
+  protected lookupHost(hostLength: number): number {
+    this.torn = false;
+    try {
+      return this.wasm.matcher_reader_lookup_host(this.reader, hostLength);
+    } catch (err) {
+      return this.trapped(err);
+    }
+  }
+
+  protected lookupPath(pathLength: number): number {
+    try {
+      return this.wasm.matcher_reader_lookup_path(this.reader, pathLength);
+    } catch (err) {
+      return this.trapped(err);
+    }
+  }
+
+  /** Bytes of the target the last successful lookup matched (see WasmMatcher.lastMatchedLength). */
+  get lastMatchedLength(): number {
+    return this.lastMatchCached ? 0 : this.wasm.matcher_reader_last_match_length(this.reader);
+  }
+
+  private trapped(err: unknown): number {
+    if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+    // A trap leaves the frames it unwound on the shadow stack: start the next call from the top.
+    this.wasm.__stack_pointer.value = this.stackTop;
+    this.torn = true;
+    this.traps++;
+    return -1;
   }
 }

@@ -26,6 +26,8 @@ export class RouteSubscriber {
   private scheduled = false;
   /** changes that passed validation but threw while applied, by subject (exported in /metrics) */
   readonly applyErrors: Record<string, number> = {};
+  /** how long each change waited between its arrival and its application (which every worker sees at once) */
+  readonly delays = new ChangeDelays();
 
   constructor(
     private readonly bus: Bus,
@@ -71,7 +73,7 @@ export class RouteSubscriber {
    * APPLY_BUDGET_MS: decoding is most of a registration's cost, so it is kept off the request path too.
    */
   private enqueue(op: typeof REGISTER | typeof UNREGISTER, data: Uint8Array): void {
-    this.queue.push(op, data);
+    this.queue.push(op, data, performance.now());
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);
@@ -83,8 +85,10 @@ export class RouteSubscriber {
     const { queue } = this;
     let n = 0;
     while (queue.length > 0) {
+      const arrived = queue.peekArrival();
       this.apply(queue.peekOp(), queue.data());
       queue.shift();
+      this.delays.record(performance.now() - arrived);
       if ((++n & 15) === 0 && performance.now() > deadline) break;
     }
     if (queue.length > 0) return void setImmediate(this.drain);
@@ -127,5 +131,31 @@ export class RouteSubscriber {
   stop(): void {
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+  }
+}
+
+/** The last 4,096 change delays (ms), for percentiles at each scrape. */
+export class ChangeDelays {
+  private readonly ring = new Float64Array(4096);
+  private n = 0;
+  /** changes recorded since the last take() */
+  private since = 0;
+
+  record(ms: number): void {
+    this.ring[this.n++ & 4095] = ms;
+    this.since++;
+  }
+
+  /** Percentiles of the changes since the last call (at most the last 4,096), and how many there were. */
+  take(): { p50: number; p99: number; max: number; count: number } {
+    const k = Math.min(this.since, 4096);
+    const count = this.since;
+    this.since = 0;
+    if (k === 0) return { p50: 0, p99: 0, max: 0, count: 0 };
+    const sorted = new Float64Array(k);
+    for (let i = 0; i < k; i++) sorted[i] = this.ring[(this.n - 1 - i) & 4095]!;
+    sorted.sort();
+    const at = (q: number) => sorted[Math.min(k - 1, Math.floor(q * k))]!;
+    return { p50: at(0.5), p99: at(0.99), max: sorted[k - 1]!, count };
   }
 }

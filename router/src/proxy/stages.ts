@@ -68,7 +68,7 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
     // 4. require-host
     if (ex.host === "") return ex.respondError(RouterErrors.emptyHost);
     // 5. lookup-route
-    const route = ctx.registry.lookup(ex.host, ex.target);
+    const route = ctx.table.lookup(ex.host, ex.target);
     if (route === undefined) return ex.respondError(RouterErrors.unknownRoute);
     ex.route = route;
     // 6. forwarded-headers

@@ -181,6 +181,8 @@ export class UpstreamPool {
     readonly host: string,
     readonly port: number,
     private readonly opts: UpstreamPoolOptions,
+    /** the generation of the endpoint row it serves (ProxyContext keys pools by row) */
+    readonly endpointGen = 0,
   ) {}
 
   /**

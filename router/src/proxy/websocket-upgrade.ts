@@ -88,7 +88,7 @@ class WebSocketUpgrade {
   start(): void {
     const { ctx } = this;
     if (!this.host) return this.fail(RouterErrors.emptyHost);
-    this.route = ctx.registry.lookup(this.host, this.target);
+    this.route = ctx.table.lookup(this.host, this.target);
     if (!this.route) return this.fail(RouterErrors.unknownRoute);
     const remote = this.remote;
     // X-Forwarded-Proto says http or https, as on every other request (gorouter's too): apps compare it

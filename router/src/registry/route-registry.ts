@@ -4,6 +4,11 @@
 // is typed-array rows and one byte arena (PoolStore, EndpointStore), so a million routes cost the
 // garbage collector nothing; the proxy gets views of the rows it uses. Every change is a few index
 // operations on write; the request path only reads.
+//
+// One registry per router, in the thread that hears the bus (the writer). What the proxy reads lives
+// in shared memory (`share()`): each worker thread reads it through its own RouteTableReader. Every
+// change that a reader could see is one seqlock write (TableSeqlock), so a reader never sees half a
+// registration; a re-registration that only refreshes its time writes nothing readers see.
 
 import type { RouterRegister } from "../../../bus/index.ts";
 import type { RouteMatcher } from "../matcher/route-matcher.ts";
@@ -12,6 +17,8 @@ import { NO_TAGS, type Endpoint, type EndpointInfo } from "../route/endpoint.ts"
 import { EndpointStore } from "../route/endpoint-store.ts";
 import { PoolStore } from "../route/pool-store.ts";
 import type { RoutePool } from "../route/route-pool.ts";
+import { RouteTableReader, type RouteTableShare } from "../route/table-reader.ts";
+import { TableControl, TableSeqlock } from "../route/table-seqlock.ts";
 import { normaliseRouteKey } from "./route-key.ts";
 
 export interface RegistryOptions {
@@ -19,7 +26,8 @@ export interface RegistryOptions {
   defaultStaleThresholdMs: number;
   /** max requests in flight per endpoint, 0 = no cap */
   maxConnsPerEndpoint: number;
-  /** told when an endpoint the proxy has used leaves the table, so the proxy closes its upstream sockets */
+  /** told when an endpoint the proxy in this thread has used leaves the table, so the proxy closes its
+   * upstream sockets (worker threads notice on their own: ProxyContext.sweep) */
   onEndpointRemoved?: (endpoint: Endpoint) => void;
   /** told when a route leaves the table (its last endpoint went), so its per-route metrics go too */
   onRouteRemoved?: (routeKey: string) => void;
@@ -30,6 +38,8 @@ export interface RegistryOptions {
    * (no RSS until the table fills them). Default: 16.
    */
   reserveRoutes: number;
+  /** worker threads that proxy (each counts its requests in flight in a column of its own); default 1 */
+  workerSlots: number;
 }
 
 export interface RegistryStats {
@@ -38,43 +48,91 @@ export interface RegistryStats {
 }
 
 export class RouteRegistry {
-  private readonly arena = new ByteArena();
+  private readonly control = TableSeqlock.newControl();
+  /** a column or the arena grew: every reader makes new views of the longer buffers */
+  private readonly grown = () => void this.control[TableControl.layout]!++;
+  private readonly arena = new ByteArena(1 << 16, this.grown);
   private readonly endpoints: EndpointStore;
   private readonly pools: PoolStore;
   private pruningSuspended = false;
   private readonly opts: RegistryOptions;
+  private readonly lock = new TableSeqlock(this.control);
+  /** this thread's reader (lookups made where the table is written: tests, tools) */
+  private readonly reader: RouteTableReader;
 
   constructor(
     private readonly matcher: RouteMatcher,
     opts: Partial<RegistryOptions> = {},
   ) {
-    this.opts = { defaultStaleThresholdMs: 120_000, maxConnsPerEndpoint: 0, reserveRoutes: 16, ...opts };
-    this.endpoints = new EndpointStore(this.arena, this.opts.reserveRoutes);
-    this.pools = new PoolStore(this.arena, this.endpoints, this.opts.maxConnsPerEndpoint, this.opts.reserveRoutes);
+    this.opts = { defaultStaleThresholdMs: 120_000, maxConnsPerEndpoint: 0, reserveRoutes: 16, workerSlots: 1, ...opts };
+    this.endpoints = new EndpointStore(this.arena, this.opts.reserveRoutes, this.opts.workerSlots, this.grown);
+    this.pools = new PoolStore(this.arena, this.endpoints, this.opts.reserveRoutes, this.grown);
+    this.reader = new RouteTableReader(this.share(), matcher, 0, this.lock);
+  }
+
+  /** What a worker thread needs to read the table (with a reader of the matcher: see WasmMatcher.shareWithReader). */
+  share(): RouteTableShare {
+    return { control: this.control, arena: this.arena.bytes, pools: this.pools.columns, endpoints: this.endpoints.columns, maxConnsPerEndpoint: this.opts.maxConnsPerEndpoint };
+  }
+
+  /** The shared control block (the seqlock, the drain flag). */
+  get controlBlock(): Int32Array {
+    return this.control;
   }
 
   /** The pool serving a request, or undefined (unknown route). */
   lookup(host: string, path: string): RoutePool | undefined {
-    const id = this.matcher.lookup(host, path);
-    return id < 0 || !this.pools.has(id) ? undefined : this.pools.view(id);
+    return this.reader.lookup(host, path);
+  }
+
+  /** Runs `changes` (registrations, unregistrations) as one change: readers see all of it or none. */
+  atomically<T>(changes: () => T): T {
+    this.lock.hold();
+    try {
+      return changes();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  /** Whether a route with this normalised key is in the table. */
+  hasRoute(key: string): boolean {
+    return this.pools.find(key) >= 0;
   }
 
   poolByKey(uri: string): RoutePool | undefined {
     const key = normaliseRouteKey(uri);
     const id = key === undefined ? -1 : this.pools.find(key);
-    return id < 0 ? undefined : this.pools.view(id);
+    return id < 0 ? undefined : this.reader.lookupId(id);
+  }
+
+  /**
+   * A worker thread died: what it had in flight will never be counted off, so its column starts
+   * again from zero for the thread that takes its slot.
+   */
+  resetWorkerSlot(slot: number): void {
+    this.endpoints.inFlight[slot]?.fill(0);
   }
 
   /** Applies router.register. The same host:port registered again updates its endpoint in place. */
   register(msg: RouterRegister, now: number): void {
-    const info = this.endpointInfo(msg);
-    let row = this.endpoints.find(info.host, info.port);
-    if (row >= 0) this.endpoints.update(row, info);
-    else row = this.endpoints.add(info);
     try {
-      this.addRoutes(msg.uris, row, info, now);
+      const info = this.endpointInfo(msg);
+      let row = this.endpoints.find(info.host, info.port);
+      if (row >= 0) {
+        if (this.endpoints.wouldChange(row, info)) this.lock.begin();
+        this.endpoints.update(row, info);
+      } else {
+        this.lock.begin();
+        row = this.endpoints.add(info);
+      }
+      try {
+        this.addRoutes(msg.uris, row, info, now);
+      } finally {
+        this.dropIfOrphaned(row); // every uri refused (or a throw before the first was added): no endpoint left behind
+      }
     } finally {
-      this.dropIfOrphaned(row); // every uri refused (or a throw before the first was added): no endpoint left behind
+      this.lock.end();
     }
   }
 
@@ -84,27 +142,38 @@ export class RouteRegistry {
       if (routeKey === undefined) continue;
       let id = this.pools.find(routeKey);
       if (id < 0) {
+        this.lock.begin();
         id = this.pools.create(routeKey);
         if (!this.matcher.insert(routeKey, id)) {
           this.pools.destroy(id);
           continue;
         }
+        this.control[TableControl.routes]!++;
       }
-      this.pools.setLoadBalancing(id, info.loadBalancing);
+      if (this.pools.loadBalancingDiffers(id, info.loadBalancing)) {
+        this.lock.begin();
+        this.pools.setLoadBalancing(id, info.loadBalancing);
+      }
+      // A new member is a change readers see; refreshing a member's time is the writer's alone.
+      if (!this.pools.holds(id, row)) this.lock.begin();
       if (this.pools.upsert(id, row, now, info.staleThresholdMs)) this.endpoints.routeCount[row]!++;
     }
   }
 
   /** Applies router.unregister: removes host:port from the pools of the uris it names. */
   unregister(msg: RouterRegister): void {
-    const row = this.endpoints.find(msg.host, msg.port);
-    if (row < 0) return;
-    for (const uri of msg.uris) {
-      const routeKey = normaliseRouteKey(uri);
-      const id = routeKey === undefined ? -1 : this.pools.find(routeKey);
-      if (id >= 0) this.removeFromPool(id, row);
+    try {
+      const row = this.endpoints.find(msg.host, msg.port);
+      if (row < 0) return;
+      for (const uri of msg.uris) {
+        const routeKey = normaliseRouteKey(uri);
+        const id = routeKey === undefined ? -1 : this.pools.find(routeKey);
+        if (id >= 0) this.removeFromPool(id, row);
+      }
+      this.dropIfOrphaned(row);
+    } finally {
+      this.lock.end();
     }
-    this.dropIfOrphaned(row);
   }
 
   /** Removes endpoints unheard for longer than their threshold. Returns how many registrations it dropped. */
@@ -135,8 +204,13 @@ export class RouteRegistry {
     for (let id = this.pruneCursor; id < end; id++) {
       if (!this.pools.has(id)) continue;
       for (const row of this.pools.staleRows(id, now)) {
-        this.removeFromPool(id, row);
-        this.dropIfOrphaned(row);
+        // one change per endpoint dropped: readers wait for at most one at a time
+        try {
+          this.removeFromPool(id, row);
+          this.dropIfOrphaned(row);
+        } finally {
+          this.lock.end();
+        }
         this.prunedThisPass++;
       }
     }
@@ -206,18 +280,23 @@ export class RouteRegistry {
   }
 
   private removeFromPool(id: number, row: number): void {
-    if (!this.pools.remove(id, row)) return;
+    if (!this.pools.holds(id, row)) return;
+    this.lock.begin();
+    this.pools.remove(id, row);
     this.endpoints.routeCount[row]!--;
     if (this.pools.sizeOf(id) > 0) return;
     const key = this.pools.keyOf(id);
     this.matcher.remove(key);
     this.pools.destroy(id);
+    this.control[TableControl.routes]!++;
     this.opts.onRouteRemoved?.(key);
   }
 
   private dropIfOrphaned(row: number): void {
     if (this.endpoints.routeCount[row]! > 0) return;
-    const view = this.endpoints.remove(row);
+    this.lock.begin();
+    const view = this.reader.cachedEndpoint(row); // before the row's generation moves on
+    this.endpoints.remove(row);
     if (view) this.opts.onEndpointRemoved?.(view);
   }
 }

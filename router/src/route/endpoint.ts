@@ -1,10 +1,11 @@
 // One backend instance (host:port) as the proxy sees it: a view of one row of the EndpointStore,
-// made the first time a request picks it (most endpoints of a big table never get one). Shared by
-// every route the instance serves, so its failure mark, connection count and upstream connection pool
-// are per host:port. The headers the proxy adds for it are compiled here, once, never per request.
+// made by a thread's RouteTableReader the first time a request there picks it (most endpoints of a
+// big table never get one). Shared by every route the instance serves, so its failure mark and
+// connection count are per host:port. The headers the proxy adds for it are compiled here, once,
+// never per request. The row's columns are shared between threads: the failure mark is one for all
+// workers, the in-flight count this view changes is its own thread's (EndpointColumns.inFlight).
 
 import type { LoadBalancingAlgorithm } from "../../../bus/index.ts";
-import type { EndpointStore } from "./endpoint-store.ts";
 
 /** What a registration says about an endpoint (the fields of router.register the router keeps). */
 export interface EndpointInfo {
@@ -26,6 +27,16 @@ export interface EndpointDetails {
   tags: Readonly<Record<string, string>>;
 }
 
+/** What an Endpoint view reads and writes of the shared table (its thread's current views of the columns). */
+export interface EndpointRow {
+  /** the failure marks, one column for every thread */
+  readonly failedUntil: Float64Array;
+  /** this thread's in-flight counts */
+  readonly inFlight: Int32Array;
+  /** the row's generation: while it is the view's, the view's endpoint is in the table */
+  readonly gen: Int32Array;
+}
+
 export class Endpoint {
   readonly key: string;
   appId = "";
@@ -34,47 +45,49 @@ export class Endpoint {
   tags: Readonly<Record<string, string>> = NO_TAGS;
   /** the headers the proxy adds for this endpoint, made on first use */
   private headers: string | undefined = undefined;
-  /** set by the proxy shell: its upstream connection pool for this endpoint (opaque to the core) */
-  upstream: { close(): void } | undefined = undefined;
-  /** the store's row while the endpoint is in the table; after it left, the view keeps its own counts */
-  private store: EndpointStore | undefined;
-  private ownInFlight = 0;
+  /** the failure mark once the endpoint left the table (the row may hold another by then) */
   private ownFailedUntil = 0;
-  private ownStaleThresholdMs = 0;
 
   constructor(
-    /** the store's row; -1 once the endpoint left the table (the row may then hold another endpoint) */
-    public id: number,
-    store: EndpointStore,
+    /** the store's row */
+    readonly id: number,
+    /** the row's generation when the view was made */
+    readonly gen: number,
+    /** the row's details generation the view's strings are from */
+    public detailsGen: number,
+    private readonly row: EndpointRow,
     readonly host: string,
     readonly port: number,
     details: EndpointDetails,
   ) {
     this.key = endpointKey(host, port);
-    this.store = store;
     this.refresh(details);
   }
 
-  /** requests in flight to this endpoint (least-connection, connection cap) */
+  /** whether the endpoint is still in the table */
+  get inTable(): boolean {
+    return this.row.gen[this.id] === this.gen;
+  }
+
+  /**
+   * Requests in flight to this endpoint from this thread (least-connection and the cap add up every
+   * thread's). Counted on the row even after the endpoint left the table: the row is not given to
+   * another endpoint while anything is in flight on it (EndpointStore.reusableRow).
+   */
   get inFlight(): number {
-    return this.store ? this.store.inFlight[this.id]! : this.ownInFlight;
+    return this.row.inFlight[this.id]!;
   }
   set inFlight(n: number) {
-    if (this.store) this.store.inFlight[this.id] = n;
-    else this.ownInFlight = n;
+    this.row.inFlight[this.id] = n;
   }
 
-  /** ms epoch until which this endpoint is skipped after a failure (0: healthy) */
+  /** ms epoch until which this endpoint is skipped after a failure (0: healthy), seen by every thread */
   get failedUntil(): number {
-    return this.store ? this.store.failedUntil[this.id]! : this.ownFailedUntil;
+    return this.inTable ? this.row.failedUntil[this.id]! : this.ownFailedUntil;
   }
   set failedUntil(t: number) {
-    if (this.store) this.store.failedUntil[this.id] = t;
+    if (this.inTable) this.row.failedUntil[this.id] = t;
     else this.ownFailedUntil = t;
-  }
-
-  get staleThresholdMs(): number {
-    return this.store ? this.store.staleMs[this.id]! : this.ownStaleThresholdMs;
   }
 
   /** A re-registration changed what the proxy sends for this endpoint. */
@@ -84,16 +97,6 @@ export class Endpoint {
     this.instanceId = d.instanceId;
     this.instanceIndex = d.instanceIndex;
     this.tags = d.tags;
-  }
-
-  /** The endpoint left the table: requests still holding this view count on the view itself. */
-  detach(): void {
-    if (!this.store) return;
-    this.ownInFlight = this.inFlight;
-    this.ownFailedUntil = this.failedUntil;
-    this.ownStaleThresholdMs = this.staleThresholdMs;
-    this.store = undefined;
-    this.id = -1;
   }
 
   /** `X-CF-ApplicationID: …\r\nX-CF-InstanceIndex: …\r\nX-CF-InstanceID: …\r\n`, ready to append to a request head. */

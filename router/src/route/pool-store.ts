@@ -1,21 +1,36 @@
 // Every route of the table (its pool of endpoints) as one row of typed-array columns, the row number
 // being the id the matcher returns for the route. A pool with one endpoint (most of a big table) is
-// held in the row itself; a pool with more keeps its endpoint rows and registration times in a small
-// side entry. How a request picks an endpoint (sticky, round-robin, least-connection, skipping failed
-// endpoints and those at their connection cap) is here, on rows, so it reads no per-route objects.
+// held in the row itself; a pool with more keeps its endpoint rows as a list in the arena (what
+// readers pick from) and their registration times in a small side entry (the writer's alone). The
+// writer (the thread that applies route changes) owns this store; the columns the proxy reads are
+// shared with the worker threads (PoolColumns), which pick endpoints from them (RouteTableReader).
 
 import type { LoadBalancingAlgorithm } from "../../../bus/index.ts";
 import type { ByteArena } from "./byte-arena.ts";
-import { sizeColumns } from "./columns.ts";
-import type { Endpoint } from "./endpoint.ts";
+import { sharedColumn, sizeColumns } from "./columns.ts";
 import type { EndpointStore } from "./endpoint-store.ts";
 import { KeyIndex } from "./key-index.ts";
-import { RoutePool } from "./route-pool.ts";
 
-const ROUND_ROBIN = 0;
-const LEAST_CONNECTION = 1;
+export const ROUND_ROBIN = 0;
+export const LEAST_CONNECTION = 1;
 const NONE: readonly number[] = Object.freeze([]);
-const COLUMNS = ["count", "row0", "seenAt0", "threshold0", "cursor", "algorithm", "keyOff", "live"] as const;
+const COLUMNS = ["count", "row0", "algorithm", "keyOff", "live", "gen", "membersOff", "seenAt0", "threshold0"] as const;
+
+/** The columns readers use, on growable SharedArrayBuffers (they follow the store's growth). */
+export interface PoolColumns {
+  /** endpoints in the pool */
+  count: Int32Array;
+  /** a one-endpoint pool's endpoint row */
+  row0: Int32Array;
+  /** a pool of two or more: the arena offset of its endpoint rows (ByteArena.storeInts) */
+  membersOff: Int32Array;
+  algorithm: Uint8Array;
+  keyOff: Int32Array;
+  /** 1 while the id is a route of the table */
+  live: Uint8Array;
+  /** bumped when the id leaves the table: a view made for an earlier route of the id no longer matches */
+  gen: Int32Array;
+}
 
 /** a pool of two or more endpoints: rows, and [registered at, threshold ms] per endpoint */
 interface Members {
@@ -23,43 +38,40 @@ interface Members {
   seen: number[];
 }
 
-export interface PickOptions {
-  now: number;
-  /** `__VCAP_ID__` cookie value (an instance id) */
-  stickyInstanceId?: string;
-  /** endpoints already tried by this request */
-  exclude?: readonly Endpoint[];
-}
-
 export class PoolStore {
   private capacity: number;
-  /** endpoints in the pool */
-  private count = new Int32Array(0);
-  /** for a one-endpoint pool: its row, when it last (re-)registered this route, the threshold it gave */
-  private row0 = new Int32Array(0);
+  count = sharedColumn(Int32Array);
+  row0 = sharedColumn(Int32Array);
+  membersOff = sharedColumn(Int32Array);
+  algorithm = sharedColumn(Uint8Array);
+  keyOff = sharedColumn(Int32Array);
+  live = sharedColumn(Uint8Array);
+  gen = sharedColumn(Int32Array);
+  /** for a one-endpoint pool: when it last (re-)registered this route, the threshold it gave (the writer's alone) */
   private seenAt0 = new Float64Array(0);
   private threshold0 = new Float64Array(0);
-  private cursor = new Int32Array(0);
-  private algorithm = new Uint8Array(0);
-  private keyOff = new Int32Array(0);
-  /** 1 while the id is a route of the table */
-  private live = new Uint8Array(0);
   private readonly members = new Map<number, Members>();
-  private readonly views: (RoutePool | undefined)[] = [];
+  private ids = 0;
   private readonly freeIds: number[] = [];
   private readonly index: KeyIndex;
 
   constructor(
     private readonly arena: ByteArena,
     readonly endpoints: EndpointStore,
-    /** max requests in flight per endpoint; 0 = no cap */
-    private readonly maxConnsPerEndpoint: number,
     /** rows to make room for up front (RegistryOptions.reserveRoutes) */
     reserve = 16,
+    /** told after the columns grew (the registry bumps TableControl.layout, so readers refresh their views) */
+    private readonly onGrow: () => void = () => {},
   ) {
     this.capacity = Math.max(16, reserve);
     sizeColumns(this, COLUMNS, this.capacity);
     this.index = new KeyIndex(arena, (id) => this.keyOff[id]!, this.capacity);
+  }
+
+  /** the columns to hand the workers */
+  get columns(): PoolColumns {
+    const { count, row0, membersOff, algorithm, keyOff, live, gen } = this;
+    return { count, row0, membersOff, algorithm, keyOff, live, gen };
   }
 
   get size(): number {
@@ -68,7 +80,7 @@ export class PoolStore {
 
   /** one past the highest id ever given out: ids below it are in use or free */
   get idLimit(): number {
-    return this.views.length;
+    return this.ids;
   }
 
   /** The id of the route with this normalised key, or -1. */
@@ -85,7 +97,6 @@ export class PoolStore {
     const keyOff = this.arena.store(key); // first: a key too long for the arena throws, changing nothing
     const id = this.freeIds.pop() ?? this.newId();
     this.count[id] = 0;
-    this.cursor[id] = 0;
     this.algorithm[id] = ROUND_ROBIN;
     this.keyOff[id] = keyOff;
     this.index.insert(id);
@@ -93,24 +104,15 @@ export class PoolStore {
     return id;
   }
 
-  /** Takes the route out (its endpoints must be gone); a request still holding its view sees inTable false. */
+  /** Takes the route out (its endpoints must be gone); views of it no longer match the id. */
   destroy(id: number): void {
     this.index.delete(id);
     this.arena.release(this.keyOff[id]!);
-    this.members.delete(id);
+    this.dropMembers(id);
     this.count[id] = 0;
-    this.views[id] = undefined;
     this.live[id] = 0;
+    this.gen[id] = (this.gen[id]! + 1) | 0;
     this.freeIds.push(id);
-  }
-
-  view(id: number): RoutePool {
-    return (this.views[id] ??= new RoutePool(this, id, this.keyOf(id)));
-  }
-
-  /** the view of a route, if it is still in the table */
-  isCurrent(view: RoutePool): boolean {
-    return this.views[view.id] === view;
   }
 
   keyOf(id: number): string {
@@ -119,10 +121,6 @@ export class PoolStore {
 
   sizeOf(id: number): number {
     return this.count[id]!;
-  }
-
-  rowAt(id: number, i: number): number {
-    return this.count[id] === 1 ? this.row0[id]! : this.members.get(id)!.rows[i]!;
   }
 
   /** The endpoint rows of a route (a copy). */
@@ -135,8 +133,19 @@ export class PoolStore {
     return this.algorithm[id] === LEAST_CONNECTION ? "least-connection" : "round-robin";
   }
 
+  /** Whether setLoadBalancing would change the route (readers would see it). */
+  loadBalancingDiffers(id: number, lb: LoadBalancingAlgorithm): boolean {
+    return this.algorithm[id] !== (lb === "least-connection" ? LEAST_CONNECTION : ROUND_ROBIN);
+  }
+
   setLoadBalancing(id: number, lb: LoadBalancingAlgorithm): void {
     this.algorithm[id] = lb === "least-connection" ? LEAST_CONNECTION : ROUND_ROBIN;
+  }
+
+  /** Whether the endpoint row serves this route. */
+  holds(id: number, row: number): boolean {
+    const n = this.count[id]!;
+    return n === 1 ? this.row0[id] === row : n > 1 && this.members.get(id)!.rows.includes(row);
   }
 
   /** Adds the endpoint row or refreshes its registration time. Returns true if it was new to this route. */
@@ -155,8 +164,9 @@ export class PoolStore {
         this.threshold0[id] = thresholdMs;
         return false;
       }
-      this.members.set(id, { rows: [this.row0[id]!, row], seen: [this.seenAt0[id]!, this.threshold0[id]!, now, thresholdMs] });
-      this.count[id] = 2;
+      const m = { rows: [this.row0[id]!, row], seen: [this.seenAt0[id]!, this.threshold0[id]!, now, thresholdMs] };
+      this.members.set(id, m);
+      this.publish(id, m.rows);
       return true;
     }
     const m = this.members.get(id)!;
@@ -168,7 +178,7 @@ export class PoolStore {
     }
     m.rows.push(row);
     m.seen.push(now, thresholdMs);
-    this.count[id] = n + 1;
+    this.publish(id, m.rows);
     return true;
   }
 
@@ -189,11 +199,23 @@ export class PoolStore {
       this.row0[id] = m.rows[0]!;
       this.seenAt0[id] = m.seen[0]!;
       this.threshold0[id] = m.seen[1]!;
-      this.members.delete(id);
-    }
-    this.count[id] = n - 1;
-    if (this.cursor[id]! >= n - 1) this.cursor[id] = 0;
+      this.dropMembers(id);
+      this.count[id] = 1;
+    } else this.publish(id, m.rows);
     return true;
+  }
+
+  /** Writes a pool's endpoint rows where readers find them: a new list, then the count (both inside the change). */
+  private publish(id: number, rows: readonly number[]): void {
+    const old = this.count[id]! > 1 ? this.membersOff[id]! : -1;
+    this.membersOff[id] = this.arena.storeInts(rows);
+    this.count[id] = rows.length;
+    if (old >= 0) this.arena.release(old);
+  }
+
+  private dropMembers(id: number): void {
+    if (!this.members.delete(id)) return;
+    this.arena.release(this.membersOff[id]!);
   }
 
   /** Treats every registration of every route as heard now, keeping each one's threshold. */
@@ -213,73 +235,13 @@ export class PoolStore {
     return stale ?? NONE;
   }
 
-  /** The endpoint row for the next request on this route, or -1 if none can take it. */
-  pick(id: number, opts: PickOptions): number {
-    const n = this.count[id]!;
-    if (n === 0) return -1;
-    const { now, exclude } = opts;
-    if (opts.stickyInstanceId) {
-      for (let i = 0; i < n; i++) {
-        const row = this.rowAt(id, i);
-        if (this.endpoints.view(row).instanceId === opts.stickyInstanceId && this.usable(row, now, exclude, true)) return row;
-      }
-    }
-    const leastConnection = this.algorithm[id] === LEAST_CONNECTION;
-    const chosen = leastConnection ? this.leastConnection(id, n, now, exclude, true) : this.roundRobin(id, n, now, exclude, true);
-    if (chosen >= 0) return chosen;
-    // Every candidate is marked failed: try them anyway rather than fail the request outright.
-    return leastConnection ? this.leastConnection(id, n, now, exclude, false) : this.roundRobin(id, n, now, exclude, false);
-  }
-
-  private usable(row: number, now: number, exclude: readonly Endpoint[] | undefined, skipFailed: boolean): boolean {
-    if (skipFailed && this.endpoints.failedUntil[row]! > now) return false;
-    if (this.maxConnsPerEndpoint > 0 && this.endpoints.inFlight[row]! >= this.maxConnsPerEndpoint) return false;
-    if (exclude !== undefined) for (let i = 0; i < exclude.length; i++) if (exclude[i]!.id === row) return false;
-    return true;
-  }
-
-  private roundRobin(id: number, n: number, now: number, exclude: readonly Endpoint[] | undefined, skipFailed: boolean): number {
-    if (n === 1) return this.usable(this.row0[id]!, now, exclude, skipFailed) ? this.row0[id]! : -1;
-    const rows = this.members.get(id)!.rows;
-    const start = this.cursor[id]!;
-    for (let k = 0; k < n; k++) {
-      const i = (start + k) % n;
-      if (this.usable(rows[i]!, now, exclude, skipFailed)) {
-        this.cursor[id] = (i + 1) % n;
-        return rows[i]!;
-      }
-    }
-    return -1;
-  }
-
-  private leastConnection(id: number, n: number, now: number, exclude: readonly Endpoint[] | undefined, skipFailed: boolean): number {
-    if (n === 1) return this.usable(this.row0[id]!, now, exclude, skipFailed) ? this.row0[id]! : -1;
-    const rows = this.members.get(id)!.rows;
-    const inFlight = this.endpoints.inFlight;
-    const start = this.cursor[id]!;
-    let best = -1;
-    let bestIndex = 0;
-    // Start at the round-robin cursor so ties spread instead of always landing on the first endpoint.
-    for (let k = 0; k < n; k++) {
-      const i = (start + k) % n;
-      const row = rows[i]!;
-      if (!this.usable(row, now, exclude, skipFailed)) continue;
-      if (best < 0 || inFlight[row]! < inFlight[best]!) {
-        best = row;
-        bestIndex = i;
-      }
-    }
-    if (best >= 0) this.cursor[id] = (bestIndex + 1) % n;
-    return best;
-  }
-
   private newId(): number {
-    const id = this.views.length;
+    const id = this.ids++;
     if (id === this.capacity) {
       this.capacity *= 2;
       sizeColumns(this, COLUMNS, this.capacity);
+      this.onGrow();
     }
-    this.views.push(undefined);
     return id;
   }
 }

@@ -4,6 +4,8 @@ import { NO_TAGS, type EndpointInfo } from "./endpoint.ts";
 import { EndpointStore } from "./endpoint-store.ts";
 import { PoolStore } from "./pool-store.ts";
 import type { RoutePool } from "./route-pool.ts";
+import { RouteTableReader } from "./table-reader.ts";
+import { TableSeqlock } from "./table-seqlock.ts";
 
 const info = (port: number, over: Partial<EndpointInfo> = {}): EndpointInfo => ({
   host: "10.0.0.1",
@@ -18,17 +20,20 @@ const info = (port: number, over: Partial<EndpointInfo> = {}): EndpointInfo => (
 });
 
 function table(cap = 0) {
-  const endpoints = new EndpointStore(new ByteArena(64));
-  const pools = new PoolStore(new ByteArena(64), endpoints, cap);
-  return { endpoints, pools };
+  const arena = new ByteArena(64);
+  const endpoints = new EndpointStore(arena);
+  const pools = new PoolStore(arena, endpoints);
+  // no matcher: these tests reach routes by id
+  const reader = new RouteTableReader({ control: TableSeqlock.newControl(), arena: arena.bytes, pools: pools.columns, endpoints: endpoints.columns, maxConnsPerEndpoint: cap }, { lookup: () => -1 }, 0);
+  return { endpoints, pools, reader };
 }
 
 /** a route a.com with n endpoints on ports 1..n, all registered at 0 */
-function poolOf(n: number, cap = 0): { pool: RoutePool; pools: PoolStore; endpoints: EndpointStore } {
+function poolOf(n: number, cap = 0): { pool: RoutePool; pools: PoolStore; endpoints: EndpointStore; reader: RouteTableReader } {
   const t = table(cap);
   const id = t.pools.create("a.com");
   for (let i = 1; i <= n; i++) t.pools.upsert(id, t.endpoints.add(info(i)), 0, 120_000);
-  return { ...t, pool: t.pools.view(id) };
+  return { ...t, pool: t.reader.lookupId(id)! };
 }
 
 describe("RoutePool", () => {
@@ -87,18 +92,40 @@ describe("RoutePool", () => {
     const e = pool.pick({ now: 0 })!;
     expect(pool.endpoints[e.port - 1]).toBe(e);
     e.inFlight++;
-    expect(endpoints.inFlight[e.id]).toBe(1);
+    expect(endpoints.inFlight[0]![e.id]).toBe(1);
+    expect(endpoints.inFlightOf(e.id)).toBe(1);
   });
 
   test("a route's view stops picking once the route left the table", () => {
-    const { pool, pools } = poolOf(1);
+    const { pool, pools, reader } = poolOf(1);
     pools.remove(pool.id, pool.endpoints[0]!.id);
     pools.destroy(pool.id);
     expect(pool.inTable).toBe(false);
     expect(pool.pick({ now: 0 })).toBeUndefined();
     const id = pools.create("b.com"); // the id is reused by another route
     expect(id).toBe(pool.id);
-    expect(pools.view(id)).not.toBe(pool);
+    expect(reader.lookupId(id)).not.toBe(pool);
+    expect(reader.lookupId(id)!.key).toBe("b.com");
+  });
+
+  test("least-connection and the cap count every worker's requests in flight (issue 16)", () => {
+    const arena = new ByteArena(64);
+    const endpoints = new EndpointStore(arena, 16, 2);
+    const pools = new PoolStore(arena, endpoints);
+    const share = { control: TableSeqlock.newControl(), arena: arena.bytes, pools: pools.columns, endpoints: endpoints.columns, maxConnsPerEndpoint: 2 };
+    const [w0, w1] = [0, 1].map((slot) => new RouteTableReader(share, { lookup: () => -1 }, slot));
+    const id = pools.create("a.com");
+    for (let i = 1; i <= 2; i++) pools.upsert(id, endpoints.add(info(i)), 0, 120_000);
+    pools.setLoadBalancing(id, "least-connection");
+    const [p0, p1] = [w0!.lookupId(id)!, w1!.lookupId(id)!];
+    p0.endpoints[0]!.inFlight = 1; // worker 0: one on port 1
+    p1.endpoints[0]!.inFlight = 1; // worker 1: another
+    expect(p0.pick({ now: 0 })!.port).toBe(2); // two on port 1 in all: at the cap, and more loaded
+    p1.endpoints[1]!.inFlight = 2;
+    expect(p0.pick({ now: 0 })).toBeUndefined();
+    expect(p1.endpoints[0]!.inFlight).toBe(1); // each view counts its own thread's
+    p0.markFailed(p0.endpoints[0]!, 0); // a failure mark is one for every worker
+    expect(p1.endpoints[0]!.isFailed(1)).toBe(true);
   });
 });
 
@@ -152,17 +179,20 @@ describe("PoolStore registrations", () => {
 
 describe("EndpointStore", () => {
   test("finds host:port, updates in place, and a used endpoint's view follows a re-registration", () => {
-    const { endpoints } = table();
+    const { endpoints, pools, reader } = table();
     const row = endpoints.add(info(61001, { tags: { component: "x" } }));
     expect(endpoints.find("10.0.0.1", 61001)).toBe(row);
     expect(endpoints.find("10.0.0.1", 61002)).toBe(-1);
-    const view = endpoints.view(row);
+    const id = pools.create("a.com");
+    pools.upsert(id, row, 0, 120_000);
+    const view = reader.lookupId(id)!.endpoints[0]!;
     expect([view.host, view.port, view.key, view.appId, view.instanceId]).toEqual(["10.0.0.1", 61001, "10.0.0.1:61001", "a", "i61001"]);
     expect(view.headerBytes).toContain("X-CF-InstanceID: i61001\r\n");
-    endpoints.update(row, info(61001, { instanceId: "i-new", staleThresholdMs: 5_000 }));
+    expect(endpoints.update(row, info(61001, { instanceId: "i-new", staleThresholdMs: 5_000 }))).toBe(true);
+    expect(reader.lookupId(id)!.pick({ now: 0 })).toBe(view); // the view is refreshed where a request finds it
     expect(view.instanceId).toBe("i-new");
     expect(view.headerBytes).toContain("X-CF-InstanceID: i-new\r\n");
-    expect(view.staleThresholdMs).toBe(5_000);
+    expect(endpoints.staleMs[row]).toBe(5_000);
     expect(endpoints.details(row).tags).toEqual(NO_TAGS);
   });
 
@@ -175,19 +205,22 @@ describe("EndpointStore", () => {
     expect(endpoints.details(plain)).toEqual({ appId: "", instanceId: "", instanceIndex: "7", tags: NO_TAGS });
   });
 
-  test("a removed endpoint's view keeps its own counts, and its row can hold another endpoint", () => {
-    const { endpoints } = table();
+  test("a removed endpoint's row holds no other endpoint while a request is in flight on it (issue 16)", () => {
+    const { endpoints, pools, reader } = table();
     const row = endpoints.add(info(1));
-    const view = endpoints.view(row);
+    const id = pools.create("a.com");
+    pools.upsert(id, row, 0, 120_000);
+    const view = reader.lookupId(id)!.pick({ now: 0 })!;
     view.inFlight = 2;
-    expect(endpoints.remove(row)).toBe(view);
-    expect(view.id).toBe(-1);
+    pools.remove(id, row);
+    pools.destroy(id);
+    endpoints.remove(row);
+    expect(view.inTable).toBe(false);
     const other = endpoints.add(info(2));
-    expect(other).toBe(row);
-    view.inFlight--; // a request that was in flight on the removed endpoint finishes
-    expect(view.inFlight).toBe(1);
-    expect(endpoints.inFlight[other]).toBe(0);
-    expect(endpoints.view(other)).not.toBe(view);
+    expect(other).not.toBe(row); // two requests still count themselves off the old row
+    view.inFlight -= 2; // they finish
+    endpoints.remove(other);
+    expect([endpoints.add(info(3)), endpoints.add(info(4))]).toContain(row); // free again
     expect(endpoints.find("10.0.0.1", 1)).toBe(-1);
   });
 });

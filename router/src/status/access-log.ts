@@ -63,9 +63,29 @@ export class AccessLog {
 
   /** `path` is a file (appended to) or `-` for standard output. */
   static async open(path: string, scheme = "http"): Promise<AccessLog> {
-    const fd = path === "-" ? 1 : await new Promise<number>((resolve, reject) => openFd(path, "a", (err, fd) => (err ? reject(new Error(`cannot open the access log ${path}: ${err.message}; set SKIFF_ROUTER_ACCESS_LOG to a writable file or -`)) : resolve(fd))));
+    const fd = await AccessLog.openFd(path);
+    return new AccessLog(fd, path !== "-", AccessLog.maxWriteFor(fd), scheme);
+  }
+
+  /**
+   * The file descriptor to log to: `path` opened for appending (O_APPEND, so several writers — the
+   * router's worker threads, each with an AccessLog on this descriptor — never write over each other),
+   * or 1 for `-`.
+   */
+  static async openFd(path: string): Promise<number> {
+    if (path === "-") return 1;
+    return new Promise<number>((resolve, reject) => openFd(path, "a", (err, fd) => (err ? reject(new Error(`cannot open the access log ${path}: ${err.message}; set SKIFF_ROUTER_ACCESS_LOG to a writable file or -`)) : resolve(fd))));
+  }
+
+  /** A log on a descriptor opened elsewhere (AccessLog.openFd), which close() leaves open. */
+  static forFd(fd: number, scheme = "http"): AccessLog {
+    return new AccessLog(fd, false, AccessLog.maxWriteFor(fd), scheme);
+  }
+
+  /** Writes to a pipe or socket stay within the size the kernel writes atomically; to a file, any size. */
+  private static maxWriteFor(fd: number): number {
     const stat = fstatSync(fd);
-    return new AccessLog(fd, path !== "-", stat.isFIFO() || stat.isSocket() ? PIPE_ATOMIC : Infinity, scheme);
+    return stat.isFIFO() || stat.isSocket() ? PIPE_ATOMIC : Infinity;
   }
 
   record(r: AccessRecord): void {

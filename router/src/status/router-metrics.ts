@@ -7,6 +7,9 @@ import type { BusCounters } from "../../../bus/index.ts";
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 
+/** RouterMetrics's counters by field name (see RouterMetrics.snapshot). */
+export type MetricsSnapshot = Record<string, number | Float64Array | Map<string, number | Float64Array>>;
+
 export interface MetricsSources {
   routes: () => number;
   endpoints: () => number;
@@ -18,6 +21,21 @@ export interface MetricsSources {
   activeRequests: () => number;
   /** event-loop delay percentiles in ms (how long a request can wait behind other work) */
   loopDelay?: () => { p50: number; p99: number; max: number };
+  /** the proxy worker threads (issue 16) */
+  workers?: () => WorkerGauges;
+}
+
+export interface WorkerGauges {
+  /** worker threads running now */
+  live: number;
+  /** workers started again after one died */
+  restarts: number;
+  /** requests served by each slot's workers */
+  requests: readonly number[];
+  /** table reads that met a change and were read again, over every worker */
+  tableRetries: number;
+  /** route changes applied: how long each waited from its arrival (ms) */
+  changeDelay?: { p50: number; p99: number; max: number; count: number };
 }
 
 export class RouterMetrics {
@@ -50,6 +68,44 @@ export class RouterMetrics {
   /** Forgets a route's counters when it leaves the table. */
   forgetRoute(route: string): void {
     this.byRoute.delete(route);
+  }
+
+  /** Forgets the per-route series of every route `inTable` says is gone (the main thread, over the sum). */
+  forgetRoutesNotIn(inTable: (route: string) => boolean): void {
+    for (const route of [...this.byRoute.keys()]) if (!inTable(route)) this.byRoute.delete(route);
+  }
+
+  /**
+   * Every counter, as a structured-cloneable copy (what a worker thread posts to the main thread, which
+   * adds every worker's together with `absorb` and renders the sum). Generic over the fields: a number
+   * is summed, a Float64Array element by element, a Map by key (of numbers or Float64Arrays), so a
+   * counter added to this class is summed over the workers without more code.
+   */
+  snapshot(): MetricsSnapshot {
+    const out: MetricsSnapshot = {};
+    for (const [name, value] of Object.entries(this)) {
+      if (typeof value === "number") out[name] = value;
+      else if (value instanceof Float64Array) out[name] = value.slice();
+      else if (value instanceof Map) out[name] = new Map([...(value as Map<string, number | Float64Array>)].map(([k, v]) => [k, v instanceof Float64Array ? v.slice() : v]));
+    }
+    return out;
+  }
+
+  /** Adds a snapshot's counters into this one's (per-route series up to the usual cap). */
+  absorb(snapshot: MetricsSnapshot): void {
+    const self = this as unknown as Record<string, unknown>;
+    for (const [name, value] of Object.entries(snapshot)) {
+      const mine = self[name];
+      if (typeof value === "number" && typeof mine === "number") self[name] = mine + value;
+      else if (value instanceof Float64Array && mine instanceof Float64Array) for (let i = 0; i < mine.length; i++) mine[i]! += value[i] ?? 0;
+      else if (value instanceof Map && mine instanceof Map)
+        for (const [k, v] of value as Map<string, number | Float64Array>) {
+          const have = mine.get(k) as number | Float64Array | undefined;
+          if (typeof v === "number") mine.set(k, ((have as number | undefined) ?? 0) + v);
+          else if (have instanceof Float64Array) for (let i = 0; i < have.length; i++) have[i]! += v[i] ?? 0;
+          else if (mine !== this.byRoute || mine.size < RouterMetrics.MAX_ROUTES) mine.set(k, v.slice());
+        }
+    }
   }
 
   total(): number {
@@ -89,6 +145,19 @@ export class RouterMetrics {
     if (lag) {
       out.push("# HELP skiff_router_event_loop_delay_seconds Event-loop delay since the last scrape.", "# TYPE skiff_router_event_loop_delay_seconds gauge");
       out.push(`skiff_router_event_loop_delay_seconds{quantile="0.5"} ${lag.p50 / 1000}`, `skiff_router_event_loop_delay_seconds{quantile="0.99"} ${lag.p99 / 1000}`, `skiff_router_event_loop_delay_seconds{quantile="1"} ${lag.max / 1000}`);
+    }
+    const workers = src.workers?.();
+    if (workers) {
+      out.push("# HELP skiff_router_workers Proxy worker threads serving the router's port.", "# TYPE skiff_router_workers gauge", `skiff_router_workers ${workers.live}`);
+      out.push("# HELP skiff_router_worker_restarts_total Proxy workers started again after one died.", "# TYPE skiff_router_worker_restarts_total counter", `skiff_router_worker_restarts_total ${workers.restarts}`);
+      out.push("# HELP skiff_router_worker_requests_total Requests served, by worker slot.", "# TYPE skiff_router_worker_requests_total counter");
+      workers.requests.forEach((n, i) => out.push(`skiff_router_worker_requests_total{worker="${i}"} ${n}`));
+      out.push("# HELP skiff_router_table_read_retries_total Route-table reads that met a change and were read again.", "# TYPE skiff_router_table_read_retries_total counter", `skiff_router_table_read_retries_total ${workers.tableRetries}`);
+      const d = workers.changeDelay;
+      if (d) {
+        out.push("# HELP skiff_router_route_change_delay_seconds From a route change's arrival to every worker seeing it, since the last scrape.", "# TYPE skiff_router_route_change_delay_seconds summary");
+        out.push(`skiff_router_route_change_delay_seconds{quantile="0.5"} ${d.p50 / 1000}`, `skiff_router_route_change_delay_seconds{quantile="0.99"} ${d.p99 / 1000}`, `skiff_router_route_change_delay_seconds{quantile="1"} ${d.max / 1000}`, `skiff_router_route_change_delay_seconds_count ${d.count}`);
+      }
     }
     const bus = src.bus();
     out.push("# HELP skiff_router_bus_messages_total Bus messages by subject and outcome.", "# TYPE skiff_router_bus_messages_total counter");

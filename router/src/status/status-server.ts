@@ -9,7 +9,8 @@ import type { CidrList } from "../config/cidr-list.ts";
 
 export interface StatusSources {
   draining: () => boolean;
-  metrics: () => string;
+  /** the Prometheus text (gathered from the worker threads: may take a message round trip) */
+  metrics: () => string | Promise<string>;
   routes: () => unknown;
   user: string;
   pass: string;
@@ -33,7 +34,14 @@ export function mountStatusRoutes(app: TemplatedApp, src: StatusSources): Templa
     })
     .get("/metrics", (res, req) => {
       if (!(allowed.size > 0 && allowed.containsAddress(new Uint8Array(res.getRemoteAddress()))) && !authorized(res, req)) return;
-      res.writeHeader("Content-Type", "text/plain; version=0.0.4").end(src.metrics());
+      const text = src.metrics();
+      if (typeof text === "string") return void res.writeHeader("Content-Type", "text/plain; version=0.0.4").end(text);
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      text.then(
+        (body) => aborted || res.cork(() => res.writeHeader("Content-Type", "text/plain; version=0.0.4").end(body)),
+        (err) => aborted || res.cork(() => res.writeStatus("500 Internal Server Error").end(`metrics failed: ${err instanceof Error ? err.message : String(err)}\n`)),
+      );
     })
     .get("/routes", (res, req) => {
       if (!authorized(res, req)) return;
