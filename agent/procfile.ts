@@ -6,7 +6,9 @@ export function parseProcfile(text: string): Record<string, string> {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
     const m = /^([A-Za-z0-9_-]+)\s*:\s*(.+)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.trim();
+    if (!m) continue;
+    // a type named __proto__ stays a process type: a plain assignment would be dropped (issue 19)
+    Object.defineProperty(out, m[1]!, { value: m[2]!.trim(), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

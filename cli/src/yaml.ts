@@ -20,15 +20,35 @@ function stripComment(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
     if (quote) {
-      if (c === quote) quote = undefined;
+      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
+      else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
     else if (c === "#" && (i === 0 || /\s/.test(s[i - 1]!))) return s.slice(0, i);
   }
   return s;
 }
 
-export function scalar(raw: string, no: number): unknown {
+/** Deeper than any manifest; past it a document is refused (issue 19: 50,000 nested `[` took 7 s, then overflowed the stack). */
+export const MAX_NESTING = 64;
+
+/** How deep `[`/`{` nest in a flow scalar, quotes skipped: one pass, so no input costs more than its length. */
+function flowDepth(s: string): number {
+  let depth = 0, max = 0, quote: string | undefined;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (quote) {
+      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "[" || c === "{") max = Math.max(max, ++depth);
+    else if (c === "]" || c === "}") depth--;
+  }
+  return max;
+}
+
+export function scalar(raw: string, no: number, nested = false): unknown {
   const s = raw.trim();
+  if (!nested && (s.startsWith("[") || s.startsWith("{")) && flowDepth(s) > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, no);
   if (s === "" || s === "~" || s === "null" || s === "Null" || s === "NULL") return null;
   if (s.startsWith('"')) {
     if (!s.endsWith('"') || s.length < 2) throw new YamlError(`unterminated string ${s}`, no);
@@ -45,7 +65,7 @@ export function scalar(raw: string, no: number): unknown {
   if (s.startsWith("[")) {
     if (!s.endsWith("]")) throw new YamlError(`unterminated list ${s}`, no);
     const inner = s.slice(1, -1).trim();
-    return inner === "" ? [] : splitFlow(inner).map((p) => scalar(p, no));
+    return inner === "" ? [] : splitFlow(inner).map((p) => scalar(p, no, true));
   }
   if (s === "{}") return {};
   if (s.startsWith("{")) {
@@ -54,7 +74,7 @@ export function scalar(raw: string, no: number): unknown {
     for (const part of splitFlow(s.slice(1, -1))) {
       const i = part.indexOf(":");
       if (i < 0) throw new YamlError(`expected key: value in ${s}`, no);
-      out[String(scalar(part.slice(0, i), no))] = scalar(part.slice(i + 1), no);
+      setKey(out, String(scalar(part.slice(0, i), no, true)), scalar(part.slice(i + 1), no, true));
     }
     return out;
   }
@@ -66,13 +86,20 @@ export function scalar(raw: string, no: number): unknown {
   return s;
 }
 
+/** `map[key] = value`, except that a key "__proto__" stays a key instead of replacing the prototype (issue 19). */
+function setKey(map: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+  else map[key] = value;
+}
+
 function splitFlow(s: string): string[] {
   const parts: string[] = [];
   let depth = 0, quote: string | undefined, start = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
     if (quote) {
-      if (c === quote) quote = undefined;
+      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
+      else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
     else if (c === "[" || c === "{") depth++;
     else if (c === "]" || c === "}") depth--;
@@ -91,7 +118,8 @@ function splitKey(text: string): [string, string] | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quote) {
-      if (c === quote) quote = undefined;
+      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
+      else if (c === quote) quote = undefined;
     } else if ((c === '"' || c === "'") && i === 0) quote = c;
     else if (c === ":" && (i + 1 === text.length || text[i + 1] === " ")) return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
     else if (c === "[" || c === "{") return undefined;
@@ -131,7 +159,17 @@ export function parseYaml(source: string): unknown {
     return scalar(rest, no);
   };
 
+  let depth = 0;
   const node = (indent: number): unknown => {
+    if (++depth > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, lines[pos]!.no);
+    try {
+      return nodeAt(indent);
+    } finally {
+      depth--;
+    }
+  };
+
+  const nodeAt = (indent: number): unknown => {
     const first = lines[pos]!;
     if (first.text === "-" || first.text.startsWith("- ")) {
       const list: unknown[] = [];
@@ -156,9 +194,10 @@ export function parseYaml(source: string): unknown {
       const kv = splitKey(l.text);
       if (!kv) throw new YamlError(`expected "key: value", got "${l.text}"`, l.no);
       const key = String(scalar(kv[0], l.no));
-      if (key in map) throw new YamlError(`duplicate key "${key}"`, l.no);
+      // own keys only: `in` also finds the prototype's ("constructor", "toString") and called them duplicates
+      if (Object.hasOwn(map, key)) throw new YamlError(`duplicate key "${key}"`, l.no);
       pos++;
-      map[key] = value(kv[1], indent, l.no);
+      setKey(map, key, value(kv[1], indent, l.no));
     }
     if (pos < lines.length && lines[pos]!.indent > indent) throw new YamlError("unexpected indentation", lines[pos]!.no);
     return map;

@@ -4,7 +4,7 @@
 // code they test.
 
 /** The first way `v` is not plain JSON data, or undefined when it is. */
-export function notJsonData(v: unknown, maxDepth = 64): string | undefined {
+export function notJsonData(v: unknown, maxDepth = 64, opts: { undefinedFields?: boolean } = {}): string | undefined {
   const seen = new Set<object>();
   const walk = (x: unknown, path: string, depth: number): string | undefined => {
     if (depth > maxDepth) return `${path}: nested deeper than ${maxDepth}`;
@@ -23,6 +23,7 @@ export function notJsonData(v: unknown, maxDepth = 64): string | undefined {
       const proto = Object.getPrototypeOf(x);
       if (proto !== Object.prototype && proto !== null) return `${path}: a ${Object.prototype.toString.call(x)}, not a plain object`;
       for (const k of Object.keys(x)) {
+        if (opts.undefinedFields && (x as Record<string, unknown>)[k] === undefined) continue;
         const p = walk((x as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
         if (p) return p;
       }
