@@ -1,0 +1,105 @@
+// The registrar's rules (issue 27): a join token is single-use (or bounded) and short-lived, a refused
+// join changes nothing, a joined host gets a certificate for its own address from the cluster CA and a
+// NATS user of its role alone; the units and env files are what systemd and the supervisor read.
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { certInfo, createKeyAndCsr, signedBy } from "./cluster-ca.ts";
+import { parseToken } from "./join-token.ts";
+import { createCluster, JoinRefused, Registrar } from "./registrar.ts";
+import { envFileText, parseEnvFile, parseUnit, unitSpec, unitText } from "./units.ts";
+
+const dirs: string[] = [];
+const fresh = () => {
+  const d = mkdtempSync(join(tmpdir(), "skiff-registrar-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function cluster(now: { t: number }) {
+  const dir = fresh();
+  createCluster(dir, { name: "t", address: "198.18.0.20", domain: "skiff.test" });
+  return new Registrar(dir, () => now.t);
+}
+
+const joinWith = (reg: Registrar, token: string, role: "agent" | "router" | "controller", name = "a1") => {
+  const t = parseToken(token);
+  return reg.join({ token_id: t.id, secret: t.secret, role, name, address: "198.18.0.31", csr: createKeyAndCsr(name).csrPem });
+};
+
+describe("the registrar (issue 27)", () => {
+  test("a token joins once: a reused token is refused, and so is an expired one", async () => {
+    const now = { t: Date.now() };
+    const reg = cluster(now);
+    const token = reg.createToken({ ttlMs: 60_000, uses: 1, roles: ["agent"] });
+    const ok = await joinWith(reg, token, "agent");
+    expect(ok.env.SKIFF_NATS_USER).toBe("agent-a1");
+    expect(ok.env.SKIFF_AGENT_ID).toBe("a1");
+    expect(signedBy(ok.cert_pem, ok.ca_pem)).toBe(true);
+    expect(certInfo(ok.cert_pem).altNames).toContain("IP Address:198.18.0.31");
+    await expect(joinWith(reg, token, "agent", "a2")).rejects.toThrow(/used already|unknown join token/);
+    const later = reg.createToken({ ttlMs: 60_000, uses: 5, roles: ["agent"] });
+    now.t += 61_000;
+    await expect(joinWith(reg, later, "agent", "a3")).rejects.toThrow(JoinRefused);
+    await expect(joinWith(reg, later, "agent", "a3")).rejects.toThrow(/expired/);
+    expect(reg.state().members.map((m) => m.name)).toEqual(["a1"]);
+  });
+
+  test("a bounded token joins its number of hosts, for its roles only; a forged secret is refused", async () => {
+    const reg = cluster({ t: Date.now() });
+    const token = reg.createToken({ ttlMs: 60_000, uses: 2, roles: ["router"] });
+    await expect(joinWith(reg, token, "agent")).rejects.toThrow(/not agent/);
+    await joinWith(reg, token, "router", "r1");
+    await joinWith(reg, token, "router", "r2");
+    await expect(joinWith(reg, token, "router", "r3")).rejects.toThrow(JoinRefused);
+    const forged = token.replace(/\.[^.]+$/, ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    const other = reg.createToken({ ttlMs: 60_000, uses: 1, roles: ["router"] });
+    const t = parseToken(other);
+    await expect(reg.join({ token_id: t.id, secret: "x".repeat(40), role: "router", name: "r4", address: "198.18.0.9", csr: createKeyAndCsr("r4").csrPem })).rejects.toThrow(/unknown/);
+    expect(forged).not.toBe(token);
+  });
+
+  test("the NATS config lists each joined component with its bcrypt hash, never a password", async () => {
+    const reg = cluster({ t: Date.now() });
+    const token = reg.createToken({ ttlMs: 60_000, uses: 3, roles: ["agent", "router", "controller"] });
+    const a = await joinWith(reg, token, "agent", "a1");
+    await joinWith(reg, token, "router", "r1");
+    const cfg = reg.natsConfig();
+    expect(cfg.users.map((u) => u.identity.user).sort()).toEqual(["agent-a1", "router-r1"]);
+    for (const u of cfg.users) expect(u.password).toMatch(/^\$2[aby]\$/);
+    expect(JSON.stringify(cfg)).not.toContain(a.env.SKIFF_NATS_PASS!);
+    expect(await Bun.password.verify(a.env.SKIFF_NATS_PASS!, cfg.users.find((u) => u.identity.user === "agent-a1")!.password)).toBe(true);
+  });
+
+  test("renewing gives a new certificate for the same names; a wrong node secret gets nothing", async () => {
+    const reg = cluster({ t: Date.now() });
+    const a = await joinWith(reg, reg.createToken({ ttlMs: 60_000, uses: 1, roles: ["agent"] }), "agent", "a1");
+    const renewed = reg.renew("a1", a.node_secret, createKeyAndCsr("a1").csrPem);
+    expect(certInfo(renewed.cert_pem).serial).not.toBe(certInfo(a.cert_pem).serial);
+    expect(certInfo(renewed.cert_pem).altNames).toBe(certInfo(a.cert_pem).altNames);
+    expect(() => reg.renew("a1", "nope", createKeyAndCsr("a1").csrPem)).toThrow(/node secret/);
+  });
+});
+
+describe("units and env files", () => {
+  const paths = { home: "/opt/skiff", bun: "/opt/skiff/bun", node: "/usr/bin/node", natsServer: "/usr/sbin/nats-server", envFile: (c: string) => `/etc/skiff/${c}.env`, natsConfig: "/etc/skiff/nats.conf", skiffNode: ["/opt/skiff/bun", "/opt/skiff/ops/skiff-node.ts"] };
+  test("a unit restarts on failure, logs to the journal, orders after NATS, and parses back", () => {
+    const text = unitText(unitSpec("agent", paths));
+    expect(text).toContain("Restart=on-failure");
+    expect(text).toContain("StandardOutput=journal");
+    expect(text).toContain("EnvironmentFile=/etc/skiff/agent.env");
+    const u = parseUnit("skiff-agent.service", text);
+    expect(u.execStart).toEqual(["/opt/skiff/bun", "agent/main.ts"]);
+    expect(u.after).toContain("skiff-nats.service");
+    expect(u.restart).toBe("on-failure");
+    expect(parseUnit("skiff-nats.service", unitText(unitSpec("nats", paths))).reloadSignal).toBe("SIGHUP");
+  });
+  test("env files round-trip values with quotes and dollars", () => {
+    const env = { SKIFF_NATS_PASS: 'a"b$c\\d', SKIFF_X: "plain" };
+    expect(parseEnvFile(envFileText(env, "t"))).toEqual(env);
+    expect(() => envFileText({ "bad-name": "x" }, "t")).toThrow();
+  });
+});
