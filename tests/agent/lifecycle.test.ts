@@ -171,6 +171,21 @@ describe("agent lifecycle", () => {
     expect(exit.exit_description).toMatch(/^out of memory/);
   }, 30_000);
 
+  test("--no-sandbox (SKIFF_AGENT_SANDBOX=off) says loudly that instances are not isolated, and runs them as before (issue 25)", async () => {
+    const agent = await agentWith({ SKIFF_AGENT_SANDBOX: "off" });
+    expect(agent.proc.output()).toMatch(/warn .*instances are NOT isolated/);
+    expect(agent.proc.output()).toMatch(/sandbox="off: instances are NOT isolated"/);
+    const logs = collect(bus, logsSubject("unboxed"), "logs");
+    await bus.flush();
+    sendStart(agent, { droplet: "unboxed", droplet_sha256: behavioursSha, env: { MODE: "env" } });
+    const line = await waitFor(() => logs.find((l) => l.line.startsWith("ENV ")), 15_000, "env line");
+    const env = JSON.parse(line.line.slice(4));
+    expect(env.HOME).toBe(join(agent.dataDir, "instances", env.HOME.split("/").at(-2), "app")); // the host's path, as before
+    expect(env.TMPDIR).toEndWith("/tmp");
+    expect(env.HOME).not.toBe("/home/vcap/app");
+    bus.publish(Subjects.deaStop, "dea.stop", { droplet: "unboxed" });
+  }, 30_000);
+
   test("without cgroups, RSS sampling enforces the memory limit", async () => {
     const agent = await agentWith({ SKIFF_AGENT_MEMORY_ENFORCEMENT: "rss" });
     const exited = collect(bus, Subjects.dropletExited, "droplet.exited");
