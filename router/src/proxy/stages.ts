@@ -8,9 +8,11 @@
 //                       hops before us — X-Forwarded-Proto/-Host/-Port, Forwarded, X-Real-IP — only
 //                       passes from a trusted front end, SKIFF_ROUTER_TRUSTED_PROXIES: issue 24)
 //  2. on-aborted        onAborted registered before anything can wait
-//  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one;
-//                       413 for a declared body over the limit (uWS itself closes CL+TE and garbage);
-//                       the connection is closed after each answer (issue 5: never smuggled)
+//  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one,
+//                       two different Host lines, or a malformed Transfer-Encoding; 501 for a transfer
+//                       coding other than chunked; 413 for a declared body over the limit (uWS itself
+//                       closes CL+TE and garbage); the connection is closed after each answer (issue 5:
+//                       never smuggled); counted by cause (request-refusals.ts)
 //  4. require-host      400 empty_host
 //  5. lookup-route      the matcher maps Host + path to a pool: 404 unknown_route
 //  6. forwarded-headers X-Forwarded-For (the peer appended), X-Forwarded-Proto (the scheme the peer
@@ -30,6 +32,7 @@ import type { ProxyContext } from "./proxy-context.ts";
 import { RouterErrors, type RouterError } from "./router-errors.ts";
 import { RequestIds } from "./request-id.ts";
 import { peerBytes, peerText } from "./remote-address.ts";
+import { refuseRequest } from "./request-refusals.ts";
 
 export const REQUEST_STAGES = [
   "copy-request",
@@ -62,9 +65,9 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
     const problem = copyRequest(ex, req, ctx.limits.maxHeaderBytes, logging, trusted !== undefined && trusted.containsAddress(peer));
     // 2. on-aborted
     res.onAborted(() => ex.onAborted());
-    // 3. reject-hostile
-    if (problem !== undefined) return ex.rejectHostile(problem);
-    if (ex.contentLength > ctx.limits.maxBodyBytes) return ex.rejectHostile(RouterErrors.payloadTooLarge);
+    // 3. reject-hostile (request-refusals.ts: what is refused with which status, what uWS closes itself)
+    const refusal = refuseRequest(ex, req, problem, ctx.limits.maxBodyBytes, ctx.metrics);
+    if (refusal !== undefined) return ex.rejectHostile(refusal);
     // 4. require-host
     if (ex.host === "") return ex.respondError(RouterErrors.emptyHost);
     // 5. lookup-route

@@ -45,11 +45,18 @@ export class RouterMetrics {
   private latencySum = 0;
   upstreamErrors = 0;
   retries = 0;
+  /** stage 3's refusals (each answered, then the connection closed), by X-Cf-Routererror code */
+  private readonly refusals = new Map<string, number>();
+  /** requests uWS handed over and then closed the connection on itself, before any answer, by cause */
+  private readonly engineCloses = new Map<string, number>();
+  /** requests whose connection closed before the router answered (status 499 in the access log) */
+  private closedBeforeAnswer = 0;
   private static readonly MAX_ROUTES = 10_000;
 
   recordRequest(status: number, route: string | undefined, latencyMs: number): void {
     const cls = status >= 100 && status < 600 ? ((status / 100) | 0) - 1 : 5;
     this.byClass[cls]!++;
+    if (status === 499) this.closedBeforeAnswer++;
     if (route !== undefined) {
       let counts = this.byRoute.get(route);
       if (counts === undefined && this.byRoute.size < RouterMetrics.MAX_ROUTES) {
@@ -63,6 +70,14 @@ export class RouterMetrics {
     let i = 0;
     while (i < LATENCY_BUCKETS.length && s > LATENCY_BUCKETS[i]!) i++;
     this.latencyCounts[i]!++;
+  }
+
+  countRefusal(code: string): void {
+    this.refusals.set(code, (this.refusals.get(code) ?? 0) + 1);
+  }
+
+  countEngineClose(cause: string): void {
+    this.engineCloses.set(cause, (this.engineCloses.get(cause) ?? 0) + 1);
   }
 
   /** Forgets a route's counters when it leaves the table. */
@@ -132,6 +147,21 @@ export class RouterMetrics {
     out.push(`skiff_router_request_duration_seconds_sum ${this.latencySum}`, `skiff_router_request_duration_seconds_count ${cumulative}`);
     out.push("# TYPE skiff_router_upstream_errors_total counter", `skiff_router_upstream_errors_total ${this.upstreamErrors}`);
     out.push("# TYPE skiff_router_retries_total counter", `skiff_router_retries_total ${this.retries}`);
+    out.push(
+      "# HELP skiff_router_refused_requests_total Requests refused before routing (answered with the status, then the connection closed), by X-Cf-Routererror code.",
+      "# TYPE skiff_router_refused_requests_total counter",
+    );
+    for (const [code, n] of this.refusals) out.push(`skiff_router_refused_requests_total{cause="${escapeLabel(code)}"} ${n}`);
+    out.push(
+      "# HELP skiff_router_engine_closed_total Requests uWebSockets.js handed over and then closed the connection on by itself, before any answer could be sent, by cause (docs/load-balancers.md).",
+      "# TYPE skiff_router_engine_closed_total counter",
+    );
+    for (const [cause, n] of this.engineCloses) out.push(`skiff_router_engine_closed_total{cause="${escapeLabel(cause)}"} ${n}`);
+    out.push(
+      "# HELP skiff_router_closed_before_answer_total Requests whose connection closed before the router answered: the client went away, or uWebSockets.js closed it (a request pipelined behind this one, a malformed chunked body); uWS 20.30 does not tell which.",
+      "# TYPE skiff_router_closed_before_answer_total counter",
+      `skiff_router_closed_before_answer_total ${this.closedBeforeAnswer}`,
+    );
     if (src.accessLogDropped)
       out.push(
         "# HELP skiff_router_access_log_dropped_total Access log lines dropped because the writer could not keep up.",
