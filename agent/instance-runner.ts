@@ -207,7 +207,7 @@ export class InstanceRunner {
     if (sandbox) {
       // its /etc/passwd and /etc/group: root's, beside its directory (never inside the droplet's tree,
       // where a planted link could send root's writes elsewhere)
-      const etcDir = writeSandboxEtc(`${this.dir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0, hostnameOf(i.id));
+      const etcDir = writeSandboxEtc(`${this.dir}.etc`, owner?.uid ?? process.getuid?.() ?? 0, owner?.gid ?? process.getgid?.() ?? 0, hostnameOf(i.id));
       const shmBytes = Math.min(diskBytes || Infinity, start.limits.mem > 0 ? start.limits.mem * 1024 * 1024 : Infinity);
       const box = instanceSandbox(sandbox, {
         id: i.id,

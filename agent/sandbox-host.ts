@@ -77,7 +77,7 @@ export async function probeSandbox(host: SandboxHost, workDir: string, user?: { 
       appDir: join(dir, "app"),
       tmp: { sizeBytes: 1 << 20 },
       shmBytes: 1 << 20,
-      etcDir: writeSandboxEtc(join(dir, "etc"), user?.uid ?? 0, user?.gid ?? 0, "probe"),
+      etcDir: writeSandboxEtc(join(dir, "etc"), user?.uid ?? process.getuid?.() ?? 0, user?.gid ?? process.getgid?.() ?? 0, "probe"),
       argv: [`${IN_SANDBOX.bin}/bun`, "--version"],
     });
     const launch = sandboxLaunch(host.bwrap, sandbox, join(dir, "bwrap-args"));

@@ -180,7 +180,7 @@ async function runStaging(
   const sandbox = deps.sandbox && {
     host: deps.sandbox,
     taskId: req.task_id,
-    etcDir: writeSandboxEtc(`${taskDir}.etc`, owner?.uid ?? 0, owner?.gid ?? 0, hostnameOf(`staging-${req.task_id}`)),
+    etcDir: writeSandboxEtc(`${taskDir}.etc`, owner?.uid ?? process.getuid?.() ?? 0, owner?.gid ?? process.getgid?.() ?? 0, hostnameOf(`staging-${req.task_id}`)),
   };
   // the build's uid passes through staging/ and the task dir to app/ and home/, and lists nothing
   if (owner) for (const d of [deps.workDir, taskDir]) traverseOnlyDir(d, "the agent's staging directory");
