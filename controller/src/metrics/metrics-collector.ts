@@ -88,13 +88,17 @@ export class MetricsCollector {
   start(): void {
     const { bus } = this.deps;
     this.subs.push(
-      bus.subscribe(Subjects.routerStart, "router.start", (m) => this.heardRouter(m.id, m.hosts)),
       bus.subscribe(Subjects.deaAdvertise, "dea.advertise", (m) => void this.agents.set(m.id, { msg: m, heardAt: Date.now() })),
       bus.subscribe(Subjects.deaShutdown, "dea.shutdown", (m) => void this.agents.delete(m.id)),
     );
-    bus.requestMany(Subjects.routerGreet, "router.greet", {}, "router.start", { timeoutMs: 1000 })
-      .then((rs) => rs.forEach((m) => this.heardRouter(m.id, m.hosts)))
-      .catch(() => undefined);
+    // Learning routers from the bus needs the controller's NATS user to subscribe to router.start and
+    // publish router.greet (bus/nats-permissions.ts grants neither today): only without configured URLs.
+    if (this.config.routerStatusUrls.length === 0) {
+      this.subs.push(bus.subscribe(Subjects.routerStart, "router.start", (m) => this.heardRouter(m.id, m.hosts)));
+      bus.requestMany(Subjects.routerGreet, "router.greet", {}, "router.start", { timeoutMs: 1000 })
+        .then((rs) => rs.forEach((m) => this.heardRouter(m.id, m.hosts)))
+        .catch(() => undefined);
+    }
     this.timer = setInterval(() => void this.collect(), this.config.intervalMs);
   }
 
@@ -125,7 +129,7 @@ export class MetricsCollector {
 
   private heardRouter(id: string, hosts: string[]): void {
     this.routersHeard.set(id, { id, hosts, heardAt: Date.now() });
-    if (this.config.routerStatusUrls.length > 0 || !hosts[0]) return;
+    if (!hosts[0]) return;
     const url = `http://${hosts[0].includes(":") ? `[${hosts[0]}]` : hosts[0]}:${this.config.routerStatusPort}`;
     const t = this.targets.get(url);
     if (t) t.id = t.view.id = id;
