@@ -22,6 +22,7 @@ import {
 import { brokenMessage } from "../bus/fixtures.ts";
 import { subjectMatches } from "../bus/memory-transport.ts";
 import { eventually } from "./support/ports.ts";
+import { helloHostPid } from "./support/instance-pid.ts";
 import { alive, descendants, readProc, type Proc } from "./support/process-tree.ts";
 
 let cluster: Cluster;
@@ -40,9 +41,9 @@ async function viaRouter(path = "/"): Promise<Response> {
 async function servedBy(): Promise<{ status: number; pid?: number; body: string }> {
   const res = await viaRouter();
   const body = await res.text();
-  const m = /pid (\d+)/.exec(body);
-  if (m) instancePids.add(Number(m[1]));
-  return { status: res.status, pid: m ? Number(m[1]) : undefined, body };
+  const pid = helloHostPid(body);
+  if (pid) instancePids.add(pid);
+  return { status: res.status, pid, body };
 }
 
 beforeAll(async () => {

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startProcess, stopAllProcesses, type TestProcess } from "./support/processes.ts";
 import { eventually } from "./support/ports.ts";
+import { helloHostPid } from "./support/instance-pid.ts";
 import { stopThroughNpm } from "./support/npm-run.ts";
 import { collectDescendants, describeProc, descendants, notReaped, type Proc } from "./support/process-tree.ts";
 
@@ -102,7 +103,7 @@ describe("npm start (issue 3)", () => {
     const tree = descendants(proc.pid);
     for (const component of [/nats-server/, /controller\/main\.ts/, /health-main\.ts/, /router\.mjs/, /agent\/main\.ts/])
       expect(has(tree, component), `${component} among ${tree.map((p) => p.cmdline).join("; ")}`).toBe(true);
-    const servedBy = Number(/pid (\d+)/.exec(body)?.[1]);
+    const servedBy = helloHostPid(body);
     expect(tree.map((p) => p.pid), "the app instance that answered is in the launcher's tree").toContain(servedBy);
 
     const { code, ms, left } = await interrupt(proc, tree);
@@ -180,7 +181,7 @@ describe("npm start stopped through npm (issue 23)", () => {
     await untilUp(npm);
     const { body } = await throughRouter(npm);
     const tree = collectDescendants([], npm.pid);
-    expect(tree.map((p) => p.pid), "the app instance that answered is in the tree").toContain(Number(/pid (\d+)/.exec(body)?.[1]));
+    expect(tree.map((p) => p.pid), "the app instance that answered is in the tree").toContain(helloHostPid(body));
     const { runner, left, ms } = await stopThroughNpm(npm, signal, tree, "scripts/cluster.ts");
     console.log(`npm start: ${tree.length} processes stopped ${(ms / 1000).toFixed(1)} s after ${signal} to npm`);
     expect(left).toEqual([]);

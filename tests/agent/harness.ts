@@ -1,11 +1,12 @@
 // Starts a real agent process (bun agent/main.ts) against a real nats-server for agent tests, with a
 // bus client for the test to play controller, router and health manager.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, type Bus, type DeaStart, type MessageKind, type MessageKinds } from "../../bus/index.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
+import { hostPidOf } from "../support/instance-pid.ts";
 import { startProcess, type TestProcess } from "../support/processes.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
@@ -89,25 +90,7 @@ export async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000,
 
 export { startNatsServer };
 
-/**
- * The host pid of a process an instance knows as `nsPid`, running as `uid`: inside a sandbox that is
- * its number in its own PID namespace, so the process is found in /proc by its uid and the last field
- * of its NSpid. Without a sandbox it is the host pid already.
- */
-export function hostPidOf(nsPid: number, uid: number): number {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    let status = "";
-    try {
-      status = readFileSync(`/proc/${name}/status`, "latin1");
-    } catch {
-      continue;
-    }
-    const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-    if (nspid.length > 1 && nspid.at(-1) === String(nsPid) && /^Uid:\s+(\d+)/m.exec(status)?.[1] === String(uid)) return Number(name);
-  }
-  return nsPid;
-}
+export { hostPidOf };
 
 /** hostPidOf the process a line such as the behaviours app's "pid=N … uid=U" names. */
 export function hostPid(line: string, key = "pid"): number {

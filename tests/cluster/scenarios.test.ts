@@ -14,6 +14,7 @@ import { describeFailures, formatRow, LoadLoop, type LoadResult, type RequestFai
 import { writeSection } from "./results.ts";
 import { isRunning, leftoversOf } from "./topology.ts";
 import { join } from "node:path";
+import { helloHostPid } from "../support/instance-pid.ts";
 
 const routers = ["router1", "router2"] as const;
 /** a request sent this long after a kill may still have gone to the dead instance unknowingly */
@@ -54,9 +55,10 @@ const sortedIndices = (xs: { index: number | string }[]) => xs.map((x) => Number
 
 async function served(): Promise<{ pid: number; index: number }> {
   const res = await fetch(c.lbUrl, { headers: { host: appHost }, signal: AbortSignal.timeout(5000) });
-  const m = /instance (\d+), pid (\d+)/.exec(await res.text());
+  const text = await res.text();
+  const m = /instance (\d+), pid (\d+)/.exec(text);
   if (!m) throw new Error(`unexpected answer ${res.status}`);
-  return { index: Number(m[1]), pid: Number(m[2]) };
+  return { index: Number(m[1]), pid: helloHostPid(text)! };
 }
 
 /** The address ("ip:port") the routers hold for an instance index. */

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalCluster, type Cluster } from "../../scripts/local-cluster.ts";
 import { eventually } from "../support/ports.ts";
+import { hostPidOf } from "../support/instance-pid.ts";
 import { installed } from "../services/harness.ts";
 
 installed("postgres", "/usr/lib/postgresql/15/bin/postgres", "initdb");
@@ -38,11 +39,22 @@ async function cli(...args: string[]) {
 const app = (name: string, path: string, init?: RequestInit) =>
   fetch(`http://127.0.0.1:${cluster.routerPort}${path}`, { ...init, headers: { ...init?.headers, host: `${name}.${cluster.domain}` } });
 
-async function whoami(name: string): Promise<{ pid: number; uid: number; cwd: string }> {
-  return eventually(async () => {
+type Who = { pid: number; uid: number; cwd: string; hostPid: number; hostDir: string };
+
+/**
+ * What an instance says of itself (its pid and cwd as its sandbox shows them: pid 2, /home/vcap/app),
+ * with the host's names for them: its process found by uid and NSpid, its directory as the one below the
+ * agent's instances/ that its uid owns.
+ */
+async function whoami(name: string): Promise<Who> {
+  const inside = await eventually(async () => {
     const res = await app(name, "/whoami").catch(() => undefined);
     return res?.status === 200 ? ((await res.json()) as { pid: number; uid: number; cwd: string }) : undefined;
   }, 30_000, `${name} through the router`);
+  const instances = join(cluster.paths.agentDir, "instances");
+  const own = readdirSync(instances).map((d) => join(instances, d)).find((d) => statSync(d).uid === inside.uid);
+  if (!own) throw new Error(`no directory of uid ${inside.uid} in ${instances}`);
+  return { ...inside, hostPid: hostPidOf(inside.pid, inside.uid), hostDir: join(own, "app") };
 }
 
 /** Every file below `dir` (for picking a real blob, record or droplet to aim at). */
@@ -84,8 +96,9 @@ afterAll(async () => {
 }, 60_000);
 
 describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)", () => {
-  let victim: { pid: number; uid: number; cwd: string };
-  let probe: { pid: number; uid: number; cwd: string };
+  let victim: Who;
+  let probe: Who;
+  let platformFiles: string[] = [];
   let report: ProbeReport;
   const p = () => cluster.paths;
 
@@ -96,7 +109,7 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
     expect(victim.uid).toBeGreaterThan(0);
     expect(probe.uid).not.toBe(victim.uid);
     // the victim really holds a secret worth stealing: its bound database's password
-    expect(readFileSync(`/proc/${victim.pid}/environ`, "utf8")).toContain("VCAP_SERVICES=");
+    expect(readFileSync(`/proc/${victim.hostPid}/environ`, "utf8")).toContain("VCAP_SERVICES=");
   });
 
   test("from inside the probe, every door is shut and every control opens", async () => {
@@ -122,15 +135,15 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
       join(services, "redis", "users.acl"),
       join(services, "redis", "redis.conf"),
       join(services, "rabbitmq", "rabbitmq.conf"),
-      join(p().agentDir, "agent-id"),
       filesUnder(join(p().agentDir, "records"))[0]!,
       filesUnder(join(p().agentDir, "droplets"))[0]!,
-      join(victim.cwd, "index.ts"),
-      `/proc/${victim.pid}/environ`,
+      join(victim.hostDir, "index.ts"),
+      `/proc/${victim.hostPid}/environ`,
     ];
     for (const t of targets) expect(t && existsSync(t), `${t} exists (a probe of a missing file proves nothing)`).toBe(true);
+    platformFiles = targets;
     const controls = ["/etc/hostname", join(probe.cwd, "index.ts"), `/proc/${probe.pid}/environ`];
-    const lists = [p().dataDir, controller, p().agentDir, join(p().agentDir, "instances"), services, victim.cwd];
+    const lists = [p().dataDir, controller, p().agentDir, join(p().agentDir, "instances"), services, victim.hostDir];
     const s = cluster.services!;
     const creds = JSON.parse(readFileSync(p().natsCredentials, "utf8")) as { user: string; pass: string };
     const plan = {
@@ -168,6 +181,16 @@ describe.if(isRoot)("an instance cannot reach another tenant's data (issue 24)",
     // each service was really asked (the plan's every user, with no and with an empty password)
     expect(report.logins.length).toBe(5 * 2 + 1 + 3 + 1 + 3 + 3 * 2 + 1 + 3);
   }, 60_000);
+
+  test("beneath the sandbox, file permissions hold alone: the probe's uid on the host reads none of it", () => {
+    // The sandbox hides these paths (ENOENT inside); this is the layer under it, as an agent with
+    // --no-sandbox or a sandbox escape would leave it.
+    expect(platformFiles.length).toBeGreaterThan(15);
+    const asProbe = (path: string) => Bun.spawnSync(["head", "-c", "1", path], { uid: probe.uid, gid: probe.uid, stdout: "pipe", stderr: "pipe" });
+    const opened = platformFiles.filter((f) => asProbe(f).exitCode === 0);
+    expect(opened).toEqual([]);
+    expect(asProbe("/etc/hostname").exitCode).toBe(0); // the control: the uid can read what anyone may
+  });
 
   test("the platform's state on disk is 0600 files in 0700 folders, but for the ways through", () => {
     const loose: string[] = [];
