@@ -11,16 +11,28 @@
 //
 //   ./node_modules/.bin/bun bench/router/router-bench.ts [--quick] [--conns 64,256] [--duration 10] [--rounds 3]
 //       [--targets direct,skiff,nginx,haproxy] [--sizes 0,1024] [--post 65536] [--routes 1000000] [--churn 1000] [--merge]
+//       [--scaling] [--workers 1,2] [--cpus LIST] [--load-cpus 0] [--routes-workers 1,8] [--visibility 300]
 //
-// With none of --sizes/--post/--routes/--churn, it runs every scenario (about 30 minutes at the defaults,
-// 3 rounds of wrk -d10s, each at 64 and 256 connections):
+// With none of --sizes/--post/--routes/--churn/--scaling/--visibility, it runs every scenario (about 45
+// minutes at the defaults, 3 rounds of wrk -d10s, each at 64 and 256 connections):
 //   1. GET, responses of 0 B, 1 KiB, 64 KiB and 1 MiB: direct, skiff, nginx, HAProxy;
 //   2. POST with 64 KiB bodies, 0-byte responses: the same four;
 //   3. 0-byte responses from a skiff router with 1,000,000 extra routes and one with 1,000 routes/s of
-//      churn, beside the 10-route skiff, direct and nginx.
-// --quick runs the same three scenarios for a second each, at 64 connections, with 1,000 extra routes and
-// 100 routes/s of churn: it checks that everything works, not its figures.
-// With any of those four options it runs that one scenario:
+//      churn, beside the 10-route skiff, direct and nginx; and the memory of the million routes in
+//      routers of 1 and 8 workers (--routes-workers);
+//   4. the workers axis (issue 16): skiff, nginx and HAProxy at 1 and 2 workers (--workers), 0 B and
+//      1 KiB, 64 connections per worker, with each one's scaling efficiency;
+//   5. route-change visibility (issue 16): 300 hosts each registered and unregistered on a 2-worker skiff,
+//      idle and under 1,000 changes/s, timed until every worker serves the change.
+// --quick runs the same scenarios for a second each, at 64 connections, with 1,000 extra routes, 100
+// routes/s of churn and 20 visibility probes: it checks that everything works, not its figures.
+//
+// Pinning (bench/README.md): wrk and the backend on --load-cpus (default 0; wrk runs a thread per CPU
+// there), every proxy of W workers on the first W CPUs of --cpus (default: the CPUs left, then the load
+// ones if that is too few: "1" then "1,0" on a 2-core machine, where a second worker shares the load
+// generator's core). On a bigger machine, `--scaling --load-cpus 0-7 --cpus 8-31` measures 1, 2, 4, 8,
+// 16 and 24 workers (doublings up to the CPUs given, unless --workers says) in one command.
+// With any of the options below it runs that one scenario:
 // --sizes N,…  response sizes (default 0)
 // --post N     every request is a POST with an N-byte body (wrk Lua script written to the temp dir); the
 //              backend reads the whole body before answering; nginx streams it (proxy_request_buffering off,
@@ -29,6 +41,9 @@
 //              router.register before measuring, alternated with the 10-route skiff in the same rounds.
 // --churn N    adds a third skiff router ("skiff+churn", its own NATS) that, while it is measured, gets N
 //              router.register and N router.unregister per second of distinct routes from this process.
+// --routes-workers N,…  the worker counts whose memory with the --routes table is measured (default 1,8)
+// --scaling    the workers axis alone (--workers, --cpus, --load-cpus, --sizes, --conns: per worker)
+// --visibility N  route-change visibility alone, N probes (on max(--workers) workers, default 2)
 // --merge      keeps the tables and figures of the existing results file that this run does not re-measure
 //              (each table says which run it comes from).
 //
@@ -37,15 +52,18 @@
 import { randomBytes } from "node:crypto";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, encode, Subjects, type Bus, type RouterRegister } from "../../bus/index.ts";
 import { startNatsServer } from "../../tests/support/nats-server.ts";
 import { freePort, waitForPort } from "../../tests/support/ports.ts";
 import { resultsDir, writeReport, type Table } from "../lib/report.ts";
-import { stopChildren, stopOnSignals } from "../lib/stop-signals.ts";
-import { runWrk, wrkScript } from "../lib/wrk.ts";
-import { BASE_ROUTES, CHURN_T, ROUTES_T, routerFigures, routerTables, summarizeRuns, targetLabel, type Result, type Run, type Scenario } from "./router-results.ts";
+import { killOnStop, stopChildren, stopOnSignals } from "../lib/stop-signals.ts";
+import { parseWrk, wrkScript, type WrkResult } from "../lib/wrk.ts";
+import { summarize, percentile } from "../lib/stats.ts";
+import { cpuTicks, defaultProxyCpus, doublingsUpTo, haproxyConf, nginxConf, parseCpuList, pinFor, processTree, rssMiB } from "./proxies.ts";
+import { atWorkers, BASE_ROUTES, CHURN_T, ROUTES_T, routerFigures, routerTables, scalingFigures, scalingTables, summarizeRuns, targetLabel, type Result, type Run, type Scenario } from "./router-results.ts";
+import { connectionPerWorker, measureVisibility, type VisibilitySamples } from "./visibility.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const args = process.argv.slice(2);
@@ -61,35 +79,56 @@ const conns = opt("--conns", quick ? "64" : "64,256").split(",").map(Number);
 const merge = flag("--merge");
 
 const ALL_TARGETS = ["direct", "skiff", "nginx", "haproxy"];
-const oneScenario = ["--sizes", "--post", "--routes", "--churn"].some(flag);
-const scenarios: Scenario[] = oneScenario
-  ? [{
-      sizes: opt("--sizes", "0").split(",").map(Number),
-      post: Number(opt("--post", "0")),
-      routes: Number(opt("--routes", "0")),
-      churn: Number(opt("--churn", "0")),
-      targets: opt("--targets", ALL_TARGETS.join(",")).split(","),
-    }]
-  : [
-      { sizes: quick ? [0] : [0, 1024, 65536, 1048576], post: 0, routes: 0, churn: 0, targets: ALL_TARGETS },
-      { sizes: [0], post: 65536, routes: 0, churn: 0, targets: ALL_TARGETS },
-      { sizes: [0], post: 0, routes: quick ? 1000 : 1_000_000, churn: quick ? 100 : 1000, targets: ["direct", "skiff", "nginx"] },
-    ].map((sc) => (flag("--targets") ? { ...sc, targets: opt("--targets", "").split(",") } : sc));
+const scalingOnly = flag("--scaling");
+const visibilityOnly = flag("--visibility");
+const oneScenario = ["--sizes", "--post", "--routes", "--churn"].some(flag) && !scalingOnly;
+const loadCpus = parseCpuList(opt("--load-cpus", "0"));
+const cpusGiven = flag("--cpus");
+const workersGiven = flag("--workers");
+const proxyCpuList = cpusGiven ? parseCpuList(opt("--cpus", "1")) : defaultProxyCpus(availableParallelism(), loadCpus, workersGiven ? Math.max(...opt("--workers", "1").split(",").map(Number)) : 2);
+/** the workers axis: --workers, else doublings up to the CPUs given with --cpus, else 1 and 2 */
+const workerCounts = workersGiven ? opt("--workers", "1,2").split(",").map(Number) : cpusGiven ? doublingsUpTo(proxyCpuList.length) : [1, 2];
+const routesWorkers = opt("--routes-workers", quick ? "1,2" : "1,8").split(",").map(Number);
+const visibilityProbes = Number(opt("--visibility", quick ? "20" : "300"));
+const scenarios: Scenario[] = scalingOnly
+  ? [{ sizes: opt("--sizes", "0,1024").split(",").map(Number), post: 0, routes: 0, churn: 0, targets: opt("--targets", "skiff,nginx,haproxy").split(","), workers: workerCounts }]
+  : visibilityOnly
+    ? []
+    : oneScenario
+      ? [{
+          sizes: opt("--sizes", "0").split(",").map(Number),
+          post: Number(opt("--post", "0")),
+          routes: Number(opt("--routes", "0")),
+          churn: Number(opt("--churn", "0")),
+          targets: opt("--targets", ALL_TARGETS.join(",")).split(","),
+        }]
+      : [
+          { sizes: quick ? [0] : [0, 1024, 65536, 1048576], post: 0, routes: 0, churn: 0, targets: ALL_TARGETS },
+          { sizes: [0], post: 65536, routes: 0, churn: 0, targets: ALL_TARGETS },
+          { sizes: [0], post: 0, routes: quick ? 1000 : 1_000_000, churn: quick ? 100 : 1000, targets: ["direct", "skiff", "nginx"] },
+          { sizes: quick ? [0] : [0, 1024], post: 0, routes: 0, churn: 0, targets: ["skiff", "nginx", "haproxy"], workers: workerCounts },
+        ].map((sc) => (flag("--targets") ? { ...sc, targets: opt("--targets", "").split(",") } : sc));
+const runVisibility = visibilityOnly || (!scalingOnly && !oneScenario);
 
 // Bad options stop the bench before it starts anything, saying which and what is expected.
 {
   const usage = (msg: string) => {
-    console.error(`router-bench: ${msg}\nusage: bun bench/router/router-bench.ts [--quick] [--conns 64,256] [--duration 10] [--rounds 3] [--targets ${ALL_TARGETS.join(",")}] [--sizes 0,1024] [--post BYTES] [--routes N] [--churn PER_S] [--merge]`);
+    console.error(
+      `router-bench: ${msg}\nusage: bun bench/router/router-bench.ts [--quick] [--conns 64,256] [--duration 10] [--rounds 3] [--targets ${ALL_TARGETS.join(",")}] [--sizes 0,1024] [--post BYTES] [--routes N] [--churn PER_S] [--merge]\n       [--scaling] [--workers 1,2] [--cpus LIST] [--load-cpus LIST] [--routes-workers 1,8] [--visibility PROBES]`,
+    );
     process.exit(2);
   };
-  const known = ["--quick", "--merge", "--conns", "--duration", "--rounds", "--targets", "--sizes", "--post", "--routes", "--churn"];
+  const known = ["--quick", "--merge", "--scaling", "--conns", "--duration", "--rounds", "--targets", "--sizes", "--post", "--routes", "--churn", "--workers", "--cpus", "--load-cpus", "--routes-workers", "--visibility"];
   args.forEach((a, i) => {
     if (a.startsWith("--") && !known.includes(a)) usage(`unknown option ${a}`);
-    if (!a.startsWith("--") && !(i > 0 && known.slice(2).includes(args[i - 1]!))) usage(`unexpected argument ${a}`);
+    if (!a.startsWith("--") && !(i > 0 && known.slice(3).includes(args[i - 1]!))) usage(`unexpected argument ${a}`);
   });
   const whole = (name: string, xs: number[], min: number) => {
     if (xs.some((x) => !Number.isInteger(x) || x < min)) usage(`${name} takes whole numbers >= ${min}, got ${opt(name, "")}`);
   };
+  whole("--workers", workerCounts, 1);
+  whole("--routes-workers", routesWorkers, 1);
+  whole("--visibility", [visibilityProbes], 1);
   whole("--duration", [duration], 1);
   whole("--rounds", [rounds], 1);
   whole("--conns", conns, 1);
@@ -103,9 +142,9 @@ const scenarios: Scenario[] = oneScenario
   }
 }
 const HOST = "bench.skiff.localhost";
-/** the proxy under test; wrk and the backend share the other core */
-const PROXY_CPU = "1";
-const LOAD_CPU = "0";
+/** the proxy under test at one worker; wrk and the backend share the load CPUs */
+const PROXY_CPU = pinFor(1, proxyCpuList);
+const LOAD_CPU = loadCpus.join(",");
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-bench-"));
 const children: ChildProcess[] = [];
@@ -125,14 +164,6 @@ function start(cpus: string | null, cmd: string, argv: string[], env: Record<str
   return child;
 }
 
-function cpuTicks(pid: number): [number, number] {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return [Number(fields[11]), Number(fields[12])]; // utime, stime (fields 14, 15)
-}
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
-}
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
@@ -149,8 +180,8 @@ const STATUS_AUTH = { authorization: `Basic ${btoa(`router-status:${STATUS_PASS}
 const routeCount = async (s: Skiff) => Number(/^skiff_router_routes (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${s.statusPort}/metrics`, { headers: STATUS_AUTH })).text())?.[1] ?? NaN);
 
 let routerBundle: string | undefined;
-/** One skiff router on the proxy core with a NATS server of its own and the 10 base routes. */
-async function startSkiff(backendPort: number): Promise<Skiff> {
+/** One skiff router of `workers` workers (pinned as a proxy of that many) with a NATS server of its own and the 10 base routes. */
+async function startSkiff(backendPort: number, workers = 1): Promise<Skiff> {
   const nats = await startNatsServer();
   stopFns.push(() => nats.stop());
   if (!routerBundle) {
@@ -159,7 +190,8 @@ async function startSkiff(backendPort: number): Promise<Skiff> {
   }
   const port = await freePort();
   const statusPort = await freePort();
-  const router = start(PROXY_CPU, "node", [routerBundle], {
+  const router = start(pinFor(workers, proxyCpuList), "node", [routerBundle], {
+    SKIFF_ROUTER_WORKERS: String(workers),
     SKIFF_NATS_URL: nats.url,
     SKIFF_ROUTER_PORT: String(port),
     SKIFF_ROUTER_STATUS_PORT: String(statusPort),
@@ -259,6 +291,20 @@ function startChurn(s: Skiff, perSec: number) {
   };
 }
 
+/** wrk on the load CPUs, a thread per load CPU (-t1 on this machine, as every table before issue 16). */
+function runWrk(opts: { url: string; connections: number; seconds: number; host: string; script: string }): Promise<WrkResult> {
+  const threads = Math.max(1, Math.min(loadCpus.length, opts.connections));
+  const argv = ["-c", LOAD_CPU, "wrk", `-t${threads}`, `-c${opts.connections}`, `-d${opts.seconds}s`, "--latency", "-H", `Host: ${opts.host}`, "-s", opts.script, opts.url];
+  return new Promise((resolve, reject) => {
+    const p = spawn("taskset", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    killOnStop(p);
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    p.on("exit", (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk failed (${code}): ${out}`))));
+  });
+}
+
 /** Starts the backend and the proxies a scenario needs, measures every cell, and stops them all again. */
 async function runScenario(sc: Scenario): Promise<{ results: Result[]; notes: string[] }> {
   // The backend: uWS.js under Node on the load core, answering /bytes/<n> with n bytes; a request with a
@@ -288,63 +334,45 @@ uws.App().any('/*', (res, req) => {
 
   const ports: Record<string, number> = { direct: backendPort };
   const pids: Record<string, number | undefined> = { direct: undefined };
+  /** connections per run: the workers axis gives each worker its share */
+  const connsFor: Record<string, number> = {};
   const skiffs: Record<string, Skiff> = {};
   const notes: string[] = [];
-  const order = ["direct", "skiff", ...(sc.routes > 0 ? [ROUTES_T] : []), ...(sc.churn > 0 ? [CHURN_T] : []), "nginx", "haproxy"];
+  const scaling = sc.workers !== undefined;
+  const order: string[] = scaling
+    ? sc.workers!.flatMap((w) => ["skiff", "nginx", "haproxy"].filter((t) => sc.targets.includes(t)).map((t) => atWorkers(t, w)))
+    : ["direct", "skiff", ...(sc.routes > 0 ? [ROUTES_T] : []), ...(sc.churn > 0 ? [CHURN_T] : []), "nginx", "haproxy"].filter((t) => sc.targets.includes(t) || t === ROUTES_T || t === CHURN_T);
+  const workersOf = (key: string) => (scaling ? Number(key.slice(key.lastIndexOf("@") + 1)) : 1);
+  const baseOf = (key: string) => (scaling ? key.slice(0, key.lastIndexOf("@")) : key);
 
-  if (sc.targets.includes("skiff")) {
-    for (const t of ["skiff", ...(sc.routes > 0 ? [ROUTES_T] : []), ...(sc.churn > 0 ? [CHURN_T] : [])]) {
-      skiffs[t] = await startSkiff(backendPort);
-      ports[t] = skiffs[t]!.port;
-      pids[t] = skiffs[t]!.pid;
-    }
-    if (sc.routes > 0) {
-      const rssBefore = rssMiB(pids[ROUTES_T]!);
-      const l = await loadRoutes(skiffs[ROUTES_T]!, sc.routes);
-      const msg = `${ROUTES_T}: ${sc.routes.toLocaleString("en-US")} extra routes (one router.register each, a distinct endpoint per route, stale threshold 3600 s) loaded over NATS in ${l.seconds} s (${l.perSec.toLocaleString("en-US")}/s, batches of 5,000, at most 50,000 ahead of the router's /metrics route count); table ${l.routes.toLocaleString("en-US")} routes; RSS ${rssBefore} MiB before loading, ${rssMiB(pids[ROUTES_T]!)} MiB after.`;
-      console.log(msg);
-      notes.push(msg);
+  for (const key of order) {
+    const t = baseOf(key);
+    const w = workersOf(key);
+    if (t === "skiff" || t === ROUTES_T || t === CHURN_T) {
+      if (!sc.targets.includes("skiff")) continue;
+      skiffs[key] = await startSkiff(backendPort, w);
+      ports[key] = skiffs[key]!.port;
+      pids[key] = skiffs[key]!.pid;
+    } else if (t === "nginx") {
+      ports[key] = await freePort();
+      const conf = join(dir, `nginx-${ports[key]}.conf`);
+      writeFileSync(conf, nginxConf(dir, ports[key]!, backendPort, w));
+      pids[key] = start(pinFor(w, proxyCpuList), "nginx", ["-c", conf, "-p", dir]).pid;
+      await waitForPort(ports[key]!);
+    } else if (t === "haproxy") {
+      ports[key] = await freePort();
+      const conf = join(dir, `haproxy-${ports[key]}.cfg`);
+      writeFileSync(conf, haproxyConf(ports[key]!, backendPort, w));
+      pids[key] = start(pinFor(w, proxyCpuList), "haproxy", ["-f", conf, "-db"]).pid;
+      await waitForPort(ports[key]!);
     }
   }
-  if (sc.targets.includes("nginx")) {
-    ports.nginx = await freePort();
-    const conf = join(dir, "nginx.conf");
-    writeFileSync(
-      conf,
-      `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path ${dir}/ngx-body; proxy_temp_path ${dir}/ngx-proxy; fastcgi_temp_path ${dir}/ngx-fcgi; uwsgi_temp_path ${dir}/ngx-uwsgi; scgi_temp_path ${dir}/ngx-scgi;
-  client_max_body_size 1g; proxy_request_buffering off;
-  upstream backend { server 127.0.0.1:${backendPort}; keepalive 512; }
-  server { listen 127.0.0.1:${ports.nginx}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_buffering on; } } }`,
-    );
-    pids.nginx = start(PROXY_CPU, "nginx", ["-c", conf, "-p", dir]).pid;
-    await waitForPort(ports.nginx);
-  }
-  if (sc.targets.includes("haproxy")) {
-    ports.haproxy = await freePort();
-    const conf = join(dir, "haproxy.cfg");
-    writeFileSync(
-      conf,
-      `global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  option forwardfor
-  http-reuse always
-frontend fe
-  bind 127.0.0.1:${ports.haproxy}
-  default_backend be
-backend be
-  server s1 127.0.0.1:${backendPort}
-`,
-    );
-    pids.haproxy = start(PROXY_CPU, "haproxy", ["-f", conf, "-db"]).pid;
-    await waitForPort(ports.haproxy);
+  if (sc.routes > 0 && skiffs[ROUTES_T]) {
+    const rssBefore = rssMiB(processTree(pids[ROUTES_T]!));
+    const l = await loadRoutes(skiffs[ROUTES_T]!, sc.routes);
+    const msg = `${ROUTES_T}: ${sc.routes.toLocaleString("en-US")} extra routes (one router.register each, a distinct endpoint per route, stale threshold 3600 s) loaded over NATS in ${l.seconds} s (${l.perSec.toLocaleString("en-US")}/s, batches of 5,000, at most 50,000 ahead of the router's /metrics route count); table ${l.routes.toLocaleString("en-US")} routes; RSS ${rssBefore} MiB before loading, ${rssMiB(processTree(pids[ROUTES_T]!))} MiB after (1 worker).`;
+    console.log(msg);
+    notes.push(msg);
   }
 
   const results: Result[] = [];
@@ -353,9 +381,10 @@ backend be
     for (const c of conns) {
       const cell: Record<string, Run[]> = {};
       const live = order.filter((t) => ports[t] !== undefined);
+      for (const key of live) connsFor[key] = scaling ? c * workersOf(key) : c;
       const url = (t: string) => `http://127.0.0.1:${ports[t]}/bytes/${size}`;
       const measure = async (t: string, seconds: number) => {
-        const wrk = () => runWrk({ url: url(t), connections: c, seconds, host: HOST, cpus: LOAD_CPU, script });
+        const wrk = () => runWrk({ url: url(t), connections: connsFor[t]!, seconds, host: HOST, script });
         if (t !== CHURN_T) return wrk();
         // churn from 1 s before the measurement, so the unregisters run too
         const churn = startChurn(skiffs[CHURN_T]!, sc.churn);
@@ -374,9 +403,11 @@ backend be
       for (let r = 0; r < rounds; r++)
         for (const t of live) {
           const pid = pids[t];
-          const before: [number, number] = pid ? cpuTicks(pid) : [0, 0];
+          // nginx's workers are processes of their own; skiff's and HAProxy's are threads of one
+          const tree = pid ? processTree(pid) : [];
+          const before = cpuTicks(tree);
           const w = await measure(t, duration);
-          const after: [number, number] = pid ? cpuTicks(pid) : [0, 0];
+          const after = cpuTicks(tree);
           const per = (ticks: number) => (pid && w.requests ? ((ticks / CLK_TCK) * 1e6) / w.requests : NaN);
           const run: Run = {
             rps: Math.round(w.rps),
@@ -389,9 +420,9 @@ backend be
             cpuUs: round1(per(after[0] - before[0] + after[1] - before[1])),
           };
           (cell[t] ??= []).push(run);
-          console.log(JSON.stringify({ round: r, target: t, size, connections: c, post: sc.post, ...run }));
+          console.log(JSON.stringify({ round: r, target: t, size, connections: connsFor[t], post: sc.post, ...run }));
         }
-      for (const t of live) results.push(summarizeRuns(t, size, c, cell[t]!, pids[t] !== undefined, pids[t] ? rssMiB(pids[t]!) : null));
+      for (const t of live) results.push(summarizeRuns(t, size, connsFor[t]!, cell[t]!, pids[t] !== undefined, pids[t] ? rssMiB(processTree(pids[t]!)) : null));
     }
   if (churnRates.length) {
     const reg = churnRates.filter((_, i) => i % 2 === 0);
@@ -400,9 +431,93 @@ backend be
       `${CHURN_T}: router.register and router.unregister published from the bench process (one route per message, distinct hosts, each unregistered 1 s after it was registered) from 1 s before each of its wrk runs to the end of it; measured rates per run: register ${reg.join(", ")}/s, unregister ${unreg.join(", ")}/s. The bench process and nats-server are not pinned.`,
     );
   }
+  if (sc.routes > 0 && sc.targets.includes("skiff")) notes.push(...(await routesMemory(backendPort, sc.routes)));
   await stopAll();
   return { results, notes };
 }
+
+/**
+ * The memory of a table of `routes` routes in routers of each of --routes-workers workers (issue 16: 1M
+ * routes cost about the same with 8 workers as with 1): each router loads the table, its RSS is read
+ * before and after, and the difference per extra worker is what a worker adds.
+ */
+async function routesMemory(backendPort: number, routes: number): Promise<string[]> {
+  const rows: { workers: number; idle: number; loaded: number; seconds: number }[] = [];
+  for (const w of routesWorkers) {
+    const s = await startSkiff(backendPort, w);
+    await Bun.sleep(500);
+    const idle = rssMiB(processTree(s.pid));
+    const l = await loadRoutes(s, routes);
+    await Bun.sleep(1000);
+    rows.push({ workers: w, idle, loaded: rssMiB(processTree(s.pid)), seconds: l.seconds });
+    await stopChildren(children.splice(children.findIndex((c) => c.pid === s.pid), 1), { graceMs: 2_000 });
+  }
+  lastRoutesMemory = { routes, rows };
+  const one = rows.find((r) => r.workers === 1);
+  return [
+    `routes memory (issue 16): the same ${routes.toLocaleString("en-US")} routes loaded into routers of ${rows.map((r) => r.workers).join(" and ")} workers, one after the other, each with its own NATS; RSS of the whole process (every thread): ` +
+      rows
+        .map((r) => `${r.workers} worker${r.workers > 1 ? "s" : ""}: ${r.idle} MiB idle, ${r.loaded} MiB loaded (in ${r.seconds} s)` + (one && r.workers > 1 ? `, ${r.loaded - one.loaded} MiB more than 1 worker (${round1((r.loaded - one.loaded) / (r.workers - 1))} MiB per extra worker)` : ""))
+        .join("; ") +
+      ". The table (stores, arena, WASM matcher) lives once in shared memory whatever the workers; a worker adds its thread and V8 isolate, its uWS app, a 4-byte in-flight count per endpoint row, and small caches of the routes it served.",
+  ];
+}
+let lastRoutesMemory: { routes: number; rows: { workers: number; idle: number; loaded: number; seconds: number }[] } | undefined;
+
+/**
+ * Route-change visibility (issue 16): a skiff of max(--workers) workers, `probes` hosts registered and
+ * unregistered one after the other, each timed until every worker serves the change; idle, then under
+ * 1,000 registrations + 1,000 unregistrations per second (100 with --quick).
+ */
+async function runVisibilityScenario(): Promise<{ tables: Table[]; figures: Record<string, number>; notes: string[] }> {
+  const backendPort = await freePort();
+  const backendFile = join(dir, "visibility-backend.cjs");
+  writeFileSync(backendFile, `require(${JSON.stringify(join(root, "node_modules", "uWebSockets.js"))}).App().any('/*', (res) => res.end('ok')).listen('127.0.0.1', ${backendPort}, 1, (s) => { if (!s) process.exit(1); });`);
+  start(LOAD_CPU, "node", [backendFile]);
+  await waitForPort(backendPort);
+  const workers = Math.max(2, ...workerCounts.filter((w) => w <= proxyCpuList.length));
+  const s = await startSkiff(backendPort, workers);
+  const conns = await connectionPerWorker(s.port, s.statusPort, STATUS_AUTH, HOST, workers);
+  const churnRate = quick ? 100 : 1000;
+  const scrapeDelay = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${s.statusPort}/metrics`, { headers: STATUS_AUTH })).text();
+    return Number(/skiff_router_route_change_delay_seconds\{quantile="0.99"\} ([\d.e-]+)/.exec(text)?.[1] ?? NaN) * 1000;
+  };
+  const rows: (string | number)[][] = [];
+  const figures: Record<string, number> = {};
+  for (const condition of ["idle", "churn"] as const) {
+    await scrapeDelay(); // starts the router's own window afresh
+    const churn = condition === "churn" ? startChurn(s, churnRate) : undefined;
+    if (churn) await Bun.sleep(1000);
+    const samples: VisibilitySamples = await measureVisibility(s.bus, conns, backendPort, visibilityProbes, condition);
+    await churn?.stop();
+    const internal = await scrapeDelay();
+    for (const [kind, xs] of [["register", samples.register], ["unregister", samples.unregister]] as const) {
+      const label = condition === "idle" ? "no other changes" : `${churnRate.toLocaleString("en-US")} reg + ${churnRate.toLocaleString("en-US")} unreg/s`;
+      rows.push([label, `router.${kind}`, xs.length, round2(summarize(xs).median), round2(percentile(xs, 99)), round2(percentile(xs, 99.9)), round2(Math.max(...xs)), round2(internal)]);
+      figures[`visibility.${condition}.${kind}.p50_ms`] = round2(summarize(xs).median);
+      figures[`visibility.${condition}.${kind}.p99_ms`] = round2(percentile(xs, 99));
+      figures[`visibility.${condition}.${kind}.max_ms`] = round2(Math.max(...xs));
+      figures[`visibility.${condition}.router_p99_ms`] = round2(internal);
+    }
+  }
+  for (const c of conns) c.close();
+  await stopAll();
+  return {
+    tables: [
+      {
+        title: `Route-change visibility: from router.register/unregister published to every one of ${workers} workers serving it (ms)`,
+        columns: ["other route changes", "change", "samples", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "router's own p99 ms"],
+        rows,
+        notes: `${visibilityProbes} hosts, each registered then unregistered, one at a time; each change timed from its publish (so NATS's delivery is in) until a keep-alive connection to each worker (found from the per-worker counters in /metrics) answers 200 (404 after the unregister), polling request after request, so at the resolution of one round trip. "Router's own p99" is skiff_router_route_change_delay_seconds: from the change's arrival off the bus to its application to the one shared table, which every worker reads from then on. The router's ${workers} workers pinned to CPUs ${pinFor(workers, proxyCpuList)}; the bench process, which publishes, polls and churns, and nats-server are not pinned.`,
+        charts: [{ values: ["p50 ms", "p99 ms"], groupBy: ["other route changes", "change"], axis: "ms until every worker serves the change (lower is better)" }],
+      },
+    ],
+    figures,
+    notes: [],
+  };
+}
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
   const loadBefore = loadavg().map((l) => l.toFixed(2)).join(" ");
@@ -416,6 +531,25 @@ async function main() {
   for (const sc of scenarios) {
     console.log(`scenario: ${JSON.stringify(sc)}`);
     const { results, notes } = await runScenario(sc);
+    if (sc.workers) {
+      const pins = Object.fromEntries(sc.workers.map((w) => [w, pinFor(w, proxyCpuList)]));
+      const shared = sc.workers.some((w) => pinFor(w, proxyCpuList).split(",").some((c) => loadCpus.includes(Number(c))));
+      tables.push(
+        ...scalingTables(
+          results,
+          sc.sizes,
+          pins,
+          `${runOf} Medians of ${rounds} alternating round(s) of wrk -t${loadCpus.length} -d${duration}s with ${conns.join("/")} connections per worker, wrk and the backend on CPU ${LOAD_CPU}; a proxy of W workers (skiff: SKIFF_ROUTER_WORKERS=W threads; nginx: worker_processes W, each with a reuseport listen socket, and its master; HAProxy: nbthread W) pinned to the CPUs in the table, its CPU summed over all its threads and processes. Scaling efficiency = req/s at W ÷ (W × req/s at 1 worker) for the same proxy; "× nginx" is against nginx at the same W.` +
+            (shared
+              ? ` On this machine the CPUs beyond the first are the load generator's: a second worker shares its core with wrk and the backend, so req/s at 2 workers is bounded by that contention for every proxy alike, and the efficiencies compare the proxies under the same handicap; they are not the scaling of a machine with a core per worker. CPU µs per request stays comparable (what each request costs, whatever the contention).`
+              : ""),
+        ),
+      );
+      Object.assign(figures, scalingFigures(results));
+      extraNotes.push(...notes);
+      for (const r of results) if (r.failures > 0) failed.push(`workers ${r.target} ${r.size} B c${r.connections}: ${r.failures}`);
+      continue;
+    }
     const tableNotes =
       `${runOf} Medians of ${rounds} alternating round(s) of wrk -t1 -d${duration}s (p50/p99/p99.9 from wrk's histogram); spread = ±half the min–max range over the rounds, as % of the median; proxy on CPU ${PROXY_CPU}, wrk and backend on CPU ${LOAD_CPU}.` +
       (sc.post > 0 ? ` Every request a POST with a ${sc.post}-byte body (wrk Lua script), read to its end by the backend before it answers; nginx with \`proxy_request_buffering off\` (streams the body as skiff does) and \`client_max_body_size 1g\`; HAProxy streams bodies by default.` : "") +
@@ -424,11 +558,26 @@ async function main() {
     Object.assign(figures, routerFigures(results, sc));
     extraNotes.push(...notes);
     for (const r of results) if (r.failures > 0) failed.push(`${sc.post ? `POST ${sc.post} B, ` : ""}${targetLabel(r.target, sc)} ${r.size} B c${r.connections}: ${r.failures}`);
+    if (lastRoutesMemory) {
+      // a note and figures, not a table: every router table is a latency table (p99.9 ms and all)
+      const m = lastRoutesMemory;
+      for (const r of m.rows) {
+        figures[`routes_memory.w${r.workers}.rss_idle_mib`] = r.idle;
+        figures[`routes_memory.w${r.workers}.rss_loaded_mib`] = r.loaded;
+      }
+      lastRoutesMemory = undefined;
+    }
+  }
+  if (runVisibility) {
+    console.log("scenario: route-change visibility");
+    const v = await runVisibilityScenario();
+    tables.push(...v.tables.map((t) => ({ ...t, notes: `${runOf} ${t.notes}` })));
+    Object.assign(figures, v.figures);
   }
   if (failed.length) console.error(`requests failed: ${failed.join("; ")}`);
   const loadAfter = loadavg().map((l) => l.toFixed(2)).join(" ");
   let notes = [
-    `Pinned: every proxy (skiff, nginx 1 worker, HAProxy 1 thread) with \`taskset -c ${PROXY_CPU}\`; wrk -t1 and the uWS.js backend with \`taskset -c ${LOAD_CPU}\`. "direct" is wrk straight to the backend, both on CPU ${LOAD_CPU}.`,
+    `Pinned: every proxy of one worker (skiff with SKIFF_ROUTER_WORKERS=1, nginx 1 worker, HAProxy 1 thread) with \`taskset -c ${PROXY_CPU}\`; wrk and the uWS.js backend with \`taskset -c ${LOAD_CPU}\`; the workers tables say where each worker count ran. "direct" is wrk straight to the backend, both on CPU ${LOAD_CPU}.`,
     "Proxy CPU µs/req = (utime + stime of the proxy process over the run) / requests served: the fairest single figure on a shared machine; req/s and p99 move with other work.",
     `Run of ${stamp}: the machine's 2 cores were shared with other work while this ran: load average ${loadBefore} before, ${loadAfter} after. Compare ratios within one run. Every round's figures are in the JSON (\`<target>.b<size>.c<conns>.round<i>.*\`).`,
     ...extraNotes.map((n) => `Run of ${stamp}: ${n}`),

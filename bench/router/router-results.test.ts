@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { CHURN_T, ROUTES_T, routerFigures, routerTables, summarizeRuns, tableTitle, type Run, type Scenario } from "./router-results.ts";
+import { atWorkers, CHURN_T, ROUTES_T, routerFigures, routerTables, scalingFigures, scalingTables, summarizeRuns, tableTitle, type Run, type Scenario } from "./router-results.ts";
+import { defaultProxyCpus, doublingsUpTo, parseCpuList, pinFor } from "./proxies.ts";
 
 const run = (rps: number, p99ms: number, cpuUs: number): Run => ({ rps, p50ms: p99ms / 4, p99ms, p999ms: p99ms * 2, failures: 0, cpuUs, userUs: cpuUs / 3, sysUs: (cpuUs * 2) / 3 });
 const get: Scenario = { sizes: [0], post: 0, routes: 0, churn: 0, targets: ["direct", "skiff", "nginx"] };
@@ -60,4 +61,37 @@ test("POST, loaded-routes and churn scenarios are told apart in titles, labels a
   expect(t!.rows.map((r) => r[0])).toEqual(["direct", "skiff (10 routes)", "nginx", "skiff +1,000,000 routes", "skiff, 1,000 reg+unreg/s"]);
   expect(t!.columns).toContain("× skiff req/s");
   expect(Object.keys(routerFigures(more, loaded))).toEqual(expect.arrayContaining(["skiff_routes1000000.b0.c256.req_s", "skiff_churn1000.b0.c256.round1.p999_ms"]));
+});
+
+test("the workers axis: each proxy's scaling efficiency against itself at one worker, ratios to nginx at the same count (issue 16)", () => {
+  const r = [
+    summarizeRuns(atWorkers("skiff", 1), 0, 64, [run(50_000, 2, 14)], true, 90),
+    summarizeRuns(atWorkers("nginx", 1), 0, 64, [run(60_000, 1.5, 10)], true, 9),
+    summarizeRuns(atWorkers("skiff", 2), 0, 128, [run(90_000, 2, 14.5)], true, 100),
+    summarizeRuns(atWorkers("nginx", 2), 0, 128, [run(100_000, 1.5, 10)], true, 18),
+  ];
+  const [t] = scalingTables(r, [0], { 1: "1", 2: "1,0" }, "notes");
+  const col = (name: string) => t!.columns.indexOf(name);
+  const row = (target: string, w: string) => t!.rows.find((x) => x[0] === target && x[1] === w)!;
+  expect(row("skiff", "2")[col("scaling efficiency")]).toBe(0.9);
+  expect(row("nginx", "2")[col("scaling efficiency")]).toBe(0.83);
+  expect(row("skiff", "1")[col("scaling efficiency")]).toBeNaN();
+  expect(row("skiff", "2")[col("× nginx CPU")]).toBe(1.45);
+  expect(row("skiff", "2")[col("CPUs")]).toBe("1,0");
+  expect(t!.columns).toContain("p99.9 ms");
+  const f = scalingFigures(r);
+  expect(f["scaling.skiff.w2.b0.c128.efficiency"]).toBe(0.9);
+  expect(f["scaling.nginx.w1.b0.c64.cpu_us_per_req"]).toBe(10);
+});
+
+test("proxies of W workers are pinned to the first W CPUs, the default list puts the load CPUs last (issue 16)", () => {
+  expect(parseCpuList("0-3,6,2")).toEqual([0, 1, 2, 3, 6]);
+  expect(() => parseCpuList("x")).toThrow("not a CPU list");
+  expect(defaultProxyCpus(2, [0], 2)).toEqual([1, 0]);
+  expect(defaultProxyCpus(32, [0, 1, 2, 3], 8)).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31]);
+  expect(pinFor(1, [1, 0])).toBe("1");
+  expect(pinFor(2, [1, 0])).toBe("1,0");
+  expect(pinFor(4, [1, 0])).toBe("1,0");
+  expect(doublingsUpTo(24)).toEqual([1, 2, 4, 8, 16, 24]);
+  expect(doublingsUpTo(1)).toEqual([1]);
 });

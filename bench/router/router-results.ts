@@ -27,6 +27,8 @@ export interface Scenario {
   /** routes/s registered and unregistered on a third skiff router ("skiff+churn") while it is measured */
   churn: number;
   targets: string[];
+  /** the workers axis (issue 16): every target at each of these worker counts (connections per worker) */
+  workers?: number[];
 }
 
 export interface Result {
@@ -183,6 +185,92 @@ export function routerFigures(results: Result[], sc: Scenario): Record<string, n
       put(`${rk}.p999_ms`, x.p999ms);
       put(`${rk}.failures`, x.failures);
       put(`${rk}.cpu_us_per_req`, x.cpuUs);
+    });
+  }
+  return figures;
+}
+
+/** A target at a number of workers in the scaling scenario: `skiff@2`. */
+export const atWorkers = (target: string, workers: number) => `${target}@${workers}`;
+export function splitWorkers(key: string): { target: string; workers: number } {
+  const at = key.lastIndexOf("@");
+  return at < 0 ? { target: key, workers: 1 } : { target: key.slice(0, at), workers: Number(key.slice(at + 1)) };
+}
+
+export function scalingTitle(size: number): string {
+  return `Workers: ${size}-byte responses at 1, 2, … workers (req/s, CPU per request, scaling efficiency)`;
+}
+
+/**
+ * One table per response size: every proxy at every worker count, with its CPU per request, its
+ * ratios to nginx at the same count, and its scaling efficiency: req/s at W ÷ (W × req/s at 1 worker).
+ * `pins` names the CPUs each worker count was pinned to.
+ */
+export function scalingTables(results: Result[], sizes: number[], pins: Record<number, string>, notes: string): Table[] {
+  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
+  return sizes.map((size) => {
+    const rows = results
+      .filter((r) => r.size === size)
+      .map((r) => {
+        const { target, workers } = splitWorkers(r.target);
+        const one = results.find((x) => x.size === size && x.target === atWorkers(target, 1));
+        const nginx = results.find((x) => x.size === size && x.target === atWorkers("nginx", workers));
+        return [
+          target,
+          String(workers),
+          pins[workers] ?? "",
+          String(r.connections),
+          r.rps,
+          fmtSpread(r.rpsSpread),
+          ratio(r.rps, nginx?.rps),
+          workers === 1 ? NaN : one ? Math.round((r.rps / (workers * one.rps)) * 100) / 100 : NaN,
+          r.p50ms,
+          r.p99ms,
+          r.p999ms,
+          String(r.failures),
+          r.cpuUsPerReq ?? NaN,
+          fmtSpread(r.cpuSpread),
+          ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
+          r.rssMiB === null ? NaN : String(r.rssMiB),
+        ];
+      });
+    return {
+      title: scalingTitle(size),
+      columns: ["target", "workers", "CPUs", "conns", "req/s", "req/s spread", "× nginx req/s", "scaling efficiency", "p50 ms", "p99 ms", "p99.9 ms", "failures", "proxy CPU µs/req", "CPU spread", "× nginx CPU", "RSS MiB"],
+      rows,
+      notes,
+      charts: [
+        { title: `Workers, ${size}-byte responses: throughput`, values: ["req/s"], groupBy: ["workers"], seriesBy: "target", axis: "requests per second, median of rounds (higher is better)" },
+        { title: `Workers, ${size}-byte responses: proxy CPU per request`, values: ["proxy CPU µs/req"], groupBy: ["workers"], seriesBy: "target", axis: "proxy CPU µs per request, user + system, all of its threads or processes (lower is better)" },
+        { title: `Workers, ${size}-byte responses: scaling efficiency`, values: ["scaling efficiency"], groupBy: ["workers"], seriesBy: "target", axis: "req/s at W workers ÷ (W × req/s at 1) (1 is perfect)" },
+      ],
+    };
+  });
+}
+
+/** Flat figures of the scaling scenario: `scaling.<target>.w<W>.b<size>.c<conns>.*`, with `.efficiency` for W > 1. */
+export function scalingFigures(results: Result[]): Record<string, number> {
+  const figures: Record<string, number> = {};
+  for (const r of results) {
+    const { target, workers } = splitWorkers(r.target);
+    const k = `scaling.${target}.w${workers}.b${r.size}.c${r.connections}`;
+    const put = (name: string, v: number | null) => {
+      if (v !== null && Number.isFinite(v)) figures[`${k}.${name}`] = v;
+    };
+    put("req_s", r.rps);
+    put("req_s_spread", r.rpsSpread);
+    put("p50_ms", r.p50ms);
+    put("p99_ms", r.p99ms);
+    put("p999_ms", r.p999ms);
+    put("failures", r.failures);
+    put("cpu_us_per_req", r.cpuUsPerReq);
+    put("cpu_spread", r.cpuSpread);
+    put("rss_mib", r.rssMiB);
+    const one = results.find((x) => x.size === r.size && x.target === atWorkers(target, 1));
+    if (workers > 1 && one) put("efficiency", Math.round((r.rps / (workers * one.rps)) * 1000) / 1000);
+    r.rounds.forEach((x, i) => {
+      put(`round${i + 1}.req_s`, x.rps);
+      put(`round${i + 1}.cpu_us_per_req`, x.cpuUs);
     });
   }
   return figures;

@@ -163,7 +163,7 @@ export class RouteTableReader {
   endpointsOf(pool: RoutePool): Endpoint[] {
     for (;;) {
       const seq = this.begin();
-      this.fresh.length = this.refreshes.length = 0;
+      this.clearViews();
       const out: Endpoint[] = [];
       try {
         const n = this.isCurrent(pool) ? this.pools.count[pool.id]! : 0;
@@ -183,7 +183,7 @@ export class RouteTableReader {
   pick(pool: RoutePool, opts: PickOptions): Endpoint | undefined {
     for (;;) {
       const seq = this.begin();
-      this.fresh.length = this.refreshes.length = 0;
+      this.clearViews();
       this.nextCursor = -1;
       let view: Endpoint | undefined;
       try {
@@ -320,7 +320,13 @@ export class RouteTableReader {
       r.view.refresh(r.details);
       r.view.detailsGen = r.detailsGen;
     }
-    this.fresh.length = this.refreshes.length = 0;
+    this.clearViews();
+  }
+
+  /** Forgets the views a read made (setting an array's length costs a runtime call: only when there are any). */
+  private clearViews(): void {
+    if (this.fresh.length !== 0) this.fresh.length = 0;
+    if (this.refreshes.length !== 0) this.refreshes.length = 0;
   }
 
   /** A string of the arena; "" for an offset a torn read made up. */
