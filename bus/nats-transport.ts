@@ -1,7 +1,8 @@
 // The production Transport: a nats.js connection that reconnects forever with jitter and drains on
 // close. Subscriptions use callbacks so a message is handled in the tick it arrives.
 
-import { connect, createInbox, type NatsConnection } from "nats";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { connect, createInbox, type NatsConnection, type TlsOptions } from "nats";
 import type { BusStatus, Transport } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { inboxPrefixFor } from "./nats-permissions.ts";
@@ -34,6 +35,18 @@ export function natsTlsFromEnv(env: Record<string, string | undefined>): NatsTls
   return { caFile: env.SKIFF_TLS_CA, certFile: env.SKIFF_TLS_CERT || undefined, keyFile: env.SKIFF_TLS_KEY || undefined };
 }
 
+/**
+ * nats.js sends no SNI name for a server given by IP address, so Node would check the certificate against
+ * "localhost". The certificate must instead name one of the configured servers (by IP or DNS name).
+ */
+function serverIdentityCheck(servers: string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+  const names = servers.map((s) => new URL(s.includes("://") ? s : `nats://${s}`).hostname.replace(/^\[|\]$/g, ""));
+  return (_host, cert) => {
+    for (const name of names) if (checkServerIdentity(name, cert) === undefined) return undefined;
+    return new Error(`the NATS server's certificate names none of ${names.join(", ")}`);
+  };
+}
+
 export class BusConnectError extends Error {
   override name = "BusConnectError";
 }
@@ -55,7 +68,8 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
       waitOnFirstConnect: true,
       pingInterval: 10_000,
       inboxPrefix,
-      ...(config.tls ? { tls: { caFile: config.tls.caFile, certFile: config.tls.certFile, keyFile: config.tls.keyFile } } : {}),
+      // checkServerIdentity goes through to Node's tls.connect (nats.js's TlsOptions does not list it)
+      ...(config.tls ? { tls: { caFile: config.tls.caFile, certFile: config.tls.certFile, keyFile: config.tls.keyFile, checkServerIdentity: serverIdentityCheck(config.servers) } as TlsOptions } : {}),
     });
   } catch (err) {
     throw new BusConnectError(`cannot connect to NATS at ${config.servers.join(",")}: ${(err as Error).message}`, {

@@ -5,7 +5,7 @@
 // Where systemd does not run, `supervise` runs the same unit files (supervisor.ts).
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { natsServerConfig } from "../bus/nats-permissions.ts";
 import { createKeyAndCsr, fingerprint, issueCertificate } from "./cluster-ca.ts";
@@ -157,7 +157,6 @@ function componentEnv(layout: NodeLayout, component: Component, answer: JoinAnsw
     SKIFF_TLS_KEY: layout.keyFile,
     // every fetch (packages, droplets, the API) trusts the cluster CA
     NODE_EXTRA_CA_CERTS: layout.caFile,
-    HOME: data,
     SKIFF_DATA_DIR: data,
   };
   if (component === "agent") env.SKIFF_AGENT_DIR = data;
@@ -185,14 +184,34 @@ export async function join(layout: NodeLayout, o: { role: Role; token: string; n
   }
   writeAtomic(layout.nodeFile, JSON.stringify(node, null, 2));
   const sm = serviceManagerFor(layout);
+  const running = new Set((await sm.status()).filter((u) => u.active !== "inactive" && u.active !== "failed").map((u) => u.unit));
+  traversable(layout);
   for (const component of roleComponents[o.role]) {
     mkdirSync(layout.stateDir(component), { recursive: true, mode: component === "agent" ? 0o711 : 0o700 });
+    if (component === "agent") chmodSync(layout.stateDir(component), 0o711);
     writeAtomic(layout.envFile(component), envFileText(componentEnv(layout, component, answer, component === "nats-sync" ? {} : o.set), `skiff ${component}: written by skiff-node join; 0600`));
     const unit = writeUnit(layout, component);
     await sm.enableNow(unit);
+    // joining again gives new credentials: a unit already running takes them up by a restart
+    if (running.has(unit)) await sm.restart(unit);
     if (o.wait && component !== "nats-sync") await waitReady(layout, sm, unit);
   }
   console.log(`joined the cluster as ${o.role} ${o.name} (${o.address}); ${roleComponents[o.role].map(unitName).join(", ")} running under ${sm.kind}`);
+}
+
+/**
+ * The agent's instances run as uids of their own and must pass through to their folders: the folders
+ * above every state dir may be entered (0711, never listed) — /var/lib/skiff on a real host, and the
+ * test hosts' roots.
+ */
+function traversable(layout: NodeLayout): void {
+  const top = resolve(layout.stateDir("x"), "..");
+  mkdirSync(top, { recursive: true, mode: 0o711 });
+  for (let d = top; d.startsWith(layout.root) && d !== "/"; d = resolve(d, "..")) {
+    const mode = statSync(d).mode & 0o777;
+    if ((mode & 0o011) !== 0o011) chmodSync(d, mode | 0o011);
+    if (d === layout.root) break;
+  }
 }
 
 function csrFor(keyFile: string, name: string): string {
@@ -204,7 +223,7 @@ function csrFor(keyFile: string, name: string): string {
 export async function init(layout: NodeLayout, o: { name: string; address: string; domain: string; databaseUrl?: string; ttl: string; uses: number }): Promise<string> {
   ensureDirs(layout);
   createCluster(layout.registrarDir, { name: o.name, address: o.address, domain: o.domain, databaseUrl: o.databaseUrl });
-  writeAtomic(layout.envFile("registrar"), envFileText({ SKIFF_REGISTRAR_DIR: layout.registrarDir, HOME: layout.registrarDir }, "skiff registrar: written by skiff-node init; 0600"));
+  writeAtomic(layout.envFile("registrar"), envFileText({ SKIFF_REGISTRAR_DIR: layout.registrarDir }, "skiff registrar: written by skiff-node init; 0600"));
   const sm = serviceManagerFor(layout);
   const unit = writeUnit(layout, "registrar");
   await sm.enableNow(unit);
