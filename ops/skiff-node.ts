@@ -290,6 +290,7 @@ export async function rotateCerts(layout: NodeLayout): Promise<string> {
     writeAtomic(f.key, own.keyPem);
     writeAtomic(f.cert, own.certPem);
     await sm.restart(unitName("registrar"));
+    await waitReady(layout, sm, unitName("registrar"), 20_000);
   }
   return answer.cert_pem;
 }
