@@ -126,6 +126,9 @@ describe("NATS permissions per component (issue 27)", () => {
     await router.flush();
     const greeting = await agent.request(Subjects.routerGreet, "router.greet", {}, "router.start", { timeoutMs: 1000 });
     expect(greeting.id).toBe("r1");
+    // the controller learns routers the same way (the console's metrics history), and hears router.start
+    expect((await controller.request(Subjects.routerGreet, "router.greet", {}, "router.start", { timeoutMs: 1000 })).id).toBe("r1");
+    expect(await heard(controller, Subjects.routerStart, () => router.publish(Subjects.routerStart, "router.start", { id: "r1", hosts: ["198.18.0.9"], minimumRegisterIntervalInSeconds: 20, pruneThresholdInSeconds: 120 }))).toBe(1);
     routerStart.unsubscribe();
     // everyone answers vcap.component.discover; only the operator (tests, debugging) may ask
     const { discoverComponents } = await import("./component-discovery.ts");

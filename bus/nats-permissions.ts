@@ -61,8 +61,10 @@ export function permissionsFor(identity: NatsIdentity): NatsPermissions {
         publish: [
           deaStartSubject(every), Subjects.deaStop, Subjects.deaUpdate, Subjects.deaFindDroplet, Subjects.deaLogsRecent,
           Subjects.deaLocate, Subjects.healthManagerStart, stagingStartSubject(every), logsSubject(every), announce,
+          // the console's metrics history finds routers by greeting them (controller/src/metrics)
+          Subjects.routerGreet,
         ],
-        subscribe: [Subjects.deaAdvertise, Subjects.deaShutdown, Subjects.deaHeartbeat, Subjects.dropletExited, logsSubject(every), discover, own],
+        subscribe: [Subjects.deaAdvertise, Subjects.deaShutdown, Subjects.deaHeartbeat, Subjects.dropletExited, logsSubject(every), Subjects.routerStart, discover, own],
         responses: answers,
       };
     case "health":
