@@ -4,7 +4,7 @@ import { ApiClient, CliError } from "./client.ts";
 import { loadConfig, saveConfig, type CliConfig } from "./config.ts";
 import { parseMegabytes } from "./manifest.ts";
 import { formatLine, type Out } from "./output.ts";
-import { push, streamLogs } from "./push.ts";
+import { push, pushTarget, streamLogs } from "./push.ts";
 import { bytes, mb, table } from "./table.ts";
 
 export interface Args {
@@ -229,11 +229,13 @@ export const commands: Record<string, Command> = {
     },
   },
   push: {
-    usage: "push [DIR] [-f manifest.yml] [--name NAME] [-i N] [-m 256M] [-k 1G] [-c CMD] [-b BUILDPACK] [--random-route] [--no-route] [--no-start] [--no-wait] [-t SECONDS]",
+    usage: "push NAME [-p PATH] [-f manifest.yml] [-i N] [-m 256M] [-k 1G] [-c CMD] [-b BUILDPACK] [--random-route] [--no-route] [--no-start] [--no-wait] [-t SECONDS]   (or: push PATH/ [--name NAME])",
     summary: "Upload an app, stage it and run it",
     async run(a, out) {
+      const target = pushTarget(a.positional, { name: str(a, "name", "n"), path: str(a, "p", "path") });
+      if (target.hint) out.warn(target.hint);
       await push(loadConfig(), {
-        dir: a.positional[0], manifest: str(a, "f"), name: str(a, "name", "n"),
+        dir: target.dir, manifest: str(a, "f"), name: target.name,
         instances: intFlag(a, "i"), memory: sizeFlag(a, "m"), disk: sizeFlag(a, "k"), command: str(a, "c"), buildpack: str(a, "b"),
         randomRoute: has(a, "random-route"), noRoute: has(a, "no-route"), noStart: has(a, "no-start"), noWait: has(a, "no-wait"),
         timeoutSec: intFlag(a, "t"),

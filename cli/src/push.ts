@@ -6,12 +6,13 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { ApiClient, CliError } from "./client.ts";
 import type { CliConfig } from "./config.ts";
-import { appDir, parseManifest, ManifestError, type AppManifest } from "./manifest.ts";
+import { appDir, parseManifest, ManifestError, type AppManifest, type ProcessManifest } from "./manifest.ts";
 import { bytes } from "./table.ts";
 import { formatLine, type LogLineJson, type Out } from "./output.ts";
 import { bindService } from "./service-commands.ts";
 
 export interface PushOptions {
+  /** the app's folder (`-p PATH`, or the old folder-as-first-argument form) */
   dir?: string;
   manifest?: string;
   name?: string;
@@ -40,8 +41,32 @@ export async function packDir(dir: string): Promise<Uint8Array> {
   return new Uint8Array(out);
 }
 
+/**
+ * `skiff push NAME [-p PATH]` as `cf push` reads it: the first positional is the app's name. The old
+ * `skiff push DIR` stays where it cannot be a name: a path with a slash, `.` or `..` (app names hold
+ * no slash and start with a letter or digit).
+ */
+export function pushTarget(positional: string[], flags: { name?: string; path?: string }): { name?: string; dir?: string; hint?: string } {
+  const [first, ...rest] = positional;
+  if (rest.length) throw new CliError(`push takes one app name, not ${positional.length} words (${positional.join(" ")}). Usage: skiff push NAME [-p PATH]`, 2);
+  if (first === undefined) return { name: flags.name, dir: flags.path };
+  const isPath = first.includes("/") || first === "." || first === "..";
+  if (isPath) {
+    if (flags.path !== undefined) throw new CliError(`give the app's folder once: ${first} or -p ${flags.path}`, 2);
+    return { name: flags.name, dir: first };
+  }
+  if (flags.name !== undefined && flags.name !== first) throw new CliError(`give the app's name once: ${first} or --name ${flags.name}`, 2);
+  const hint =
+    flags.path === undefined && existsSync(first) && statSync(first).isDirectory()
+      ? `pushing the current folder as the app "${first}"; to push the folder ./${first}, run: skiff push ${first} -p ./${first}`
+      : undefined;
+  return { name: first, dir: flags.path, hint };
+}
+
 function resolveApps(opts: PushOptions): { app: AppManifest; dir: string; warnings: string[] } {
   const dir = resolve(opts.dir ?? ".");
+  // checked before anything is created: a wrong folder must not leave an app behind
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`${opts.dir ?? dir} is not a folder: pass the app's folder with -p PATH (skiff push NAME -p PATH), or set path: in the manifest`);
   const manifestFile = opts.manifest ? resolve(opts.manifest) : existsSync(join(dir, "manifest.yml")) ? join(dir, "manifest.yml") : undefined;
   if (opts.manifest && !existsSync(manifestFile!)) throw new CliError(`manifest ${opts.manifest} not found`);
   let app: AppManifest;
@@ -61,6 +86,7 @@ function resolveApps(opts: PushOptions): { app: AppManifest; dir: string; warnin
     else if (!chosen) throw new CliError(`the manifest lists ${parsed.apps.length} apps (${parsed.apps.map((a) => a.name).join(", ")}); pick one with --name`);
     else app = chosen;
     appPath = opts.dir && !app.path ? dir : appDir(app, manifestFile);
+    if (!existsSync(appPath) || !statSync(appPath).isDirectory()) throw new CliError(`${appPath} (the manifest's path: for ${app.name}) is not a folder`);
   } else {
     app = { name: opts.name ?? basename(dir) };
   }
@@ -90,6 +116,20 @@ function appAttributes(m: AppManifest) {
   };
 }
 
+function processAttributes(p: ProcessManifest) {
+  const hc: Record<string, unknown> = {};
+  if (p.health_check_type) hc.type = p.health_check_type;
+  if (p.health_check_http_endpoint) hc.data = { endpoint: p.health_check_http_endpoint };
+  if (p.timeout) hc.data = { ...(hc.data as object), timeout: p.timeout };
+  return {
+    ...(p.instances !== undefined ? { instances: p.instances } : {}),
+    ...(p.memory !== undefined ? { memory_in_mb: p.memory } : {}),
+    ...(p.disk_quota !== undefined ? { disk_in_mb: p.disk_quota } : {}),
+    ...(p.command !== undefined ? { command: p.command } : {}),
+    ...(Object.keys(hc).length ? { health_check: hc } : {}),
+  };
+}
+
 /** An upload body that reports how much has been sent. */
 function withProgress(data: Uint8Array, out: Out): ReadableStream<Uint8Array> {
   const chunk = 256 * 1024;
@@ -113,34 +153,91 @@ function withProgress(data: Uint8Array, out: Out): ReadableStream<Uint8Array> {
   });
 }
 
+/** What a push made before its first upload, so that a push failing there can take it back. */
+interface Made {
+  app?: { guid: string; name: string };
+  /** the app existed before this push: nothing of it is deleted */
+  existing?: { guid: string; name: string };
+  routes: { guid: string; url: string }[];
+}
+
+/** Undoes what a push made before it failed, and says plainly what is left. */
+async function undo(api: ApiClient, made: Made, out: Out): Promise<void> {
+  const removed: string[] = [];
+  const left: string[] = [];
+  if (made.app) {
+    try {
+      await api.del(`/v3/apps/${made.app.guid}`);
+      removed.push(`app ${made.app.name}`);
+    } catch (err) {
+      left.push(`app ${made.app.name} (could not delete it: ${(err as Error).message}; run skiff delete ${made.app.name} -f)`);
+    }
+  }
+  for (const r of made.routes) {
+    try {
+      await api.del(`/v3/routes/${r.guid}`);
+      removed.push(`route ${r.url}`);
+    } catch (err) {
+      left.push(`route ${r.url} (could not delete it: ${(err as Error).message})`);
+    }
+  }
+  if (made.existing) left.push(`app ${made.existing.name}, which existed before this push (it keeps the settings this push gave it, and its earlier package and droplet)`);
+  if (removed.length) out.warn(`the push failed before its upload; removed what it had created: ${removed.join(", ")}`);
+  if (left.length) out.warn(`left in place: ${left.join("; ")}`);
+  if (!removed.length && !left.length) out.warn("the push failed before creating anything");
+}
+
 export async function push(cfg: CliConfig, opts: PushOptions, out: Out): Promise<void> {
   const api = ApiClient.from(cfg);
   if (!cfg.space) throw new CliError("No space targeted. Run: skiff target -o ORG -s SPACE");
+  const space = cfg.space;
   const { app: m, dir, warnings } = resolveApps(opts);
   for (const w of warnings) out.warn(w);
-  out.say(`Pushing app ${m.name} to org ${cfg.org?.name ?? "?"} / space ${cfg.space.name} as ${cfg.username ?? "?"}...`);
+  out.say(`Pushing app ${m.name} to org ${cfg.org?.name ?? "?"} / space ${space.name} as ${cfg.username ?? "?"}...`);
 
-  // the manifest's routes are claimed first: one the controller refuses (another space's host, say)
-  // stops the push before an app is created
-  const routes = [];
-  for (const url of m.no_route ? [] : m.routes ?? []) routes.push(await api.post("/v3/routes", { space_guid: cfg.space.guid, url }));
-  const found = await api.get(`/v3/apps?names=${encodeURIComponent(m.name)}&space_guids=${cfg.space.guid}`);
-  let app = found.resources[0];
-  if (!app) {
-    app = await api.post("/v3/apps", { name: m.name, space_guid: cfg.space.guid, no_route: !!(m.no_route || m.routes?.length), random_route: !!m.random_route, ...appAttributes(m) });
-    out.say(`Created app ${m.name}.`);
-  } else if (Object.keys(appAttributes(m)).length) {
-    app = await api.patch(`/v3/apps/${app.guid}`, appAttributes(m));
-  }
-  for (const route of routes) await api.post(`/v3/routes/${route.guid}/destinations`, { app_guid: app.guid });
-
-  // manifest `services:` are bound before the start, so the first instances already have the credentials
-  for (const name of m.services ?? []) await bindService(api, cfg, app, name, out);
-
+  // packed first: a folder tar cannot read fails the push before anything exists on the platform
   out.say(`Packing ${dir}...`);
   const pkg = await packDir(dir);
-  const res = await api.raw("PUT", `/v3/apps/${app.guid}/bits`, { body: withProgress(pkg, out), headers: { "content-type": "application/gzip", "content-length": String(pkg.length) } });
-  const uploaded = await api.parse<any>(res);
+
+  const made: Made = { routes: [] };
+  let app: any;
+  let uploaded: any;
+  try {
+    // the manifest's routes are claimed first: one the controller refuses (another space's host, say)
+    // stops the push before an app is created
+    const routes = [];
+    for (const url of m.no_route ? [] : m.routes ?? []) {
+      const res = await api.raw("POST", "/v3/routes", { body: JSON.stringify({ space_guid: space.guid, url }), headers: { "content-type": "application/json" } });
+      const route = await api.parse<any>(res);
+      if (res.status === 201) made.routes.push({ guid: route.guid, url: route.url });
+      routes.push(route);
+    }
+    const found = await api.get(`/v3/apps?names=${encodeURIComponent(m.name)}&space_guids=${space.guid}`);
+    app = found.resources[0];
+    if (!app) {
+      const before = new Set((await api.all(`/v3/routes?space_guids=${space.guid}`)).map((r: any) => r.guid));
+      app = await api.post("/v3/apps", { name: m.name, space_guid: space.guid, no_route: !!(m.no_route || m.routes?.length), random_route: !!m.random_route, ...appAttributes(m) });
+      made.app = { guid: app.guid, name: app.name };
+      // its default route, when this push made it (an unmapped one of the space may have been reused)
+      if ((app.routes ?? []).length)
+        for (const r of await api.all(`/v3/routes?space_guids=${space.guid}`)) if (!before.has(r.guid) && (app.routes as string[]).includes(r.url)) made.routes.push({ guid: r.guid, url: r.url });
+      out.say(`Created app ${m.name}.`);
+    } else {
+      made.existing = { guid: app.guid, name: app.name };
+      if (Object.keys(appAttributes(m)).length) app = await api.patch(`/v3/apps/${app.guid}`, appAttributes(m));
+    }
+    for (const p of m.processes ?? []) await api.patch(`/v3/apps/${app.guid}/processes/${encodeURIComponent(p.type)}`, processAttributes(p));
+    for (const route of routes) await api.post(`/v3/routes/${route.guid}/destinations`, { app_guid: app.guid });
+
+    // manifest `services:` are bound before the start, so the first instances already have the credentials
+    for (const name of m.services ?? []) await bindService(api, cfg, app, name, out);
+
+    const res = await api.raw("PUT", `/v3/apps/${app.guid}/bits`, { body: withProgress(pkg, out), headers: { "content-type": "application/gzip", "content-length": String(pkg.length) } });
+    uploaded = await api.parse<any>(res);
+  } catch (err) {
+    await undo(api, made, out).catch(() => undefined);
+    throw err;
+  }
   out.progressDone(`Uploaded ${bytes(pkg.length)} (sha256 ${String(uploaded.package_sha256).slice(0, 12)}).`);
   if (opts.noStart) return;
 
@@ -167,7 +264,14 @@ export async function push(cfg: CliConfig, opts: PushOptions, out: Out): Promise
   out.say(`name:     ${final.name}`);
   out.say(`routes:   ${(final.routes ?? []).map((r: string) => r).join(", ") || "(none)"}`);
   out.say(`state:    ${final.state}, ${final.instances} instance(s), ${final.memory_in_mb}M memory`);
+  await sayProcesses(api, app.guid, out);
   if (final.routes?.length) out.say(`App ${final.name} is running at http://${final.routes[0]}`);
+}
+
+/** One line per process type beyond web: `worker: 2 instance(s), 128M`. */
+async function sayProcesses(api: ApiClient, guid: string, out: Out): Promise<void> {
+  const list = await api.get(`/v3/apps/${guid}/processes`).catch(() => undefined);
+  for (const p of list?.resources ?? []) if (p.type !== "web") out.say(`${`${p.type}:`.padEnd(10)}${p.instances} instance(s), ${p.memory_in_mb}M memory${p.command ? `, ${p.command}` : ""}`);
 }
 
 async function waitRunning(api: ApiClient, guid: string, release: number, staging: boolean, timeoutMs: number): Promise<void> {

@@ -1,6 +1,9 @@
-// A small YAML subset for manifests (no YAML package is installed): block mappings and sequences
-// by indentation, plain/quoted scalars, flow lists `[a, b]`, `{}`, comments, `|`/`>` block
-// scalars and a leading `---`. Anchors, tags and multi-document files are refused with a clear error.
+// Reads manifest YAML with a maintained parser (the `yaml` package, chosen over Bun.YAML: its errors
+// name the line and column, it refuses duplicate keys as cf does, and it keeps merge keys; see
+// README "Manifests"), then checks what a manifest may hold: plain data, no cycles through aliases,
+// at most 64 levels of nesting. Every problem is a YamlError that names the line.
+
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from "yaml";
 
 export class YamlError extends Error {
   override name = "YamlError";
@@ -9,201 +12,164 @@ export class YamlError extends Error {
   }
 }
 
-interface Line {
-  indent: number;
-  text: string;
-  no: number;
-}
-
-function stripComment(s: string): string {
-  let quote: string | undefined;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (quote) {
-      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === "#" && (i === 0 || /\s/.test(s[i - 1]!))) return s.slice(0, i);
-  }
-  return s;
-}
-
 /** Deeper than any manifest; past it a document is refused (issue 19: 50,000 nested `[` took 7 s, then overflowed the stack). */
 export const MAX_NESTING = 64;
+/** Aliases expanded into one document at most (a "billion laughs" file is refused, not built). */
+export const MAX_ALIASES = 100;
 
-/** How deep `[`/`{` nest in a flow scalar, quotes skipped: one pass, so no input costs more than its length. */
-function flowDepth(s: string): number {
-  let depth = 0, max = 0, quote: string | undefined;
+/** How deep `[`/`{` nest in the text, quotes and comments skipped: one pass, so no input costs more than its length. */
+function flowDepth(s: string): { depth: number; line: number } {
+  let depth = 0, line = 1, quote: string | undefined, comment = false;
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
+    if (c === "\n") {
+      line++;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
     if (quote) {
       if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
       else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === "[" || c === "{") max = Math.max(max, ++depth);
-    else if (c === "]" || c === "}") depth--;
+    else if (c === "#" && (i === 0 || /\s/.test(s[i - 1]!))) comment = true;
+    else if (c === "[" || c === "{") {
+      if (++depth > MAX_NESTING) return { depth, line };
+    } else if (c === "]" || c === "}") depth = Math.max(0, depth - 1);
   }
-  return max;
+  return { depth: 0, line };
 }
 
-export function scalar(raw: string, no: number, nested = false): unknown {
-  const s = raw.trim();
-  if (!nested && (s.startsWith("[") || s.startsWith("{")) && flowDepth(s) > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, no);
-  if (s === "" || s === "~" || s === "null" || s === "Null" || s === "NULL") return null;
-  if (s.startsWith('"')) {
-    if (!s.endsWith('"') || s.length < 2) throw new YamlError(`unterminated string ${s}`, no);
-    try {
-      return JSON.parse(s);
-    } catch {
-      throw new YamlError(`bad double-quoted string ${s}`, no);
-    }
-  }
-  if (s.startsWith("'")) {
-    if (!s.endsWith("'") || s.length < 2) throw new YamlError(`unterminated string ${s}`, no);
-    return s.slice(1, -1).replace(/''/g, "'");
-  }
-  if (s.startsWith("[")) {
-    if (!s.endsWith("]")) throw new YamlError(`unterminated list ${s}`, no);
-    const inner = s.slice(1, -1).trim();
-    return inner === "" ? [] : splitFlow(inner).map((p) => scalar(p, no, true));
-  }
-  if (s === "{}") return {};
-  if (s.startsWith("{")) {
-    if (!s.endsWith("}")) throw new YamlError(`unterminated map ${s}`, no);
-    const out: Record<string, unknown> = {};
-    for (const part of splitFlow(s.slice(1, -1))) {
-      const i = part.indexOf(":");
-      if (i < 0) throw new YamlError(`expected key: value in ${s}`, no);
-      setKey(out, String(scalar(part.slice(0, i), no, true)), scalar(part.slice(i + 1), no, true));
-    }
-    return out;
-  }
-  if (s.startsWith("&") || s.startsWith("*") || s.startsWith("!")) throw new YamlError(`anchors, aliases and tags are not supported (${s})`, no);
-  if (/^(true|True|TRUE|yes|Yes)$/.test(s)) return true;
-  if (/^(false|False|FALSE|no|No)$/.test(s)) return false;
-  if (/^[-+]?\d+$/.test(s)) return Number(s);
-  if (/^[-+]?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) return Number(s);
-  return s;
+/** The parser's error codes, said the way a person fixing a manifest needs to hear them. */
+const PLAIN: Record<string, string> = {
+  TAB_AS_INDENT: "tabs are not allowed as indentation; indent with spaces",
+  DUPLICATE_KEY: "duplicate key",
+  BAD_INDENT: "bad indentation: keys of one mapping must line up, and a list's items too",
+  MULTILINE_IMPLICIT_KEY: "bad indentation: a key must be on one line (is the next line indented deeper than this one's key?)",
+  BLOCK_AS_IMPLICIT_KEY: "bad indentation: a nested mapping starts on its own line, indented under its key",
+  MISSING_CHAR: "a quote or bracket is not closed",
+};
+
+function describeParseError(e: { code: string; message: string }): string {
+  const first = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+  const plain = PLAIN[e.code];
+  if (!plain) return first;
+  return plain.toLowerCase().includes(first.toLowerCase()) ? plain : `${plain} (${first})`;
 }
 
-/** `map[key] = value`, except that a key "__proto__" stays a key instead of replacing the prototype (issue 19). */
-function setKey(map: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
-  else map[key] = value;
-}
+const INDENT_CODES = new Set(["BAD_INDENT", "MULTILINE_IMPLICIT_KEY", "BLOCK_AS_IMPLICIT_KEY"]);
 
-function splitFlow(s: string): string[] {
-  const parts: string[] = [];
-  let depth = 0, quote: string | undefined, start = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (quote) {
-      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === "[" || c === "{") depth++;
-    else if (c === "]" || c === "}") depth--;
-    else if (c === "," && depth === 0) {
-      parts.push(s.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(s.slice(start));
-  return parts.map((p) => p.trim()).filter((p) => p !== "");
-}
-
-/** Finds `key: value` (the colon must be followed by a space or the end); undefined if not a mapping entry. */
-function splitKey(text: string): [string, string] | undefined {
-  let quote: string | undefined;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote) {
-      if (c === "\\" && quote === '"') i++; // an escape: \" does not end the string
-      else if (c === quote) quote = undefined;
-    } else if ((c === '"' || c === "'") && i === 0) quote = c;
-    else if (c === ":" && (i + 1 === text.length || text[i + 1] === " ")) return [text.slice(0, i).trim(), text.slice(i + 1).trim()];
-    else if (c === "[" || c === "{") return undefined;
+/**
+ * The parser blames the line whose value it was reading when the next line is indented too deep
+ * (`memory: 256M` then `    instances: 2`); a person needs to hear about the next line.
+ */
+function blameIndent(source: string, line: number, code: string): { line: number; message: string } | undefined {
+  if (!INDENT_CODES.has(code)) return undefined;
+  const lines = source.split(/\r?\n/);
+  const at = lines[line - 1];
+  if (at === undefined || /:\s*(#.*)?$/.test(at)) return undefined; // a key that opens a block: its children may be deeper
+  const keyColumn = /^(\s*(?:-\s+)*)/.exec(at)![1]!.length;
+  for (let n = line; n < lines.length; n++) {
+    const next = lines[n]!;
+    if (/^\s*(#.*)?$/.test(next)) continue;
+    const indent = /^\s*/.exec(next)![0].length;
+    if (indent <= keyColumn) return undefined;
+    return { line: n + 1, message: `bad indentation: this line is indented deeper than the key on line ${line} above it, which already has a value; line up keys of one mapping` };
   }
   return undefined;
 }
 
-export function parseYaml(source: string): unknown {
-  const raw = source.replace(/\r\n/g, "\n").split("\n");
-  const lines: Line[] = [];
-  for (let i = 0; i < raw.length; i++) {
-    const full = raw[i]!;
-    if (/^\t/.test(full)) throw new YamlError("tabs are not allowed for indentation", i + 1);
-    const text = stripComment(full).replace(/\s+$/, "");
-    if (text.trim() === "") continue;
-    if (text === "---" && lines.length === 0) continue;
-    if (text === "---" || text === "...") throw new YamlError("only one YAML document is supported", i + 1);
-    lines.push({ indent: text.length - text.trimStart().length, text: text.trim(), no: i + 1 });
-  }
-  if (lines.length === 0) return null;
-  let pos = 0;
+/** The line of a parser node (1-based). */
+function lineOf(lc: LineCounter, node: { range?: [number, number, number] | null } | null | undefined): number {
+  return node?.range ? lc.linePos(node.range[0]).line : 1;
+}
 
-  const blockScalar = (style: string, parentIndent: number): string => {
-    const out: string[] = [];
-    // block scalars keep their own lines (comments inside them were stripped; acceptable for manifests)
-    while (pos < lines.length && lines[pos]!.indent > parentIndent) out.push(lines[pos++]!.text);
-    return style.startsWith("|") ? out.join("\n") + (style === "|-" ? "" : "\n") : out.join(" ") + (style === ">-" ? "" : "\n");
-  };
-
-  const value = (rest: string, indent: number, no: number): unknown => {
-    if (rest === "") {
-      if (pos < lines.length && lines[pos]!.indent > indent) return node(lines[pos]!.indent);
-      if (pos < lines.length && lines[pos]!.indent === indent && lines[pos]!.text.startsWith("- ")) return node(indent);
-      return null;
+/**
+ * Refuses what the parser accepts but a manifest must not hold, without expanding aliases more than
+ * once: cycles (`&a [*a]`), aliases to nothing, keys that are lists or maps, and collections nested
+ * past MAX_NESTING (counted through aliases, memoised, so a billion-laughs file costs its own size).
+ */
+function checkDocument(doc: Document, lc: LineCounter): void {
+  const depthOf = new Map<unknown, number>();
+  const visiting = new Set<unknown>();
+  const walk = (node: unknown, level: number): number => {
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      if (!target) throw new YamlError(`unknown alias *${node.source}: define the anchor &${node.source} before using it`, lineOf(lc, node));
+      if (visiting.has(target)) throw new YamlError(`the alias *${node.source} refers to a list or mapping it is inside of`, lineOf(lc, node));
+      return walk(target, level);
     }
-    if (/^[|>][-+]?$/.test(rest)) return blockScalar(rest, indent);
-    return scalar(rest, no);
+    if (!isMap(node) && !isSeq(node)) return 0;
+    const known = depthOf.get(node);
+    if (known !== undefined) {
+      if (level + known > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, lineOf(lc, node));
+      return known;
+    }
+    if (level + 1 > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, lineOf(lc, node));
+    visiting.add(node);
+    let deepest = 0;
+    for (const item of node.items as unknown[]) {
+      if (isPair(item)) {
+        const key = item.key as YamlNode | null;
+        if (key && !isScalar(key) && !isAlias(key)) throw new YamlError("a key must be a plain value, not a list or mapping", lineOf(lc, key));
+        if (isAlias(key) && !isScalar(key.resolve(doc))) throw new YamlError("a key must be a plain value, not a list or mapping", lineOf(lc, key));
+        deepest = Math.max(deepest, walk(item.value, level + 1));
+      } else deepest = Math.max(deepest, walk(item, level + 1));
+    }
+    visiting.delete(node);
+    depthOf.set(node, deepest + 1);
+    return deepest + 1;
   };
+  walk(doc.contents, 0);
+}
 
-  let depth = 0;
-  const node = (indent: number): unknown => {
-    if (++depth > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, lines[pos]!.no);
+const OPTIONS = {
+  // cf reads manifests with go-yaml: merge keys (`<<: *defaults`) work, and a key given twice is an error
+  merge: true,
+  uniqueKeys: true,
+  // the core schema only: `!!binary`, `!!timestamp`, `!!set` stay strings instead of Buffers, Dates and Sets
+  schema: "core" as const,
+  resolveKnownTags: false,
+  logLevel: "error" as const,
+};
+
+export interface YamlDocument {
+  /** the document as plain data */
+  value: unknown;
+  /** the line its `---` (or its first content) is on */
+  line: number;
+}
+
+/** Every document of a YAML stream (`---` separated), as plain data. Throws YamlError naming the line. */
+export function parseYamlDocuments(source: string): YamlDocument[] {
+  const flow = flowDepth(source);
+  if (flow.depth > MAX_NESTING) throw new YamlError(`lists and maps nested deeper than ${MAX_NESTING} levels`, flow.line);
+  const lc = new LineCounter();
+  const docs = parseAllDocuments(source, { ...OPTIONS, lineCounter: lc });
+  // a stream without documents (only comments) carries its errors itself
+  const streamError = "empty" in docs ? docs.errors[0] : undefined;
+  if (streamError) throw new YamlError(describeParseError(streamError), streamError.linePos?.[0].line ?? 1);
+  const out: YamlDocument[] = [];
+  for (const doc of docs) {
+    const e = doc.errors[0];
+    if (e) {
+      const line = e.linePos?.[0].line ?? 1;
+      const blamed = blameIndent(source, line, e.code);
+      throw blamed ? new YamlError(blamed.message, blamed.line) : new YamlError(describeParseError(e), line);
+    }
+    checkDocument(doc, lc);
+    let value: unknown;
     try {
-      return nodeAt(indent);
-    } finally {
-      depth--;
+      value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      throw new YamlError(`aliases expand to too much (${(err as Error).message})`, lineOf(lc, doc.contents as YamlNode));
     }
-  };
+    out.push({ value, line: doc.range ? lc.linePos(doc.range[0]).line : 1 });
+  }
+  return out;
+}
 
-  const nodeAt = (indent: number): unknown => {
-    const first = lines[pos]!;
-    if (first.text === "-" || first.text.startsWith("- ")) {
-      const list: unknown[] = [];
-      while (pos < lines.length && lines[pos]!.indent === indent && (lines[pos]!.text === "-" || lines[pos]!.text.startsWith("- "))) {
-        const l = lines[pos]!;
-        const rest = l.text.slice(1).trim();
-        if (rest !== "" && splitKey(rest) && !/^["'[{]/.test(rest)) {
-          // "- key: value" starts a mapping whose keys sit at indent + 2
-          lines[pos] = { indent: indent + 2, text: rest, no: l.no };
-          list.push(node(indent + 2));
-        } else {
-          pos++;
-          list.push(value(rest, indent, l.no));
-        }
-      }
-      if (pos < lines.length && lines[pos]!.indent > indent) throw new YamlError("unexpected indentation", lines[pos]!.no);
-      return list;
-    }
-    const map: Record<string, unknown> = {};
-    while (pos < lines.length && lines[pos]!.indent === indent) {
-      const l = lines[pos]!;
-      const kv = splitKey(l.text);
-      if (!kv) throw new YamlError(`expected "key: value", got "${l.text}"`, l.no);
-      const key = String(scalar(kv[0], l.no));
-      // own keys only: `in` also finds the prototype's ("constructor", "toString") and called them duplicates
-      if (Object.hasOwn(map, key)) throw new YamlError(`duplicate key "${key}"`, l.no);
-      pos++;
-      setKey(map, key, value(kv[1], indent, l.no));
-    }
-    if (pos < lines.length && lines[pos]!.indent > indent) throw new YamlError("unexpected indentation", lines[pos]!.no);
-    return map;
-  };
-
-  const root = node(lines[0]!.indent);
-  if (pos < lines.length) throw new YamlError("unexpected content after the document", lines[pos]!.no);
-  return root;
+/** The first document of a YAML stream (null for an empty one). */
+export function parseYaml(source: string): unknown {
+  return parseYamlDocuments(source)[0]?.value ?? null;
 }
