@@ -202,18 +202,12 @@ impl Matcher {
 
     /// `lookup_host_with` on the writer's own scratch.
     pub fn lookup_host(&mut self, host: &mut [u8]) -> i32 {
-        let mut own = std::mem::take(&mut self.own);
-        let id = self.lookup_host_with(&mut own, host);
-        self.own = own;
-        id
+        lookup_host(&self.trie, self.version, &mut self.own, host)
     }
 
     /// `lookup_path_with` on the writer's own scratch.
     pub fn lookup_path(&mut self, path: &mut [u8]) -> i32 {
-        let mut own = std::mem::take(&mut self.own);
-        let id = self.lookup_path_with(&mut own, path);
-        self.own = own;
-        id
+        lookup_path(&self.trie, self.version, &mut self.own, path)
     }
 
     /// The first half of a lookup: the host alone. Returns the route id when the host decides it
@@ -221,163 +215,13 @@ impl Matcher {
     /// -1 when nothing can match, or `NEEDS_PATH`, after which `lookup_path_with` finishes the
     /// lookup. Reads the table only: all it writes is `l`.
     pub fn lookup_host_with(&self, l: &mut Lookup, host: &mut [u8]) -> i32 {
-        l.candidates = 0;
-        l.version = self.version;
-        let (n, dot_count) = match normalise_host(host, false, &mut l.dots) {
-            Some(found) => found,
-            None => return -1,
-        };
-        let host = &host[..n];
-        // Hash the host once, right to left: the state after each label is its suffix's, so the
-        // whole host and every node on the way down have their hashes without hashing again.
-        let mut state = self.trie.root_state();
-        l.states[0] = state;
-        for depth in 1..=dot_count + 1 {
-            let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
-            state = chain(state, HOST_LABEL, &host[start..end]);
-            l.states[depth] = state;
-        }
-        // The exact host in one probe, checked by walking up its parents (shared by many hosts,
-        // so in cache), which also lists the wildcard candidates above it.
-        let mut stars = 0;
-        // The host's parent domain is the next probe when the host is absent (a wildcard or a
-        // miss): start loading its slot now, so that the two likely cache misses overlap. For a
-        // host that exists, its parent domain is shared and in cache: this costs nothing.
-        if dot_count > 0 {
-            l.touched = l.touched.wrapping_add(self.trie.touch(l.states[dot_count]));
-        }
-        let trie = &self.trie;
-        let exact = {
-            let (dots, star_parents) = (&l.dots, &mut l.star_parents);
-            trie.find(state, |node| is_suffix(trie, node, host, dots, dot_count, 0, star_parents, &mut stars))
-        };
-        let mut count = 0;
-        match exact {
-            Some(node) => {
-                // Most hosts have a route and no paths: decided before reading anything else.
-                if trie.children(node, PATH_SEGMENT) == 0 {
-                    let value = trie.value(node);
-                    if value != NO_VALUE {
-                        l.last_match_length = 0;
-                        return value;
-                    }
-                }
-                l.candidate_nodes[0] = node;
-                l.candidate_states[0] = state;
-                count = 1;
-            }
-            None => {
-                // No such host: its deepest node is usually its parent domain (one probe, checked
-                // and listing the `*` nodes as above); else walk down from the root with the
-                // states already had, stopping above the labels known absent.
-                let parent_domain = if dot_count == 0 {
-                    None
-                } else {
-                    let (dots, star_parents) = (&l.dots, &mut l.star_parents);
-                    trie.find(l.states[dot_count], |node| is_suffix(trie, node, host, dots, dot_count, 1, star_parents, &mut stars))
-                };
-                if parent_domain.is_none() {
-                    stars = 0;
-                    let mut node = ROOT;
-                    for depth in 1..dot_count {
-                        // A node whose only host child is its `*` has no child a request host can
-                        // reach (it holds no `*`): the usual `*.t-1.apps.example.com` alone.
-                        if trie.flags(node) & HAS_STAR != 0 && trie.children(node, HOST_LABEL) == 1 {
-                            break;
-                        }
-                        let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
-                        match trie.child(node, HOST_LABEL, &host[start..end], l.states[depth]) {
-                            None => break,
-                            Some(child) => node = child,
-                        }
-                        if trie.flags(node) & HAS_STAR != 0 {
-                            l.star_parents[stars] = (node, depth as u32);
-                            stars += 1;
-                        }
-                    }
-                    l.star_parents[..stars].reverse();
-                }
-            }
-        }
-        // Candidates in gorouter's order: the exact host, then wildcards, longest suffix first.
-        for i in 0..stars {
-            let (parent, depth) = l.star_parents[i];
-            let star_state = chain(l.states[depth as usize], HOST_LABEL, b"*");
-            if let Some(star) = trie.child(parent, HOST_LABEL, b"*", star_state) {
-                l.candidate_nodes[count] = star;
-                l.candidate_states[count] = star_state;
-                count += 1;
-            }
-        }
-        // Decide without the path while no candidate has path routes.
-        for i in 0..count {
-            let candidate = l.candidate_nodes[i];
-            if trie.children(candidate, PATH_SEGMENT) != 0 {
-                l.candidates = count;
-                l.first_undecided = i;
-                return NEEDS_PATH;
-            }
-            let value = trie.value(candidate);
-            if value != NO_VALUE {
-                l.last_match_length = 0;
-                return value;
-            }
-        }
-        -1
+        lookup_host(&self.trie, self.version, l, host)
     }
 
     /// The second half of a lookup after `lookup_host_with` returned `NEEDS_PATH` (and nothing
     /// changed the table since: else -1): the longest path match over the remaining candidates.
     pub fn lookup_path_with(&self, l: &mut Lookup, path: &mut [u8]) -> i32 {
-        let count = std::mem::replace(&mut l.candidates, 0);
-        if l.version != self.version {
-            return -1;
-        }
-        for i in l.first_undecided.min(count)..count {
-            let id = self.match_path(l, l.candidate_nodes[i], l.candidate_states[i], path);
-            if id >= 0 {
-                return id;
-            }
-        }
-        -1
-    }
-
-    /// The longest path-prefix match under a host node (whose chain state is `state`), on `/`
-    /// boundaries; -1 if none.
-    fn match_path(&self, l: &mut Lookup, host_node: u32, state: u64, path: &mut [u8]) -> i32 {
-        let mut node = host_node;
-        let mut state = state;
-        let mut best = self.trie.value(node);
-        let mut best_length = 0;
-        // A target not in origin-form (`*`, absolute-form) matches only routes without a path.
-        if path.first() == Some(&b'/') {
-            let mut start = 1;
-            while self.trie.children(node, PATH_SEGMENT) != 0 {
-                let end = segment_end_lowercasing(path, start);
-                let segment = &path[start..end];
-                let child_state = chain(state, PATH_SEGMENT, segment);
-                match self.trie.child(node, PATH_SEGMENT, segment, child_state) {
-                    None => break,
-                    Some(child) => {
-                        node = child;
-                        state = child_state;
-                    }
-                }
-                let value = self.trie.value(node);
-                if value != NO_VALUE {
-                    best = value;
-                    best_length = end;
-                }
-                if end >= path.len() || path[end] != b'/' {
-                    break;
-                }
-                start = end + 1;
-            }
-        }
-        if best != NO_VALUE {
-            l.last_match_length = best_length as u32;
-        }
-        best
+        lookup_path(&self.trie, self.version, l, path)
     }
 
     /// The node of a registered key: created when `create`, else None if absent or refused.
@@ -411,6 +255,165 @@ impl Matcher {
         }
         Some(node)
     }
+}
+
+/// The host half of a lookup (Matcher::lookup_host_with): reads `trie`, writes only `l`.
+fn lookup_host(trie: &Trie, version: u32, l: &mut Lookup, host: &mut [u8]) -> i32 {
+    l.candidates = 0;
+    l.version = version;
+    let (n, dot_count) = match normalise_host(host, false, &mut l.dots) {
+        Some(found) => found,
+        None => return -1,
+    };
+    let host = &host[..n];
+    // Hash the host once, right to left: the state after each label is its suffix's, so the
+    // whole host and every node on the way down have their hashes without hashing again.
+    let mut state = trie.root_state();
+    l.states[0] = state;
+    for depth in 1..=dot_count + 1 {
+        let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
+        state = chain(state, HOST_LABEL, &host[start..end]);
+        l.states[depth] = state;
+    }
+    // The exact host in one probe, checked by walking up its parents (shared by many hosts,
+    // so in cache), which also lists the wildcard candidates above it.
+    let mut stars = 0;
+    // The host's parent domain is the next probe when the host is absent (a wildcard or a
+    // miss): start loading its slot now, so that the two likely cache misses overlap. For a
+    // host that exists, its parent domain is shared and in cache: this costs nothing.
+    if dot_count > 0 {
+        l.touched = l.touched.wrapping_add(trie.touch(l.states[dot_count]));
+    }
+    let exact = {
+        let (dots, star_parents) = (&l.dots, &mut l.star_parents);
+        trie.find(state, |node| is_suffix(trie, node, host, dots, dot_count, 0, star_parents, &mut stars))
+    };
+    let mut count = 0;
+    match exact {
+        Some(node) => {
+            // Most hosts have a route and no paths: decided before reading anything else.
+            if trie.children(node, PATH_SEGMENT) == 0 {
+                let value = trie.value(node);
+                if value != NO_VALUE {
+                    l.last_match_length = 0;
+                    return value;
+                }
+            }
+            l.candidate_nodes[0] = node;
+            l.candidate_states[0] = state;
+            count = 1;
+        }
+        None => {
+            // No such host: its deepest node is usually its parent domain (one probe, checked
+            // and listing the `*` nodes as above); else walk down from the root with the
+            // states already had, stopping above the labels known absent.
+            let parent_domain = if dot_count == 0 {
+                None
+            } else {
+                let (dots, star_parents) = (&l.dots, &mut l.star_parents);
+                trie.find(l.states[dot_count], |node| is_suffix(trie, node, host, dots, dot_count, 1, star_parents, &mut stars))
+            };
+            if parent_domain.is_none() {
+                stars = 0;
+                let mut node = ROOT;
+                for depth in 1..dot_count {
+                    // A node whose only host child is its `*` has no child a request host can
+                    // reach (it holds no `*`): the usual `*.t-1.apps.example.com` alone.
+                    if trie.flags(node) & HAS_STAR != 0 && trie.children(node, HOST_LABEL) == 1 {
+                        break;
+                    }
+                    let (start, end) = label_span(&l.dots, dot_count, n, dot_count + 1 - depth);
+                    match trie.child(node, HOST_LABEL, &host[start..end], l.states[depth]) {
+                        None => break,
+                        Some(child) => node = child,
+                    }
+                    if trie.flags(node) & HAS_STAR != 0 {
+                        l.star_parents[stars] = (node, depth as u32);
+                        stars += 1;
+                    }
+                }
+                l.star_parents[..stars].reverse();
+            }
+        }
+    }
+    // Candidates in gorouter's order: the exact host, then wildcards, longest suffix first.
+    for i in 0..stars {
+        let (parent, depth) = l.star_parents[i];
+        let star_state = chain(l.states[depth as usize], HOST_LABEL, b"*");
+        if let Some(star) = trie.child(parent, HOST_LABEL, b"*", star_state) {
+            l.candidate_nodes[count] = star;
+            l.candidate_states[count] = star_state;
+            count += 1;
+        }
+    }
+    // Decide without the path while no candidate has path routes.
+    for i in 0..count {
+        let candidate = l.candidate_nodes[i];
+        if trie.children(candidate, PATH_SEGMENT) != 0 {
+            l.candidates = count;
+            l.first_undecided = i;
+            return NEEDS_PATH;
+        }
+        let value = trie.value(candidate);
+        if value != NO_VALUE {
+            l.last_match_length = 0;
+            return value;
+        }
+    }
+    -1
+}
+
+/// The path half (Matcher::lookup_path_with).
+fn lookup_path(trie: &Trie, version: u32, l: &mut Lookup, path: &mut [u8]) -> i32 {
+    let count = std::mem::replace(&mut l.candidates, 0);
+    if l.version != version {
+        return -1;
+    }
+    for i in l.first_undecided.min(count)..count {
+        let id = match_path(trie, l, l.candidate_nodes[i], l.candidate_states[i], path);
+        if id >= 0 {
+            return id;
+        }
+    }
+    -1
+}
+
+/// The longest path-prefix match under a host node (whose chain state is `state`), on `/`
+/// boundaries; -1 if none.
+fn match_path(trie: &Trie, l: &mut Lookup, host_node: u32, state: u64, path: &mut [u8]) -> i32 {
+    let mut node = host_node;
+    let mut state = state;
+    let mut best = trie.value(node);
+    let mut best_length = 0;
+    // A target not in origin-form (`*`, absolute-form) matches only routes without a path.
+    if path.first() == Some(&b'/') {
+        let mut start = 1;
+        while trie.children(node, PATH_SEGMENT) != 0 {
+            let end = segment_end_lowercasing(path, start);
+            let segment = &path[start..end];
+            let child_state = chain(state, PATH_SEGMENT, segment);
+            match trie.child(node, PATH_SEGMENT, segment, child_state) {
+                None => break,
+                Some(child) => {
+                    node = child;
+                    state = child_state;
+                }
+            }
+            let value = trie.value(node);
+            if value != NO_VALUE {
+                best = value;
+                best_length = end;
+            }
+            if end >= path.len() || path[end] != b'/' {
+                break;
+            }
+            start = end + 1;
+        }
+    }
+    if best != NO_VALUE {
+        l.last_match_length = best_length as u32;
+    }
+    best
 }
 
 #[cfg(test)]

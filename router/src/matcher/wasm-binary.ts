@@ -9,6 +9,7 @@ const SECTION_IMPORT = 2;
 const SECTION_DATA = 11;
 const SECTION_DATA_COUNT = 12;
 /** limits flags: 0x00 min, 0x01 min+max, 0x03 shared min+max */
+const LIMITS_MAX = 0x01;
 const LIMITS_SHARED = 0x03;
 /** wasm32's whole 4 GiB: a shared memory cannot move, so engines reserve its maximum up front as
  * address space (not RSS), and a table never has to stop growing short of that. */
@@ -60,9 +61,10 @@ export interface SharedMatcherBinary {
 /**
  * `bytes` with its imported memory marked shared (maximum SHARED_MEMORY_MAX_PAGES), and, when
  * `reader`, without data sections. Throws when the module imports no memory (a matcher.wasm built
- * before wasm/build.sh linked it with --import-memory).
+ * before wasm/build.sh linked it with --import-memory). `shared` false keeps the memory private (one
+ * thread's own table: bench/router/matcher-share.ts measures that alternative against the shared one).
  */
-export function shareMatcherBinary(bytes: Uint8Array, reader: boolean): SharedMatcherBinary {
+export function shareMatcherBinary(bytes: Uint8Array, reader: boolean, shared = true): SharedMatcherBinary {
   const r = new Reader(bytes);
   if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) throw new WasmBinaryError("not a wasm module");
   r.at = 8;
@@ -100,7 +102,7 @@ export function shareMatcherBinary(bytes: Uint8Array, reader: boolean): SharedMa
       const flags = r.u8();
       minPages = r.leb();
       if (flags & 0x01) r.leb(); // the old maximum
-      body.push(LIMITS_SHARED, ...leb(minPages), ...leb(SHARED_MEMORY_MAX_PAGES));
+      body.push(shared ? LIMITS_SHARED : LIMITS_MAX, ...leb(minPages), ...leb(SHARED_MEMORY_MAX_PAGES));
     }
     if (r.at !== end) throw new WasmBinaryError("matcher.wasm's import section is not what it says");
     out.push(id, ...leb(body.length), ...body);

@@ -138,6 +138,17 @@ function instantiate(compiled: CompiledMatcher): WasmMatcher {
   return new WasmMatcher(instance.exports as unknown as MatcherExports, memory, compiled.reader);
 }
 
+/**
+ * A matcher whose table only this thread can read: the alternative to sharing one table that issue 16
+ * measured (bench/router/matcher-share.ts). Not what the router uses.
+ */
+export function loadPrivateWasmMatcherSync(wasmPath: string = findMatcherWasm()): WasmMatcher {
+  const bytes = shareMatcherBinary(readWasm(wasmPath), false, false);
+  const memory = new WebAssembly.Memory({ initial: bytes.minPages, maximum: SHARED_MEMORY_MAX_PAGES });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes.bytes), { env: { memory } });
+  return new WasmMatcher(instance.exports as unknown as MatcherExports, memory, new WebAssembly.Module(shareMatcherBinary(readWasm(wasmPath), true, false).bytes));
+}
+
 /** Loads a matcher synchronously (compiling the module once per path per process). */
 export function loadWasmMatcherSync(wasmPath: string = findMatcherWasm()): WasmMatcher {
   let compiled = modules.get(wasmPath);
@@ -290,6 +301,7 @@ abstract class CachedLookups {
    * a Host no route can match: longer than the region, or not ASCII; wasm refuses the rest.
    */
   private writeHost(host: string, hashing: boolean): boolean {
+    if (this.words.length === 0) this.refreshViews(); // a private memory's buffer is detached when it grows
     if (host.length > this.hostCapacity) return false;
     return this.copyAscii(host, this.inputWord, hashing);
   }
@@ -504,7 +516,8 @@ export class WasmMatcher extends CachedLookups implements RouteMatcher {
 
   /** Writes a uri into the input buffer: its byte length, or -(length + 1) if it was cut short. */
   private writeUri(uri: string): number {
-    const bytes = this.bytes;
+    let bytes = this.bytes;
+    if (bytes.byteLength === 0) bytes = this.refreshViews(); // a private memory's buffer is detached when it grows
     if (uri.length <= BYTE_LOOP_LIMIT) {
       const written = writeAscii(bytes, this.input, uri);
       if (written >= 0) return written;
