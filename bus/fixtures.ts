@@ -111,6 +111,22 @@ export const sampleMessages: { [K in MessageKind]: MessageKinds[K] } = {
     uptime: 12.5,
     bus: { accepted: { "dea.locate": 3 }, rejected: { "dea.locate": 0 }, handler_errors: {} },
   },
+  "task.start": {
+    guid: "task-guid-1",
+    name: "migrate",
+    droplet: "app-guid-1",
+    app_name: "hello",
+    sequence_id: 1,
+    droplet_uri: "http://127.0.0.1:9022/internal/droplets/aaaa?sig=x",
+    droplet_sha256: "a".repeat(64),
+    command: "bun run migrate",
+    limits: { mem: 256, disk: 1024, fds: 16384 },
+    env: { GREETING: "hi" },
+    services: [],
+    vcap_application: { application_name: "hello" },
+  },
+  "task.cancel": { guid: "task-guid-1" },
+  "task.state": { dea: "agent-1", guid: "task-guid-1", droplet: "app-guid-1", state: "FAILED", exit_status: 3, failure_reason: "exited with status 3", ts: 1764000000000 },
 };
 
 /**

@@ -16,6 +16,15 @@ export type LoadBalancingAlgorithm = (typeof LoadBalancing)[number];
 export const HealthCheckTypes = ["port", "http", "process"] as const;
 export type HealthCheckType = (typeof HealthCheckTypes)[number];
 
+/** The process type an instance runs when a message names none: the one that gets the app's routes. */
+export const WEB_PROCESS = "web";
+
+/** A task's states as Cloud Foundry names them; agents report RUNNING, SUCCEEDED and FAILED. */
+export const TaskStates = ["PENDING", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED"] as const;
+export type TaskState = (typeof TaskStates)[number];
+export const TaskReportStates = ["RUNNING", "SUCCEEDED", "FAILED"] as const;
+export type TaskReportState = (typeof TaskReportStates)[number];
+
 /** router.register / router.unregister (gorouter's RegistryMessage). */
 export interface RouterRegister {
   host: string;
@@ -93,6 +102,8 @@ export interface DeaStart {
   health_check: HealthCheck;
   vcap_application: Record<string, unknown>;
   stack?: string;
+  /** the process type this instance runs (Procfile / manifest `processes:`); absent: web */
+  process_type?: string;
 }
 
 /** Selects instances: dea.stop and dea.find.droplet. */
@@ -129,6 +140,8 @@ export interface DeaFindDropletReply {
   state: InstanceState;
   state_timestamp: number;
   stats?: InstanceStats;
+  /** absent: web */
+  process_type?: string;
 }
 
 /** dea.update: the app's routes changed; re-register only what changed. */
@@ -136,6 +149,8 @@ export interface DeaUpdate {
   droplet: string;
   uris: string[];
   version?: string;
+  /** the process type whose instances carry these routes; absent: web */
+  process_type?: string;
 }
 
 export interface HeartbeatDroplet {
@@ -145,11 +160,15 @@ export interface HeartbeatDroplet {
   index: number;
   state: InstanceState;
   state_timestamp: number;
+  /** absent: web */
+  process_type?: string;
 }
 
 export interface DeaHeartbeat {
   dea: string;
   droplets: HeartbeatDroplet[];
+  /** the guids of the tasks running on this agent (absent from agents that run no tasks' code) */
+  tasks?: string[];
 }
 
 export interface DeaShutdown {
@@ -166,6 +185,8 @@ export interface DropletExited {
   exit_status: number;
   exit_description: string;
   crash_timestamp: number;
+  /** absent: web */
+  process_type?: string;
 }
 
 /** staging.<id>.start: stage an app's package into a droplet. */
@@ -189,6 +210,8 @@ export interface StagingReply {
   detected_buildpack?: string;
   droplet_sha?: string;
   detected_start_command?: string;
+  /** every process type the droplet knows (its Procfile's, and web: the start command) */
+  process_types?: Record<string, string>;
   error?: string;
 }
 
@@ -202,6 +225,48 @@ export interface LogLine {
   /** milliseconds since the epoch */
   ts: number;
   line: string;
+  /** APP lines of an instance of a process type other than web: shown as APP/PROC/<TYPE>/<index> */
+  process_type?: string;
+  /** APP lines of a task: shown as APP/TASK/<name> */
+  task?: string;
+}
+
+/** task.<agent>.start: run one task (a one-off command) from the app's droplet, once. */
+export interface TaskStart {
+  guid: string;
+  name: string;
+  /** app guid */
+  droplet: string;
+  app_name: string;
+  sequence_id: number;
+  droplet_uri: string;
+  droplet_sha256: string;
+  command: string;
+  limits: { mem: number; disk: number; fds: number };
+  env: Record<string, string>;
+  services: ServiceBinding[];
+  vcap_application: Record<string, unknown>;
+  stack?: string;
+}
+
+/** task.cancel: every agent stops the task if it runs it. */
+export interface TaskCancel {
+  guid: string;
+}
+
+/** task.state: an agent tells the controller a task began or ended (with how). */
+export interface TaskStateReport {
+  dea: string;
+  guid: string;
+  /** app guid */
+  droplet: string;
+  state: TaskReportState;
+  /** ended tasks: the exit status (-1 when it never ran or died by a signal) */
+  exit_status?: number;
+  /** FAILED tasks: why, in words */
+  failure_reason?: string;
+  /** milliseconds since the epoch */
+  ts: number;
 }
 
 /** dea.logs.recent: request each agent's ring buffer for an app. */
@@ -262,6 +327,9 @@ export interface MessageKinds {
   logs: LogLine;
   "vcap.component.discover": Empty;
   "vcap.component.announce": ComponentAnnounce;
+  "task.start": TaskStart;
+  "task.cancel": TaskCancel;
+  "task.state": TaskStateReport;
 }
 
 export type MessageKind = keyof MessageKinds;

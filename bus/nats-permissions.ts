@@ -2,7 +2,7 @@
 // permissions derived from the subject table (subjects.ts), and the nats-server config that lists them
 // in one `authorization` block. Pure: no file system, no NATS; callers write the text where it goes.
 
-import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, isSubjectToken } from "./subjects.ts";
+import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, isSubjectToken, taskStartSubject } from "./subjects.ts";
 
 /** The components that connect to the bus, each its own NATS user. */
 export const NatsRoles = ["controller", "health", "router", "agent", "route-registrar", "operator"] as const;
@@ -47,6 +47,7 @@ const agentBroadcasts = [
   Subjects.deaLogsRecent,
   Subjects.healthManagerStart,
   Subjects.routerStart,
+  Subjects.taskCancel,
 ];
 
 /** What each role publishes and subscribes to. Replies go through `responses`, never a wildcard inbox. */
@@ -63,8 +64,10 @@ export function permissionsFor(identity: NatsIdentity): NatsPermissions {
           Subjects.deaLocate, Subjects.healthManagerStart, stagingStartSubject(every), logsSubject(every), announce,
           // the console's metrics history finds routers by greeting them (controller/src/metrics)
           Subjects.routerGreet,
+          // tasks (issue 17): started on one agent, cancelled wherever they run
+          taskStartSubject(every), Subjects.taskCancel,
         ],
-        subscribe: [Subjects.deaAdvertise, Subjects.deaShutdown, Subjects.deaHeartbeat, Subjects.dropletExited, logsSubject(every), Subjects.routerStart, discover, own],
+        subscribe: [Subjects.deaAdvertise, Subjects.deaShutdown, Subjects.deaHeartbeat, Subjects.dropletExited, logsSubject(every), Subjects.routerStart, discover, own, Subjects.taskState],
         responses: answers,
       };
     case "health":
@@ -83,9 +86,10 @@ export function permissionsFor(identity: NatsIdentity): NatsPermissions {
         publish: [
           Subjects.deaAdvertise, Subjects.deaHeartbeat, Subjects.deaShutdown, Subjects.dropletExited,
           Subjects.routerRegister, Subjects.routerUnregister, Subjects.routerGreet, logsSubject(every), announce,
+          Subjects.taskState,
         ],
         subscribe: [
-          `dea.${id}.*`, stagingStartSubject(id), ...agentBroadcasts, discover, own,
+          `dea.${id}.*`, stagingStartSubject(id), ...agentBroadcasts, discover, own, taskStartSubject(id),
           // evacuation waits until a replacement of each instance is heard (agent/agent.ts evacuate)
           Subjects.routerRegister, Subjects.deaHeartbeat,
         ],

@@ -6,6 +6,7 @@ import {
   InstanceStates,
   LoadBalancing,
   LogSources,
+  TaskReportStates,
   type MessageKinds,
   type MessageKind,
   type DropletFilter,
@@ -19,6 +20,7 @@ import {
   arrayOf,
   bool,
   int,
+  Invalid,
   nonEmpty,
   num,
   object,
@@ -31,6 +33,10 @@ import {
 } from "./schema.ts";
 
 const port = int(1, 65535);
+/** A process type or task name as it travels: a Procfile type's characters (web, worker, db-migrate_2) */
+const processType: Schema<string> = (v) =>
+  typeof v === "string" && /^[A-Za-z0-9_-]{1,63}$/.test(v) ? v : new Invalid("expected a process type: 1-63 letters, digits, - or _");
+const guid = nonEmpty(256);
 const count = int(0);
 const uri = str(2048);
 const empty: Schema<Empty> = object<Empty>({} as never);
@@ -78,6 +84,7 @@ const heartbeatDroplet = object<HeartbeatDroplet>({
   index: int(0, 100_000),
   state: oneOf(InstanceStates),
   state_timestamp: num,
+  process_type: optional(processType),
 });
 
 const logLine = object<LogLine>({
@@ -87,6 +94,8 @@ const logLine = object<LogLine>({
   stream: oneOf(["out", "err"] as const),
   ts: num,
   line: str(64 * 1024),
+  process_type: optional(processType),
+  task: optional(str(256)),
 });
 
 export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
@@ -129,9 +138,10 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     }),
     vcap_application: anyMap,
     stack: optional(str(64)),
+    process_type: optional(processType),
   }),
   "dea.stop": dropletFilter,
-  "dea.update": object({ droplet: nonEmpty(256), uris: arrayOf(nonEmpty(2048), 1000), version: optional(str(256)) }),
+  "dea.update": object({ droplet: nonEmpty(256), uris: arrayOf(nonEmpty(2048), 1000), version: optional(str(256)), process_type: optional(processType) }),
   "dea.find.droplet": object({ ...filterFields, include_stats: optional(bool) }),
   "dea.find.droplet.reply": object({
     dea: nonEmpty(128),
@@ -152,8 +162,9 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
         quotas: limits,
       }),
     ),
+    process_type: optional(processType),
   }),
-  "dea.heartbeat": object({ dea: nonEmpty(128), droplets: arrayOf(heartbeatDroplet, 100_000) }),
+  "dea.heartbeat": object({ dea: nonEmpty(128), droplets: arrayOf(heartbeatDroplet, 100_000), tasks: optional(arrayOf(guid, 100_000)) }),
   "dea.shutdown": object({ id: nonEmpty(128), app_id_to_count: recordOf(count) }),
   "dea.logs.recent": object({ droplet: nonEmpty(256), limit: optional(int(1, 10_000)) }),
   "dea.logs.recent.reply": object({ dea: nonEmpty(128), lines: arrayOf(logLine, 10_000) }),
@@ -166,6 +177,7 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     exit_status: int(-1, 255),
     exit_description: str(4096),
     crash_timestamp: num,
+    process_type: optional(processType),
   }),
   "healthmanager.start": empty,
   "staging.start": object({
@@ -186,6 +198,7 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     detected_buildpack: optional(str(256)),
     droplet_sha: optional(str(64)),
     detected_start_command: optional(str(4096)),
+    process_types: optional(recordOf(str(4096), 100)),
     error: optional(str(64 * 1024)),
   }),
   logs: logLine,
@@ -196,5 +209,30 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     start: num,
     uptime: num,
     bus: object({ accepted: recordOf(count, 10_000), rejected: recordOf(count, 10_000), handler_errors: recordOf(count, 10_000) }),
+  }),
+  "task.start": object({
+    guid,
+    name: nonEmpty(256),
+    droplet: nonEmpty(256),
+    app_name: nonEmpty(256),
+    sequence_id: count,
+    droplet_uri: nonEmpty(4096),
+    droplet_sha256: nonEmpty(64),
+    command: nonEmpty(4096),
+    limits,
+    env: recordOf(str(), 1000),
+    services: arrayOf(serviceBinding, 100),
+    vcap_application: anyMap,
+    stack: optional(str(64)),
+  }),
+  "task.cancel": object({ guid }),
+  "task.state": object({
+    dea: nonEmpty(128),
+    guid,
+    droplet: nonEmpty(256),
+    state: oneOf(TaskReportStates),
+    exit_status: optional(int(-1, 255)),
+    failure_reason: optional(str(4096)),
+    ts: num,
   }),
 };

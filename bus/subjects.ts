@@ -19,6 +19,10 @@ export const Subjects = {
   /** Cloud Foundry's component discovery: every component answers with vcap.component.announce. */
   componentDiscover: "vcap.component.discover",
   componentAnnounce: "vcap.component.announce",
+  /** skiff extension (issue 17): cancel a task, on whichever agent runs it. */
+  taskCancel: "task.cancel",
+  /** skiff extension (issue 17): an agent reports a task RUNNING, SUCCEEDED or FAILED. */
+  taskState: "task.state",
   /** Every app's log stream, for subscribers that want all of them. */
   logsAll: "logs.*",
 } as const;
@@ -27,6 +31,8 @@ export const Subjects = {
 export const deaStartSubject = (agentId: string): string => `dea.${agentId}.start`;
 /** `staging.<id>.start`: a staging request for one agent. */
 export const stagingStartSubject = (agentId: string): string => `staging.${agentId}.start`;
+/** `task.<id>.start`: run a task (a one-off command from an app's droplet) on one agent (issue 17). */
+export const taskStartSubject = (agentId: string): string => `task.${agentId}.start`;
 /** `logs.<app>`: one app's log stream. */
 export const logsSubject = (appId: string): string => `logs.${appId}`;
 
