@@ -16,6 +16,7 @@ import { InstanceStore } from "./instance-store.ts";
 import { describeLimits, openInstanceCgroups } from "./instance-cgroup.ts";
 import { openDiskVolumes } from "./disk-volume.ts";
 import { findBwrap, probeSandbox, readHostLayout } from "./sandbox-host.ts";
+import { becomeSubreaper, reapAllSandboxInits, reapSandboxInits } from "./sandbox-reaper.ts";
 import type { SandboxHost } from "./sandbox.ts";
 import { isRoot, resolveRunAs, sharedUser, uidPoolUsers, unreachableAncestor, type InstanceUsers } from "./run-as.ts";
 import { parseUidRange, UidPool } from "./uid-pool.ts";
@@ -140,6 +141,8 @@ async function openSandbox(): Promise<SandboxHost | undefined> {
   }
   return host;
 }
+// every sandbox's init is reaped here, not left a zombie for the host's PID 1 (sandbox-reaper.ts)
+if (config.sandbox !== "off" && becomeSubreaper()) setInterval(reapSandboxInits, 1000).unref();
 const sandbox = await openSandbox();
 
 const memoryTrim = new MemoryTrim();
@@ -203,6 +206,7 @@ async function shutdown(signal: "SIGTERM" | "SIGINT"): Promise<void> {
   try {
     if (signal === "SIGTERM") await agent.evacuate();
     else await agent.stopEverything("DEA_SHUTDOWN");
+    await reapAllSandboxInits();
     await bus.close();
   } catch (err) {
     log.error("error while stopping", { error: (err as Error).message });
