@@ -63,7 +63,7 @@ describe("running instances", () => {
     expect(reg.uris).toEqual(["hello.skiff.localhost"]);
     expect(reg.private_instance_index).toBe("2");
     const body = await (await fetch(`http://127.0.0.1:${reg.port}/`)).text();
-    expect(body).toMatch(/^hello from skiff \(instance 2, pid \d+\)\n$/);
+    expect(body).toMatch(/^hello from skiff \(instance 2, pid \d+, uid \d+\)\n$/);
     await waitFor(() => heartbeats.some((h) => h.droplets.some((d) => d.droplet === "hello" && d.state === "RUNNING")), 5000, "RUNNING heartbeat");
 
     await Bun.sleep(600); // a couple of samples
