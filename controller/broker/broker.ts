@@ -76,11 +76,11 @@ export function createBroker(config: BrokerConfig) {
     })
     .get("/v2/catalog", ({ request }) => json({ status: 200, body: broker.catalog }, request))
     .put("/v2/service_instances/:id", ({ request, params, query, body }) =>
-      answer(request, () => broker.provision(params.id, jsonBody(body), accepts(query))),
+      answer(request, () => tooDeep(body) ?? broker.provision(params.id, jsonBody(body), accepts(query))),
     )
     .get("/v2/service_instances/:id", ({ request, params, query }) => answer(request, () => broker.fetchInstance(params.id, query)))
     .patch("/v2/service_instances/:id", ({ request, params, query, body }) =>
-      answer(request, () => broker.update(params.id, jsonBody(body), accepts(query))),
+      answer(request, () => tooDeep(body) ?? broker.update(params.id, jsonBody(body), accepts(query))),
     )
     .delete("/v2/service_instances/:id", ({ request, params, query }) =>
       answer(request, () => broker.deprovision(params.id, query, accepts(query))),
@@ -89,7 +89,7 @@ export function createBroker(config: BrokerConfig) {
       answer(request, () => broker.instanceLastOperation(params.id, query)),
     )
     .put("/v2/service_instances/:id/service_bindings/:bid", ({ request, params, query, body }) =>
-      answer(request, () => broker.bind(params.id, params.bid, jsonBody(body), accepts(query))),
+      answer(request, () => tooDeep(body) ?? broker.bind(params.id, params.bid, jsonBody(body), accepts(query))),
     )
     .get("/v2/service_instances/:id/service_bindings/:bid", ({ request, params, query }) =>
       answer(request, () => broker.fetchBinding(params.id, params.bid, query)),
@@ -107,6 +107,27 @@ function json(reply: Reply, request: Request, extra: Record<string, string> = {}
   const requestId = request.headers.get("x-broker-api-request-identity");
   if (requestId) headers["x-broker-api-request-identity"] = requestId;
   return new Response(JSON.stringify(reply.body), { status: reply.status, headers });
+}
+
+/** Deeper than any OSB body (parameters and context are a few levels); the records are cloned and stringified recursively. */
+export const MAX_BODY_DEPTH = 32;
+
+/**
+ * A 400 for a body nested deeper than MAX_BODY_DEPTH, checked without recursion (issue 19: parameters
+ * nested 50,000 deep overflowed the stack while the request was stored, a 500), else undefined.
+ */
+function tooDeep(body: unknown): Promise<Reply> | undefined {
+  const value = jsonBody(body);
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      return Promise.resolve({ status: 400, body: { description: `the request body is nested deeper than ${MAX_BODY_DEPTH} levels` } });
+    }
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === "object") stack.push([x, depth + 1]);
+  }
+  return undefined;
 }
 
 /** Elysia parses JSON bodies sent as application/json; a body sent without that type arrives as text. */
