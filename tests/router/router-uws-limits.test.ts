@@ -1,22 +1,31 @@
-// uWebSockets.js v20.30's documented limits (router/README.md, "Known limits"), pinned as they are
-// today: each test asserts the current behaviour, so an upgrade of uWS that changes one fails here and
-// the README gets updated with it, instead of the limit silently changing (issue 5).
+// uWebSockets.js v20.30's documented limits (router/README.md, "Known limits"; what a load balancer in
+// front does about each: docs/load-balancers.md), pinned as they are today: each test asserts the
+// current behaviour, so an upgrade of uWS that changes one fails here and the docs get updated with it,
+// instead of the limit silently changing (issues 5 and 26).
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Server as NetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
 import { stopAllProcesses } from "../support/processes.ts";
 import { rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { startFrontEnd } from "../lb/lb-cluster.ts";
 
 let h: Harness;
 let router: RunningRouter;
 const servers: NetServer[] = [];
 const heads: string[] = [];
 const host = "limits.skiff.localhost";
+const dir = mkdtempSync(join(tmpdir(), "skiff-uws-limits-"));
+/** a keep-alive connection left idle after one response: uWS closes it on its own (the last test) */
+let idle: Promise<{ idleMs: number }>;
 
 beforeAll(async () => {
   h = await startHarness();
-  router = await startRouter(h.bundle, h.nats);
+  // one worker: every worker runs its own idle timer
+  router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_WORKERS: "1" });
   const b = await rawBackend(servers, (s, head) => {
     heads.push(head);
     setTimeout(() => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 20);
@@ -24,13 +33,27 @@ beforeAll(async () => {
   h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
   await h.bus.flush();
   await waitForStatus(router.url, host, 200);
+  idle = idleClose();
 }, 60_000);
 
 afterAll(async () => {
   await stopAllProcesses();
   for (const s of servers) s.close();
   await h?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
+
+/** One request on a new keep-alive connection, then nothing: how long after the response uWS closes it. */
+function idleClose(): Promise<{ idleMs: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(router.port, "127.0.0.1");
+    let answeredAt = 0;
+    socket.on("error", () => {});
+    socket.on("data", () => (answeredAt ||= performance.now()));
+    socket.on("close", () => (answeredAt ? resolve({ idleMs: performance.now() - answeredAt }) : reject(new Error("closed before the answer"))));
+    socket.write(`GET /idle HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  });
+}
 
 /** Writes `parts` with `gapMs` between them; collects what comes back for `waitMs`. */
 function sendInParts(parts: string[], gapMs: number, waitMs: number): Promise<{ text: string; closed: boolean }> {
@@ -70,6 +93,47 @@ test("an HTTP/1.0 request gets no answer, and the connection stays open (until u
   expect(heads).toHaveLength(0);
 });
 
+test("no version but HTTP/1.1 reaches the router (HTTP/1.2, HTTP/2.0 get no answer either), so it can never answer 505", async () => {
+  heads.length = 0;
+  const [v12, v20] = await Promise.all(["HTTP/1.2", "HTTP/2.0"].map((v) => rawRequest(router.port, `GET / ${v}\r\nHost: ${host}\r\n\r\n`, 1500)));
+  for (const r of [v12!, v20!]) expect(r).toEqual({ text: "", closed: false });
+  expect(heads).toHaveLength(0);
+});
+
+test("an absolute-form request line (RFC 9112 §3.2.2: a server MUST accept it) gets no answer", async () => {
+  heads.length = 0;
+  const r = await rawRequest(router.port, `GET http://${host}/absolute HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 1500);
+  expect(r).toEqual({ text: "", closed: false });
+  expect(heads).toHaveLength(0);
+});
+
+test("a request with more than 48 header lines gets no answer (uWS keeps 50 slots, the request line and the end take two)", async () => {
+  const lines = (n: number) => `GET /many-headers HTTP/1.1\r\nHost: ${host}\r\n${Array.from({ length: n - 1 }, (_, i) => `X-H${i}: v\r\n`).join("")}Connection: close\r\n\r\n`;
+  expect((await rawRequest(router.port, lines(47), 1500)).text).toStartWith("HTTP/1.1 200"); // 47 + Connection = 48
+  expect(await rawRequest(router.port, lines(48), 1500)).toEqual({ text: "", closed: false });
+});
+
+test("HTTP/1.0 from nginx: its default proxy_pass gets no answer (nginx would answer 504 after proxy_read_timeout, 60 s); with proxy_http_version 1.1, 200", async () => {
+  const behind = { routers: [router, router], dir };
+  const naive = await startFrontEnd(behind, "nginx-defaults");
+  const tested = await startFrontEnd(behind, "nginx");
+  try {
+    const r = await rawRequest(naive.port, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 3000);
+    expect(r).toEqual({ text: "", closed: false });
+    expect((await fetch(`${tested.url}/`, { headers: { host } })).status).toBe(200);
+  } finally {
+    await Promise.all([naive.process.stop("SIGKILL"), tested.process.stop("SIGKILL")]);
+  }
+});
+
+test("Transfer-Encoding: xchunked is handed to the router (uWS reads the body as chunked): the router answers 501 itself (issue 16)", async () => {
+  heads.length = 0;
+  const r = await rawRequest(router.port, `POST / HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 1500);
+  expect(r.text).toStartWith("HTTP/1.1 501");
+  expect(r.closed).toBe(true);
+  expect(heads).toHaveLength(0);
+});
+
 test("a request head over 4 KiB: served in one write, dropped without an answer when split across reads", async () => {
   const head = `GET /big-head HTTP/1.1\r\nHost: ${host}\r\nX-Pad: ${"p".repeat(4900)}\r\n\r\n`;
   expect(head.length).toBeGreaterThan(4096);
@@ -98,3 +162,9 @@ test("Content-Length with Transfer-Encoding: uWS closes the connection without a
   expect(garbage.closed).toBe(false);
   expect((await fetch(router.url, { headers: { host } })).status).toBe(200);
 });
+
+test("an idle keep-alive connection is closed by uWS 8-12 s after its last response, on its timer's 4 s tick (load balancers must close theirs sooner)", async () => {
+  const { idleMs } = await idle;
+  expect(idleMs).toBeGreaterThan(7_900);
+  expect(idleMs).toBeLessThan(12_500);
+}, 20_000);
