@@ -6,7 +6,8 @@ import { appRoutes } from "./apps-routes.ts";
 import { bitsRoutes } from "./bits-routes.ts";
 import type { ControllerContext } from "./context.ts";
 import { authenticate } from "./auth.ts";
-import { ApiError, errorResponse } from "./errors.ts";
+import { ApiError, badRequest, errorResponse } from "./errors.ts";
+import { MAX_BODY_DEPTH, nestedDeeperThan } from "./body-depth.ts";
 import { logsRoutes } from "./logs-routes.ts";
 import { orgRoutes } from "./org-routes.ts";
 import { routeRoutes } from "./route-routes.ts";
@@ -60,6 +61,10 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: Metri
       const q = url.indexOf("?", start);
       const path = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
       if (!isOpen(path)) await authenticate(ctx.store, request);
+    })
+    // after parsing, before validation: a body nested deeper than any request is a 400 (issue 19)
+    .onTransform({ as: "global" }, ({ body }) => {
+      if (nestedDeeperThan(body)) throw badRequest(`the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
     })
     .onError(({ code, error }) => {
       if (error instanceof ApiError) return errorResponse(error);
