@@ -70,12 +70,14 @@ export const matcherInput: fc.Arbitrary<MatcherOp[]> = fc.array(routeUri, { minL
 });
 
 let wasm: WasmMatcher | undefined;
+/** One reader for the run: each shareWithReader() takes a reader region of the writer's memory for good. */
+let reader: WasmMatcherReader | undefined;
 
 /** Runs the ops on a fresh reference and on the (cleared, reused) WASM writer and a reader of it. */
 export function checkMatcher(ops: MatcherOp[]): void {
   wasm ??= loadWasmMatcherSync();
+  reader ??= WasmMatcherReader.attach(wasm.shareWithReader());
   wasm.clear();
-  const reader = WasmMatcherReader.attach(wasm.shareWithReader());
   const ref = new ReferenceMatcher();
   ops.forEach((o, n) => {
     const at = `op ${n} ${JSON.stringify(o).slice(0, 300)}`;
@@ -94,7 +96,7 @@ export function checkMatcher(ops: MatcherOp[]): void {
       }
       case "lookup": {
         const want = ref.lookup(o.host, o.path);
-        for (const [who, m] of [["writer", wasm!], ["reader", reader]] as const) {
+        for (const [who, m] of [["writer", wasm!], ["reader", reader!]] as const) {
           for (const uncached of [false, true]) {
             const got = uncached ? m.lookupUncached(o.host, o.path) : m.lookup(o.host, o.path);
             if (got !== want) violated(`${at}: wasm ${who}${uncached ? " (uncached)" : ""} found ${got}, the reference ${want}`);
