@@ -62,12 +62,15 @@ const viaRouter = (path = "/") => fetch(`http://${ip("router1")}:8080${path}`, {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "skiff-joined-"));
   chmodSync(dir, 0o711); // the instances' uids pass through to the agents' folders
-  mkdirSync(join(dir, "hosts"), { mode: 0o711 });
+  // modes set, not asked of mkdir: an earlier test in this process (a cluster's launcher) set umask 077
+  mkdirSync(join(dir, "hosts"));
+  chmodSync(join(dir, "hosts"), 0o711);
   topo = Topology.create({ logFile: join(dir, "cluster.log") });
   for (const [name, n] of Object.entries(hosts)) topo.addHost(name, n);
   // "booting" each host: its service manager, which starts whatever units are enabled
   for (const h of Object.keys(hosts) as HostName[]) {
-    mkdirSync(rootOf(h), { recursive: true, mode: 0o711 });
+    mkdirSync(rootOf(h), { recursive: true });
+    chmodSync(rootOf(h), 0o711);
     supervisors.set(h, topo.host(h).spawn(`${h}`, bun, ["ops/skiff-node.ts", "supervise", "--root", rootOf(h)], {}, repoRoot));
   }
   for (const h of Object.keys(hosts) as HostName[]) {
