@@ -86,9 +86,9 @@ for (const name of chosen) {
       if (details.failed && details.counterexample) {
         const input = details.counterexample[0];
         const path = saveToCorpus(t, input, "crash");
-        const why = (details.errorInstance as Error | undefined)?.message?.split("\n")[0] ?? String(details.error).split("\n")[0];
+        const why = (details.errorInstance as Error | undefined)?.message?.split("\n")[0] ?? "the property failed";
         row.failures.push(`seed ${seed}: ${why} → ${path.split("/tests/fuzz/")[1]}`);
-        console.log(`fuzz | ${name}: FAILED (seed ${seed}, saved ${path}):\n${(details.errorInstance as Error | undefined)?.message ?? details.error}`);
+        console.log(`fuzz | ${name}: FAILED (seed ${seed}, saved ${path}):\n${(details.errorInstance as Error | undefined)?.message ?? "the property failed"}`);
       }
     }
   } finally {
