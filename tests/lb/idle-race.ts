@@ -3,11 +3,12 @@
 // that instant. A load balancer that keeps idle connections longer than that can send a request down
 // one at the very moment the router closes it, and the request fails (a 502 from nginx, a closed
 // connection from HAProxy). At a low, steady rate that is rare and very hard to trace; this load aims
-// at it instead: it learns each router's tick, then sends waves of requests through the front ends,
-// each wave spread over a few ms around one router's tick, and each wave 8-12 s after the one before,
-// so the connections the previous wave used are exactly the ones expiring. POSTs, because nginx
-// silently retries a GET that met a closed keep-alive connection (a POST it does not, and neither
-// should it).
+// at it instead: it learns each router's tick (tick-watch.cjs), then sends waves of requests through
+// the front ends, each wave 8-12 s after the one before and a few ms before one router's tick, so the
+// connections the previous wave used are exactly the ones expiring. The window a front end leaves open
+// is the time it takes to notice a close (tens of µs); the tests widen it by holding the front ends
+// still (SIGSTOP) across the tick, as a busy host would, so that a wave hits it every time. POSTs,
+// because nginx silently retries a GET that met a closed keep-alive connection (a POST it must not).
 
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -205,7 +206,8 @@ export async function runIdleRace(opts: IdleRaceOptions): Promise<Record<string,
       }
       await sent;
       opts.onWave?.({ router: r, at, idleMs: at - last, tallies });
-      last = at;
+      // the connections' idle time starts when their last response ended
+      last = performance.now();
     }
   } finally {
     for (const list of clients) for (const c of list) c.close();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { runWrk } from "../../bench/lib/wrk.ts";
 import { eventually } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { startRouter, type RunningRouter } from "../router/router-harness.ts";
+import { rawRequest, startRouter, type RunningRouter } from "../router/router-harness.ts";
 import { runIdleRace, startTickWatch, type RaceTally, type TickWatch } from "./idle-race.ts";
 import { docConfig, docConfigNames, placeConfig } from "./lb-configs.ts";
 import { LB_HOST, LB_ROUTER_ENV, startFrontEnd, startLbCluster, type FrontEnd, type LbCluster } from "./lb-cluster.ts";
@@ -55,6 +55,38 @@ test("every tested block of the doc runs as it stands: only addresses, ports and
       if (line !== placed[i]) expect(line).toMatch(/10\.0\.5\.1[12]:8080|listen (80|443 ssl);|bind :(80|443 ssl)|\/etc\/(nginx|haproxy)\/tls\//);
     });
   }
+});
+
+describe("what the engine cannot answer, the doc's front ends answer for it (router/README.md, Known limits)", () => {
+  /** Raw bytes to a front end; every status line that came back, and whether it closed. */
+  async function raw(port: number, data: string, waitMs = 2000): Promise<string[]> {
+    const r = await rawRequest(port, data, waitMs);
+    return [...r.text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => m[1]!); // responses follow each other's bodies
+  }
+  const get = (target: string, version = "HTTP/1.1", extra = "") => `GET ${target} ${version}\r\nHost: ${LB_HOST}\r\n${extra}\r\n`;
+
+  for (const name of ["nginx", "haproxy"]) {
+    test(`${name}: HTTP/1.0 is served (nginx) or answered 505 at once (HAProxy); an absolute-form target and pipelined requests are served; garbage is a 400; a 10-digit Content-Length a 413; xchunked refused`, async () => {
+      const port = fe[name]!.port;
+      // nginx speaks HTTP/1.1 to the routers whatever the client spoke; HAProxy passes the client's version on, so it answers HTTP/1.0 itself
+      expect(await raw(port, get("/", "HTTP/1.0"))).toEqual([name === "nginx" ? "200" : "505"]);
+      expect(await raw(port, get(`http://${LB_HOST}/absolute`, "HTTP/1.1", "Connection: close\r\n"))).toEqual(["200"]);
+      expect(await raw(port, get("/1") + get("/2") + get("/3", "HTTP/1.1", "Connection: close\r\n"))).toEqual(["200", "200", "200"]);
+      expect(await raw(port, "GARBAGE\r\n\r\n")).toEqual(["400"]);
+      expect(await raw(port, `POST / HTTP/1.1\r\nHost: ${LB_HOST}\r\nContent-Length: 1000000000\r\n\r\n`)).toEqual(["413"]);
+      // refused before the router sees it (the router would answer 501 itself)
+      const [xchunked] = await raw(port, `POST / HTTP/1.1\r\nHost: ${LB_HOST}\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+      expect(name === "nginx" ? "501" : "400").toBe(xchunked!);
+    });
+  }
+
+  test("more header lines than the router takes: HAProxy answers 400 at once (tune.http.maxhdr); nginx, which has no such limit, waits", async () => {
+    const lines = (n: number) => get("/", "HTTP/1.1", `Connection: close\r\n${Array.from({ length: n - 2 }, (_, i) => `X-H${i}: v\r\n`).join("")}`);
+    // 45 lines from the client and the ones each front end adds fit in the router's 48
+    for (const name of ["nginx", "haproxy"]) expect(await raw(fe[name]!.port, lines(45))).toEqual(["200"]);
+    expect(await raw(fe.haproxy!.port, lines(46))).toEqual(["400"]);
+    expect(await raw(fe.nginx!.port, lines(46), 1000)).toEqual([]); // nginx answers 504 after proxy_read_timeout (75 s)
+  });
 });
 
 describe("what a front end with its defaults does (the failures the doc's settings prevent)", () => {
