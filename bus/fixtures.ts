@@ -75,7 +75,11 @@ export const sampleMessages: { [K in MessageKind]: MessageKinds[K] } = {
   },
   "dea.heartbeat": {
     dea: "agent-1",
-    droplets: [{ droplet: "app-guid-1", version: "v1", instance: "inst-1", index: 0, state: "RUNNING", state_timestamp: 1764000000 }],
+    droplets: [
+      { droplet: "app-guid-1", version: "v1", instance: "inst-1", index: 0, state: "RUNNING", state_timestamp: 1764000000 },
+      { droplet: "app-guid-1", version: "v1", instance: "inst-2", index: 0, state: "RUNNING", state_timestamp: 1764000000, process_type: "worker" },
+    ],
+    tasks: [{ guid: "task-guid-1", state: "RUNNING" }, { guid: "task-guid-0", state: "FAILED", exit_status: 1, failure_reason: "exited with status 1" }],
   },
   "dea.shutdown": { id: "agent-1", app_id_to_count: { "app-guid-1": 1 } },
   "dea.logs.recent": { droplet: "app-guid-1", limit: 100 },

@@ -10,6 +10,7 @@ export { MemoryBroker } from "./memory-transport.ts";
 export { type BusCounters } from "./rejections.ts";
 export { serveComponentDiscovery, discoverComponents, identityFromClientName, type ComponentIdentity } from "./component-discovery.ts";
 export { createLogger, memoryLogger, type Logger, type LogLevel } from "./log.ts";
+export { logTag } from "./log-tag.ts";
 export { serviceEnvironment, serviceUrlVariables, urlVariablesByScheme, vcapServices, type VcapServiceEntry } from "./service-env.ts";
 
 import { createBus, type Bus } from "./bus.ts";

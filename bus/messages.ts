@@ -164,11 +164,23 @@ export interface HeartbeatDroplet {
   process_type?: string;
 }
 
+/** A task as an agent's heartbeat lists it: running, or ended within the last minutes (with how). */
+export interface HeartbeatTask {
+  guid: string;
+  state: TaskReportState;
+  exit_status?: number;
+  failure_reason?: string;
+}
+
 export interface DeaHeartbeat {
   dea: string;
   droplets: HeartbeatDroplet[];
-  /** the guids of the tasks running on this agent (absent from agents that run no tasks' code) */
-  tasks?: string[];
+  /**
+   * the tasks this agent runs, and those that ended in the last 5 minutes: a controller that missed a
+   * task.state (it was restarting) learns the outcome here, and one the agent no longer lists is lost
+   * (absent from agents older than issue 17)
+   */
+  tasks?: HeartbeatTask[];
 }
 
 export interface DeaShutdown {

@@ -12,6 +12,7 @@ import {
   type DropletFilter,
   type Empty,
   type HeartbeatDroplet,
+  type HeartbeatTask,
   type LogLine,
   type ServiceBinding,
 } from "./messages.ts";
@@ -85,6 +86,13 @@ const heartbeatDroplet = object<HeartbeatDroplet>({
   state: oneOf(InstanceStates),
   state_timestamp: num,
   process_type: optional(processType),
+});
+
+const heartbeatTask = object<HeartbeatTask>({
+  guid,
+  state: oneOf(TaskReportStates),
+  exit_status: optional(int(-1, 255)),
+  failure_reason: optional(str(4096)),
 });
 
 const logLine = object<LogLine>({
@@ -164,7 +172,7 @@ export const decoders: { [K in MessageKind]: Schema<MessageKinds[K]> } = {
     ),
     process_type: optional(processType),
   }),
-  "dea.heartbeat": object({ dea: nonEmpty(128), droplets: arrayOf(heartbeatDroplet, 100_000), tasks: optional(arrayOf(guid, 100_000)) }),
+  "dea.heartbeat": object({ dea: nonEmpty(128), droplets: arrayOf(heartbeatDroplet, 100_000), tasks: optional(arrayOf(heartbeatTask, 100_000)) }),
   "dea.shutdown": object({ id: nonEmpty(128), app_id_to_count: recordOf(count) }),
   "dea.logs.recent": object({ droplet: nonEmpty(256), limit: optional(int(1, 10_000)) }),
   "dea.logs.recent.reply": object({ dea: nonEmpty(128), lines: arrayOf(logLine, 10_000) }),

@@ -20,6 +20,7 @@ import { ActualState } from "./src/health/actual-state.ts";
 import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
 import { InstanceLauncher } from "./src/launcher.ts";
 import { Stager } from "./src/stager.ts";
+import { TaskTracker } from "./src/tasks/task-tracker.ts";
 import { feedState } from "./src/state-feed.ts";
 import { LogRelay } from "./src/log-relay.ts";
 import { MetricsCollector } from "./src/metrics/metrics-collector.ts";
@@ -127,8 +128,9 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const stager = new Stager({ bus, store, agents, signer: signerRef, blobs, log: log.child("stager"), onStaged: pokeHealth, id: stagerId });
   // before serving: a staging started by this start must not be taken for a leftover
   await stager.failInterrupted();
+  const tasks = new TaskTracker({ bus, store, agents, launcher, log: log.child("tasks") });
   const ctx: ControllerContext = {
-    store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain, services,
+    store, bus, blobs, signer: signerRef, agents, actual, launcher, stager, log, domain: config.domain, services, tasks,
     limits: { ...DEFAULT_LIMITS, ...config.limits }, pokeHealth, findTimeoutMs: config.findTimeoutMs ?? 600, version: "0.1.0",
   };
   const logRelay = new LogRelay(bus);
@@ -172,12 +174,14 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   }
   sweeper.start();
   metrics.start();
+  tasks.start();
   log.info("ready", { port, url, domain: config.domain, health_manager: config.embedHealthManager ? "embedded" : "external" });
 
   return {
     port, url, ctx, app, health, sweeper, generatedPassword: boot.generatedPassword,
     async stop() {
       await health?.stop();
+      await tasks.stop();
       await sweeper.stop();
       await metrics.stop();
       // give running broker calls a moment to record their outcome; an unfinished one reads failed next start

@@ -1,5 +1,7 @@
 // Where the CLI writes: messages to stdout, warnings and errors to stderr, progress only on a TTY.
 
+import { logTag } from "../../bus/log-tag.ts";
+
 export interface Out {
   tty: boolean;
   say(line: string): void;
@@ -25,9 +27,10 @@ export interface LogLineJson {
   stream: string;
   ts: number;
   line: string;
+  process_type?: string;
+  task?: string;
 }
 
 export function formatLine(l: LogLineJson): string {
-  const tag = l.index >= 0 ? `${l.source}/${l.index}` : l.source;
-  return `   ${new Date(l.ts).toISOString()} [${tag}] ${l.stream === "err" ? "ERR" : "OUT"} ${l.line}`;
+  return `   ${new Date(l.ts).toISOString()} [${logTag(l)}] ${l.stream === "err" ? "ERR" : "OUT"} ${l.line}`;
 }

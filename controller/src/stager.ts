@@ -8,6 +8,13 @@ import { newGuid, type Actor, type AppRecord, type Store } from "./db/store.ts";
 import { placeInstance } from "./placement.ts";
 
 export const KEEP_DROPLETS = 5;
+
+/**
+ * Instances of a process type the Procfile brings: one each, as piku does (Cloud Foundry and Heroku
+ * start non-web types at 0 and wait for a scale; a team pushing a web + worker Procfile expects both
+ * to run). `release` is Heroku's run-once type: 0 (run it as a task).
+ */
+export const instancesForNewType = (type: string): number => (type === "release" ? 0 : 1);
 export const STAGING_TIMEOUT_MS = 15 * 60_000;
 
 export interface StagingOutcome {
@@ -151,7 +158,12 @@ export class Stager {
     const current = await store.tx(async (q) => {
       const now = await store.appByGuid(app.guid, q);
       if (!now) return undefined;
-      await store.insertDroplet(q, { guid: dropletGuid, app_guid: app.guid, sha256: sha, detected_start_command: reply.detected_start_command ?? null, buildpack: reply.detected_buildpack ?? app.buildpack, package_sha: app.package_sha, created_at: Date.now() }, KEEP_DROPLETS);
+      await store.insertDroplet(q, { guid: dropletGuid, app_guid: app.guid, sha256: sha, detected_start_command: reply.detected_start_command ?? null, buildpack: reply.detected_buildpack ?? app.buildpack, package_sha: app.package_sha, process_types: reply.process_types ?? null, created_at: Date.now() }, KEEP_DROPLETS);
+      // the Procfile's types become processes (a manifest's settings for them, made earlier, win)
+      if (reply.process_types) {
+        const { added, removed } = await store.processes.syncWithDroplet(q, now, Object.keys(reply.process_types), instancesForNewType);
+        if (added.length || removed.length) this.say(app.guid, `Process types from the droplet: ${[...added.map((t) => `+${t}`), ...removed.map((t) => `-${t}`)].join(" ")}`);
+      }
       await store.updateApp(q, app.guid, { package_state: "STAGED", staging_error: null, droplet_guid: dropletGuid, release: now.release + 1 });
       await store.recordEvent(q, { type: "audit.app.droplet.create", actor_guid: actor?.guid ?? null, actor_name: actor?.name ?? "system", target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid, data: { droplet_guid: dropletGuid, sha256: sha, buildpack: reply.detected_buildpack ?? null } });
       return now;

@@ -2,14 +2,22 @@
 // stages by fetching the package and uploading a droplet, "runs" instances and heartbeats them.
 
 import { createHash, randomUUID } from "node:crypto";
-import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, type Bus, type DeaStart, type HeartbeatDroplet } from "../../bus/index.ts";
+import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, taskStartSubject, type Bus, type DeaStart, type HeartbeatDroplet, type HeartbeatTask, type TaskStart } from "../../bus/index.ts";
 
 export interface FakeInstance extends HeartbeatDroplet {
   start: DeaStart;
 }
 
+export interface FakeTask extends HeartbeatTask {
+  start: TaskStart;
+}
+
 export class FakeAgent {
   readonly instances = new Map<string, FakeInstance>();
+  /** tasks it was given (issue 17): RUNNING until finishTask() or a cancel */
+  readonly tasks = new Map<string, FakeTask>();
+  /** what staging reports as the droplet's process types (issue 17) */
+  processTypes: Record<string, string> | undefined;
   readonly starts: DeaStart[] = [];
   readonly stops: unknown[] = [];
   readonly fetched: { url: string; status: number }[] = [];
@@ -37,7 +45,7 @@ export class FakeAgent {
   }
 
   heartbeat(): void {
-    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", { dea: this.id, droplets: [...this.instances.values()].map(({ start: _s, ...hb }) => hb) });
+    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", { dea: this.id, droplets: [...this.instances.values()].map(({ start: _s, ...hb }) => hb), tasks: [...this.tasks.values()].map(({ start: _s, ...t }) => t) });
   }
 
   begin(): this {
@@ -54,7 +62,7 @@ export class FakeAgent {
         for (const i of [...this.instances.values()]) {
           if (i.droplet !== f.droplet || (f.version && i.version !== f.version) || (f.instances && !f.instances.includes(i.instance)) || (f.indices && !f.indices.includes(i.index))) continue;
           this.instances.delete(i.instance);
-          b.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "STOPPED", exit_status: 0, exit_description: "stopped", crash_timestamp: Date.now() / 1000 });
+          b.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "STOPPED", exit_status: 0, exit_description: "stopped", crash_timestamp: Date.now() / 1000, ...(i.process_type ? { process_type: i.process_type } : {}) });
         }
       }),
       b.subscribe(Subjects.deaFindDroplet, "dea.find.droplet", (f, meta) => {
@@ -63,7 +71,7 @@ export class FakeAgent {
           const stats = f.include_stats
             ? { name: i.start.name, uris: i.start.uris, host: "127.0.0.1", port: 61000 + i.index, uptime: 42, usage: { ...this.usage, time: Date.now() / 1000 }, quotas: i.start.limits }
             : undefined;
-          b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp, ...(stats ? { stats } : {}) });
+          b.publish(meta.reply, "dea.find.droplet.reply", { dea: this.id, droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, state: i.state, state_timestamp: i.state_timestamp, ...(stats ? { stats } : {}), ...(i.process_type ? { process_type: i.process_type } : {}) });
         }
       }),
       b.subscribe(Subjects.deaLogsRecent, "dea.logs.recent", (f, meta) => {
@@ -86,7 +94,15 @@ export class FakeAgent {
         const droplet = Bun.gzipSync(new Uint8Array(await pkg.arrayBuffer()));
         const put = await this.http(new Request(m.upload_uri, { method: "PUT", body: droplet }));
         const { sha256 } = (await put.json()) as { sha256: string };
-        b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "done", droplet_sha: sha256, detected_buildpack: "fake", detected_start_command: "bun index.ts" });
+        b.publish(reply, "staging.reply", { task_id: m.task_id, phase: "done", droplet_sha: sha256, detected_buildpack: "fake", detected_start_command: "bun index.ts", ...(this.processTypes ? { process_types: this.processTypes } : {}) });
+      }),
+      b.subscribe(taskStartSubject(this.id), "task.start", (m) => {
+        this.tasks.set(m.guid, { guid: m.guid, state: "RUNNING", start: m });
+        b.publish(Subjects.taskState, "task.state", { dea: this.id, guid: m.guid, droplet: m.droplet, state: "RUNNING", ts: Date.now() });
+        this.heartbeat();
+      }),
+      b.subscribe(Subjects.taskCancel, "task.cancel", (m) => {
+        if (this.tasks.get(m.guid)?.state === "RUNNING") this.finishTask(m.guid, 143, "cancelled");
       }),
     );
     this.advertise();
@@ -99,7 +115,7 @@ export class FakeAgent {
     this.fetched.push({ url: m.droplet_uri, status: res.status });
     const sha = createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex");
     if (sha !== m.droplet_sha256) throw new Error("droplet sha mismatch");
-    const inst: FakeInstance = { droplet: m.droplet, version: m.version, instance: randomUUID(), index: m.index, state: this.autoRun ? "RUNNING" : "STARTING", state_timestamp: Date.now() / 1000, start: m };
+    const inst: FakeInstance = { droplet: m.droplet, version: m.version, instance: randomUUID(), index: m.index, state: this.autoRun ? "RUNNING" : "STARTING", state_timestamp: Date.now() / 1000, start: m, ...(m.process_type ? { process_type: m.process_type } : {}) };
     this.instances.set(inst.instance, inst);
     if (this.crashOnStart) return this.crash(inst.instance);
     this.heartbeat();
@@ -115,7 +131,16 @@ export class FakeAgent {
   crash(instanceId: string): void {
     const i = this.instances.get(instanceId)!;
     this.instances.delete(instanceId);
-    this.bus.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "CRASHED", exit_status: 137, exit_description: "killed by SIGKILL", crash_timestamp: Date.now() / 1000 });
+    this.bus.publish(Subjects.dropletExited, "droplet.exited", { droplet: i.droplet, version: i.version, instance: i.instance, index: i.index, reason: "CRASHED", exit_status: 137, exit_description: "killed by SIGKILL", crash_timestamp: Date.now() / 1000, ...(i.process_type ? { process_type: i.process_type } : {}) });
+  }
+
+  /** Ends a task as its process would: status 0 succeeds, anything else fails with the reason. */
+  finishTask(guid: string, status: number, reason = `exited with status ${status}`, report = true): void {
+    const t = this.tasks.get(guid)!;
+    const state = status === 0 ? "SUCCEEDED" : "FAILED";
+    Object.assign(t, { state, exit_status: status, ...(state === "FAILED" ? { failure_reason: reason } : {}) });
+    if (report) this.bus.publish(Subjects.taskState, "task.state", { dea: this.id, guid, droplet: t.start.droplet, state, exit_status: status, ...(state === "FAILED" ? { failure_reason: reason } : {}), ts: Date.now() });
+    this.heartbeat();
   }
 
   running(app: string): FakeInstance[] {

@@ -3,6 +3,8 @@
 // newest KEEP_LINES; beyond that rate it skips lines on screen and says how many (the agents keep
 // every line: `skiff logs APP --recent`), so a flood never freezes the page.
 
+import { logTag } from "../../../bus/log-tag.ts";
+
 export const SHOW_PER_SECOND = 200;
 const TICK_MS = 100;
 const KEEP_LINES = 1000;
@@ -13,6 +15,8 @@ interface LogLine {
   index: number;
   stream: "out" | "err";
   line: string;
+  process_type?: string;
+  task?: string;
 }
 
 export function startLogTail(): void {
@@ -35,7 +39,7 @@ export function startLogTail(): void {
     for (const l of lines) {
       const div = document.createElement("div");
       div.className = `l src-${l.source}${l.stream === "err" ? " err" : ""}`;
-      const tag = l.index >= 0 ? `${l.source}/${l.index}` : l.source;
+      const tag = logTag(l);
       div.textContent = `${new Date(l.ts).toISOString().slice(11, 23)} [${tag}] ${l.stream === "err" ? "ERR" : "OUT"} ${l.line}`;
       frag.appendChild(div);
     }

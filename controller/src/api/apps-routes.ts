@@ -2,7 +2,7 @@
 // live instances (dea.find.droplet).
 
 import { Elysia, t } from "elysia";
-import { HealthCheckTypes, Subjects, vcapServices } from "../../../bus/index.ts";
+import { HealthCheckTypes, vcapServices } from "../../../bus/index.ts";
 import { newGuid, type AppRecord, type Actor } from "../db/store.ts";
 import { serviceBindingOf } from "../../broker/index.ts";
 import { defaultHost, ensureRoute, mapRoute, publishRoutes } from "../route-mapping.ts";
@@ -10,6 +10,8 @@ import { accessOf, authenticate, spaceToChange, type Access } from "./auth.ts";
 import type { ControllerContext } from "./context.ts";
 import { notFound, unprocessable, uniqueness } from "./errors.ts";
 import { paginated, parsePage, presentApp, presentDroplet } from "./present.ts";
+import { instanceRows } from "./instance-rows.ts";
+import { instancesForNewType } from "../stager.ts";
 
 export const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -84,7 +86,7 @@ export function appRoutes(ctx: ControllerContext) {
         ...(!needsStaging && (restart || app.state === "STOPPED") ? { release: app.release + 1 } : {}),
       });
       await store.recordEvent(q, event(access, app, restart ? "audit.app.restart" : "audit.app.start", { staging: needsStaging }));
-      if (app.state === "STOPPED") await store.clearCrash(app.guid, undefined, q);
+      if (app.state === "STOPPED") await store.clearCrash(app.guid, {}, q);
     });
     if (needsStaging) {
       const fresh = (await store.appByGuid(app.guid))!;
@@ -179,6 +181,8 @@ export function appRoutes(ctx: ControllerContext) {
       const app = await loadApp(ctx, access, params.guid, true);
       // the broker removes the app's credentials first (CF does the same); a failure keeps the app
       await ctx.services.unbindAll(actorOf(access), app.guid);
+      // its tasks end with it (their records go with the app)
+      await ctx.tasks.cancelAll(app.guid);
       await store.tx(async (q) => {
         await store.deleteApp(q, app.guid);
         await store.recordEvent(q, event(access, app, "audit.app.delete"));
@@ -260,6 +264,8 @@ export function appRoutes(ctx: ControllerContext) {
       if (!target) throw unprocessable(body.droplet_guid ? "that droplet is not one of this app's recent droplets (see `skiff droplets`)" : "there is no earlier droplet to roll back to");
       await store.tx(async (q) => {
         await store.updateApp(q, app.guid, { droplet_guid: target.guid, package_sha: target.package_sha, package_state: "STAGED", release: app.release + 1 });
+        // every process type rolls back with it: the droplet's Procfile decides which types there are
+        if (target.process_types) await store.processes.syncWithDroplet(q, app, Object.keys(target.process_types), instancesForNewType);
         await store.recordEvent(q, event(access, app, "audit.app.rollback", { from: app.droplet_guid, to: target.guid }));
       });
       ctx.pokeHealth();
@@ -269,33 +275,7 @@ export function appRoutes(ctx: ControllerContext) {
     .get("/v3/apps/:guid/instances", async ({ request, params }) => {
       const access = await auth(request);
       const app = await loadApp(ctx, access, params.guid);
-      const known = ctx.actual.liveOf(app.guid, Date.now()).length;
-      const replies = await ctx.bus.requestMany(Subjects.deaFindDroplet, "dea.find.droplet", { droplet: app.guid, include_stats: true }, "dea.find.droplet.reply", {
-        timeoutMs: ctx.findTimeoutMs, ...(known > 0 ? { max: known } : {}),
-      });
-      const crashes = new Map((await store.crashesOf(app.guid)).map((c) => [Number(c.idx), c]));
-      const rows: Record<string, unknown>[] = replies
-        .filter((r) => r.state !== "STOPPED")
-        .sort((a, b) => a.index - b.index || a.state_timestamp - b.state_timestamp)
-        .map((r) => ({
-          index: r.index, state: r.state, since: r.state_timestamp, instance_id: r.instance, agent: r.dea, version: r.version,
-          host: r.stats?.host ?? null, port: r.stats?.port ?? null, uptime: r.stats?.uptime ?? null,
-          usage: r.stats?.usage ?? null, quotas: r.stats?.quotas ?? { mem: app.memory_mb, disk: app.disk_mb },
-          crash_count: Number(crashes.get(r.index)?.crash_count ?? 0),
-        }));
-      if (app.state === "STARTED") {
-        for (let i = 0; i < app.instances; i++) {
-          if (rows.some((r) => r.index === i && r.state !== "CRASHED")) continue;
-          const c = crashes.get(i);
-          rows.push({
-            index: i, state: c ? (Number(c.crash_count) > 3 ? "FLAPPING" : "CRASHED") : "DOWN", since: c ? Number(c.last_crash_at) : null,
-            instance_id: null, agent: null, host: null, port: null, uptime: null, usage: null, quotas: { mem: app.memory_mb, disk: app.disk_mb },
-            crash_count: Number(c?.crash_count ?? 0), details: c?.last_exit_description ?? null,
-            next_restart_at: c ? new Date(Number(c.next_restart_at)).toISOString() : null,
-          });
-        }
-        rows.sort((a, b) => (a.index as number) - (b.index as number));
-      }
+      const rows = await instanceRows(ctx, app);
       return { state: app.state, package_state: app.package_state, staging_error: app.staging_error, resources: rows };
-    }, { detail: { summary: "Live instances of an app (asks every agent: dea.find.droplet), with crash state" } });
+    }, { detail: { summary: "Live instances of an app, every process type (asks every agent: dea.find.droplet), with crash state" } });
 }

@@ -8,6 +8,7 @@ import type { ActualState } from "../health/actual-state.ts";
 import type { InstanceLauncher } from "../launcher.ts";
 import type { ServiceGateway } from "../services/service-gateway.ts";
 import type { Stager } from "../stager.ts";
+import type { TaskTracker } from "../tasks/task-tracker.ts";
 
 export interface Limits {
   /** the uploaded package (compressed) */
@@ -60,6 +61,8 @@ export interface ControllerContext {
   stager: Stager;
   /** service brokers, instances and bindings */
   services: ServiceGateway;
+  /** one-off tasks: their records, placement and state (issue 17) */
+  tasks: TaskTracker;
   log: Logger;
   domain: string;
   limits: Limits;

@@ -2,7 +2,7 @@
 // long polling, which is how the CLI shows staging output.
 
 import { Elysia, t } from "elysia";
-import { Subjects, type LogLine } from "../../../bus/index.ts";
+import { logTag, Subjects, type LogLine } from "../../../bus/index.ts";
 import { accessOf, authenticate } from "./auth.ts";
 import { loadApp } from "./apps-routes.ts";
 import type { ControllerContext } from "./context.ts";
@@ -11,8 +11,7 @@ import type { LogRelay } from "../log-relay.ts";
 
 /** One line the way `cf logs` prints it. */
 export function formatLogLine(l: LogLine): string {
-  const tag = l.index >= 0 ? `${l.source}/${l.index}` : l.source;
-  return `${new Date(l.ts).toISOString()} [${tag}] ${l.stream === "err" ? "ERR" : "OUT"} ${l.line}`;
+  return `${new Date(l.ts).toISOString()} [${logTag(l)}] ${l.stream === "err" ? "ERR" : "OUT"} ${l.line}`;
 }
 
 export function logsRoutes(ctx: ControllerContext, relay: LogRelay) {

@@ -2,9 +2,33 @@
 
 import type { AppRecord, DomainRecord, DropletRecord, EventRecord, OrgRecord, RoleRecord, RouteRecord, SpaceRecord, UserRecord } from "../db/store.ts";
 import { routeUri } from "../db/store.ts";
+import type { ProcessRecord } from "../db/process-store.ts";
 import { badRequest } from "./errors.ts";
 
 const iso = (ms: number) => new Date(Number(ms)).toISOString();
+
+/** A process in Cloud Foundry v3's shape (`GET /v3/processes/:guid`). */
+export function presentProcess(p: ProcessRecord, spaceGuid: string) {
+  return {
+    guid: p.guid,
+    type: p.type,
+    command: p.command,
+    instances: p.instances,
+    memory_in_mb: p.memory_mb,
+    disk_in_mb: p.disk_mb,
+    health_check: { type: p.health_check_type, data: { timeout: p.health_check_timeout, endpoint: p.health_check_endpoint, invocation_timeout: null } },
+    relationships: { app: { data: { guid: p.app_guid } }, revision: { data: null } },
+    created_at: iso(p.created_at),
+    updated_at: iso(p.updated_at),
+    links: {
+      self: { href: `/v3/processes/${p.guid}` },
+      scale: { href: `/v3/processes/${p.guid}/actions/scale`, method: "POST" },
+      app: { href: `/v3/apps/${p.app_guid}` },
+      space: { href: `/v3/spaces/${spaceGuid}` },
+      stats: { href: `/v3/processes/${p.guid}/stats` },
+    },
+  };
+}
 
 export interface Page {
   page: number;
@@ -78,7 +102,7 @@ export function presentDroplet(d: DropletRecord, current: boolean) {
     current,
     sha256: d.sha256,
     buildpack: d.buildpack,
-    process_types: { web: d.detected_start_command },
+    process_types: d.process_types ?? { web: d.detected_start_command },
     package_sha256: d.package_sha,
     created_at: iso(d.created_at),
     relationships: { app: { data: { guid: d.app_guid } } },

@@ -3,6 +3,8 @@
 
 import { Elysia } from "elysia";
 import { appRoutes } from "./apps-routes.ts";
+import { processRoutes } from "./process-routes.ts";
+import { taskRoutes } from "./task-routes.ts";
 import { bitsRoutes } from "./bits-routes.ts";
 import type { ControllerContext } from "./context.ts";
 import { authenticate } from "./auth.ts";
@@ -97,6 +99,8 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: Metri
     }, { detail: { summary: "Liveness for load balancers (no authentication): 200 while the database answers, 503 when not" } })
     .use(orgRoutes(ctx))
     .use(appRoutes(ctx))
+    .use(processRoutes(ctx))
+    .use(taskRoutes(ctx))
     .use(bitsRoutes(ctx))
     .use(logsRoutes(ctx, relay))
     .use(routeRoutes(ctx))

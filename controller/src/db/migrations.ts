@@ -107,6 +107,40 @@ export const migrations: { version: number; name: string; sql: string[] }[] = [
       `CREATE INDEX login_failures_last ON login_failures (last_failure_at)`,
     ],
   },
+  {
+    version: 6,
+    name: "process types and tasks",
+    sql: [
+      // an app's processes (issue 17), as Cloud Foundry v3 has them: one row per type, each with its
+      // own command, instances, limits and health check. Every existing app's instances, memory,
+      // disk, command and health check become its web process, whose guid is the app's (as in CF).
+      // The app row keeps the web process's figures too (store.ts keeps both in step), so readers of
+      // an app need not know about processes.
+      `CREATE TABLE processes (guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL REFERENCES apps(guid) ON DELETE CASCADE,
+        type TEXT NOT NULL, command TEXT, instances INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_mb INTEGER NOT NULL,
+        health_check_type TEXT NOT NULL, health_check_endpoint TEXT, health_check_timeout INTEGER NOT NULL,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, UNIQUE (app_guid, type))`,
+      `INSERT INTO processes (guid, app_guid, type, command, instances, memory_mb, disk_mb, health_check_type,
+        health_check_endpoint, health_check_timeout, created_at, updated_at)
+        SELECT guid, guid, 'web', command, instances, memory_mb, disk_mb, health_check_type, health_check_endpoint,
+        health_check_timeout, created_at, updated_at FROM apps`,
+      // the process types a droplet knows (its Procfile's, and web), as JSON
+      `ALTER TABLE droplets ADD COLUMN process_types_json TEXT`,
+      // crash counts per process type and index (they were per index)
+      `CREATE TABLE process_crashes (app_guid TEXT NOT NULL, process_type TEXT NOT NULL, idx INTEGER NOT NULL,
+        crash_count INTEGER NOT NULL, last_crash_at BIGINT NOT NULL, next_restart_at BIGINT NOT NULL,
+        last_exit_description TEXT, PRIMARY KEY (app_guid, process_type, idx))`,
+      `INSERT INTO process_crashes (app_guid, process_type, idx, crash_count, last_crash_at, next_restart_at, last_exit_description)
+        SELECT app_guid, 'web', idx, crash_count, last_crash_at, next_restart_at, last_exit_description FROM instance_crashes`,
+      `DROP TABLE instance_crashes`,
+      // one-off tasks: their state is the controller's, kept across its restarts (controller/src/tasks)
+      `CREATE TABLE tasks (guid TEXT PRIMARY KEY, app_guid TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
+        state TEXT NOT NULL, sequence_id INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_mb INTEGER NOT NULL,
+        droplet_guid TEXT, agent_id TEXT, exit_status INTEGER, failure_reason TEXT,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, UNIQUE (app_guid, sequence_id))`,
+      `CREATE INDEX tasks_state ON tasks (state)`,
+    ],
+  },
 ];
 
 /** Any fixed number: the PostgreSQL advisory lock every skiff process takes to migrate. */

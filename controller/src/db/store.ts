@@ -3,7 +3,8 @@
 
 import { randomUUID } from "node:crypto";
 import type { Database, Queryable, SqlValue } from "./database.ts";
-import type { HealthCheckType } from "../../../bus/index.ts";
+import { WEB_PROCESS, type HealthCheckType } from "../../../bus/index.ts";
+import { MIRRORED, ProcessStore, updateColumns, webProcessOf, type ProcessPatch } from "./process-store.ts";
 
 export const newGuid = (): string => randomUUID();
 
@@ -44,6 +45,8 @@ export interface DropletRecord {
   detected_start_command: string | null;
   buildpack: string | null;
   package_sha: string | null;
+  /** the droplet's process types (its Procfile's, and web) and their commands; null for droplets before issue 17 */
+  process_types: Record<string, string> | null;
   created_at: number;
 }
 
@@ -64,7 +67,7 @@ export interface EventRecord {
   guid: string; type: string; actor_guid: string | null; actor_name: string | null; target_type: string;
   target_guid: string; target_name: string | null; space_guid: string | null; data: Record<string, unknown>; created_at: number;
 }
-export interface CrashRecord { app_guid: string; idx: number; crash_count: number; last_crash_at: number; next_restart_at: number; last_exit_description: string | null }
+export interface CrashRecord { app_guid: string; process_type: string; idx: number; crash_count: number; last_crash_at: number; next_restart_at: number; last_exit_description: string | null }
 
 export interface Actor { guid: string; name: string }
 
@@ -100,9 +103,25 @@ function toApp(r: Record<string, unknown>): AppRecord {
 
 const num = (r: Record<string, unknown>, k: string) => Number(r[k]);
 
+function toDroplet(r: Record<string, unknown>): DropletRecord {
+  const { process_types_json, ...rest } = r;
+  let types: Record<string, string> | null = null;
+  try {
+    types = typeof process_types_json === "string" ? (JSON.parse(process_types_json) as Record<string, string>) : null;
+  } catch {
+    types = null;
+  }
+  return { ...(rest as unknown as DropletRecord), process_types: types, created_at: Number(r.created_at) };
+}
+
 /** The typed queries the API, the stager and the health manager use. */
 export class Store {
-  constructor(readonly db: Database) {}
+  /** the apps' process types (issue 17) */
+  readonly processes: ProcessStore;
+
+  constructor(readonly db: Database) {
+    this.processes = new ProcessStore(db);
+  }
 
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
     return this.db.tx(fn);
@@ -263,6 +282,8 @@ export class Store {
         a.stack, a.health_check_type, a.health_check_endpoint, a.health_check_timeout, a.package_sha, a.package_state,
         a.staging_error, a.droplet_guid, a.release, a.created_at, a.updated_at],
     );
+    // its web process, whose figures the app row mirrors (process-store.ts)
+    await this.processes.insert(q, webProcessOf(a));
   }
   async updateApp(q: Queryable, guid: string, patch: Partial<Omit<AppRecord, "guid" | "created_at">>): Promise<void> {
     const sets: string[] = [];
@@ -280,11 +301,17 @@ export class Store {
     sets.push(`updated_at = ?`);
     params.push(Date.now(), guid);
     await q.run(`UPDATE apps SET ${sets.join(", ")} WHERE guid = ?`, params);
+    // the app's instances, limits, command and health check are its web process's
+    const web: ProcessPatch = {};
+    for (const k of MIRRORED) if (patch[k] !== undefined) (web as Record<string, unknown>)[k] = patch[k];
+    await updateColumns(q, "processes", web, "app_guid = ? AND type = ?", [guid, WEB_PROCESS]);
   }
   async deleteApp(q: Queryable, guid: string): Promise<void> {
     await q.run(`DELETE FROM route_mappings WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM service_bindings WHERE app_guid = ?`, [guid]);
-    await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM process_crashes WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM processes WHERE app_guid = ?`, [guid]);
+    await q.run(`DELETE FROM tasks WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM droplets WHERE app_guid = ?`, [guid]);
     await q.run(`DELETE FROM apps WHERE guid = ?`, [guid]);
   }
@@ -315,16 +342,15 @@ export class Store {
 
   // ---- droplets ----
   async dropletByGuid(guid: string, q: Queryable = this.db): Promise<DropletRecord | undefined> {
-    const r = await q.get<DropletRecord>(`SELECT * FROM droplets WHERE guid = ?`, [guid]);
-    return r && { ...r, created_at: Number(r.created_at) };
+    const r = await q.get<Record<string, unknown>>(`SELECT * FROM droplets WHERE guid = ?`, [guid]);
+    return r && toDroplet(r);
   }
   async dropletsOf(appGuid: string): Promise<DropletRecord[]> {
-    return (await this.db.all<DropletRecord>(`SELECT * FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid`, [appGuid]))
-      .map((d) => ({ ...d, created_at: Number(d.created_at) }));
+    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid`, [appGuid])).map(toDroplet);
   }
-  async insertDroplet(q: Queryable, d: DropletRecord, keep: number): Promise<void> {
-    await q.run(`INSERT INTO droplets (guid, app_guid, sha256, detected_start_command, buildpack, package_sha, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
-      d.guid, d.app_guid, d.sha256, d.detected_start_command, d.buildpack, d.package_sha, d.created_at,
+  async insertDroplet(q: Queryable, d: Omit<DropletRecord, "process_types"> & { process_types?: Record<string, string> | null }, keep: number): Promise<void> {
+    await q.run(`INSERT INTO droplets (guid, app_guid, sha256, detected_start_command, buildpack, package_sha, process_types_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [
+      d.guid, d.app_guid, d.sha256, d.detected_start_command, d.buildpack, d.package_sha, d.process_types ? JSON.stringify(d.process_types) : null, d.created_at,
     ]);
     // keep the newest `keep` droplets (the current one is always among them)
     const old = await q.all<{ guid: string }>(`SELECT guid FROM droplets WHERE app_guid = ? ORDER BY created_at DESC, guid LIMIT 1000000 OFFSET ?`, [d.app_guid, keep]);
@@ -416,41 +442,48 @@ export class Store {
     return { total, events: rows.map((r) => ({ ...(r as unknown as EventRecord), data: JSON.parse(r.data_json as string), created_at: Number(r.created_at) })) };
   }
 
-  // ---- health manager state ----
+  // ---- health manager state: crash counts per process type and index ----
+  private static toCrash(c: Record<string, unknown>): CrashRecord {
+    return {
+      app_guid: c.app_guid as string, process_type: c.process_type as string, idx: Number(c.idx), crash_count: Number(c.crash_count),
+      last_crash_at: Number(c.last_crash_at), next_restart_at: Number(c.next_restart_at), last_exit_description: (c.last_exit_description as string | null) ?? null,
+    };
+  }
   async crashesOf(appGuid: string): Promise<CrashRecord[]> {
-    return this.db.all<CrashRecord>(`SELECT * FROM instance_crashes WHERE app_guid = ? ORDER BY idx`, [appGuid]);
+    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM process_crashes WHERE app_guid = ? ORDER BY process_type, idx`, [appGuid])).map(Store.toCrash);
   }
   async allCrashes(): Promise<CrashRecord[]> {
-    return (await this.db.all<CrashRecord>(`SELECT * FROM instance_crashes`)).map((c) => ({
-      ...c, idx: Number(c.idx), crash_count: Number(c.crash_count), last_crash_at: Number(c.last_crash_at), next_restart_at: Number(c.next_restart_at),
-    }));
+    return (await this.db.all<Record<string, unknown>>(`SELECT * FROM process_crashes`)).map(Store.toCrash);
   }
   /**
-   * Counts a crash of one index and writes its audit event in the same transaction, so the crash
-   * count and the log never disagree. `backoff` gives the restart delay for the new count.
-   * Returns undefined (and records nothing) when the app is gone.
+   * Counts a crash of one index of one process type and writes its audit event in the same
+   * transaction, so the crash count and the log never disagree. `backoff` gives the restart delay
+   * for the new count. Returns undefined (and records nothing) when the app is gone.
    */
-  async recordCrash(e: { app_guid: string; idx: number; exit_status: number; exit_description: string; at: number }, backoff: (count: number) => number): Promise<CrashRecord | undefined> {
+  async recordCrash(e: { app_guid: string; process_type?: string; idx: number; exit_status: number; exit_description: string; at: number }, backoff: (count: number) => number): Promise<CrashRecord | undefined> {
+    const type = e.process_type ?? WEB_PROCESS;
     return this.db.tx(async (q) => {
       const app = await this.appByGuid(e.app_guid, q);
       if (!app) return undefined;
-      const prev = await q.get<{ crash_count: number }>(`SELECT crash_count FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [e.app_guid, e.idx]);
+      const prev = await q.get<{ crash_count: number }>(`SELECT crash_count FROM process_crashes WHERE app_guid = ? AND process_type = ? AND idx = ?`, [e.app_guid, type, e.idx]);
       const count = (prev ? Number(prev.crash_count) : 0) + 1;
-      const c: CrashRecord = { app_guid: e.app_guid, idx: e.idx, crash_count: count, last_crash_at: e.at, next_restart_at: e.at + backoff(count), last_exit_description: e.exit_description };
-      await q.run(`DELETE FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [c.app_guid, c.idx]);
-      await q.run(`INSERT INTO instance_crashes (app_guid, idx, crash_count, last_crash_at, next_restart_at, last_exit_description) VALUES (?, ?, ?, ?, ?, ?)`, [
-        c.app_guid, c.idx, c.crash_count, c.last_crash_at, c.next_restart_at, c.last_exit_description,
+      const c: CrashRecord = { app_guid: e.app_guid, process_type: type, idx: e.idx, crash_count: count, last_crash_at: e.at, next_restart_at: e.at + backoff(count), last_exit_description: e.exit_description };
+      await q.run(`DELETE FROM process_crashes WHERE app_guid = ? AND process_type = ? AND idx = ?`, [c.app_guid, type, c.idx]);
+      await q.run(`INSERT INTO process_crashes (app_guid, process_type, idx, crash_count, last_crash_at, next_restart_at, last_exit_description) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+        c.app_guid, type, c.idx, c.crash_count, c.last_crash_at, c.next_restart_at, c.last_exit_description,
       ]);
       await this.recordEvent(q, {
         type: "audit.app.process.crash", actor_guid: null, actor_name: "system", target_type: "app", target_guid: app.guid, target_name: app.name, space_guid: app.space_guid,
-        data: { index: e.idx, exit_status: e.exit_status, exit_description: e.exit_description, crash_count: count },
+        data: { index: e.idx, exit_status: e.exit_status, exit_description: e.exit_description, crash_count: count, ...(type !== WEB_PROCESS ? { process_type: type } : {}) },
       });
       return c;
     });
   }
-  async clearCrash(appGuid: string, idx?: number, q: Queryable = this.db): Promise<void> {
-    if (idx === undefined) await q.run(`DELETE FROM instance_crashes WHERE app_guid = ?`, [appGuid]);
-    else await q.run(`DELETE FROM instance_crashes WHERE app_guid = ? AND idx = ?`, [appGuid, idx]);
+  /** Forgets crash counts: the app's, one process type's, or one index of one type. */
+  async clearCrash(appGuid: string, which: { type?: string; idx?: number } = {}, q: Queryable = this.db): Promise<void> {
+    if (which.type === undefined) await q.run(`DELETE FROM process_crashes WHERE app_guid = ?`, [appGuid]);
+    else if (which.idx === undefined) await q.run(`DELETE FROM process_crashes WHERE app_guid = ? AND process_type = ?`, [appGuid, which.type]);
+    else await q.run(`DELETE FROM process_crashes WHERE app_guid = ? AND process_type = ? AND idx = ?`, [appGuid, which.type, which.idx]);
   }
 
   /**

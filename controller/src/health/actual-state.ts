@@ -16,6 +16,8 @@ export interface ActualInstance {
   lastSeen: number;
   /** our clock when we first saw it RUNNING (agents' timestamps are not compared with ours) */
   runningSince?: number;
+  /** its process type (absent: web) */
+  process?: string;
 }
 
 export class ActualState {
@@ -26,7 +28,7 @@ export class ActualState {
 
   heartbeat(hb: DeaHeartbeat, now: number): void {
     for (const d of hb.droplets) {
-      this.put({ app: d.droplet, version: d.version, instance: d.instance, index: d.index, state: d.state, stateTimestamp: d.state_timestamp, dea: hb.dea, lastSeen: now });
+      this.put({ app: d.droplet, version: d.version, instance: d.instance, index: d.index, state: d.state, stateTimestamp: d.state_timestamp, dea: hb.dea, lastSeen: now, ...(d.process_type && d.process_type !== "web" ? { process: d.process_type } : {}) });
     }
   }
 

@@ -22,7 +22,7 @@ function run(desired: DesiredApp[], actual: ActualInstance[], o: { pending?: Map
 describe("health manager diff", () => {
   test("starts missing indices", () => {
     const a = run([{ guid: "a", version: "v1", instances: 3 }], [inst("a", 1)]);
-    expect(a).toEqual([{ type: "start", app: "a", index: 0, version: "v1" }, { type: "start", app: "a", index: 2, version: "v1" }]);
+    expect(a).toEqual([{ type: "start", app: "a", process: "web", index: 0, version: "v1" }, { type: "start", app: "a", process: "web", index: 2, version: "v1" }]);
   });
   test("nothing to do when desired equals actual", () => {
     expect(run([{ guid: "a", version: "v1", instances: 2 }], [inst("a", 0), inst("a", 1, { state: "STARTING" })])).toEqual([]);
@@ -31,15 +31,15 @@ describe("health manager diff", () => {
     const extra = inst("a", 2);
     const gone = inst("b", 0);
     const a = run([{ guid: "a", version: "v1", instances: 2 }], [inst("a", 0), inst("a", 1), extra, gone]);
-    expect(a).toContainEqual({ type: "stop", app: "a", instance: extra.instance, index: 2, reason: "extra" });
-    expect(a).toContainEqual({ type: "stop", app: "b", instance: gone.instance, index: 0, reason: "not-desired" });
+    expect(a).toContainEqual({ type: "stop", app: "a", process: "web", instance: extra.instance, index: 2, reason: "extra" });
+    expect(a).toContainEqual({ type: "stop", app: "b", process: "web", instance: gone.instance, index: 0, reason: "not-desired" });
     expect(a.length).toBe(2);
   });
   test("keeps one of duplicates, preferring RUNNING", () => {
     const starting = inst("a", 0, { state: "STARTING", stateTimestamp: 1 });
     const running = inst("a", 0, { stateTimestamp: 5 });
     const a = run([{ guid: "a", version: "v1", instances: 1 }], [starting, running]);
-    expect(a).toEqual([{ type: "stop", app: "a", instance: starting.instance, index: 0, reason: "duplicate" }]);
+    expect(a).toEqual([{ type: "stop", app: "a", process: "web", instance: starting.instance, index: 0, reason: "duplicate" }]);
   });
   test("pending starts are not repeated until they expire", () => {
     const d = [{ guid: "a", version: "v1", instances: 1 }];
@@ -49,7 +49,7 @@ describe("health manager diff", () => {
   test("crashed indices wait for their backoff", () => {
     const d = [{ guid: "a", version: "v1", instances: 2 }];
     const a = run(d, [], { crashes: new Map([[crashKey("a", 0), { count: 5, nextRestartAt: NOW + 1000 }]]) });
-    expect(a).toEqual([{ type: "start", app: "a", index: 1, version: "v1" }]);
+    expect(a).toEqual([{ type: "start", app: "a", process: "web", index: 1, version: "v1" }]);
   });
   test("backoff: immediate 3 times, then 30 s doubling, capped at 16 minutes", () => {
     expect([1, 2, 3].map(crashBackoffMs)).toEqual([0, 0, 0]);
@@ -62,14 +62,14 @@ describe("health manager diff", () => {
     const d = [{ guid: "a", version: "v2", instances: 3 }];
     const old = [0, 1, 2].map((i) => inst("a", i, { version: "v1" }));
     // step 1: start only index 0 of v2
-    expect(run(d, old)).toEqual([{ type: "start", app: "a", index: 0, version: "v2" }]);
+    expect(run(d, old)).toEqual([{ type: "start", app: "a", process: "web", index: 0, version: "v2" }]);
     // while it is pending or STARTING nothing else happens
     expect(run(d, old, { pending: new Map([[pendingKey("a", 0, "v2"), NOW + 1]]) })).toEqual([]);
     expect(run(d, [...old, inst("a", 0, { version: "v2", state: "STARTING" })])).toEqual([]);
     // once it runs, the old index 0 stops and index 1 of v2 starts
     const a = run(d, [...old, inst("a", 0, { version: "v2" })]);
-    expect(a).toContainEqual({ type: "stop", app: "a", instance: old[0]!.instance, index: 0, reason: "old-version" });
-    expect(a).toContainEqual({ type: "start", app: "a", index: 1, version: "v2" });
+    expect(a).toContainEqual({ type: "stop", app: "a", process: "web", instance: old[0]!.instance, index: 0, reason: "old-version" });
+    expect(a).toContainEqual({ type: "start", app: "a", process: "web", index: 1, version: "v2" });
     expect(a.length).toBe(2);
   });
   test("rolling does not hold back indices with no old instance", () => {
@@ -101,5 +101,37 @@ test("a pending start settles once its instance is heard from, so its later loss
   const left = new Map(pending);
   for (const k of settledPending(pending, seen, NOW)) left.delete(k);
   const actions = diff({ desired: [{ guid: "a", version: "v1", instances: 2 }], actual: () => [], actualApps: [], pending: left, crashes: new Map(), now: NOW });
-  expect(actions).toEqual([{ type: "start", app: "a", index: 0, version: "v1" }]);
+  expect(actions).toEqual([{ type: "start", app: "a", process: "web", index: 0, version: "v1" }]);
+});
+
+describe("process types (issue 17)", () => {
+  const worker = (index: number, o: Partial<ActualInstance> = {}) => inst("a", index, { process: "worker", ...o });
+  test("each type keeps its own instance count: a missing worker starts, a web at the same index does not stop it", () => {
+    const d = [{ guid: "a", version: "v1", instances: 1 }, { guid: "a", version: "v1", instances: 2, process: "worker" }];
+    expect(run(d, [inst("a", 0), worker(0)])).toEqual([{ type: "start", app: "a", process: "worker", index: 1, version: "v1" }]);
+    // web 0 and worker 0 are not duplicates of each other
+    expect(run(d, [inst("a", 0), worker(0), worker(1)])).toEqual([]);
+  });
+  test("scaling one type stops only that type's extra instances", () => {
+    const extra = worker(2);
+    const d = [{ guid: "a", version: "v1", instances: 3 }, { guid: "a", version: "v1", instances: 2, process: "worker" }];
+    expect(run(d, [inst("a", 0), inst("a", 1), inst("a", 2), worker(0), worker(1), extra])).toEqual([{ type: "stop", app: "a", process: "worker", instance: extra.instance, index: 2, reason: "extra" }]);
+  });
+  test("a type the app no longer has is stopped; crashes and pending starts are per type", () => {
+    const gone = worker(0);
+    expect(run([{ guid: "a", version: "v1", instances: 1 }], [inst("a", 0), gone])).toEqual([{ type: "stop", app: "a", process: "worker", instance: gone.instance, index: 0, reason: "not-desired" }]);
+    const d = [{ guid: "a", version: "v1", instances: 1 }, { guid: "a", version: "v1", instances: 1, process: "worker" }];
+    const crashes = new Map([[crashKey("a", 0, "worker"), { count: 5, nextRestartAt: NOW + 1000 }]]);
+    expect(run(d, [], { crashes })).toEqual([{ type: "start", app: "a", process: "web", index: 0, version: "v1" }]);
+    const pending = new Map([[pendingKey("a", 0, "v1"), NOW + 1000]]);
+    expect(run(d, [], { pending })).toEqual([{ type: "start", app: "a", process: "worker", index: 0, version: "v1" }]);
+  });
+  test("a rolling restart rolls every type, each one instance at a time", () => {
+    const d = [{ guid: "a", version: "v2", instances: 2 }, { guid: "a", version: "v2", instances: 2, process: "worker" }];
+    const old = [inst("a", 0, { version: "v1" }), inst("a", 1, { version: "v1" }), worker(0, { version: "v1" }), worker(1, { version: "v1" })];
+    expect(run(d, old)).toEqual([{ type: "start", app: "a", process: "web", index: 0, version: "v2" }, { type: "start", app: "a", process: "worker", index: 0, version: "v2" }]);
+    const a = run(d, [...old, worker(0, { version: "v2" })]);
+    expect(a).toContainEqual({ type: "stop", app: "a", process: "worker", instance: old[2]!.instance, index: 0, reason: "old-version" });
+    expect(a).toContainEqual({ type: "start", app: "a", process: "worker", index: 1, version: "v2" });
+  });
 });

@@ -3,10 +3,16 @@
 
 import type { ActualInstance } from "./actual-state.ts";
 
+/** What an instance runs when nothing names its process type (instances from before issue 17 included). */
+const WEB = "web";
+
+/** One process type of a started app: `instances` of it should run `version`. */
 export interface DesiredApp {
   guid: string;
   version: string;
   instances: number;
+  /** the process type (absent: web) */
+  process?: string;
 }
 
 export interface CrashInfo {
@@ -15,24 +21,25 @@ export interface CrashInfo {
 }
 
 export type Action =
-  | { type: "start"; app: string; index: number; version: string }
-  | { type: "stop"; app: string; instance: string; index: number; reason: "extra" | "duplicate" | "old-version" | "not-desired" };
+  | { type: "start"; app: string; process: string; index: number; version: string }
+  | { type: "stop"; app: string; process: string; instance: string; index: number; reason: "extra" | "duplicate" | "old-version" | "not-desired" };
 
 export interface DiffInput {
   desired: Iterable<DesiredApp>;
-  /** live (STARTING/RUNNING, recently heard) instances per app */
+  /** live (STARTING/RUNNING, recently heard) instances per app, of every process type */
   actual: (app: string) => ActualInstance[];
   /** apps with live instances, to find those no longer desired */
   actualApps: Iterable<string>;
-  /** `${app}/${index}/${version}` → when the pending start is given up on */
+  /** pendingKey → when the pending start is given up on */
   pending: ReadonlyMap<string, number>;
-  /** `${app}/${index}` → crash bookkeeping */
+  /** crashKey → crash bookkeeping */
   crashes: ReadonlyMap<string, CrashInfo>;
   now: number;
 }
 
-export const pendingKey = (app: string, index: number, version: string) => `${app}/${index}/${version}`;
-export const crashKey = (app: string, index: number) => `${app}/${index}`;
+export const pendingKey = (app: string, index: number, version: string, process = WEB) => `${app}/${process}/${index}/${version}`;
+export const crashKey = (app: string, index: number, process = WEB) => `${app}/${process}/${index}`;
+export const processOf = (i: { process?: string }): string => i.process ?? WEB;
 
 /**
  * Pending starts that are over: the instance has been heard from (in any state), or the wait ran
@@ -46,12 +53,8 @@ export function settledPending(pending: ReadonlyMap<string, number>, actual: (ap
       settled.push(key);
       continue;
     }
-    const a = key.indexOf("/");
-    const b = key.indexOf("/", a + 1);
-    const app = key.slice(0, a);
-    const index = Number(key.slice(a + 1, b));
-    const version = key.slice(b + 1);
-    if (actual(app).some((i) => i.index === index && i.version === version)) settled.push(key);
+    const [app, process, index, version] = key.split("/") as [string, string, string, string];
+    if (actual(app).some((i) => i.index === Number(index) && i.version === version && processOf(i) === process)) settled.push(key);
   }
   return settled;
 }
@@ -67,13 +70,21 @@ const rank = (i: ActualInstance) => (i.state === "RUNNING" ? 0 : 1);
 export function diff(input: DiffInput): Action[] {
   const actions: Action[] = [];
   const desiredIds = new Set<string>();
+  const byApp = new Map<string, ActualInstance[]>();
+  const liveOf = (app: string, process: string) => {
+    let all = byApp.get(app);
+    if (!all) byApp.set(app, (all = input.actual(app)));
+    return all.filter((i) => processOf(i) === process);
+  };
   for (const d of input.desired) {
-    desiredIds.add(d.guid);
-    const live = input.actual(d.guid);
+    const process = processOf(d);
+    desiredIds.add(`${d.guid}/${process}`);
+    const app = d.guid;
+    const live = liveOf(app, process);
     const current = new Map<number, ActualInstance[]>();
     const old: ActualInstance[] = [];
     for (const i of live) {
-      if (i.index >= d.instances) actions.push({ type: "stop", app: d.guid, instance: i.instance, index: i.index, reason: "extra" });
+      if (i.index >= d.instances) actions.push({ type: "stop", app, process, instance: i.instance, index: i.index, reason: "extra" });
       else if (i.version !== d.version) old.push(i);
       else {
         const at = current.get(i.index);
@@ -84,34 +95,37 @@ export function diff(input: DiffInput): Action[] {
     for (const [index, list] of current) {
       if (list.length < 2) continue;
       list.sort((a, b) => rank(a) - rank(b) || a.stateTimestamp - b.stateTimestamp || (a.instance < b.instance ? -1 : 1));
-      for (const dup of list.slice(1)) actions.push({ type: "stop", app: d.guid, instance: dup.instance, index, reason: "duplicate" });
+      for (const dup of list.slice(1)) actions.push({ type: "stop", app, process, instance: dup.instance, index, reason: "duplicate" });
     }
     // An old-version instance goes only once the new one at its index is RUNNING: no gap in service.
     for (const o of old) {
       if (current.get(o.index)?.some((i) => i.state === "RUNNING"))
-        actions.push({ type: "stop", app: d.guid, instance: o.instance, index: o.index, reason: "old-version" });
+        actions.push({ type: "stop", app, process, instance: o.instance, index: o.index, reason: "old-version" });
     }
-    // Indices still served by an old version roll one at a time: start one new instance, wait for
-    // it to run (then the old one at its index is stopped above), then the next.
+    // Indices still served by an old version roll one at a time, each process type on its own: start
+    // one new instance, wait for it to run (then the old one at its index is stopped above), then the next.
     const oldAt = new Set(old.map((o) => o.index));
     let inFlight = 0;
     for (const [index, list] of current) if (oldAt.has(index) && !list.some((i) => i.state === "RUNNING")) inFlight++;
-    const isPending = (index: number) => (input.pending.get(pendingKey(d.guid, index, d.version)) ?? 0) > input.now;
+    const isPending = (index: number) => (input.pending.get(pendingKey(app, index, d.version, process)) ?? 0) > input.now;
     for (const index of oldAt) if (!current.has(index) && isPending(index)) inFlight++;
     for (let index = 0; index < d.instances; index++) {
       if (current.has(index) || isPending(index)) continue;
-      const crash = input.crashes.get(crashKey(d.guid, index));
+      const crash = input.crashes.get(crashKey(app, index, process));
       if (crash && crash.nextRestartAt > input.now) continue;
       if (oldAt.has(index)) {
         if (inFlight > 0) continue;
         inFlight++;
       }
-      actions.push({ type: "start", app: d.guid, index, version: d.version });
+      actions.push({ type: "start", app, process, index, version: d.version });
     }
   }
+  // instances of an app no longer started, or of a process type the app no longer has
   for (const app of input.actualApps) {
-    if (desiredIds.has(app)) continue;
-    for (const i of input.actual(app)) actions.push({ type: "stop", app, instance: i.instance, index: i.index, reason: "not-desired" });
+    for (const i of byApp.get(app) ?? input.actual(app)) {
+      const process = processOf(i);
+      if (!desiredIds.has(`${app}/${process}`)) actions.push({ type: "stop", app, process, instance: i.instance, index: i.index, reason: "not-desired" });
+    }
   }
   return actions;
 }

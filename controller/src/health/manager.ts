@@ -3,10 +3,11 @@
 // Only the holder of the `health-manager` lease acts, so any number may run.
 
 import { Subjects, type Bus, type DropletExited, type Logger, type Subscription, logsSubject } from "../../../bus/index.ts";
-import type { Store } from "../db/store.ts";
+import type { AppRecord, Store } from "../db/store.ts";
+import { webProcessOf, type ProcessRecord } from "../db/process-store.ts";
 import { appVersion, type InstanceLauncher } from "../launcher.ts";
 import type { ActualState } from "./actual-state.ts";
-import { crashBackoffMs, crashKey, diff, pendingKey, settledPending, type Action, type CrashInfo, type DesiredApp } from "./diff.ts";
+import { crashBackoffMs, crashKey, diff, pendingKey, processOf, settledPending, type Action, type CrashInfo, type DesiredApp } from "./diff.ts";
 
 export const LEASE_NAME = "health-manager";
 /** A crash count is forgotten once the index has run this long. */
@@ -92,7 +93,8 @@ export class HealthManager {
   }
 
   private async onExited(e: DropletExited): Promise<void> {
-    this.pending.delete(pendingKey(e.droplet, e.index, e.version));
+    const process = e.process_type ?? "web";
+    this.pending.delete(pendingKey(e.droplet, e.index, e.version, process));
     if (e.reason !== "CRASHED") {
       if (e.reason !== "STOPPED") void this.poke();
       return;
@@ -100,12 +102,13 @@ export class HealthManager {
     if (!this.leader) return;
     const now = this.now();
     // the count and its audit event (audit.app.process.crash) are written in one transaction
-    const crash = await this.deps.store.recordCrash({ app_guid: e.droplet, idx: e.index, exit_status: e.exit_status, exit_description: e.exit_description, at: now }, crashBackoffMs);
+    const crash = await this.deps.store.recordCrash({ app_guid: e.droplet, process_type: process, idx: e.index, exit_status: e.exit_status, exit_description: e.exit_description, at: now }, crashBackoffMs);
     if (!crash) return;
     const { crash_count: count, next_restart_at: next } = crash;
     const when = next > now ? `in ${Math.round((next - now) / 1000)} s` : "now";
-    this.logTo(e.droplet, e.index, `instance ${e.index} crashed (${e.exit_description || "exit " + e.exit_status}); crash ${count}, restarting ${when}`);
-    this.deps.log.info("instance crashed", { app: e.droplet, index: e.index, count, restart: when });
+    const what = process === "web" ? `instance ${e.index}` : `${process} instance ${e.index}`;
+    this.logTo(e.droplet, e.index, `${what} crashed (${e.exit_description || "exit " + e.exit_status}); crash ${count}, restarting ${when}`);
+    this.deps.log.info("instance crashed", { app: e.droplet, process, index: e.index, count, restart: when });
     void this.poke();
   }
 
@@ -121,10 +124,14 @@ export class HealthManager {
     if (!this.leader || now - this.startedAt < this.opts.startGraceMs) return { leader: this.leader, actions: [], durationMs: performance.now() - t0 };
 
     for (const k of settledPending(this.pending, (app) => actual.liveOf(app, now), now)) this.pending.delete(k);
+    const processes = await store.processes.ofStartedApps();
     const apps = await store.startedApps();
-    const desired: DesiredApp[] = apps.map((a) => ({ guid: a.guid, version: appVersion(a.droplet_sha, a.release), instances: a.instances }));
+    // every process type of every started app (an app whose processes are not written yet: its web one)
+    const desired: DesiredApp[] = apps.flatMap((a) =>
+      (processes.get(a.guid) ?? [webProcessOf(a)]).map((p) => ({ guid: a.guid, version: appVersion(a.droplet_sha, a.release), instances: p.instances, process: p.type })),
+    );
     const crashes = new Map<string, CrashInfo>();
-    for (const c of await store.allCrashes()) crashes.set(crashKey(c.app_guid, c.idx), { count: c.crash_count, nextRestartAt: c.next_restart_at });
+    for (const c of await store.allCrashes()) crashes.set(crashKey(c.app_guid, c.idx, c.process_type), { count: c.crash_count, nextRestartAt: c.next_restart_at });
 
     const actions = this.decide(desired, crashes, now);
     await this.resetCrashCounts(crashes, desired, now);
@@ -145,12 +152,12 @@ export class HealthManager {
 
   private async resetCrashCounts(crashes: Map<string, CrashInfo>, desired: DesiredApp[], now: number): Promise<void> {
     if (crashes.size === 0) return;
-    const byGuid = new Map(desired.map((d) => [d.guid, d]));
+    const byKey = new Map(desired.map((d) => [`${d.guid}/${processOf(d)}`, d]));
     for (const key of crashes.keys()) {
-      const [app, idx] = key.split("/") as [string, string];
-      const d = byGuid.get(app);
-      const steady = d && this.deps.actual.liveOf(app, now).some((i) => i.index === Number(idx) && i.version === d.version && i.runningSince !== undefined && now - i.runningSince >= CRASH_RESET_AFTER_MS);
-      if (steady || !d || Number(idx) >= d.instances) await this.deps.store.clearCrash(app, Number(idx));
+      const [app, process, idx] = key.split("/") as [string, string, string];
+      const d = byKey.get(`${app}/${process}`);
+      const steady = d && this.deps.actual.liveOf(app, now).some((i) => processOf(i) === process && i.index === Number(idx) && i.version === d.version && i.runningSince !== undefined && now - i.runningSince >= CRASH_RESET_AFTER_MS);
+      if (steady || !d || Number(idx) >= d.instances) await this.deps.store.clearCrash(app, { type: process, idx: Number(idx) });
     }
   }
 
@@ -169,14 +176,21 @@ export class HealthManager {
       const droplet = app?.droplet_guid ? await store.dropletByGuid(app.droplet_guid) : undefined;
       const version = droplet && app ? appVersion(droplet.sha256, app.release) : undefined;
       const started = app?.state === "STARTED" && !!droplet;
+      const processes = new Map<string, ProcessRecord>();
+      if (app) for (const p of await store.processes.of(guid)) processes.set(p.type, p);
+      if (app && !processes.size) processes.set("web", webProcessOf(app));
       const stops: string[] = [];
-      const starts: number[] = [];
+      const starts = new Map<string, number[]>();
       for (const a of list) {
+        const proc = processes.get(a.process);
         if (a.type === "stop") {
-          const still = a.reason === "not-desired" ? !started : a.reason === "extra" ? !started || a.index >= app!.instances : started;
+          const still =
+            a.reason === "not-desired" ? !started || !proc : a.reason === "extra" ? !started || !proc || a.index >= proc.instances : started;
           if (still) stops.push(a.instance);
-        } else if (started && a.version === version && a.index < app!.instances && startBudget > 0) {
-          starts.push(a.index);
+        } else if (started && proc && a.version === version && a.index < proc.instances && startBudget > 0) {
+          const l = starts.get(a.process);
+          if (l) l.push(a.index);
+          else starts.set(a.process, [a.index]);
           startBudget--;
         }
       }
@@ -185,18 +199,23 @@ export class HealthManager {
         for (const s of stops) this.deps.actual.remove(s);
         log.info("stopping instances", { app: guid, instances: stops.length, reasons: [...new Set(list.filter((a) => a.type === "stop").map((a) => (a as { reason: string }).reason))] });
       }
-      if (starts.length && app && droplet && version) {
-        const results = await launcher.start(app, droplet, starts);
-        const until = this.now() + Math.max(this.opts.pendingMs, (app.health_check_timeout + 30) * 1000);
-        for (const r of results) {
-          if (r.agent) this.pending.set(pendingKey(guid, r.index, version), until);
-          else {
-            // no agent can take it now: try again in a few seconds, not on every pass
-            this.pending.set(pendingKey(guid, r.index, version), this.now() + 5000);
-            this.logTo(guid, r.index, `cannot start instance ${r.index}: ${r.error}`);
-            log.warn("cannot place instance", { app: guid, index: r.index, reason: r.error });
-          }
-        }
+      if (!app || !droplet || !version) continue;
+      for (const [type, indices] of starts) await this.startProcess(app, droplet, processes.get(type)!, indices, version);
+    }
+  }
+
+  private async startProcess(app: AppRecord, droplet: NonNullable<Awaited<ReturnType<Store["dropletByGuid"]>>>, proc: ProcessRecord, indices: number[], version: string): Promise<void> {
+    const results = await this.deps.launcher.start(app, droplet, indices, proc);
+    const until = this.now() + Math.max(this.opts.pendingMs, (proc.health_check_timeout + 30) * 1000);
+    for (const r of results) {
+      const key = pendingKey(app.guid, r.index, version, proc.type);
+      if (r.agent) this.pending.set(key, until);
+      else {
+        // no agent can take it now: try again in a few seconds, not on every pass
+        this.pending.set(key, this.now() + 5000);
+        const what = proc.type === "web" ? `instance ${r.index}` : `${proc.type} instance ${r.index}`;
+        this.logTo(app.guid, r.index, `cannot start ${what}: ${r.error}`);
+        this.deps.log.warn("cannot place instance", { app: app.guid, process: proc.type, index: r.index, reason: r.error });
       }
     }
   }
