@@ -1,5 +1,5 @@
 // The router's request path over raw sockets, against the real router process (issue 19): the short
-// form of tests/fuzz/targets/router-requests.ts. The three router bugs the fuzzing found (see
+// form of tests/fuzz/targets/router-requests.ts. The four router bugs the fuzzing found (see
 // withoutKnownRouterBugs) are left out of these inputs until the router's owner fixes them; their exact
 // inputs are in tests/fuzz/corpus/router-requests/known-failing/ and `npm run fuzz` keeps trying them.
 

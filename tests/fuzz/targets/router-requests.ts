@@ -75,14 +75,19 @@ const request: fc.Arbitrary<RequestSpec> = fc.record({
  * Router bugs this fuzzing found and reported to the router's owner (issue 19; inputs in
  * tests/fuzz/corpus/router-requests/known-failing/): a chunk extension corrupts the forwarded body and
  * the request never ends; a chunked body with a trailer swallows the next request on the connection;
- * pipelined requests are forwarded and then the connection is closed unanswered. The suite's generator
- * leaves these three out (`npm run fuzz` keeps them in) so that the suite passes until they are fixed.
+ * pipelined requests are forwarded and then the connection is closed unanswered; a header line with an
+ * empty name ends the header block (the headers after it, Transfer-Encoding too, are dropped). The suite's generator
+ * leaves these four out (`npm run fuzz` keeps them in) so that the suite passes until they are fixed.
  */
 export function withoutKnownRouterBugs(i: RouterInput): RouterInput {
   return {
     ...i,
     pipelined: false,
-    requests: i.requests.map((r) => (r.body.kind === "chunked" ? { ...r, body: { ...r.body, ext: "", trailer: "" } } : r)),
+    requests: i.requests.map((r) => ({
+      ...r,
+      headers: r.headers.filter(([name]) => name !== ""),
+      ...(r.body.kind === "chunked" ? { body: { ...r.body, ext: "", trailer: "" } } : {}),
+    })),
   };
 }
 
@@ -190,6 +195,7 @@ export class RouterFuzz {
   /** tags the backend has seen: `conn.n` → count */
   private readonly seen = new Map<string, number>();
   private conn = 0;
+  private register?: ReturnType<typeof setInterval>;
   inputs = 0;
   rssStart = 0;
 
@@ -210,6 +216,8 @@ export class RouterFuzz {
     this.h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: this.backend.port!, uris: [FUZZ_HOST] });
     await this.h.bus.flush();
     await waitForStatus(this.router.url, FUZZ_HOST, 200);
+    // re-registered as an agent does, or the router prunes the route after its stale threshold (120 s)
+    this.register = setInterval(() => this.h!.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: this.backend!.port!, uris: [FUZZ_HOST] }), 10_000);
     this.rssStart = this.rss();
   }
 
@@ -223,6 +231,7 @@ export class RouterFuzz {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.register);
     this.backend?.stop(true);
     await stopAllProcesses();
     await this.h?.stop();
@@ -251,7 +260,7 @@ export class RouterFuzz {
       const p = parseResponses(text, false);
       return !p.partial && p.responses.length >= want;
     };
-    const ex = await converse(router.port, parts, input.delayMs, input.closeAt === null ? null : Math.floor(input.closeAt * all.length), allValid ? 3000 : 300, allValid ? 3000 : 400, complete);
+    const ex = await converse(router.port, parts, input.delayMs, input.closeAt === null ? null : Math.floor(input.closeAt * all.length), allValid ? 3000 : all.length > 10_000 ? 1500 : 300, allValid ? 3000 : 400, complete);
     const where = () => `\nrequest bytes: ${JSON.stringify(all.slice(0, 600))}\nanswer: ${JSON.stringify(ex.text.slice(0, 600))}`;
     if (router.process.exited !== undefined && (await Promise.race([router.process.exited.then(() => true), Bun.sleep(0).then(() => false)]))) violated(`the router exited${where()}`);
     const parsed = parseResponses(ex.text, ex.closed);
@@ -271,7 +280,8 @@ export class RouterFuzz {
     for (const t of tags) this.seen.delete(t);
     // a body shorter than its Content-Length keeps one request in flight (the router waits for the rest);
     // everything after it is that body, so no further request may reach the backend
-    const inFlight = input.requests.some((r) => r.body.kind === "length" && r.body.lie > 0) ? 1 : 0;
+    // (a proxy that streams bodies sends the head on before it reads a malformed chunk size, too)
+    const inFlight = input.requests.some((r) => (r.body.kind === "length" && r.body.lie > 0) || (r.body.kind === "chunked" && r.body.badSize)) ? 1 : 0;
     if (input.closeAt === null && hits > fromBackend.length + inFlight) violated(`the backend saw ${hits} requests of this connection but the client got ${fromBackend.length} answers from it${where()}`);
     if (allValid) {
       if (fromBackend.length !== input.requests.length || parsed.responses.length !== input.requests.length) {
