@@ -72,7 +72,8 @@ describe("agent bus protocol", () => {
     await settle();
     expect(ads).toHaveLength(1);
     expect(ads[0]).toMatchObject({ id: "a1", ip: "10.1.2.3", available_memory: 1000, placement_properties: { zone: "z" } });
-    expect(hbs).toEqual([{ dea: "a1", droplets: [] }]);
+    // issue 17: the heartbeat also lists the tasks the agent runs (none)
+    expect(hbs).toEqual([{ dea: "a1", droplets: [], tasks: [] }]);
     bus.publish(Subjects.deaLocate, "dea.locate", {});
     bus.publish(Subjects.healthManagerStart, "healthmanager.start", {});
     await settle();

@@ -11,14 +11,18 @@ import {
   logsSubject,
   stagingStartSubject,
   Subjects,
+  taskStartSubject,
   type Bus,
   type DeaStart,
   type ExitReason,
+  type HeartbeatTask,
   type LogLine,
   type Logger,
   type RouterRegister,
   type StagingStart,
   type Subscription,
+  type TaskReportState,
+  type TaskStart,
 } from "../bus/index.ts";
 import {
   buildAdvertise,
@@ -26,13 +30,14 @@ import {
   buildFindDropletReply,
   buildHeartbeat,
   buildShutdown,
+  processTypeField,
   type AgentIdentity,
 } from "./beacons.ts";
 import type { Buildpack } from "./buildpacks/index.ts";
 import { ReplacementWatch } from "./evacuation.ts";
 import type { DropletCache } from "./droplet-cache.ts";
 import { Instance, matchesFilter } from "./instance.ts";
-import { InstanceRunner } from "./instance-runner.ts";
+import { InstanceRunner, type RunnerDeps } from "./instance-runner.ts";
 import type { InstanceStore } from "./instance-store.ts";
 import { AppLogBuffers, LineRateLimit } from "./log-buffer.ts";
 import type { InstanceCgroups } from "./instance-cgroup.ts";
@@ -99,8 +104,24 @@ interface Running {
   pidsRefusedSaid?: number;
 }
 
+/** How long an ended task stays in the heartbeat (a controller that missed its task.state reads it there). */
+export const TASK_RESULT_KEEP_MS = 5 * 60_000;
+
+/** A task (issue 17): one run of a command from the app's droplet, in an instance's sandbox, with no port. */
+interface TaskRun extends Running {
+  task: TaskStart;
+  state: TaskReportState;
+  exitStatus?: number;
+  reason?: string;
+  endedAt?: number;
+  /** cancelled by task.cancel (vs. stopped by the agent's own shutdown) */
+  cancelled?: boolean;
+}
+
 export class Agent {
   private readonly instances = new Map<string, Running>();
+  /** tasks by task guid, running and ended (kept TASK_RESULT_KEEP_MS for the heartbeat) */
+  private readonly tasks = new Map<string, TaskRun>();
   private readonly logs: AppLogBuffers;
   private readonly subs: Subscription[] = [];
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -149,7 +170,7 @@ export class Agent {
         this.opts.onActivity?.();
         for (const r of this.matching(m)) void r.runner.stop("STOPPED");
       }),
-      b.subscribe(Subjects.deaUpdate, "dea.update", (m) => this.updateRoutes(m.droplet, m.uris, m.version)),
+      b.subscribe(Subjects.deaUpdate, "dea.update", (m) => this.updateRoutes(m.droplet, m.uris, m.version, m.process_type)),
       b.subscribe(Subjects.deaFindDroplet, "dea.find.droplet", (m, meta) => {
         if (!meta.reply) return;
         for (const r of this.matching(m))
@@ -166,6 +187,11 @@ export class Agent {
         this.opts.onActivity?.();
         return this.stage(m, meta.reply);
       }),
+      b.subscribe(taskStartSubject(this.id), "task.start", (m) => {
+        this.opts.onActivity?.();
+        return this.startTask(m);
+      }),
+      b.subscribe(Subjects.taskCancel, "task.cancel", (m) => this.cancelTask(m.guid)),
     );
     b.onStatus((s) => {
       if (s.type !== "reconnect") return;
@@ -190,11 +216,9 @@ export class Agent {
 
   // ---- instances -------------------------------------------------------------------------------
 
-  private startInstance(m: DeaStart): void {
-    if (!this.accepting) return this.log.warn("refusing a start while shutting down", { app: m.droplet, index: m.index });
-    if (!isSubjectToken(m.droplet)) return this.log.warn("refusing a start with an invalid app id", { app: m.droplet });
-    const instance = new Instance(randomUUID().replaceAll("-", ""), m);
-    const runner = new InstanceRunner(instance, {
+  /** What every instance's and task's runner shares; the callbacks are its own. */
+  private runnerDeps(callbacks: Pick<RunnerDeps, "onState" | "onSpawned" | "onLog" | "onExit">, task = false): RunnerDeps {
+    return {
       instancesDir: join(this.opts.dataDir, "instances"),
       droplets: this.droplets,
       host: this.opts.identity.ip,
@@ -208,12 +232,22 @@ export class Agent {
       unregisterGraceMs: this.opts.unregisterGraceMs,
       pathPrefix: this.opts.pathPrefix,
       maxArchiveBytes: this.opts.maxArchiveBytes,
+      task,
       log: this.log,
+      ...callbacks,
+    };
+  }
+
+  private startInstance(m: DeaStart): void {
+    if (!this.accepting) return this.log.warn("refusing a start while shutting down", { app: m.droplet, index: m.index });
+    if (!isSubjectToken(m.droplet)) return this.log.warn("refusing a start with an invalid app id", { app: m.droplet });
+    const instance = new Instance(randomUUID().replaceAll("-", ""), m);
+    const runner = new InstanceRunner(instance, this.runnerDeps({
       onState: (i) => this.onState(i),
       onSpawned: (i) => this.persist(i),
       onLog: (i, stream, line) => this.instanceLog(i, stream, line),
       onExit: (i, reason, status, description) => this.onExit(i, reason, status, description),
-    });
+    }));
     this.instances.set(instance.id, {
       instance,
       runner,
@@ -221,9 +255,103 @@ export class Agent {
       exitAnnounced: false,
       logLimit: new LineRateLimit(this.opts.logLinesPerSecond, this.opts.logLinesPerSecond * 2),
     });
-    this.log.info("starting instance", { app: m.droplet, name: m.name, index: m.index, instance: instance.id });
+    this.log.info("starting instance", { app: m.droplet, name: m.name, index: m.index, instance: instance.id, ...processTypeField(instance) });
     this.queueHeartbeat();
     void runner.run();
+  }
+
+  // ---- tasks (issue 17) ------------------------------------------------------------------------
+
+  /** A task runs as an instance does (droplet, sandbox, uid, cgroup, disk) but once, with no port or route. */
+  private startTask(m: TaskStart): void {
+    const refuse = (reason: string) => this.bus.publish(Subjects.taskState, "task.state", { dea: this.id, guid: m.guid, droplet: m.droplet, state: "FAILED", exit_status: -1, failure_reason: reason, ts: Date.now() });
+    if (!this.accepting) return refuse("the agent is shutting down");
+    if (!isSubjectToken(m.droplet)) return refuse("invalid app id");
+    if (this.tasks.has(m.guid)) return; // a duplicate order
+    const start: DeaStart = {
+      droplet: m.droplet, version: `task-${m.sequence_id}`, index: 0, name: m.app_name, uris: [], droplet_uri: m.droplet_uri, droplet_sha256: m.droplet_sha256,
+      limits: m.limits, env: m.env, services: m.services, start_command: m.command, health_check: { type: "process", timeout: 60 },
+      vcap_application: m.vcap_application, ...(m.stack ? { stack: m.stack } : {}),
+    };
+    const instance = new Instance(randomUUID().replaceAll("-", ""), start);
+    const runner = new InstanceRunner(instance, this.runnerDeps({
+      onState: (i) => {
+        if (i.state === "RUNNING") this.reportTask(run, "RUNNING");
+        this.persist(i);
+      },
+      onSpawned: (i) => this.persist(i),
+      onLog: (_i, stream, line) => this.taskLog(run, stream, line),
+      onExit: (_i, reason, status, description) => this.onTaskExit(run, reason, status, description),
+    }, true));
+    const run: TaskRun = {
+      task: m, state: "RUNNING", instance, runner, registered: false, exitAnnounced: false,
+      logLimit: new LineRateLimit(this.opts.logLinesPerSecond, this.opts.logLinesPerSecond * 2),
+    };
+    this.tasks.set(m.guid, run);
+    this.log.info("starting task", { app: m.droplet, task: m.name, guid: m.guid, instance: instance.id });
+    this.publishLog({ app: m.droplet, source: "CELL", index: -1, stream: "out", ts: Date.now(), line: `task ${m.name} starting: ${m.command}`, task: m.name });
+    this.queueHeartbeat();
+    void runner.run();
+  }
+
+  private cancelTask(guid: string): void {
+    const run = this.tasks.get(guid);
+    if (!run || run.endedAt !== undefined) return;
+    run.cancelled = true;
+    this.opts.onActivity?.();
+    void run.runner.stop("STOPPED");
+  }
+
+  private reportTask(run: TaskRun, state: TaskReportState): void {
+    run.state = state;
+    const t = run.task;
+    this.bus.publish(Subjects.taskState, "task.state", {
+      dea: this.id, guid: t.guid, droplet: t.droplet, state, ts: Date.now(),
+      ...(run.exitStatus !== undefined ? { exit_status: run.exitStatus } : {}), ...(run.reason ? { failure_reason: run.reason } : {}),
+    });
+    this.queueHeartbeat();
+  }
+
+  private onTaskExit(run: TaskRun, reason: ExitReason, status: number, description: string): void {
+    const cause = run.runner.exitCause;
+    const succeeded = reason === "CRASHED" && cause?.type === "exited" && cause.code === 0;
+    run.endedAt = Date.now();
+    run.exitStatus = status;
+    if (!succeeded)
+      run.reason = reason === "CRASHED" ? description : run.cancelled ? "cancelled" : reason === "DEA_EVACUATION" ? "the agent running it was evacuated" : "the agent running it shut down";
+    this.opts.onActivity?.();
+    this.reportTask(run, succeeded ? "SUCCEEDED" : "FAILED");
+    const t = run.task;
+    this.log.info("task ended", { app: t.droplet, task: t.name, guid: t.guid, state: run.state, status, reason: run.reason });
+    this.publishLog({ app: t.droplet, source: "CELL", index: -1, stream: succeeded ? "out" : "err", ts: Date.now(), line: `task ${t.name} ${succeeded ? "succeeded" : `failed: ${run.reason}`} (exit status ${status})`, task: t.name });
+    this.store.remove(run.instance.id);
+    const removal = run.runner.removeFiles();
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
+    this.advertise();
+  }
+
+  /** A task's output line, within its rate limit, tagged APP/TASK/<name>. */
+  private taskLog(run: TaskRun, stream: "out" | "err", line: string): void {
+    if (!run.logLimit.take()) return;
+    this.publishLog({ app: run.task.droplet, source: "APP", index: -1, stream, ts: Date.now(), line, task: run.task.name });
+  }
+
+  /** The tasks running here, and those ended within TASK_RESULT_KEEP_MS (older ones are forgotten). */
+  private heartbeatTasks(now = Date.now()): HeartbeatTask[] {
+    const out: HeartbeatTask[] = [];
+    for (const [guid, r] of this.tasks) {
+      if (r.endedAt !== undefined && now - r.endedAt > TASK_RESULT_KEEP_MS) {
+        this.tasks.delete(guid);
+        continue;
+      }
+      out.push({ guid, state: r.state, ...(r.exitStatus !== undefined && r.endedAt !== undefined ? { exit_status: r.exitStatus } : {}), ...(r.reason ? { failure_reason: r.reason } : {}) });
+    }
+    return out;
+  }
+
+  private get runningTasks(): TaskRun[] {
+    return [...this.tasks.values()].filter((r) => r.endedAt === undefined);
   }
 
   private onState(i: Instance): void {
@@ -246,7 +374,8 @@ export class Agent {
     this.unregister(r);
     if (!r.exitAnnounced) this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(i, reason, status, description));
     this.log.info("instance ended", { app: i.appId, index: i.index, instance: i.id, state: i.state, reason, description });
-    this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "out", ts: Date.now(), line: `instance ${i.index} ${i.state.toLowerCase()}: ${description}` });
+    const what = i.processType === "web" ? `instance ${i.index}` : `${i.processType} instance ${i.index}`;
+    this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "out", ts: Date.now(), line: `${what} ${i.state.toLowerCase()}: ${description}`, ...processTypeField(i) });
     // the final state goes out in a heartbeat before the instance is forgotten
     this.heartbeat();
     this.instances.delete(i.id);
@@ -259,8 +388,9 @@ export class Agent {
   }
 
   private persist(i: Instance): void {
-    const uid = this.instances.get(i.id)?.runner.exclusiveUid;
-    this.store.save({ id: i.id, pid: i.pid, startTicks: i.pid ? processStartTicks(i.pid) : undefined, state: i.state, port: i.port, uid, start: i.start });
+    const task = this.runningTasks.find((r) => r.instance === i);
+    const uid = (this.instances.get(i.id) ?? task)?.runner.exclusiveUid;
+    this.store.save({ id: i.id, pid: i.pid, startTicks: i.pid ? processStartTicks(i.pid) : undefined, state: i.state, port: i.port, uid, start: i.start, ...(task ? { task: task.task } : {}) });
   }
 
   private *matching(filter: Parameters<typeof matchesFilter>[1]): Iterable<Running> {
@@ -288,10 +418,11 @@ export class Agent {
     for (const r of this.instances.values()) if (r.registered && r.instance.state === "RUNNING") this.register(r);
   }
 
-  private updateRoutes(appId: string, uris: string[], version?: string): void {
+  private updateRoutes(appId: string, uris: string[], version?: string, processType = "web"): void {
     for (const r of this.instances.values()) {
       const i = r.instance;
-      if (i.appId !== appId || (version && i.version !== version)) continue;
+      // an app's routes belong to one process type (web): a worker never gets them
+      if (i.appId !== appId || (version && i.version !== version) || i.processType !== processType) continue;
       const { added, removed } = diffRoutes(i.uris, uris);
       i.uris = [...uris];
       if (!r.registered) continue;
@@ -318,12 +449,12 @@ export class Agent {
 
   advertise(): void {
     if (!this.accepting) return;
-    this.bus.publish(Subjects.deaAdvertise, "dea.advertise", buildAdvertise(this.opts.identity, this.list()));
+    this.bus.publish(Subjects.deaAdvertise, "dea.advertise", buildAdvertise(this.opts.identity, this.list(), this.runningTasks.map((r) => r.instance)));
   }
 
   heartbeat(): void {
     this.heartbeatQueued = false;
-    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", buildHeartbeat(this.id, this.list()));
+    this.bus.publish(Subjects.deaHeartbeat, "dea.heartbeat", buildHeartbeat(this.id, this.list(), this.heartbeatTasks()));
   }
 
   /** Heartbeats at once on a state change, coalescing the changes of one tick into one message. */
@@ -340,8 +471,8 @@ export class Agent {
     const dropped = limit?.dropped() ?? 0;
     const ts = Date.now();
     if (dropped > 0)
-      this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts, line: `${dropped} log lines dropped: over ${this.opts.logLinesPerSecond} lines/s` });
-    this.publishLog({ app: i.appId, source: "APP", index: i.index, stream, ts, line });
+      this.publishLog({ app: i.appId, source: "CELL", index: i.index, stream: "err", ts, line: `${dropped} log lines dropped: over ${this.opts.logLinesPerSecond} lines/s`, ...processTypeField(i) });
+    this.publishLog({ app: i.appId, source: "APP", index: i.index, stream, ts, line, ...processTypeField(i) });
   }
 
   private publishLog(line: LogLine): void {
@@ -354,10 +485,11 @@ export class Agent {
   private sample(): void {
     const now = Date.now();
     const sessions = new Set<number>();
-    for (const r of this.instances.values()) if (r.instance.pid && r.instance.alive) sessions.add(r.instance.pid);
+    const all: Running[] = [...this.instances.values(), ...this.runningTasks];
+    for (const r of all) if (r.instance.pid && r.instance.alive) sessions.add(r.instance.pid);
     const usage = sampleSessions(sessions);
     const measureDisk = this.samples++ % 15 === 0;
-    for (const r of this.instances.values()) {
+    for (const r of all) {
       const i = r.instance;
       const u = usage.get(i.pid);
       if (!u) continue;
@@ -371,7 +503,7 @@ export class Agent {
       }
       this.reportLimits(r, measureDisk);
     }
-    if (measureDisk) this.logs.prune((app) => this.list().some((i) => i.appId === app), now - 3600_000);
+    if (measureDisk) this.logs.prune((app) => this.list().some((i) => i.appId === app) || this.runningTasks.some((r) => r.task.droplet === app), now - 3600_000);
   }
 
   /**
@@ -463,12 +595,18 @@ export class Agent {
       const left = await killScope(scope);
       if (user && left.length === 0) this.users.release(user);
       const inst = new Instance(rec.id, rec.start);
-      const description = alive
-        ? "stopped when the agent restarted (a running instance cannot be re-adopted)"
-        : "the instance ended while the agent was down";
-      // DEA_SHUTDOWN either way: the app did nothing wrong, and CRASHED would count against an index
-      // the health manager has likely restarted elsewhere already.
-      this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, "DEA_SHUTDOWN", -1, description));
+      if (rec.task) {
+        // a task cannot be re-adopted either: it failed, and the controller is told so at once
+        const reason = alive ? "the agent restarted while the task ran (it was stopped)" : "the task's process ended while the agent was down";
+        this.bus.publish(Subjects.taskState, "task.state", { dea: this.id, guid: rec.task.guid, droplet: rec.task.droplet, state: "FAILED", exit_status: -1, failure_reason: reason, ts: Date.now() });
+      } else {
+        const description = alive
+          ? "stopped when the agent restarted (a running instance cannot be re-adopted)"
+          : "the instance ended while the agent was down";
+        // DEA_SHUTDOWN either way: the app did nothing wrong, and CRASHED would count against an index
+        // the health manager has likely restarted elsewhere already.
+        this.bus.publish(Subjects.dropletExited, "droplet.exited", buildExited(inst, "DEA_SHUTDOWN", -1, description));
+      }
       this.log.info("cleaned up an instance from an earlier run", { app: rec.start.droplet, index: rec.start.index, instance: rec.id, was_alive: alive });
       this.store.remove(rec.id);
       const dir = join(this.opts.dataDir, "instances", rec.id);
@@ -490,7 +628,7 @@ export class Agent {
   async evacuate(): Promise<void> {
     const leaving = [...this.instances.values()].filter((r) => r.instance.alive);
     const watch = new ReplacementWatch(
-      leaving.map((r) => ({ appId: r.instance.appId, index: r.instance.index, instanceId: r.instance.id })),
+      leaving.map((r) => ({ appId: r.instance.appId, index: r.instance.index, instanceId: r.instance.id, processType: r.instance.processType })),
       this.id,
     );
     // listening before anything is announced: a fast replacement is not missed
@@ -530,7 +668,7 @@ export class Agent {
     if (this.registerTimer) clearInterval(this.registerTimer);
     for (const s of this.subs) s.unsubscribe();
     this.stopping.abort();
-    await Promise.all([...this.instances.values()].map((r) => r.runner.stop(reason)));
+    await Promise.all([...this.instances.values(), ...this.runningTasks].map((r) => r.runner.stop(reason)));
     await Promise.race([Promise.allSettled([...this.stagingTasks]), Bun.sleep(2000)]);
     await Promise.race([Promise.allSettled([...this.removals]), Bun.sleep(5000)]);
     // a killed process leaves its cgroup a moment later

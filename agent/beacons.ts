@@ -2,6 +2,7 @@
 // dea.find.droplet replies and droplet.exited. Pure functions of the instances and the config.
 
 import type {
+  HeartbeatTask,
   DeaAdvertise,
   DeaFindDropletReply,
   DeaHeartbeat,
@@ -20,8 +21,14 @@ export interface AgentIdentity {
   diskMb: number;
 }
 
-/** Every instance the health manager should know about: the alive ones, and those that just ended. */
-export function buildHeartbeat(agentId: string, instances: Iterable<Instance>): DeaHeartbeat {
+/** The process type field of a message: absent for web, so a web instance's messages are as before. */
+export const processTypeField = (i: Instance): { process_type?: string } => (i.processType === "web" ? {} : { process_type: i.processType });
+
+/**
+ * Every instance the health manager should know about: the alive ones, and those that just ended;
+ * with `tasks`, the tasks this agent runs and those that ended lately (issue 17).
+ */
+export function buildHeartbeat(agentId: string, instances: Iterable<Instance>, tasks?: HeartbeatTask[]): DeaHeartbeat {
   const droplets = [];
   for (const i of instances)
     droplets.push({
@@ -31,8 +38,9 @@ export function buildHeartbeat(agentId: string, instances: Iterable<Instance>): 
       index: i.index,
       state: i.state,
       state_timestamp: i.stateTimestamp,
+      ...processTypeField(i),
     });
-  return { dea: agentId, droplets };
+  return tasks ? { dea: agentId, droplets, tasks } : { dea: agentId, droplets };
 }
 
 export function appIdToCount(instances: Iterable<Instance>): Record<string, number> {
@@ -41,11 +49,12 @@ export function appIdToCount(instances: Iterable<Instance>): Record<string, numb
   return counts;
 }
 
-export function buildAdvertise(agent: AgentIdentity, instances: Iterable<Instance>): DeaAdvertise {
+/** `reserved`: what else holds memory and disk here (tasks), not counted as the apps' instances. */
+export function buildAdvertise(agent: AgentIdentity, instances: Iterable<Instance>, reserved: Iterable<Instance> = []): DeaAdvertise {
   let mem = 0;
   let disk = 0;
   const list = [...instances];
-  for (const i of list)
+  for (const i of [...list, ...reserved])
     if (i.alive) {
       mem += i.start.limits.mem;
       disk += i.start.limits.disk;
@@ -74,6 +83,7 @@ export function buildFindDropletReply(agent: AgentIdentity, i: Instance, include
     index: i.index,
     state: i.state,
     state_timestamp: i.stateTimestamp,
+    ...processTypeField(i),
   };
   if (includeStats)
     reply.stats = {
@@ -108,5 +118,6 @@ export function buildExited(
     exit_status: exitStatus,
     exit_description: description,
     crash_timestamp: now / 1000,
+    ...processTypeField(i),
   };
 }

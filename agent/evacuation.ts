@@ -9,6 +9,8 @@ export interface Evacuee {
   appId: string;
   index: number;
   instanceId: string;
+  /** absent: web (the only type that registers routes) */
+  processType?: string;
 }
 
 export class ReplacementWatch {
@@ -22,7 +24,7 @@ export class ReplacementWatch {
     evacuees: readonly Evacuee[],
     private readonly agentId: string,
   ) {
-    for (const e of evacuees) this.waiting.set(key(e.appId, e.index), e);
+    for (const e of evacuees) this.waiting.set(key(e.appId, e.index, e.processType), e);
     this.ours = new Set(evacuees.map((e) => e.instanceId));
     this.settle();
   }
@@ -34,16 +36,16 @@ export class ReplacementWatch {
   onRegister(m: RouterRegister): void {
     if (!m.app || m.private_instance_index === undefined) return;
     if (m.private_instance_id !== undefined && this.ours.has(m.private_instance_id)) return; // our own re-registration
-    this.heard(m.app, Number(m.private_instance_index));
+    this.heard(m.app, Number(m.private_instance_index), "web");
   }
 
   onHeartbeat(m: DeaHeartbeat): void {
     if (m.dea === this.agentId) return;
-    for (const d of m.droplets) if (d.state === "RUNNING") this.heard(d.droplet, d.index);
+    for (const d of m.droplets) if (d.state === "RUNNING") this.heard(d.droplet, d.index, d.process_type);
   }
 
-  private heard(appId: string, index: number): void {
-    if (this.waiting.delete(key(appId, index))) this.settle();
+  private heard(appId: string, index: number, processType?: string): void {
+    if (this.waiting.delete(key(appId, index, processType))) this.settle();
   }
 
   private settle(): void {
@@ -51,4 +53,4 @@ export class ReplacementWatch {
   }
 }
 
-const key = (appId: string, index: number) => `${appId}\u0000${index}`;
+const key = (appId: string, index: number, processType = "web") => `${appId}\u0000${processType}\u0000${index}`;

@@ -35,6 +35,8 @@ export interface StagingInfo {
   detected_buildpack: string;
   stack?: string;
   staged_at?: string;
+  /** every process type the droplet can run (its Procfile's; web is start_command) */
+  process_types?: Record<string, string>;
 }
 
 export interface RunnerDeps {
@@ -56,6 +58,8 @@ export interface RunnerDeps {
   unregisterGraceMs: number;
   pathPrefix: string[];
   maxArchiveBytes: number;
+  /** a task (issue 17): run once, no port, no health check beyond being alive */
+  task?: boolean;
   log: Logger;
   onState(instance: Instance): void;
   onSpawned(instance: Instance): void;
@@ -87,6 +91,8 @@ export class InstanceRunner {
   /** who it runs as (undefined: the agent's user), held until nothing runs as it any more */
   private user?: RunAsUser;
   private finished = false;
+  /** how it ended, once it has (a task's outcome is read from it) */
+  exitCause?: ExitCause;
 
   constructor(
     readonly instance: Instance,
@@ -172,10 +178,14 @@ export class InstanceRunner {
     if (owner) for (const d of [this.dir, appDir, tmpDir]) lchownSync(d, owner.uid, owner.gid);
     // its files are its own: no other instance may read them (its code, its config)
     if (this.user?.exclusive) chmodSync(this.dir, 0o700);
-    const command = start.start_command.trim() || info.start_command;
-    if (!command) throw new Error("no start command: the start order has none and the droplet names none");
+    const types = info.process_types && typeof info.process_types === "object" ? info.process_types : {};
+    const own = typeof types[i.processType] === "string" ? types[i.processType] : undefined;
+    const command = start.start_command.trim() || own || (i.processType === "web" ? info.start_command : undefined);
+    if (!command) throw new Error(`no start command: the start order has none and the droplet names none for the ${i.processType} process`);
+    // a buildpack's environment for the app (the python venv on PATH), sourced before the command
+    const profile = isRealDir(join(appDir, ".profile.d"), "the droplet's .profile.d");
 
-    i.port = await freePort();
+    if (!deps.task) i.port = await freePort();
     if (this.stopReason) return this.finish(this.stopReason, { type: "stopped" });
     i.startedAt = Date.now();
     const sandbox = deps.sandbox;
@@ -216,13 +226,13 @@ export class InstanceRunner {
         tmp: this.volume || !diskBytes ? { dir: tmpDir } : { sizeBytes: diskBytes },
         shmBytes: Number.isFinite(shmBytes) ? shmBytes : 64 * 1024 * 1024,
         etcDir,
-        argv: ["/bin/sh", "-c", startScript(command, start.limits.fds)],
+        argv: ["/bin/sh", "-c", startScript(command, start.limits.fds, profile)],
       });
       const launch = sandboxLaunch(sandbox.bwrap, box, join(etcDir, "bwrap-args"));
       argv = gatedArgv(launch.argv);
       argsFd = launch.fd;
     } else {
-      argv = ["/bin/sh", "-c", launchScript(command, start.limits.fds)];
+      argv = ["/bin/sh", "-c", launchScript(command, start.limits.fds, profile)];
     }
     // Bun.spawn rather than node:child_process: Bun's Node layer keeps several MiB more of the agent's
     // RSS once it has started a few dozen children (measured). It throws at once when the spawn itself
@@ -340,6 +350,7 @@ export class InstanceRunner {
   private finish(reason: ExitReason, cause: ExitCause, clean = true): void {
     if (this.finished) return;
     this.finished = true;
+    this.exitCause = cause;
     if (this.user && clean) this.deps.users.release(this.user);
     const i = this.instance;
     const to = reason === "CRASHED" ? "CRASHED" : "STOPPED";

@@ -3,7 +3,7 @@
 
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DeaStart, InstanceState } from "../bus/index.ts";
+import type { DeaStart, InstanceState, TaskStart } from "../bus/index.ts";
 
 export interface InstanceRecord {
   id: string;
@@ -15,6 +15,8 @@ export interface InstanceRecord {
   /** the uid only this instance ran as, if it had one (uid-pool.ts) */
   uid?: number;
   start: DeaStart;
+  /** set when the record is a task's (issue 17): a restarted agent reports it FAILED */
+  task?: TaskStart;
 }
 
 export class InstanceStore {

@@ -60,6 +60,11 @@ export class Instance {
     return this.start.version;
   }
 
+  /** Its process type (the start order's, else web: the one that gets the app's routes). */
+  get processType(): string {
+    return this.start.process_type ?? "web";
+  }
+
   /** True while the instance holds resources on this agent. */
   get alive(): boolean {
     return this.state === "STARTING" || this.state === "RUNNING" || this.state === "STOPPING";

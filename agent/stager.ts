@@ -206,7 +206,7 @@ async function runStaging(
     }
   say(`unpacked ${unpacked.files} files (${unpacked.bytes} bytes)`);
 
-  const app = snapshotApp(appDir);
+  const app = { ...snapshotApp(appDir), startCommand: req.properties.start_command || undefined };
   const buildpack = selectBuildpack(deps.buildpacks, app, req.properties.buildpack || undefined);
   say(`buildpack: ${buildpack.name}`);
   await buildpack.compile(app, {
@@ -218,7 +218,9 @@ async function runStaging(
       runCommand(argv, what, { taskTag, cwd: appDir, home: join(taskDir, "home"), env: req.properties.env ?? {}, user, signal, say, pathPrefix: deps.pathPrefix, cgroup: task.cgroup, memoryMb: deps.memoryMb, sandbox }),
   });
   const startCommand = chooseStartCommand(req.properties.start_command, app, buildpack);
-  const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString() };
+  // every process type the droplet can run: the Procfile's, and web (the start command)
+  const processTypes = processTypesOf(app, startCommand);
+  const info: StagingInfo = { start_command: startCommand, detected_buildpack: buildpack.name, stack: deps.stack, staged_at: new Date().toISOString(), process_types: processTypes };
   writeFileSync(join(taskDir, "staging_info.json"), JSON.stringify(info, null, 2) + "\n", { flag: "wx" });
 
   const dropletPath = join(taskDir, "droplet.tgz");
@@ -246,7 +248,17 @@ async function runStaging(
   if (put.status !== 201 && put.status !== 200) throw new StagingError(`uploading the droplet answered ${put.status}`);
   if (answer.sha256 && answer.sha256 !== sha) throw new StagingError(`the controller stored the droplet with sha256 ${answer.sha256}, expected ${sha}`);
   deps.droplets.putFile(sha, dropletPath);
-  return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand };
+  return { task_id: req.task_id, phase: "done", detected_buildpack: buildpack.name, droplet_sha: sha, detected_start_command: startCommand, process_types: processTypes };
+}
+
+/** The droplet's process types: the Procfile's (valid names only), with web set to the start command. */
+export function processTypesOf(app: AppSnapshot, startCommand: string): Record<string, string> {
+  const types: Record<string, string> = {};
+  for (const [type, command] of Object.entries(app.procfile ?? {}))
+    // defined, not assigned: a type named __proto__ stays a type (issue 19)
+    if (/^[A-Za-z0-9_-]{1,63}$/.test(type) && command.length <= 4096) Object.defineProperty(types, type, { value: command, enumerable: true, writable: true, configurable: true });
+  types.web = startCommand;
+  return types;
 }
 
 interface RunOptions {

@@ -12,7 +12,13 @@ describe("buildpack detection order", () => {
     [app(["package.json"], { packageJson: { packageManager: "npm@10" } }), "node"],
     [app(["package.json", "index.html"], { packageJson: {} }), "node"],
     [app(["index.html", "style.css"]), "static"],
-    [app(["Procfile", "server"], { procfile: { web: "./server" } }), "procfile"],
+    [app(["Procfile", "server"], { procfile: { web: "./server" } }), "binary"],
+    [app(["server"], { startCommand: "./server --port $PORT" }), "binary"],
+    [app(["requirements.txt", "app.py"]), "python"],
+    [app(["pyproject.toml", "src"]), "python"],
+    [app(["Procfile", "app.py"], { procfile: { web: "gunicorn app:app" } }), "python"],
+    [app(["Procfile", "worker.py", "index.html"], { procfile: { web: "python3 -m http.server $PORT" } }), "python"],
+    [app(["requirements.txt", "package.json"], { packageJson: {} }), "node"],
   ])("%# detects %p", (snapshot, name) => expect(selectBuildpack(BUILDPACKS, snapshot).name).toBe(name));
 
   test("nothing detected says what to add", () => {
@@ -26,10 +32,23 @@ describe("buildpack detection order", () => {
     expect(selectBuildpack(BUILDPACKS, app([]), "nodejs_buildpack").name).toBe("node");
     expect(selectBuildpack(BUILDPACKS, app([]), "staticfile_buildpack").name).toBe("static");
     expect(selectBuildpack(BUILDPACKS, app([]), "Bun-Buildpack").name).toBe("bun");
+    expect(selectBuildpack(BUILDPACKS, app([]), "binary_buildpack").name).toBe("binary");
+    expect(selectBuildpack(BUILDPACKS, app([]), "procfile").name).toBe("binary");
+    expect(selectBuildpack(BUILDPACKS, app([]), "python_buildpack").name).toBe("python");
   });
 });
 
 describe("start command", () => {
+  test("python: the Procfile's web, else python app.py (issue 17)", () => {
+    const python = BUILDPACKS.find((b) => b.name === "python")!;
+    expect(chooseStartCommand(undefined, app(["requirements.txt", "app.py"]), python)).toBe("python app.py");
+    expect(chooseStartCommand(undefined, app(["requirements.txt", "app.py", "Procfile"], { procfile: { web: "gunicorn -b 0.0.0.0:$PORT app:app" } }), python)).toBe("gunicorn -b 0.0.0.0:$PORT app:app");
+    expect(() => chooseStartCommand(undefined, app(["requirements.txt"]), python)).toThrow(/no start command/);
+  });
+  test("binary: the command's program must be in the app (issue 17)", async () => {
+    const { programInApp } = await import("./binary.ts");
+    expect(["./server -p 1", "bin/run", "/usr/bin/env x", "server", "$HOME/x", "../x/y"].map(programInApp)).toEqual(["server", "bin/run", undefined, undefined, undefined, undefined]);
+  });
   const bun = BUILDPACKS.find((b) => b.name === "bun")!;
   const node = BUILDPACKS.find((b) => b.name === "node")!;
   test("manifest, then Procfile web, then the buildpack's", () => {

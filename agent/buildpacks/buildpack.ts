@@ -15,12 +15,15 @@ export interface AppSnapshot {
   files: ReadonlySet<string>;
   packageJson?: PackageJson;
   procfile?: Record<string, string>;
+  /** the start command the app asked for (manifest `command`, `push -c`), if any */
+  startCommand?: string;
 }
 
 /** What compile may do: run a command in the app directory (output streamed to the staging log). */
 export interface CompileContext {
   dir: string;
   log(line: string): void;
+  /** runs a build command as the build user, in its sandbox (its output goes to the staging log) */
   run(argv: string[], what: string): Promise<void>;
   /** absolute path of the small static file server that ships with skiff */
   staticServerPath: string;
@@ -57,7 +60,7 @@ export function selectBuildpack(buildpacks: readonly Buildpack[], app: AppSnapsh
   const found = buildpacks.find((b) => b.detect(app));
   if (!found)
     throw new BuildpackError(
-      "no buildpack detected this app: add a package.json (Bun or Node), an index.html (static site) or a Procfile with a web: line",
+      "no buildpack detected this app: add a package.json (Bun or Node), a requirements.txt or pyproject.toml (Python), an index.html (static site), or a Procfile with a web: line or a start command (an executable you built)",
     );
   return found;
 }

@@ -72,7 +72,7 @@ describe("staging", () => {
   test.each([
     ["node-app", "node", "npm start"],
     ["static-site", "static", "bun .skiff/static-server.ts"],
-    ["procfile-app", "procfile", "sh ./run.sh"],
+    ["procfile-app", "binary", "sh ./run.sh"], // issue 17: the procfile buildpack is now binary (procfile stays an alias)
     ["bun-procfile", "bun", "bun server.ts --from-procfile"],
   ])("fixture %s stages with the %s buildpack", async (fixture, buildpack, command) => {
     const replies = await stageDir(fixture, join(REPO, "agent/fixtures", fixture));
