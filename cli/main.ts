@@ -9,7 +9,7 @@ import { terminalOut } from "./src/output.ts";
 const commands: Record<string, Command> = { ...appCommands, ...serviceCommands };
 
 /** Short flags that never take a value. */
-const BOOLEAN_FLAGS = new Set(["json", "recent", "random-route", "no-route", "no-start", "no-wait", "admin", "f-force", "help", "h", "version"]);
+const BOOLEAN_FLAGS = new Set(["json", "recent", "random-route", "no-route", "no-start", "no-wait", "admin", "f-force", "help", "h", "version", "wait"]);
 
 export function parseArgs(argv: string[], command?: string): Args {
   const positional: string[] = [];

@@ -110,6 +110,17 @@ async function chooseTarget(api: ApiClient, cfg: CliConfig, orgName?: string, sp
 
 export const json = (out: Out, v: unknown) => out.say(JSON.stringify(v, null, 2));
 
+/** Polls a task until it has ended (SUCCEEDED or FAILED). */
+async function waitTask(api: ApiClient, guid: string, timeoutMs = 3_600_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 200; Date.now() < deadline; delay = Math.min(delay * 2, 2000)) {
+    const t = await api.get(`/v3/tasks/${guid}`);
+    if (t.state === "SUCCEEDED" || t.state === "FAILED") return t;
+    await Bun.sleep(delay);
+  }
+  throw new CliError("Timed out waiting for the task to end. Check: skiff tasks APP");
+}
+
 export const commands: Record<string, Command> = {
   login: {
     usage: "login -a URL -u USER -p PASSWORD [-o ORG] [-s SPACE]",
@@ -211,21 +222,30 @@ export const commands: Record<string, Command> = {
   },
   app: {
     usage: "app NAME [--json]",
-    summary: "Show an app and its instances",
+    summary: "Show an app and its instances, per process type",
     async run(a, out) {
       const { cfg, api } = client();
       const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
-      const inst = await api.get(`/v3/apps/${app.guid}/instances`);
-      if (has(a, "json")) return json(out, { ...app, instances_detail: inst.resources });
-      const running = inst.resources.filter((r: any) => r.state === "RUNNING").length;
-      out.say(`name:              ${app.name}\nrequested state:   ${app.state.toLowerCase()}\ninstances:         ${running}/${app.instances}\nusage:             ${mb(app.memory_in_mb)} x ${app.instances} instances\nroutes:            ${(app.routes ?? []).join(", ")}\npackage:           ${app.package_state.toLowerCase()}${app.staging_error ? ` (${app.staging_error})` : ""}\nbuildpack:         ${app.buildpack ?? ""}\n`);
-      out.say(table(["", "state", "since", "cpu", "memory", "disk", "details"], inst.resources.map((r: any) => [
-        `#${r.index}`, String(r.state).toLowerCase(), since(r.since),
-        r.usage ? `${Number(r.usage.cpu ?? 0).toFixed(1)}%` : "",
-        r.usage ? `${bytes(r.usage.mem)} of ${mb(app.memory_in_mb)}` : "",
-        r.usage ? `${bytes(r.usage.disk)} of ${mb(app.disk_in_mb)}` : "",
-        r.details ?? (r.crash_count ? `${r.crash_count} crashes` : ""),
-      ])));
+      const [inst, procs] = await Promise.all([api.get(`/v3/apps/${app.guid}/instances`), api.get(`/v3/apps/${app.guid}/processes`).catch(() => ({ resources: [] }))]);
+      if (has(a, "json")) return json(out, { ...app, instances_detail: inst.resources, processes: procs.resources });
+      const processes: any[] = procs.resources.length ? procs.resources : [{ type: "web", instances: app.instances, memory_in_mb: app.memory_in_mb, disk_in_mb: app.disk_in_mb }];
+      const typeOf = (r: any) => r.process_type ?? "web";
+      const webRunning = inst.resources.filter((r: any) => typeOf(r) === "web" && r.state === "RUNNING").length;
+      out.say(`name:              ${app.name}\nrequested state:   ${app.state.toLowerCase()}\ninstances:         ${webRunning}/${app.instances}\nusage:             ${mb(app.memory_in_mb)} x ${app.instances} instances\nroutes:            ${(app.routes ?? []).join(", ")}\npackage:           ${app.package_state.toLowerCase()}${app.staging_error ? ` (${app.staging_error})` : ""}\nbuildpack:         ${app.buildpack ?? ""}\n`);
+      processes.forEach((p, n) => {
+        const rows = inst.resources.filter((r: any) => typeOf(r) === p.type);
+        const running = rows.filter((r: any) => r.state === "RUNNING").length;
+        // as cf v7: a section per process type (the web one keeps the plain table it always had)
+        if (processes.length > 1) out.say(`${n ? "\n" : ""}type:              ${p.type}\ninstances:         ${running}/${p.instances}\nmemory usage:      ${mb(p.memory_in_mb)}${p.command ? `\ncommand:           ${p.command}` : ""}`);
+        if (!rows.length) return out.say("There are no running instances of this process.");
+        out.say(table(["", "state", "since", "cpu", "memory", "disk", "details"], rows.map((r: any) => [
+          `#${r.index}`, String(r.state).toLowerCase(), since(r.since),
+          r.usage ? `${Number(r.usage.cpu ?? 0).toFixed(1)}%` : "",
+          r.usage ? `${bytes(r.usage.mem)} of ${mb(p.memory_in_mb)}` : "",
+          r.usage ? `${bytes(r.usage.disk)} of ${mb(p.disk_in_mb)}` : "",
+          r.details ?? (r.crash_count ? `${r.crash_count} crashes` : ""),
+        ])));
+      });
     },
   },
   push: {
@@ -243,25 +263,76 @@ export const commands: Record<string, Command> = {
     },
   },
   scale: {
-    usage: "scale NAME [-i INSTANCES] [-m MEMORY] [-k DISK]",
-    summary: "Change instances (at once), memory or disk (takes effect on restart)",
+    usage: "scale NAME [--process TYPE] [-i INSTANCES] [-m MEMORY] [-k DISK]",
+    summary: "Change a process type's instances (at once), memory or disk (takes effect on a rolling restart); web unless --process",
     async run(a, out) {
       const { cfg, api } = client();
       const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
+      const type = str(a, "process") ?? "web";
       const body: Record<string, number> = {};
       const i = intFlag(a, "i"), m = sizeFlag(a, "m"), k = sizeFlag(a, "k");
       if (i !== undefined) body.instances = i;
       if (m !== undefined) body.memory_in_mb = m;
       if (k !== undefined) body.disk_in_mb = k;
       if (!Object.keys(body).length) {
-        out.say(`instances: ${app.instances}\nmemory:    ${mb(app.memory_in_mb)}\ndisk:      ${mb(app.disk_in_mb)}`);
+        const procs = await api.get(`/v3/apps/${app.guid}/processes`).catch(() => undefined);
+        const p = procs?.resources.find((x: any) => x.type === type) ?? (type === "web" ? app : undefined);
+        if (!p) throw new CliError(`App ${app.name} has no process type ${type}. Its types: ${(procs?.resources ?? []).map((x: any) => x.type).join(", ")}`);
+        out.say(`${procs && procs.resources.length > 1 ? `type:      ${type}\n` : ""}instances: ${p.instances}\nmemory:    ${mb(p.memory_in_mb)}\ndisk:      ${mb(p.disk_in_mb)}`);
         return;
       }
-      await api.patch(`/v3/apps/${app.guid}`, body);
+      if (type === "web") await api.patch(`/v3/apps/${app.guid}`, body);
+      else await api.post(`/v3/apps/${app.guid}/processes/${encodeURIComponent(type)}/actions/scale`, body);
+      const what = type === "web" ? app.name : `${app.name}'s ${type} process`;
       if (m !== undefined || k !== undefined) {
         await api.post(`/v3/apps/${app.guid}/actions/restart`);
-        out.say(`Scaled ${app.name}; restarting (rolling) to apply the new limits.`);
-      } else out.say(`Scaled ${app.name} to ${i} instance(s).`);
+        out.say(`Scaled ${what}; restarting (rolling) to apply the new limits.`);
+      } else out.say(`Scaled ${what} to ${i} instance(s).`);
+    },
+  },
+  "run-task": {
+    usage: "run-task NAME --command CMD [--name TASK] [-m 256M] [-k 1G] [--wait]",
+    summary: "Run a one-off task (a migration, a job) from the app's current droplet, with its env and services",
+    async run(a, out) {
+      const { cfg, api } = client();
+      const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
+      const command = str(a, "command", "c") ?? a.positional.slice(1).join(" ");
+      if (!command) throw new CliError(`missing the command. Usage: skiff ${this.usage}`, 2);
+      const m = sizeFlag(a, "m"), k = sizeFlag(a, "k");
+      const t = await api.post(`/v3/apps/${app.guid}/tasks`, { command, ...(str(a, "name") ? { name: str(a, "name") } : {}), ...(m ? { memory_in_mb: m } : {}), ...(k ? { disk_in_mb: k } : {}) });
+      out.say(`Task ${t.sequence_id} (${t.name}) has been submitted: ${t.state.toLowerCase()}.`);
+      if (!has(a, "wait")) return out.say(`Follow it with: skiff tasks ${app.name}  (its output: skiff logs ${app.name} --recent)`);
+      const ended = await waitTask(api, t.guid);
+      out.say(`Task ${ended.sequence_id} (${ended.name}) ${ended.state.toLowerCase()}${ended.result?.failure_reason ? `: ${ended.result.failure_reason}` : ""}.`);
+      if (ended.state !== "SUCCEEDED") throw new CliError(`Task ${ended.sequence_id} failed`, 1);
+    },
+  },
+  tasks: {
+    usage: "tasks NAME [--json]",
+    summary: "List an app's tasks, newest first",
+    async run(a, out) {
+      const { cfg, api } = client();
+      const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
+      const list = (await api.all(`/v3/apps/${app.guid}/tasks`)).sort((x: any, y: any) => y.sequence_id - x.sequence_id);
+      if (has(a, "json")) return json(out, list);
+      out.say(list.length ? table(["id", "name", "state", "start time", "command", "details"], list.map((t: any) => [
+        String(t.sequence_id), t.name, t.state.toLowerCase(), since(t.created_at), t.command,
+        t.state === "FAILED" ? (t.result?.failure_reason ?? "") : t.state === "SUCCEEDED" ? "exit status 0" : "",
+      ])) : `No tasks found for ${app.name}.`);
+    },
+  },
+  "terminate-task": {
+    usage: "terminate-task NAME TASK_ID",
+    summary: "Stop a running task (by the id skiff tasks shows)",
+    async run(a, out) {
+      const { cfg, api } = client();
+      const app = await appByName(api, cfg, need(a, 0, "the app name", this.usage));
+      const id = need(a, 1, "the task id", this.usage);
+      if (!/^\d+$/.test(id)) throw new CliError(`the task id is the number skiff tasks ${app.name} shows, not "${id}"`, 2);
+      const t = (await api.get(`/v3/apps/${app.guid}/tasks?sequence_ids=${id}`)).resources[0];
+      if (!t) throw new CliError(`Task ${id} of ${app.name} not found. See: skiff tasks ${app.name}`);
+      await api.post(`/v3/tasks/${t.guid}/actions/cancel`);
+      out.say(`Terminating task ${id} (${t.name}) of ${app.name}.`);
     },
   },
   start: {
