@@ -32,6 +32,13 @@ const SYSTEM = [
   ["/usr/bin/lld-14", "lld-14"],
   ["/usr/bin/wasm-opt", "binaryen"],
   ["/usr/bin/bwrap", "bubblewrap"], // the agent's sandbox per instance and staging task (agent/sandbox.ts)
+  // the python buildpack (agent/buildpacks/python.ts): Debian's python3 and its venv module, a venv per droplet
+  ["/usr/bin/python3", "python3"],
+  ["/usr/share/doc/python3-venv", "python3-venv"],
+  ["/usr/lib/python3/dist-packages/pip", "python3-pip"],
+  // examples/binary is a C program its test builds (cc -static) before pushing it
+  ["/usr/bin/cc", "gcc"],
+  ["/usr/include/stdio.h", "libc6-dev"],
   // Real servers behind the service brokers (started by skiff on loopback, never as system services).
   ["/usr/lib/postgresql", "postgresql"],
   ["/usr/bin/redis-server", "redis-server"],
