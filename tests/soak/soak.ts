@@ -32,8 +32,9 @@ export const RULES = {
   killWindowAfterMs: 3000,
   maxInherentPerKill: 10,
   convergeTimeoutMs: 180_000,
-  /** fitted growth over the last half of the run, per component */
+  /** fitted RSS growth over the last half of the run, per component */
   maxRssGrowthMiB: 16,
+  /** rise of the least open-fd count from the second quarter of the run to the last */
   maxFdGrowth: 5,
   sampleEveryMs: 10_000,
 } as const;
@@ -352,11 +353,15 @@ export function judge(r: SoakResult): void {
     const rss = half.filter((s) => s.rss[name] !== undefined).map((s) => [s.t, s.rss[name]! / 2 ** 20] as [number, number]);
     const fds = half.filter((s) => s.fds[name] !== undefined).map((s) => [s.t, s.fds[name]!] as [number, number]);
     const span = half.length > 1 ? half.at(-1)!.t - half[0]!.t : 0;
-    const g = { rssMiBPerHour: slope(rss) * 3600, rssGrowthMiB: slope(rss) * span, fdsPerHour: slope(fds) * 3600, fdGrowth: slope(fds) * span };
+    // fds come and go with connections (spikes of 100 and more): a leak raises their floor, so compare the
+    // least count in the last quarter of the run with the least in the second quarter
+    const floor = (from: number, to: number) => Math.min(...r.samples.filter((s) => s.t >= from && s.t < to && s.fds[name] !== undefined).map((s) => s.fds[name]!));
+    const fdFloorGrowth = floor((end * 3) / 4, end + 1) - floor(end / 4, end / 2);
+    const g = { rssMiBPerHour: slope(rss) * 3600, rssGrowthMiB: slope(rss) * span, fdsPerHour: slope(fds) * 3600, fdGrowth: Number.isFinite(fdFloorGrowth) ? fdFloorGrowth : 0 };
     r.growth[name] = g;
     if (name === "instances") continue; // replaced by every fault: shown, not judged
     if (g.rssGrowthMiB > RULES.maxRssGrowthMiB) problems.push(`${name}: RSS grew ${g.rssGrowthMiB.toFixed(1)} MiB over the last half (${g.rssMiBPerHour.toFixed(1)} MiB/h), more than ${RULES.maxRssGrowthMiB}`);
-    if (g.fdGrowth > RULES.maxFdGrowth) problems.push(`${name}: open fds grew ${g.fdGrowth.toFixed(1)} over the last half, more than ${RULES.maxFdGrowth}`);
+    if (g.fdGrowth > RULES.maxFdGrowth) problems.push(`${name}: the least count of open fds rose by ${g.fdGrowth} from the second quarter to the last, more than ${RULES.maxFdGrowth}`);
   }
   if (r.requests === 0 || r.served === 0) problems.push("no request was served");
   r.verdict = { pass: problems.length === 0, problems };
@@ -428,11 +433,12 @@ ${r.churn.length} commands, ${r.churn.filter((o) => !o.ok).length} failed${r.chu
 
 ## Memory and file descriptors
 
-Slopes are least-squares fits over the last half of the run. Pass: fitted growth over the last half of
-at most ${RULES.maxRssGrowthMiB} MiB RSS and ${RULES.maxFdGrowth} fds per component (the instances are replaced by every
-fault and are shown, not judged).
+Slopes are least-squares fits over the last half of the run. Open fds come and go with connections, so
+their growth is the rise of their floor: the least count in the last quarter of the run against the least
+in the second quarter. Pass: at most ${RULES.maxRssGrowthMiB} MiB of fitted RSS growth over the last half and a floor
+rise of at most ${RULES.maxFdGrowth} fds, per component (the instances are replaced by every fault: shown, not judged).
 
-| component | RSS at end (MiB) | RSS slope (MiB/h) | RSS growth, last half (MiB) | fds at end | fd slope (/h) | fd growth, last half |
+| component | RSS at end (MiB) | RSS slope (MiB/h) | RSS growth, last half (MiB) | fds at end | fd slope, last half (/h) | fd floor rise |
 | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 ${r.notes?.length ? `\n## Notes on this run\n\n${r.notes.map((n) => `- ${n}`).join("\n")}\n` : ""}`;
