@@ -168,13 +168,16 @@ async function main(): Promise<void> {
     pass: status.pass,
     metricsAllow: config.metricsAllow,
   });
-  const { socket: statusSocket, port: statusPort } = await listen(uws, statusApp, config.statusPort, ListenOptions.exclusivePort, "status", "SKIFF_ROUTER_STATUS_PORT");
   try {
     await workers.start();
   } catch (err) {
     await workers.stop(false); // the ones that did start: a thread with uWS sockets open must not be cut off
     throw err;
   }
+  // The status port opens only once every worker listens: a load balancer takes /health's 200 to mean
+  // the proxy port serves, and a router that answered it while its workers were still starting had
+  // its first requests refused (HAProxy redispatched them: the cluster's drain-and-restart scenario).
+  const { socket: statusSocket, port: statusPort } = await listen(uws, statusApp, config.statusPort, ListenOptions.exclusivePort, "status", "SKIFF_ROUTER_STATUS_PORT");
   // where the password is, never the password (issue 24: logs are read by more people than the status port)
   if (status.from === "env") log.info("status credentials", { user: config.statusUser, pass_from: "SKIFF_ROUTER_STATUS_PASS" });
   else log.info(status.from === "generated" ? "status credentials generated" : "status credentials", { user: config.statusUser, pass_file: status.file });
