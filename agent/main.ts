@@ -22,6 +22,7 @@ import { isRoot, resolveRunAs, sharedUser, uidPoolUsers, unreachableAncestor, ty
 import { parseUidRange, UidPool } from "./uid-pool.ts";
 import { linkBun } from "./bun-path.ts";
 import { MemoryTrim } from "./memory-trim.ts";
+import { jitInEffect } from "./runtime-env.ts";
 
 const log = createLogger("agent");
 const config = readAgentConfig(process.env, process.argv.slice(2));
@@ -185,6 +186,9 @@ const agent = new Agent(
 
 await agent.start();
 memoryTrim.start();
+// the JIT is chosen when Bun starts (agent/runtime-env.ts): say so when the launcher did not apply it
+if (process.env.SKIFF_AGENT_JIT !== "full" && jitInEffect().startsWith("full"))
+  log.warn("JavaScriptCore's JIT runs in full: the agent holds ~13 MiB more; start it with BUN_JSC_useJIT=0 (agent/runtime-env.ts), or set SKIFF_AGENT_JIT=full to keep it");
 log.info("ready", {
   id,
   ip: config.ip,
@@ -196,6 +200,7 @@ log.info("ready", {
   cgroups: limits.summary,
   pids_max: cgroups?.controllers.includes("pids") ? config.pidsMax : "not enforced",
   disk_quotas: disk.volumes ? "a volume per instance (ext4 on a loop device)" : "measured only",
+  jit: jitInEffect(),
 });
 
 let stopping = false;

@@ -19,6 +19,7 @@ import { startProcess } from "../../tests/support/processes.ts";
 import { startBlobstore } from "../../tests/agent/blobstore.ts";
 import { makeDroplet } from "../../tests/agent/droplets.ts";
 import { startMessage } from "../../tests/agent/harness.ts";
+import { agentRuntimeEnv } from "../../agent/runtime-env.ts";
 
 const quick = process.argv.includes("--quick");
 const REPO = resolve(import.meta.dir, "../..");
@@ -125,7 +126,8 @@ async function phase(mode: Mode): Promise<PhaseResult> {
   const agentId = `bench-${mode}`;
   agent = startProcess(`agent-${mode}`, process.execPath, [join(REPO, "agent/main.ts"), ...(mode === "no-sandbox" ? ["--no-sandbox"] : [])], {
     cwd: REPO,
-    env: { SKIFF_NATS_URL: nats.url, SKIFF_DATA_DIR: dataDir, SKIFF_AGENT_ID: agentId, SKIFF_AGENT_MEMORY_MB: "65536", SKIFF_AGENT_DISK_MB: "1000000", SKIFF_AGENT_STOP_GRACE_MS: "3000" },
+    // started as every launcher starts it (agent/runtime-env.ts: the JIT tiers the agent ships with)
+    env: { ...agentRuntimeEnv(), SKIFF_NATS_URL: nats.url, SKIFF_DATA_DIR: dataDir, SKIFF_AGENT_ID: agentId, SKIFF_AGENT_MEMORY_MB: "65536", SKIFF_AGENT_DISK_MB: "1000000", SKIFF_AGENT_STOP_GRACE_MS: "3000" },
   });
   await agent.waitForLine(/agent: ready/);
   const sandbox = /sandbox="([^"]*)"/.exec(agent.output())?.[1] ?? "?";

@@ -9,3 +9,5 @@ Bun.serve({
   fetch: () => new Response(`web instance ${index} (pid ${process.pid}, uid ${process.getuid?.() ?? "?"}) of a web + worker app\n`),
 });
 console.log(`web listening on ${port}, instance ${index}`);
+
+export {}; // a module: its names are its own (tsc checks the examples together)

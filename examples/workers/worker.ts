@@ -5,3 +5,5 @@ const index = process.env.CF_INSTANCE_INDEX ?? "0";
 let tick = 0;
 console.log(`worker ${index} started (pid ${process.pid}, uid ${process.getuid?.() ?? "?"})`);
 setInterval(() => console.log(`worker ${index} tick ${++tick}`), 1000);
+
+export {}; // a module: its names are its own (tsc checks the examples together)
