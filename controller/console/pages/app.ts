@@ -94,8 +94,10 @@ export function instancesTable(r: { state: string; resources: any[] }): Html {
     // an agent's stats give quotas in bytes, as Cloud Foundry's DEA did
     const memQuota = i.quotas?.mem ?? 0;
     const diskQuota = i.quotas?.disk ?? 0;
-    return html`<tr data-index="${i.index}" data-state="${i.state}">
-      <td>${i.index}</td><td>${stateBadge(i.state)}</td>
+    // a process type other than web (issue 17) names itself before the index: "worker 0"
+    const type = i.process_type && i.process_type !== "web" ? String(i.process_type) : undefined;
+    return html`<tr data-index="${i.index}" data-state="${i.state}" data-process="${type ?? "web"}">
+      <td>${type ? html`<span class="muted small">${type}</span> ` : null}${i.index}</td><td>${stateBadge(i.state)}</td>
       <td>${i.agent ?? "–"}<div class="muted small">${i.host ? `${i.host}:${i.port}` : ""}</div></td>
       <td class="num">${duration(i.uptime)}</td>
       <td class="num">${percent(i.usage?.cpu)}</td>
