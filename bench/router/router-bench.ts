@@ -490,8 +490,9 @@ async function runVisibilityScenario(): Promise<{ tables: Table[]; figures: Reco
     const churn = condition === "churn" ? startChurn(s, churnRate) : undefined;
     if (churn) await Bun.sleep(1000);
     const samples: VisibilitySamples = await measureVisibility(s.bus, conns, backendPort, visibilityProbes, condition);
-    await churn?.stop();
+    // read before the churn stops: its stop unregisters the last second's routes in one burst, which is not 1,000/s
     const internal = await scrapeDelay();
+    await churn?.stop();
     for (const [kind, xs] of [["register", samples.register], ["unregister", samples.unregister]] as const) {
       const label = condition === "idle" ? "no other changes" : `${churnRate.toLocaleString("en-US")} reg + ${churnRate.toLocaleString("en-US")} unreg/s`;
       rows.push([label, `router.${kind}`, xs.length, round2(summarize(xs).median), round2(percentile(xs, 99)), round2(percentile(xs, 99.9)), round2(Math.max(...xs)), round2(internal)]);

@@ -95,3 +95,19 @@ test("proxies of W workers are pinned to the first W CPUs, the default list puts
   expect(doublingsUpTo(24)).toEqual([1, 2, 4, 8, 16, 24]);
   expect(doublingsUpTo(1)).toEqual([1]);
 });
+
+test("the workers axis compares like with like: the same connections per worker, nginx at the same connections (issue 16)", () => {
+  const r = [
+    summarizeRuns(atWorkers("skiff", 1), 0, 64, [run(50_000, 2, 14)], true, 90),
+    summarizeRuns(atWorkers("skiff", 1), 0, 256, [run(40_000, 2, 16)], true, 90),
+    summarizeRuns(atWorkers("nginx", 1), 0, 64, [run(60_000, 1.5, 10)], true, 9),
+    summarizeRuns(atWorkers("nginx", 1), 0, 256, [run(30_000, 1.5, 12)], true, 9),
+    summarizeRuns(atWorkers("skiff", 2), 0, 512, [run(60_000, 2, 14.5)], true, 100),
+  ];
+  const [t] = scalingTables(r, [0], { 1: "1", 2: "1,0" }, "notes");
+  const col = (name: string) => t!.columns.indexOf(name);
+  const row = (target: string, conns: string) => t!.rows.find((x) => x[0] === target && x[3] === conns)!;
+  expect(row("skiff", "512")[col("scaling efficiency")]).toBe(0.75); // against 40,000 at 256, not 50,000 at 64
+  expect(row("skiff", "256")[col("× nginx CPU")]).toBe(1.33); // against nginx at 256
+  expect(scalingFigures(r)["scaling.skiff.w2.b0.c512.efficiency"]).toBe(0.75);
+});

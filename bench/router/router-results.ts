@@ -197,6 +197,11 @@ export function splitWorkers(key: string): { target: string; workers: number } {
   return at < 0 ? { target: key, workers: 1 } : { target: key.slice(0, at), workers: Number(key.slice(at + 1)) };
 }
 
+/** The same proxy at one worker with the same connections per worker: the baseline of `r`'s efficiency. */
+function atOneWorker(results: Result[], r: Result, target: string, workers: number): Result | undefined {
+  return results.find((x) => x.size === r.size && x.target === atWorkers(target, 1) && x.connections * workers === r.connections);
+}
+
 export function scalingTitle(size: number): string {
   return `Workers: ${size}-byte responses at 1, 2, … workers (req/s, CPU per request, scaling efficiency)`;
 }
@@ -213,8 +218,8 @@ export function scalingTables(results: Result[], sizes: number[], pins: Record<n
       .filter((r) => r.size === size)
       .map((r) => {
         const { target, workers } = splitWorkers(r.target);
-        const one = results.find((x) => x.size === size && x.target === atWorkers(target, 1));
-        const nginx = results.find((x) => x.size === size && x.target === atWorkers("nginx", workers));
+        const one = atOneWorker(results, r, target, workers);
+        const nginx = results.find((x) => x.size === size && x.connections === r.connections && x.target === atWorkers("nginx", workers));
         return [
           target,
           String(workers),
@@ -266,7 +271,7 @@ export function scalingFigures(results: Result[]): Record<string, number> {
     put("cpu_us_per_req", r.cpuUsPerReq);
     put("cpu_spread", r.cpuSpread);
     put("rss_mib", r.rssMiB);
-    const one = results.find((x) => x.size === r.size && x.target === atWorkers(target, 1));
+    const one = atOneWorker(results, r, target, workers);
     if (workers > 1 && one) put("efficiency", Math.round((r.rps / (workers * one.rps)) * 1000) / 1000);
     r.rounds.forEach((x, i) => {
       put(`round${i + 1}.req_s`, x.rps);

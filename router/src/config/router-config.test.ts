@@ -45,3 +45,12 @@ test("trusted front ends and metrics scrapers are CIDR lists, checked at start (
   expect(() => readRouterConfig({ SKIFF_ROUTER_TRUSTED_PROXIES: "lb.example.com" })).toThrow(ConfigError);
   expect(() => readRouterConfig({ SKIFF_ROUTER_METRICS_ALLOW: "10.0.0.0/40" })).toThrow(/SKIFF_ROUTER_METRICS_ALLOW/);
 });
+
+test("SKIFF_ROUTER_WORKERS: default one per CPU the process may use; 1-256 (issue 16)", async () => {
+  const { availableParallelism } = await import("node:os");
+  expect(readRouterConfig({}).workers).toBe(Math.min(256, availableParallelism()));
+  expect(readRouterConfig({ SKIFF_ROUTER_WORKERS: "3" }).workers).toBe(3);
+  for (const bad of ["0", "-1", "1.5", "x", "257"]) expect(() => readRouterConfig({ SKIFF_ROUTER_WORKERS: bad })).toThrow(ConfigError);
+  expect(readRouterConfig({}).faultInjection).toBe(false);
+  expect(readRouterConfig({ SKIFF_ROUTER_FAULT_INJECTION: "1" }).faultInjection).toBe(true);
+});
