@@ -11,6 +11,8 @@ import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { startProcess, type TestProcess } from "../support/processes.ts";
 
 export const root = resolve(import.meta.dir, "../..");
+/** SKIFF_ROUTER_TEST_WASM: the matcher.wasm to run an older bundle with (the boundary changed with it, issue 16) */
+const testWasm = process.env.SKIFF_ROUTER_TEST_WASM ? resolve(process.env.SKIFF_ROUTER_TEST_WASM) : undefined;
 
 /** Bundles router/main.ts exactly as the set-up does, into a file of its own (inside the repo, so
  * Node resolves uWebSockets.js from node_modules). SKIFF_ROUTER_TEST_BUNDLE names a bundle built
@@ -52,7 +54,7 @@ export async function startRouter(bundle: string, nats: NatsServer, env: Record<
       SKIFF_ROUTER_STATUS_USER: "admin",
       SKIFF_ROUTER_STATUS_PASS: "secret",
       SKIFF_ROUTER_DRAIN_SECONDS: "1",
-      SKIFF_MATCHER_WASM: join(root, "wasm/dist/matcher.wasm"),
+      SKIFF_MATCHER_WASM: testWasm ?? join(root, "wasm/dist/matcher.wasm"),
       ...env,
     },
   });
