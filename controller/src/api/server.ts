@@ -63,10 +63,19 @@ export function buildApi(ctx: ControllerContext, relay: LogRelay, metrics: Metri
       const q = url.indexOf("?", start);
       const path = start < 0 ? "/" : url.slice(start, q < 0 ? undefined : q);
       if (!isOpen(path)) await authenticate(ctx.store, request);
-    })
-    // after parsing, before validation: a body nested deeper than any request is a 400 (issue 19)
-    .onTransform({ as: "global" }, ({ body }) => {
-      if (nestedDeeperThan(body)) throw badRequest(`the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+      // Before validation, which recurses into a body: a JSON body nested deeper than any request of the
+      // API is a 400 (issue 19: 30,000 levels made Elysia's ValidationError overflow the stack, a 500).
+      // Read from a clone here, not in a hook that names `body`: that makes Elysia parse every route's
+      // body, the uploads and the console's forms that read their own included.
+      if ((request.headers.get("content-type") ?? "").startsWith("application/json") && request.body) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(await request.clone().text());
+        } catch {
+          return; // not JSON after all: the route's own parsing says so
+        }
+        if (nestedDeeperThan(parsed)) throw badRequest(`the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+      }
     })
     .onError(({ code, error }) => {
       if (error instanceof ApiError) return errorResponse(error);
