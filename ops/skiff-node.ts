@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { natsServerConfig } from "../bus/nats-permissions.ts";
+import { agentRuntimeEnv } from "../agent/runtime-env.ts";
 import { createKeyAndCsr, fingerprint, issueCertificate } from "./cluster-ca.ts";
 import { parseDuration, parseToken } from "./join-token.ts";
 import { nodeLayout, unitName, type NodeLayout } from "./node-layout.ts";
@@ -159,7 +160,8 @@ function componentEnv(layout: NodeLayout, component: Component, answer: JoinAnsw
     NODE_EXTRA_CA_CERTS: layout.caFile,
     SKIFF_DATA_DIR: data,
   };
-  if (component === "agent") env.SKIFF_AGENT_DIR = data;
+  // the agent's JSC options are read when Bun starts, so they go in its environment file (agent/runtime-env.ts)
+  if (component === "agent") Object.assign(env, { SKIFF_AGENT_DIR: data }, agentRuntimeEnv({ ...answer?.env, ...extra }));
   if (component === "router") env.SKIFF_ROUTER_STATUS_PASS_FILE = resolve(data, "status-password");
   return { ...env, ...extra };
 }

@@ -146,7 +146,7 @@ export function parseUnit(name: string, text: string): ParsedUnit {
 /** systemd's EnvironmentFile syntax: KEY="value", with \ and " escaped. */
 export function envFileText(env: Record<string, string>, header: string): string {
   const lines = Object.entries(env).map(([k, v]) => {
-    if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`not an environment variable name: ${k}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`not an environment variable name: ${k}`); // JSC options are mixed case
     if (/[\n\r]/.test(v)) throw new Error(`${k} holds a line break`);
     return `${k}="${v.replace(/(["\\$`])/g, "\\$1")}"`;
   });
