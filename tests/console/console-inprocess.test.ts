@@ -12,8 +12,8 @@ import { startController, type RunningController } from "../../controller/main.t
 import { csrfTokenOf } from "../../controller/console/session.ts";
 import { FakeAgent } from "../controller/fake-agent.ts";
 import { eventually } from "../support/ports.ts";
+import { apiCaller, BASE, tarGz } from "../controller/api-client.ts";
 
-const BASE = "http://controller.test";
 let dir: string;
 let c: RunningController;
 let bus: Bus;
@@ -23,15 +23,7 @@ let routerRequests = 0;
 let admin: string;
 
 const http = (req: Request) => c.app.handle(req);
-async function api(token: string | null, method: string, path: string, body?: unknown) {
-  const res = await http(new Request(BASE + path, {
-    method,
-    headers: { ...(token ? { authorization: `bearer ${token}` } : {}), ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
-  }));
-  const text = await res.text();
-  return { status: res.status, json: text && text.startsWith("{") ? JSON.parse(text) : undefined };
-}
+const api = apiCaller(http);
 const login = async (username: string, password: string) => (await api(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
 
 /** A browser's view: the cookie from /console/session, the CSRF token the pages carry. */
@@ -48,16 +40,6 @@ async function consoleSession(token: string) {
       body: new URLSearchParams(form).toString(),
     }));
   return { cookie, csrf, get, post, setCookie: res.headers.get("set-cookie")! };
-}
-
-async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
-  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
-  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
-  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
-  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
-  await p.exited;
-  rmSync(d, { recursive: true, force: true });
-  return out;
 }
 
 async function runningApp(token: string, name: string, space: string, instances = 1): Promise<string> {

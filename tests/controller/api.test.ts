@@ -10,38 +10,19 @@ import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index
 import { startController, type RunningController } from "../../controller/main.ts";
 import { eventually } from "../support/ports.ts";
 import { FakeAgent } from "./fake-agent.ts";
+import { apiCaller, BASE, tarGz } from "./api-client.ts";
 
 let dir: string;
 let c: RunningController;
 let bus: Bus;
 let agent: FakeAgent;
 let token: string;
-const BASE = "http://controller.test";
 
 const http = (req: Request) => c.app.handle(req);
-/** A request as the holder of `tok` (null: without credentials); a Uint8Array body is sent as is, others as JSON. */
-async function callAs(tok: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await http(new Request(BASE + path, {
-    method,
-    headers: { ...(tok ? { authorization: `bearer ${tok}` } : {}), ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
-  }));
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
+const callAs = apiCaller(http);
 /** A request as the admin (the suite's token), or without credentials. */
 const call = (method: string, path: string, body?: unknown, auth = true) => callAs(auth ? token : null, method, path, body);
 const login = async (username: string, password: string) => (await callAs(null, "POST", "/v3/tokens", { username, password })).json.access_token as string;
-
-async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
-  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
-  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
-  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
-  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
-  await p.exited;
-  rmSync(d, { recursive: true, force: true });
-  return out;
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "skiff-ctl-"));

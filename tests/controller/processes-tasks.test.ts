@@ -18,6 +18,7 @@ import { openSqlite } from "../../controller/src/db/sqlite.ts";
 import { Store } from "../../controller/src/db/store.ts";
 import { eventually, freePort, waitForPort } from "../support/ports.ts";
 import { FakeAgent } from "./fake-agent.ts";
+import { apiCaller, BASE, tarGz } from "./api-client.ts";
 
 let dir: string;
 let c: RunningController;
@@ -25,27 +26,9 @@ let broker: MemoryBroker;
 let bus: Bus;
 let agent: FakeAgent;
 let token: string;
-const BASE = "http://controller.test";
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await c.app.handle(new Request(BASE + path, {
-    method,
-    headers: { authorization: `bearer ${token}`, ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
-  }));
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
-
-async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
-  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
-  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
-  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
-  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
-  await p.exited;
-  rmSync(d, { recursive: true, force: true });
-  return out;
-}
+const callAs = apiCaller((req) => c.app.handle(req));
+const call = (method: string, path: string, body?: unknown) => callAs(token, method, path, body);
 
 async function start(): Promise<void> {
   c = await startController(

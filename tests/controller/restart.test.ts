@@ -11,6 +11,7 @@ import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
 import { eventually, freePort } from "../support/ports.ts";
 import { startProcess, stopAllProcesses } from "../support/processes.ts";
 import { FakeAgent } from "./fake-agent.ts";
+import { tarGz } from "./api-client.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const bun = join(root, "node_modules/.bin/bun");
@@ -27,14 +28,6 @@ afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
-  const d = mkdtempSync(join(base, "pkg-"));
-  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
-  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
-  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
-  await p.exited;
-  return out;
-}
 
 describe("a controller killed and restarted (issue 7)", () => {
   test("SIGKILL mid-staging: acknowledged apps survive; the app left STAGING is failed at start, then restages", async () => {

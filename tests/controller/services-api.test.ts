@@ -17,6 +17,7 @@ import { MemoryBrokerStore } from "../../controller/broker/store.ts";
 import { startController, type RunningController } from "../../controller/main.ts";
 import { eventually } from "../support/ports.ts";
 import { FakeAgent } from "./fake-agent.ts";
+import { apiCaller, tarGz } from "./api-client.ts";
 
 let dir: string;
 let c: RunningController;
@@ -85,25 +86,8 @@ async function brokerFetch(req: Request): Promise<Response> {
 }
 
 const http = (req: Request) => c.app.handle(req);
-async function call(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; json: any }> {
-  const res = await http(new Request(BASE + path, {
-    method,
-    headers: { authorization: `bearer ${as}`, ...(body !== undefined && !(body instanceof Uint8Array) ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body),
-  }));
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
-
-async function tarGz(files: Record<string, string>): Promise<Uint8Array> {
-  const d = mkdtempSync(join(tmpdir(), "skiff-pkg-"));
-  for (const [name, content] of Object.entries(files)) await Bun.write(join(d, name), content);
-  const p = Bun.spawn(["tar", "-czf", "-", "-C", d, "."], { stdout: "pipe" });
-  const out = new Uint8Array(await new Response(p.stdout).arrayBuffer());
-  await p.exited;
-  rmSync(d, { recursive: true, force: true });
-  return out;
-}
+const callAs = apiCaller(http);
+const call = (method: string, path: string, body?: unknown, as = token) => callAs(as, method, path, body);
 
 /** Polls a resource until its last operation is no longer in progress (or it is gone: 404). */
 async function settle(path: string): Promise<{ status: number; json: any }> {
