@@ -32,6 +32,13 @@ export class Exchange implements UpstreamUser, ResponseSink {
   bodyMode: BodyMode = BodyMode.None;
   contentLength = 0;
   clientClose = false;
+  /**
+   * The router closes the connection after its answer (issue 19): the request's framing is one uWS
+   * 20.30 may have read differently from the client (a chunked body, whose trailer uWS reads as the
+   * next request; a body method with no framing header, which a header line with an empty name can
+   * hide), so nothing read after it on this connection is served.
+   */
+  closeAfter = false;
   stickyInstanceId: string | undefined = undefined;
   remoteAddress = "";
   forwardedFor = "";
@@ -253,7 +260,11 @@ export class Exchange implements UpstreamUser, ResponseSink {
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i]!, h[i + 1]!);
     // Draining: tell keep-alive clients to reconnect, so the load balancer moves them to another
     // router. Written here rather than by end(…, true), which tryEnd (bodies sent in parts) lacks.
-    if (this.ctx.draining && !this.clientClose) res.writeHeader("Connection", "close");
+    // Closing after this answer (closeAfter, or the client asked): one that ends through end(…, true) or
+    // endWithoutBody(n, true) closes there, and uWS writes the header itself; one with no length, and a
+    // 204/304, can only say so here (uWS 20.30 closes only from those calls, and end(…, true) after
+    // write() puts its header into the body).
+    if (this.closeAfter || this.clientClose ? head.contentLength < 0 || head.status === 204 || head.status === 304 : this.ctx.draining) res.writeHeader("Connection", "close");
     if (head.sessionCookie !== undefined && this.endpoint!.instanceId !== "") {
       const semi = head.sessionCookie.indexOf(";");
       res.writeHeader("Set-Cookie", `__VCAP_ID__=${this.endpoint!.instanceId}${semi >= 0 ? head.sessionCookie.slice(semi) : "; Path=/; HttpOnly"}`);
@@ -277,9 +288,11 @@ export class Exchange implements UpstreamUser, ResponseSink {
       return;
     }
     if (chunk.length === total) {
-      res.end(chunk, this.clientClose);
+      res.end(chunk, this.clientClose || this.closeAfter);
       return this.clientDone();
     }
+    // a body sent in parts cannot close the connection at its end: its head says so instead
+    if (this.closeAfter && !this.clientClose && this.responseBytes === chunk.length) res.writeHeader("Connection", "close");
     const offset = res.getWriteOffset();
     const [ok, done] = res.tryEnd(chunk, total);
     if (done) return this.clientDone();
@@ -308,13 +321,16 @@ export class Exchange implements UpstreamUser, ResponseSink {
       res.endWithoutBody();
       this.clientDone();
     } else if (this.isHead) {
-      res.endWithoutBody(this.responseLength, this.clientClose);
+      res.endWithoutBody(this.responseLength, this.clientClose || this.closeAfter);
       this.clientDone();
     } else if (this.responseLength < 0) {
-      res.end(undefined, this.clientClose);
+      // never end(…, true) after write(): uWS 20.30 then writes its Connection header into the chunked
+      // body (a client's `Connection: keep-alive, close`, which it does not read as close, got a corrupt
+      // body). A client's plain `close` uWS honours itself; the others are said in the head (onHead).
+      res.end();
       this.clientDone();
     } else if (this.responseLength === 0) {
-      res.end(undefined, this.clientClose);
+      res.end(undefined, this.clientClose || this.closeAfter);
       this.clientDone();
     }
     // else: the body is written by onBody / onWritable, which finish the client side
@@ -392,7 +408,7 @@ export class Exchange implements UpstreamUser, ResponseSink {
     this.status = Number(err.status.slice(0, 3));
     this.routerError = err.code;
     const body = err.body(this.host);
-    const close = this.clientClose || !this.bodyEnded || this.ctx.draining;
+    const close = this.clientClose || this.closeAfter || !this.bodyEnded || this.ctx.draining;
     this.res.cork(() => {
       this.res
         .writeStatus(err.status)

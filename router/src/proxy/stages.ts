@@ -57,6 +57,25 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
   // X-Request-Start is in milliseconds: its text is made once per millisecond, not per request.
   let startMs = 0;
   let startMsText = "0";
+  // Stage 8 starts on the next turn of the event loop, never inside uWS's read (issue 19): uWS 20.30
+  // goes on parsing the rest of the read buffer after the handler returns, and when it finds another
+  // request there while this one waits (pipelined, or body bytes a header it hid made it frame as a
+  // request) it aborts the connection. Started after that parse, an aborted request reaches no
+  // instance. One setImmediate per batch of requests, not per request.
+  let toSend: Exchange[] = [];
+  let spare: Exchange[] = [];
+  let sendScheduled = false;
+  const sendBatch = () => {
+    sendScheduled = false;
+    const batch = toSend;
+    toSend = spare;
+    for (let i = 0; i < batch.length; i++) {
+      const ex = batch[i]!;
+      if (!ex.finished) ex.attempt();
+    }
+    batch.length = 0;
+    spare = batch;
+  };
   return (res, req) => {
     const ex = new Exchange(ctx, res);
     // 1. copy-request (the peer first: whether it is a trusted front end decides which headers pass)
@@ -88,7 +107,11 @@ export function createRequestHandler(ctx: ProxyContext): (res: HttpResponse, req
     // 7. read-body
     if (ex.bodyMode !== BodyMode.None) ex.readBody();
     // 8-10. send-upstream, relay-response, finish
-    ex.attempt();
+    toSend.push(ex);
+    if (!sendScheduled) {
+      sendScheduled = true;
+      setImmediate(sendBatch);
+    }
   };
 }
 
@@ -173,12 +196,19 @@ function copyRequest(ex: Exchange, req: HttpRequest, maxHeaderBytes: number, log
   if (chunked) {
     if (contentLength >= 0) return RouterErrors.badRequest;
     ex.bodyMode = BodyMode.Chunked;
+    // uWS 20.30 skips 2 bytes after the last chunk whatever they are: a trailer's rest stays in its
+    // buffer as the start of the next request, so the connection closes after the answer (issue 19)
+    ex.closeAfter = true;
     head += "transfer-encoding: chunked\r\n";
   } else if (contentLength > 0) {
     ex.bodyMode = BodyMode.Length;
     ex.contentLength = contentLength;
     head += `content-length: ${contentLength}\r\n`;
   } else if (contentLength === 0) head += "content-length: 0\r\n";
+  // A body method with no framing header is bodiless (RFC 9112 §6.3), or its framing header came after
+  // a header line with an empty name, where uWS 20.30 ends the header block unseen: then the body
+  // follows as what uWS takes for the next request. Served bodiless, and the connection closes after.
+  else if (method === "POST" || method === "PUT" || method === "PATCH") ex.closeAfter = true;
   ex.head = head;
   return undefined;
 }

@@ -11,7 +11,7 @@
 
 import * as fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { Subjects } from "../../../bus/index.ts";
 import { stopAllProcesses } from "../../support/processes.ts";
 import { startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "../../router/router-harness.ts";
@@ -72,12 +72,15 @@ const request: fc.Arbitrary<RequestSpec> = fc.record({
 }));
 
 /**
- * Router bugs this fuzzing found and reported to the router's owner (issue 19; inputs in
- * tests/fuzz/corpus/router-requests/known-failing/): a chunk extension corrupts the forwarded body and
- * the request never ends; a chunked body with a trailer swallows the next request on the connection;
- * pipelined requests are forwarded and then the connection is closed unanswered; a header line with an
- * empty name ends the header block (the headers after it, Transfer-Encoding too, are dropped). The suite's generator
- * leaves these four out (`npm run fuzz` keeps them in) so that the suite passes until they are fixed.
+ * What this fuzzing found in the router (issue 19; router/README.md, "Known limits"). Fixed, and in the
+ * suite's inputs again: a chunked body with a trailer left the connection's next request unanswered
+ * (uWS 20.30 reads the trailer's rest as the start of a request: the router now closes the connection
+ * after every chunked request, and the client goes on on a new one). Limits of uWebSockets.js 20.30
+ * that the router cannot see past, left out of the suite's inputs (`npm run fuzz` keeps them in; their
+ * inputs are in tests/fuzz/corpus/router-requests/known-failing/): a chunk extension is read as digits
+ * of the chunk size, so the body is misread and never ends; requests pipelined behind one waiting for
+ * its answer make uWS abort the connection (none reaches an instance when they come in one read, one
+ * that came earlier has); a header line with an empty name ends uWS's header block, unseen by the router.
  */
 export function withoutKnownRouterBugs(i: RouterInput): RouterInput {
   return {
@@ -86,7 +89,7 @@ export function withoutKnownRouterBugs(i: RouterInput): RouterInput {
     requests: i.requests.map((r) => ({
       ...r,
       headers: r.headers.filter(([name]) => name !== ""),
-      ...(r.body.kind === "chunked" ? { body: { ...r.body, ext: "", trailer: "" } } : {}),
+      ...(r.body.kind === "chunked" ? { body: { ...r.body, ext: "" } } : {}),
     })),
   };
 }
@@ -138,18 +141,34 @@ interface Exchange {
 /** One connection: writes `pieces` with delays (waiting for an answer between requests unless pipelined), then listens until close or `idleMs` of silence. */
 function converse(port: number, parts: string[][], delayMs: number, closeAfterBytes: number | null, idleMs: number, answerWithinMs: number, complete: (text: string) => boolean, owed: (text: string) => boolean = () => false): Promise<Exchange & { answeredEach: boolean[] }> {
   return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    socket.setNoDelay(true);
+    let socket!: Socket;
+    /** what came back, over every connection this conversation used */
     let text = "";
+    /** the current connection is closed */
     let closed = false;
     let lastActivity = performance.now();
     const answeredEach: boolean[] = [];
-    socket.on("data", (d) => ((text += d.toString("latin1")), (lastActivity = performance.now())));
-    socket.on("error", () => {});
-    socket.on("close", () => ((closed = true), (lastActivity = performance.now())));
+    const open = () => {
+      const s = connect(port, "127.0.0.1");
+      s.setNoDelay(true);
+      s.on("data", (d) => s === socket && ((text += d.toString("latin1")), (lastActivity = performance.now())));
+      s.on("error", () => {});
+      s.on("close", () => s === socket && ((closed = true), (lastActivity = performance.now())));
+      socket = s;
+      closed = false;
+    };
+    open();
     (async () => {
       let sent = 0;
-      outer: for (const pieces of parts) {
+      outer: for (const [n, pieces] of parts.entries()) {
+        // RFC 9112 §9.6: after an answer saying Connection: close, a client sends its next request on a new connection
+        if (n > 0) {
+          const p = parseResponses(text, closed);
+          if (!p.partial && /(^|,)\s*close\s*(,|$)/i.test(p.responses.at(-1)?.headers.connection ?? "")) {
+            socket.destroy();
+            open();
+          }
+        }
         const before = text.length;
         for (const p of pieces) {
           if (closed) break outer;
