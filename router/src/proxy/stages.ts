@@ -6,7 +6,9 @@
 //                       HttpRequest at once; the upstream request head is built in the same pass
 //                       (hop-by-hop and spoofable headers dropped; what a client may claim about the
 //                       hops before us — X-Forwarded-Proto/-Host/-Port, Forwarded, X-Real-IP — only
-//                       passes from a trusted front end, SKIFF_ROUTER_TRUSTED_PROXIES: issue 24)
+//                       passes from a trusted front end, SKIFF_ROUTER_TRUSTED_PROXIES: issue 24); a
+//                       chunked request, or a POST/PUT/PATCH with no framing header, closes its
+//                       connection after the answer (issue 19: uWS may frame what follows differently)
 //  2. on-aborted        onAborted registered before anything can wait
 //  3. reject-hostile    431 over the header limit; 400 for two different Content-Lengths or a bad one,
 //                       two different Host lines, or a malformed Transfer-Encoding; 501 for a transfer
@@ -18,7 +20,9 @@
 //  6. forwarded-headers X-Forwarded-For (the peer appended), X-Forwarded-Proto (the scheme the peer
 //                       spoke, unless a trusted front end sent one), X-Request-Start, X-Vcap-Request-Id
 //  7. read-body         onData streams the body (chunked bodies re-framed) with backpressure
-//  8. send-upstream     pick an endpoint (sticky, round-robin or least-connection): 503 no_endpoints;
+//  8. send-upstream     on the next turn of the event loop, after uWS parsed the rest of the read (a
+//                       request uWS aborts then reaches no instance: issue 19); pick an endpoint
+//                       (sticky, round-robin or least-connection): 503 no_endpoints;
 //                       pooled keep-alive connection or a new one; per-endpoint X-CF-* headers appended;
 //                       up to 3 attempts, retried only when no request byte reached the instance;
 //                       otherwise 502 endpoint_failure (504 endpoint_timeout when it never answers)
