@@ -143,7 +143,11 @@ async function openSandbox(): Promise<SandboxHost | undefined> {
   return host;
 }
 // every sandbox's init is reaped here, not left a zombie for the host's PID 1 (sandbox-reaper.ts)
-if (config.sandbox !== "off" && becomeSubreaper()) setInterval(reapSandboxInits, 1000).unref();
+if (config.sandbox !== "off") {
+  const notSubreaper = becomeSubreaper();
+  if (notSubreaper) log.warn(`the agent is no child subreaper (${notSubreaper}): each stopped sandbox's init is left to the host's PID 1 to reap`);
+  else setInterval(reapSandboxInits, 1000).unref();
+}
 const sandbox = await openSandbox();
 
 const memoryTrim = new MemoryTrim();

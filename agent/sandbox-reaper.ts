@@ -6,33 +6,37 @@
 // is PID 1 of another namespace is never one Bun spawned (Bun spawns the outer bwrap, which lives in the
 // agent's namespace), so waiting for it takes no exit status Bun is waiting for.
 
-import { dlopen, FFIType } from "bun:ffi";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
 
-const PR_SET_CHILD_SUBREAPER = 36;
-const WNOHANG = 1;
+/** agent/native/reaper.c, built by scripts/setup.mjs: a Node-API module, so it loads without the JIT (bun:ffi does not). */
+export const REAPER_MODULE = join(import.meta.dir, "native", "dist", "reaper.node");
 
-let libc: ReturnType<typeof open> | undefined;
-function open() {
-  return dlopen("libc.so.6", {
-    prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-    waitpid: { args: [FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-  });
-}
+type Native = { becomeSubreaper(): number; reap(pid: number): number };
+let native: Native | undefined;
 
-/** Orphans below the agent come to it instead of to the host's PID 1. False where the call fails. */
-export function becomeSubreaper(): boolean {
+/**
+ * Orphans below the agent come to it instead of to the host's PID 1. Returns why not where it cannot
+ * be (the module is not built, or the call fails), undefined when it is.
+ */
+export function becomeSubreaper(): string | undefined {
+  if (!existsSync(REAPER_MODULE)) return `${REAPER_MODULE} is not built (run node scripts/setup.mjs --build-only)`;
   try {
-    libc ??= open();
-    return libc.symbols.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) === 0;
-  } catch {
-    return false;
+    const mod = createRequire(import.meta.url)(REAPER_MODULE) as Native;
+    if (mod.becomeSubreaper() !== 0) return "prctl(PR_SET_CHILD_SUBREAPER) failed";
+    native = mod;
+    return undefined;
+  } catch (err) {
+    return `${REAPER_MODULE} does not load: ${(err as Error).message}`;
   }
 }
 
-/** The agent's children that are a sandbox's init, with whether each has exited (a zombie). */
-export function sandboxInits(self = process.pid): { pid: number; zombie: boolean }[] {
-  const out: { pid: number; zombie: boolean }[] = [];
+type Child = { pid: number; zombie: boolean; sandboxInit: boolean };
+
+/** The agent's child processes, each with whether it has exited (a zombie) and is a sandbox's init. */
+function children(self: number): Child[] {
+  const out: Child[] = [];
   for (const name of readdirSync("/proc")) {
     if (name.charCodeAt(0) > 57) continue; // not a pid
     let status: string;
@@ -43,26 +47,40 @@ export function sandboxInits(self = process.pid): { pid: number; zombie: boolean
     }
     if (/^PPid:\s+(\d+)/m.exec(status)?.[1] !== String(self)) continue;
     const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/) ?? [];
-    if (nspid.length < 2 || nspid.at(-1) !== "1") continue;
-    out.push({ pid: Number(name), zombie: /^State:\s+Z/m.test(status) });
+    out.push({ pid: Number(name), zombie: /^State:\s+Z/m.test(status), sandboxInit: nspid.length >= 2 && nspid.at(-1) === "1" });
   }
   return out;
 }
 
+/** The agent's children that are a sandbox's init, with whether each has exited (a zombie). */
+export function sandboxInits(self = process.pid): { pid: number; zombie: boolean }[] {
+  return children(self).filter((c) => c.sandboxInit).map(({ pid, zombie }) => ({ pid, zombie }));
+}
+
 /** Reaps every exited sandbox init; returns how many are still running. */
 export function reapSandboxInits(): number {
-  if (!libc) return 0; // not a subreaper: they were never ours
+  if (!native) return 0; // not a subreaper: they were never ours
   let running = 0;
   for (const init of sandboxInits()) {
-    if (init.zombie) libc.symbols.waitpid(init.pid, null, WNOHANG);
+    if (init.zombie) native.reap(init.pid);
     else running++;
   }
   return running;
 }
 
-/** Reaps until no sandbox init is left, for at most `ms` (an agent about to exit). */
+/**
+ * For an agent about to exit: reaps until it has no child left, for at most `ms`. An instance just
+ * stopped may still have its outer bwrap waiting on the init, whose parent is then that bwrap and not
+ * the agent: exiting then would leave the init to the host's PID 1 once bwrap goes (a zombie where PID 1
+ * reaps slowly). So this waits for every child: the outer bwraps (Bun reaps those) and the inits they
+ * leave to the agent (reaped here).
+ */
 export async function reapAllSandboxInits(ms = 2000): Promise<void> {
+  if (!native) return; // not a subreaper: no init comes to the agent
   const until = Date.now() + ms;
-  while (reapSandboxInits() > 0 && Date.now() < until) await Bun.sleep(20);
-  reapSandboxInits();
+  for (;;) {
+    reapSandboxInits();
+    if (children(process.pid).length === 0 || Date.now() >= until) return;
+    await Bun.sleep(20);
+  }
 }

@@ -7,7 +7,7 @@
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -132,10 +132,22 @@ function bundleRouter() {
   ]);
 }
 
+/** The agent's Node-API module for its sandbox reaper (agent/native/reaper.c; bun:ffi needs the JIT the agent runs without). */
+function buildNative() {
+  const src = "agent/native/reaper.c";
+  if (!existsSync(join(root, src))) return;
+  const out = "agent/native/dist/reaper.node";
+  if (mtime(out) > mtime(src)) return;
+  say("building the agent's native reaper");
+  mkdirSync(join(root, "agent/native/dist"), { recursive: true });
+  run("cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out, src]);
+}
+
 if (!args.has("--build-only")) {
   installSystemPackages([...SYSTEM, ...BENCH]);
   installNpmDependencies();
 }
 buildWasm();
 bundleRouter();
+buildNative();
 say(`ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
