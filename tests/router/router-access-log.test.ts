@@ -6,10 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import type { Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Subjects } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { metricsText, rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawBackend, rawRequest, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -23,9 +21,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
+  await stopSuite(h, servers);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -46,8 +42,7 @@ test("a proxied POST's line: host, request line, status, bytes received and sent
       if (got >= len) answer();
     });
   });
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: ["log.skiff.localhost"], app: "log-app", private_instance_id: "log-inst", private_instance_index: "2" });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: ["log.skiff.localhost"], app: "log-app", private_instance_id: "log-inst", private_instance_index: "2" });
   await waitForStatus(router.url, "log.skiff.localhost", 201);
   const r = await rawRequest(
     router.port,

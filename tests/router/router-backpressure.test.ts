@@ -9,9 +9,7 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type Server as NetServer, type Socket } from "node:net";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { rawBackend, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { rawBackend, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 const TOTAL = 256 * 1024 * 1024;
 const CHUNK = 256 * 1024;
@@ -26,11 +24,7 @@ beforeAll(async () => {
   router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_MAX_BODY_BYTES: String(TOTAL * 2) });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h, servers));
 
 /** Byte i of a body is i % 251: any lost, repeated or reordered chunk shows. */
 function pattern(offset: number, length: number): Buffer {
@@ -77,8 +71,7 @@ function drained(socket: Socket): Promise<void> {
 }
 
 async function route(host: string, port: number): Promise<void> {
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port, uris: [host] });
   await waitForStatus(router.url, host, 200);
 }
 

@@ -4,11 +4,10 @@
 // itself, not reset when the process exits.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { connect, type Server as NetServer, type Socket } from "node:net";
-import { Subjects } from "../../bus/index.ts";
+import type { Server as NetServer } from "node:net";
 import { eventually } from "../support/ports.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { rawBackend, startHarness, startRouter, waitForStatus, type Harness } from "./router-harness.ts";
+import { keepAliveClient } from "./keep-alive-client.ts";
+import { rawBackend, startHarness, startRouter, stopSuite, waitForStatus, type Harness } from "./router-harness.ts";
 
 let h: Harness;
 const servers: NetServer[] = [];
@@ -17,43 +16,14 @@ beforeAll(async () => {
   h = await startHarness();
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h, servers));
 
-/** A keep-alive client connection that records what arrives and how it ends. */
-function client(port: number) {
-  const socket: Socket = connect(port, "127.0.0.1");
-  const state = { text: "", ended: false, error: undefined as string | undefined, closed: false };
-  socket.on("data", (d) => (state.text += d.toString("latin1")));
-  socket.on("end", () => (state.ended = true)); // a FIN from the router
-  socket.on("error", (err: NodeJS.ErrnoException) => (state.error = err.code ?? err.message));
-  socket.on("close", () => (state.closed = true));
-  socket.setNoDelay(true);
-  return {
-    socket,
-    state,
-    /** sends a GET and resolves with the response text once its body (Content-Length) is in */
-    async get(host: string, path = "/"): Promise<string> {
-      const from = state.text.length;
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-      return eventually(() => {
-        const t = state.text.slice(from);
-        const end = t.indexOf("\r\n\r\n");
-        if (end < 0) return undefined;
-        const len = Number(/content-length: (\d+)/i.exec(t.slice(0, end))?.[1] ?? 0);
-        return t.length >= end + 4 + len ? t : undefined;
-      }, 5000, `a response on ${host}${path}`);
-    },
-  };
-}
+/** A keep-alive client connection that records what arrives and how it ends; 5 s for each response. */
+const client = (port: number) => keepAliveClient(port, 5000);
 
 async function okRoute(host: string): Promise<void> {
   const b = await rawBackend(servers, (s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: [host] });
 }
 
 test("during the drain window responses carry Connection: close, proxied and the router's own errors alike (issue 5)", async () => {

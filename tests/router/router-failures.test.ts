@@ -3,18 +3,15 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Server as NetServer, Socket } from "node:net";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
 import { eventually } from "../support/ports.ts";
-import { rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { rawBackend, rawRequest, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
 const servers: NetServer[] = [];
 
 async function route(host: string, port: number): Promise<void> {
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port, uris: [host] });
 }
 
 beforeAll(async () => {
@@ -22,11 +19,7 @@ beforeAll(async () => {
   router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_RESPONSE_TIMEOUT_MS: "1500" });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h, servers));
 
 test("an upstream that closes mid-body: the client's connection is closed, never a short 200", async () => {
   const b = await rawBackend(servers, (s) => {

@@ -6,9 +6,9 @@ import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
-import { connectBus, createLogger, type Bus } from "../../bus/index.ts";
+import { connectBus, createLogger, Subjects, type Bus, type RouterRegister } from "../../bus/index.ts";
 import { startNatsServer, type NatsServer } from "../support/nats-server.ts";
-import { startProcess, type TestProcess } from "../support/processes.ts";
+import { startProcess, stopAllProcesses, type TestProcess } from "../support/processes.ts";
 
 export const root = resolve(import.meta.dir, "../..");
 /** SKIFF_ROUTER_TEST_WASM: the matcher.wasm to run an older bundle with (the boundary changed with it, issue 16) */
@@ -80,10 +80,15 @@ export function parseReadyPorts(line: string): { port: number; statusPort: numbe
   return { port: Number(port[1]), statusPort: Number(statusPort[1]) };
 }
 
+/** A backend's router.register: the backend is on 127.0.0.1 unless `host` says otherwise. */
+export type RouteRegistration = Partial<RouterRegister> & { port: number; uris: string[] };
+
 export interface Harness {
   nats: NatsServer;
   bus: Bus;
   bundle: string;
+  /** Publishes a router.register and flushes it to nats-server (the routers still have to receive it). */
+  register(msg: RouteRegistration): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,12 +100,23 @@ export async function startHarness(): Promise<Harness> {
     nats,
     bus,
     bundle,
+    async register(msg) {
+      bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", ...msg });
+      await bus.flush();
+    },
     async stop() {
       await bus.close().catch(() => {});
       await nats.stop();
       if (!process.env.SKIFF_ROUTER_TEST_BUNDLE) rmSync(bundle, { force: true });
     },
   };
+}
+
+/** A suite's end: every process it started stopped, then its raw backends closed, then the harness. */
+export async function stopSuite(h: Harness | undefined, servers: NetServer[] = []): Promise<void> {
+  await stopAllProcesses();
+  for (const s of servers) s.close();
+  await h?.stop();
 }
 
 /** Sends raw bytes and collects what comes back until the server closes or `waitMs` passes. */
@@ -122,6 +138,13 @@ export function rawRequest(port: number, data: string | Buffer, waitMs = 1000): 
     });
     socket.write(data);
   });
+}
+
+/** The headers of a request as a plain object (names in lower case), as a recording backend keeps them. */
+export function headersOf(req: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  req.headers.forEach((v, k) => (headers[k] = v));
+  return headers;
 }
 
 /** Polls until a request to `host` gets the wanted status (route changes travel over NATS). */

@@ -5,9 +5,7 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Server as NetServer } from "node:net";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { metricsText, rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawBackend, rawRequest, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -22,16 +20,11 @@ beforeAll(async () => {
     heads.push(head);
     s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   });
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: [host] });
   await waitForStatus(router.url, host, 200);
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h, servers));
 
 const post = (te: string) => `POST /te HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`;
 

@@ -8,10 +8,8 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
 import { parseResponses } from "../fuzz/lib/http-responses.ts";
-import { rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { rawRequest, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -77,16 +75,11 @@ beforeAll(async () => {
   h = await startHarness();
   router = await startRouter(h.bundle, h.nats);
   const port = await recordingBackend();
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port, uris: [host] });
   await waitForStatus(router.url, host, 200);
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h, servers));
 
 /** A client connection that sends `first`, waits for a complete response, then writes `then` (if any) on the same connection. */
 function converse(first: string, then?: string, waitMs = 1000): Promise<{ text: string; closedAfterFirst: boolean; closed: boolean }> {

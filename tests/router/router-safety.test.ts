@@ -4,11 +4,9 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Server as NetServer } from "node:net";
-import { Subjects, type RouterRegister } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
-import { stopAllProcesses } from "../support/processes.ts";
 import { freePort } from "../support/ports.ts";
-import { metricsText, rawBackend, rawRequest, startHarness, startRouter, unacceptingListener, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { metricsText, rawBackend, rawRequest, startHarness, startRouter, stopSuite, unacceptingListener, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 const CONNECT_TIMEOUT_MS = 500;
 let h: Harness;
@@ -20,16 +18,7 @@ beforeAll(async () => {
   router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_MAX_HEADER_BYTES: "2048", SKIFF_ROUTER_MAX_BODY_BYTES: "1000", SKIFF_ROUTER_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS) });
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
-
-async function register(msg: Partial<RouterRegister> & { port: number; uris: string[] }): Promise<void> {
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", ...msg });
-  await h.bus.flush();
-}
+afterAll(() => stopSuite(h, servers));
 
 /** A backend that answers "ok" to every request and remembers each request head. */
 async function okBackend(): Promise<{ port: number; heads: string[] }> {
@@ -48,7 +37,7 @@ describe("reject-hostile closes the connection (issue 5)", () => {
 
   beforeAll(async () => {
     backend = await okBackend();
-    await register({ port: backend.port, uris: [host] });
+    await h.register({ port: backend.port, uris: [host] });
     await waitForStatus(router.url, host, 200);
   });
 
@@ -128,8 +117,8 @@ describe("retries and timeouts", () => {
       heads.push(head);
       s.destroy();
     });
-    await register({ port: b.port, uris: ["post-close.skiff.localhost"] });
-    await register({ port: c.port, uris: ["post-close.skiff.localhost"] });
+    await h.register({ port: b.port, uris: ["post-close.skiff.localhost"] });
+    await h.register({ port: c.port, uris: ["post-close.skiff.localhost"] });
     await Bun.sleep(200);
     const res = await fetch(`${router.url}/orders`, { method: "POST", body: "pay 100", headers: { host: "post-close.skiff.localhost" } });
     expect(res.status).toBe(502);
@@ -139,7 +128,7 @@ describe("retries and timeouts", () => {
   });
 
   test("four dead instances: 502 after exactly 3 connect attempts (issue 5)", async () => {
-    for (let i = 0; i < 4; i++) await register({ port: await freePort(), uris: ["four-dead.skiff.localhost"] });
+    for (let i = 0; i < 4; i++) await h.register({ port: await freePort(), uris: ["four-dead.skiff.localhost"] });
     await eventually(async () => ((await fetch(`${router.statusUrl}/routes`, { headers: { authorization: router.auth } }).then((r) => r.json()))["four-dead.skiff.localhost"]?.length === 4 ? true : undefined), 5000, "four endpoints");
     const errors = await metric(router, "skiff_router_upstream_errors_total");
     const retries = await metric(router, "skiff_router_retries_total");
@@ -153,7 +142,7 @@ describe("retries and timeouts", () => {
   test("an instance that never accepts the connection: 502 within the connect timeout (issue 5)", async () => {
     const never = await unacceptingListener();
     try {
-      await register({ port: never.port, uris: ["never.skiff.localhost"] });
+      await h.register({ port: never.port, uris: ["never.skiff.localhost"] });
       await Bun.sleep(200);
       const started = performance.now();
       const res = await fetch(router.url, { headers: { host: "never.skiff.localhost" } });
@@ -172,7 +161,7 @@ describe("retries and timeouts", () => {
 describe("balancing", () => {
   test("__VCAP_ID__ sends every request to that instance out of three (issue 5)", async () => {
     const backends = [await namedBackend("one"), await namedBackend("two"), await namedBackend("three")];
-    for (const b of backends) await register({ port: b.port, uris: ["sticky.skiff.localhost"], private_instance_id: `sticky-${b.name}` });
+    for (const b of backends) await h.register({ port: b.port, uris: ["sticky.skiff.localhost"], private_instance_id: `sticky-${b.name}` });
     await eventually(async () => ((await fetch(`${router.statusUrl}/routes`, { headers: { authorization: router.auth } }).then((r) => r.json()))["sticky.skiff.localhost"]?.length === 3 ? true : undefined), 5000, "three endpoints");
     for (let i = 0; i < 9; i++) {
       const res = await fetch(router.url, { headers: { host: "sticky.skiff.localhost", cookie: "JSESSIONID=s1; __VCAP_ID__=sticky-two; other=x" } });
@@ -187,7 +176,7 @@ describe("balancing", () => {
     const releases: (() => void)[] = [];
     const slow = await namedBackend("slow", () => new Promise<void>((r) => releases.push(r)));
     const fast = await namedBackend("fast");
-    for (const b of [slow, fast]) await register({ port: b.port, uris: ["least.skiff.localhost"], options: { loadbalancing: "least-connection" } });
+    for (const b of [slow, fast]) await h.register({ port: b.port, uris: ["least.skiff.localhost"], options: { loadbalancing: "least-connection" } });
     await eventually(async () => ((await fetch(`${router.statusUrl}/routes`, { headers: { authorization: router.auth } }).then((r) => r.json()))["least.skiff.localhost"]?.length === 2 ? true : undefined), 5000, "two endpoints");
     // get one request held by the slow instance (the first pick is a tie)
     const held: Promise<Response>[] = [];
@@ -214,7 +203,7 @@ describe("balancing", () => {
       } else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     });
     try {
-      await register({ port: b.port, uris: ["capped.skiff.localhost"] });
+      await h.register({ port: b.port, uris: ["capped.skiff.localhost"] });
       await waitForStatus(capped.url, "capped.skiff.localhost", 200);
       const get = (path: string) => fetch(`${capped.url}${path}`, { headers: { host: "capped.skiff.localhost" } });
       const held = get("/hold");

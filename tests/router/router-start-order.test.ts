@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { freePort } from "../support/ports.ts";
 import { startProcess, stopAllProcesses } from "../support/processes.ts";
-import { rawRequest, root, startHarness, type Harness } from "./router-harness.ts";
+import { rawRequest, root, startHarness, stopSuite, type Harness } from "./router-harness.ts";
 
 let h: Harness;
 
@@ -16,10 +16,7 @@ beforeAll(async () => {
   h = await startHarness();
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  await h?.stop();
-});
+afterAll(() => stopSuite(h));
 
 /** Starts a router on known ports; polls /health until its first 200, then at once asks the proxy port. */
 async function firstHealthyMoment(): Promise<{ proxyAnswer: string; healthAfterMs: number }> {

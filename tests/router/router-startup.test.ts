@@ -6,10 +6,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
 import { freePort } from "../support/ports.ts";
-import { root, startHarness, startRouter, waitForStatus, type Harness } from "./router-harness.ts";
+import { root, startHarness, startRouter, stopSuite, waitForStatus, type Harness } from "./router-harness.ts";
 
 let h: Harness;
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-tls-"));
@@ -19,8 +17,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await stopAllProcesses();
-  await h?.stop();
+  await stopSuite(h);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -63,8 +60,7 @@ test("TLS via SSLApp when a certificate and key are configured", async () => {
   const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_TLS_CERT: cert, SKIFF_ROUTER_TLS_KEY: key });
   const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => new Response(`proto=${req.headers.get("x-forwarded-proto")}`) });
   try {
-    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["tls.skiff.localhost"] });
-    await h.bus.flush();
+    await h.register({ port: backend.port!, uris: ["tls.skiff.localhost"] });
     const url = `https://127.0.0.1:${router.port}/`;
     const deadline = Date.now() + 5000;
     let text = "";
@@ -85,8 +81,7 @@ test("a body over SKIFF_ROUTER_MAX_BODY_BYTES gets 413", async () => {
   const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_MAX_BODY_BYTES: "1000" });
   const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async (req) => new Response(String((await req.arrayBuffer()).byteLength)) });
   try {
-    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["limit.skiff.localhost"] });
-    await h.bus.flush();
+    await h.register({ port: backend.port!, uris: ["limit.skiff.localhost"] });
     await waitForStatus(router.url, "limit.skiff.localhost", 200);
     const ok = await fetch(router.url, { method: "POST", body: "x".repeat(1000), headers: { host: "limit.skiff.localhost" } });
     expect(await ok.text()).toBe("1000");
@@ -102,9 +97,8 @@ test("stale endpoints are pruned by their own threshold", async () => {
   const router = await startRouter(h.bundle, h.nats, { SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS: "0.2" });
   const backend = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") });
   try {
-    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["stale.skiff.localhost"], stale_threshold_in_seconds: 1 });
-    h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["lasting.skiff.localhost"] });
-    await h.bus.flush();
+    await h.register({ port: backend.port!, uris: ["stale.skiff.localhost"], stale_threshold_in_seconds: 1 });
+    await h.register({ port: backend.port!, uris: ["lasting.skiff.localhost"] });
     await waitForStatus(router.url, "stale.skiff.localhost", 200);
     await waitForStatus(router.url, "stale.skiff.localhost", 404, 5000);
     expect((await fetch(router.url, { headers: { host: "lasting.skiff.localhost" } })).status).toBe(200);

@@ -13,9 +13,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Subjects } from "../../bus/index.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { headersOf, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 const HOST = "trust.skiff.localhost";
 const OTHER_NETWORK = "198.51.100.0/24";
@@ -47,8 +46,7 @@ beforeAll(async () => {
     port: 0,
     hostname: "127.0.0.1",
     fetch(req, server) {
-      const headers: Record<string, string> = {};
-      req.headers.forEach((v, k) => (headers[k] = v));
+      const headers = headersOf(req);
       seen.set(new URL(req.url).pathname, headers);
       if (req.headers.get("upgrade") === "websocket" && server.upgrade(req, { data: undefined })) return;
       return new Response("ok");
@@ -61,8 +59,7 @@ beforeAll(async () => {
     startRouter(h.bundle, h.nats, { SKIFF_ROUTER_TRUSTED_PROXIES: OTHER_NETWORK, SKIFF_ROUTER_METRICS_ALLOW: OTHER_NETWORK }),
     startRouter(h.bundle, h.nats, { SKIFF_ROUTER_TRUSTED_PROXIES: "127.0.0.1/32", SKIFF_ROUTER_METRICS_ALLOW: "127.0.0.1/32", SKIFF_ROUTER_STATUS_PASS: trustingPass }),
   ]);
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: [HOST], app: "trust-app" });
-  await h.bus.flush();
+  await h.register({ port: backend.port!, uris: [HOST], app: "trust-app" });
   for (const r of [plain, elsewhere, trusting]) await waitForStatus(r.url, HOST, 200);
 }, 60_000);
 

@@ -8,9 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Subjects } from "../../bus/index.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { rawBackend, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { rawBackend, rawRequest, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 import { startFrontEnd } from "../lb/lb-cluster.ts";
 
 let h: Harness;
@@ -30,16 +28,13 @@ beforeAll(async () => {
     heads.push(head);
     setTimeout(() => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 20);
   });
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: [host] });
   await waitForStatus(router.url, host, 200);
   idle = idleClose();
 }, 60_000);
 
 afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
+  await stopSuite(h, servers);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -115,8 +110,7 @@ test("a chunk extension (RFC 9112 §7.1.1) is read by uWS 20.30 as digits of the
     s.on("data", (d) => (bodies[bodies.length - 1] = body += d.toString("latin1")));
   });
   const extHost = "ext.limits.skiff.localhost";
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [extHost] });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: [extHost] });
   await waitForStatus(router.url, extHost, 200);
   heads.length = 0;
   bodies.length = 0;

@@ -5,10 +5,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import type { Server as NetServer } from "node:net";
-import { Subjects } from "../../bus/index.ts";
 import { freePort } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { rawBackend, startHarness, startRouter, unacceptingListener, type Harness, type RunningRouter } from "./router-harness.ts";
+import { headersOf, rawBackend, startHarness, startRouter, unacceptingListener, type Harness, type RunningRouter } from "./router-harness.ts";
 
 const CONNECT_TIMEOUT_MS = 500;
 let h: Harness;
@@ -24,8 +23,7 @@ beforeAll(async () => {
     port: 0,
     hostname: "127.0.0.1",
     fetch(req, server) {
-      const headers: Record<string, string> = {};
-      req.headers.forEach((v, k) => (headers[k] = v));
+      const headers = headersOf(req);
       upgradeHeads.push(headers);
       if (server.upgrade(req, { data: { appId: req.headers.get("x-cf-applicationid") } })) return;
       return new Response("not a websocket", { status: 400 });
@@ -39,8 +37,7 @@ beforeAll(async () => {
       },
     },
   });
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: backend.port!, uris: ["ws.skiff.localhost"], app: "ws-app" });
-  await h.bus.flush();
+  await h.register({ port: backend.port!, uris: ["ws.skiff.localhost"], app: "ws-app" });
   await Bun.sleep(300);
 }, 60_000);
 
@@ -83,8 +80,7 @@ test("an upgrade to an unknown host gets 404", async () => {
 const upgradeHeaders = (host: string) => ({ host, upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" });
 
 async function register(port: number, uris: string[]): Promise<void> {
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port, uris, app: "ws-app" });
-  await h.bus.flush();
+  await h.register({ port, uris, app: "ws-app" });
   await Bun.sleep(200);
 }
 

@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
-import { stopAllProcesses } from "../support/processes.ts";
-import { metricsText, rawBackend, root, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { keepAliveClient, type KeepAliveClient } from "./keep-alive-client.ts";
+import { metricsText, rawBackend, root, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 const servers: NetServer[] = [];
@@ -22,44 +22,7 @@ beforeAll(async () => {
   h = await startHarness();
 }, 60_000);
 
-afterAll(async () => {
-  await stopAllProcesses();
-  for (const s of servers) s.close();
-  await h?.stop();
-});
-
-/** A keep-alive client connection: one request at a time, responses framed by Content-Length. */
-function client(port: number) {
-  const socket: Socket = connect(port, "127.0.0.1");
-  const state = { text: "", closed: false };
-  socket.setNoDelay(true);
-  socket.on("data", (d) => (state.text += d.toString("latin1")));
-  socket.on("error", () => {});
-  socket.on("close", () => (state.closed = true));
-  return {
-    socket,
-    state,
-    /** sends a GET; resolves with the response, or "closed" if the connection closes first */
-    get(host: string, timeoutMs = 10_000): Promise<string> {
-      const from = state.text.length;
-      socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-      return eventually(
-        () => {
-          const t = state.text.slice(from);
-          const end = t.indexOf("\r\n\r\n");
-          if (end >= 0) {
-            const len = Number(/content-length: (\d+)/i.exec(t.slice(0, end))?.[1] ?? 0);
-            if (t.length >= end + 4 + len) return t;
-          }
-          return state.closed ? "closed" : undefined;
-        },
-        timeoutMs,
-        `a response from ${host}`,
-      );
-    },
-  };
-}
-type Client = ReturnType<typeof client>;
+afterAll(() => stopSuite(h, servers));
 
 /** Requests served by each worker slot, from /metrics. */
 async function perWorker(r: RunningRouter): Promise<number[]> {
@@ -69,11 +32,11 @@ async function perWorker(r: RunningRouter): Promise<number[]> {
 }
 
 /** Opens `n` connections and finds each one's worker (one request each, and the counter that moved). */
-async function connectionsByWorker(r: RunningRouter, host: string, n: number): Promise<Map<number, Client[]>> {
-  const byWorker = new Map<number, Client[]>();
+async function connectionsByWorker(r: RunningRouter, host: string, n: number): Promise<Map<number, KeepAliveClient[]>> {
+  const byWorker = new Map<number, KeepAliveClient[]>();
   let before = await perWorker(r);
   for (let i = 0; i < n; i++) {
-    const c = client(r.port);
+    const c = keepAliveClient(r.port);
     expect(await c.get(host)).toStartWith("HTTP/1.1 200");
     const after = await perWorker(r);
     const slot = after.findIndex((v, k) => v !== (before[k] ?? 0));
@@ -86,8 +49,7 @@ async function connectionsByWorker(r: RunningRouter, host: string, n: number): P
 
 async function route(host: string, answer: (socket: Socket) => void): Promise<number> {
   const b = await rawBackend(servers, answer);
-  h.bus.publish(Subjects.routerRegister, "router.register", { host: "127.0.0.1", port: b.port, uris: [host] });
-  await h.bus.flush();
+  await h.register({ port: b.port, uris: [host] });
   return b.port;
 }
 const ok = (s: Socket) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
