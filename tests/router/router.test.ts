@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import { Subjects, type RouterRegister } from "../../bus/index.ts";
 import { freePort } from "../support/ports.ts";
 import { stopAllProcesses } from "../support/processes.ts";
-import { metricsText, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { headersOf, metricsText, rawRequest, startHarness, startRouter, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
 
 let h: Harness;
 let router: RunningRouter;
@@ -20,8 +20,7 @@ function backend(name: string): Server<unknown> {
     hostname: "127.0.0.1",
     async fetch(req) {
       const url = new URL(req.url);
-      const headers: Record<string, string> = {};
-      req.headers.forEach((v, k) => (headers[k] = v));
+      const headers = headersOf(req);
       seen.push(headers);
       if (url.pathname === "/echo") return new Response(await req.arrayBuffer(), { headers: { "x-backend": name } });
       if (url.pathname === "/big") return new Response(new Uint8Array(1024 * 1024).fill(97), { headers: { "x-backend": name } });
