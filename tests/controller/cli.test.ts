@@ -3,32 +3,25 @@
 // map/unmap-route, logs (recent and streamed), rollback, events, delete, --json and logout (issue 7).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createBus, logsSubject, MemoryBroker, memoryLogger, Subjects, type Bus, type DeaUpdate } from "../../bus/index.ts";
-import { startController, type RunningController } from "../../controller/main.ts";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { logsSubject, Subjects, type Bus, type DeaUpdate } from "../../bus/index.ts";
+import type { RunningController } from "../../controller/main.ts";
 import { eventually } from "../support/ports.ts";
-import { FakeAgent } from "./fake-agent.ts";
+import { runSkiff, skiffBin, skiffEnv, startCliController, type CliController } from "./cli-controller.ts";
+import type { FakeAgent } from "./fake-agent.ts";
 
-const root = resolve(import.meta.dir, "../..");
-const skiff = join(root, "cli/bin/skiff");
+let controller: CliController;
 let dir: string;
 let c: RunningController;
 let bus: Bus;
 let agent: FakeAgent;
 const updates: DeaUpdate[] = [];
 
-const env = () => ({ ...process.env, SKIFF_HOME: join(dir, "home"), SKIFF_CONTROLLER_URL: "" });
+const env = () => skiffEnv(join(dir, "home"));
 
 /** Runs the CLI to completion. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([skiff, ...args], { env: env(), stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const timer = setTimeout(() => p.kill(), 60_000);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const cli = (...args: string[]) => runSkiff(join(dir, "home"), args);
 
 async function ok(...args: string[]): Promise<string> {
   const r = await cli(...args);
@@ -39,25 +32,15 @@ async function ok(...args: string[]): Promise<string> {
 const json = async (...args: string[]) => JSON.parse(await ok(...args, "--json"));
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "skiff-cli-"));
-  const broker = new MemoryBroker();
-  bus = createBus(broker.transport(), memoryLogger());
-  c = await startController(
-    { natsUrl: "", port: 0, dataDir: join(dir, "c"), domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, health: { intervalMs: 100, startGraceMs: 0 }, findTimeoutMs: 200 },
-    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger() },
-  );
-  agent = new FakeAgent(bus, "agent1", (req) => c.app.handle(req)).begin();
+  controller = await startCliController("skiff-cli-");
+  ({ dir, c, bus, agent } = controller);
   bus.subscribe(Subjects.deaUpdate, "dea.update", (u) => void updates.push(u));
   const app = join(dir, "hello");
   mkdirSync(app);
   writeFileSync(join(app, "index.ts"), "console.log('v1')\n");
 }, 30_000);
 
-afterAll(async () => {
-  agent?.end();
-  await c?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => controller?.stop());
 
 describe("the skiff CLI against a controller (issue 7)", () => {
   test("login and target: show, switch org and space, refuse an unknown one", async () => {
@@ -128,7 +111,7 @@ describe("the skiff CLI against a controller (issue 7)", () => {
   test("logs --recent prints the agents' buffers; logs streams until Ctrl-C", async () => {
     const guid = (await json("apps"))[0].guid;
     expect(await ok("logs", "hello", "--recent")).toMatch(/\[APP\/0\] OUT recent line from instance 0/);
-    const p = Bun.spawn([skiff, "logs", "hello"], { env: env(), stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const p = Bun.spawn([skiffBin, "logs", "hello"], { env: env(), stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     let out = "";
     const reader = (async () => {
       for await (const chunk of p.stdout as unknown as AsyncIterable<Uint8Array>) out += new TextDecoder().decode(chunk);

@@ -5,21 +5,17 @@
 // on a free loopback port (memory bus, fake agent), so the real CLI binary runs against it too.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index.ts";
-import { startController, type RunningController } from "../../controller/main.ts";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunningController } from "../../controller/main.ts";
 import { newGuid } from "../../controller/src/db/store.ts";
-import { FakeAgent } from "./fake-agent.ts";
+import { runSkiff, startCliController, type CliController } from "./cli-controller.ts";
 
-const skiff = join(resolve(import.meta.dir, "../.."), "cli/bin/skiff");
 const BASE = "http://controller.test";
 const RESERVED = "Routes for this host and domain have been reserved for another space.";
+let controller: CliController;
 let dir: string;
 let c: RunningController;
-let bus: Bus;
-let agent: FakeAgent;
 let admin: string, owner: string, mallory: string, auditor: string;
 let prod: string, lair: string, ownersOrg: string;
 let helloGuid: string, mineGuid: string;
@@ -36,13 +32,7 @@ const login = async (username: string, password: string) =>
   ((await (await c.app.handle(new Request(BASE + "/v3/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }) }))).json()) as any).access_token as string;
 
 /** The real `skiff` binary with its own config folder per user. */
-async function cliAs(user: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn([skiff, ...args], { env: { ...process.env, SKIFF_HOME: join(dir, `home-${user}`), SKIFF_CONTROLLER_URL: "" }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const timer = setTimeout(() => p.kill(), 60_000);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out, err };
-}
+const cliAs = (user: string, ...args: string[]) => runSkiff(join(dir, `home-${user}`), args);
 function appDir(name: string, manifest?: string[]): string {
   const d = join(dir, `${name}-${newGuid().slice(0, 8)}`);
   mkdirSync(d);
@@ -56,14 +46,8 @@ async function helloRoutes(space: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "skiff-claims-"));
-  const broker = new MemoryBroker();
-  bus = createBus(broker.transport(), memoryLogger());
-  c = await startController(
-    { natsUrl: "", port: 0, dataDir: join(dir, "c"), domain: "skiff.test", adminPassword: "adminpass", embedHealthManager: true, health: { intervalMs: 100, startGraceMs: 0 }, findTimeoutMs: 200 },
-    { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger() },
-  );
-  agent = new FakeAgent(bus, "agent1", (req) => c.app.handle(req)).begin();
+  controller = await startCliController("skiff-claims-");
+  ({ dir, c } = controller);
   admin = await login("admin", "adminpass");
   ownersOrg = (await callAs(admin, "POST", "/v3/organizations", { name: "owners" })).json.guid;
   const evil = (await callAs(admin, "POST", "/v3/organizations", { name: "evil" })).json.guid;
@@ -82,11 +66,7 @@ beforeAll(async () => {
   mineGuid = (await callAs(mallory, "POST", "/v3/apps", { name: "mine", space_guid: lair, no_route: true })).json.guid;
 }, 30_000);
 
-afterAll(async () => {
-  agent?.end();
-  await c?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => controller?.stop());
 
 describe("a host belongs to one space, whatever the path (issue 24, hole 3)", () => {
   test("POST /v3/routes: another org's developer cannot add hello/admin beside the owner's hello", async () => {
