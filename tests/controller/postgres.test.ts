@@ -3,7 +3,7 @@
 // the health-manager lease, and the API on top. Skipped when PostgreSQL is not installed.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, chmodSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBus, MemoryBroker, memoryLogger } from "../../bus/index.ts";
@@ -11,46 +11,20 @@ import { startController, type RunningController } from "../../controller/main.t
 import { openDatabase } from "../../controller/src/db/open.ts";
 import { migrations } from "../../controller/src/db/migrations.ts";
 import { Store, newGuid } from "../../controller/src/db/store.ts";
-import { freePort, waitForPort } from "../support/ports.ts";
+import { canRunPostgres, startPostgresServer, type PostgresServer } from "../support/postgres-server.ts";
 
-const pgBin = (() => {
-  const root = "/usr/lib/postgresql";
-  if (!existsSync(root)) return undefined;
-  const v = readdirSync(root).sort().at(-1);
-  return v && existsSync(join(root, v, "bin/initdb")) ? join(root, v, "bin") : undefined;
-})();
-const canRun = !!pgBin && process.getuid?.() === 0 && Bun.spawnSync(["id", "postgres"]).exitCode === 0;
-
-let dir: string;
-let port: number;
+let pg: PostgresServer | undefined;
 let url: string;
 
-function asPostgres(cmd: string[]): { code: number; out: string } {
-  const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...cmd], { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
-}
-
 beforeAll(async () => {
-  if (!canRun) return;
-  dir = mkdtempSync(join(tmpdir(), "skiff-pg-"));
-  chmodSync(dir, 0o755);
-  chownSync(dir, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString()));
-  const init = asPostgres([join(pgBin!, "initdb"), "-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"]);
-  if (init.code !== 0) throw new Error(init.out);
-  port = await freePort();
-  const start = asPostgres([join(pgBin!, "pg_ctl"), "-D", join(dir, "data"), "-l", join(dir, "log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
-  if (start.code !== 0) throw new Error(start.out);
-  await waitForPort(port);
-  url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  if (!canRunPostgres) return;
+  pg = await startPostgresServer("skiff-pg-");
+  url = pg.url;
 }, 60_000);
 
-afterAll(() => {
-  if (!canRun || !dir) return;
-  asPostgres([join(pgBin!, "pg_ctl"), "-D", join(dir, "data"), "-m", "immediate", "stop"]);
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => pg?.stop());
 
-describe.skipIf(!canRun)("PostgreSQL storage", () => {
+describe.skipIf(!canRunPostgres)("PostgreSQL storage", () => {
   test("migrations, store queries, transactions and the lease", async () => {
     const db = await openDatabase({ dataDir: "/nonexistent", databaseUrl: url });
     expect(db.dialect).toBe("postgres");
@@ -77,9 +51,9 @@ describe.skipIf(!canRun)("PostgreSQL storage", () => {
   test("4 connections migrating a fresh database at once all succeed (issue 7)", async () => {
     for (let trial = 0; trial < 3; trial++) {
       const name = `race_${trial}`;
-      const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", `CREATE DATABASE ${name}`]);
+      const created = pg!.createDatabase(name);
       expect(created.code, created.out).toBe(0);
-      const dbUrl = url.replace(/\/postgres$/, `/${name}`);
+      const dbUrl = created.url;
       const opened = await Promise.allSettled(Array.from({ length: 4 }, () => openDatabase({ dataDir: "/nonexistent", databaseUrl: dbUrl })));
       expect(opened.map((r) => (r.status === "fulfilled" ? "ok" : String(r.reason)))).toEqual(["ok", "ok", "ok", "ok"]);
       const db = (opened[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof openDatabase>>>).value;
@@ -93,10 +67,10 @@ describe.skipIf(!canRun)("PostgreSQL storage", () => {
     const broker = new MemoryBroker();
     const d = mkdtempSync(join(tmpdir(), "skiff-pg-ctl-"));
     let c: RunningController | undefined;
-    const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", "CREATE DATABASE api_test"]);
+    const created = pg!.createDatabase("api_test");
     expect(created.code, created.out).toBe(0);
     try {
-      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: url.replace(/\/postgres$/, "/api_test"), domain: "pg.test", adminPassword: "adminpass", embedHealthManager: true, health: { startGraceMs: 0 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
+      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: created.url, domain: "pg.test", adminPassword: "adminpass", embedHealthManager: true, health: { startGraceMs: 0 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
       const h = (path: string, init: RequestInit = {}) => c!.app.handle(new Request("http://controller.test" + path, init)).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
       const tok = (await h("/v3/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "adminpass" }) })).json.access_token;
       const auth = { authorization: `bearer ${tok}`, "content-type": "application/json" };
@@ -118,10 +92,10 @@ describe.skipIf(!canRun)("PostgreSQL storage", () => {
     const broker = new MemoryBroker();
     const d = mkdtempSync(join(tmpdir(), "skiff-pg-race-"));
     let c: RunningController | undefined;
-    const created = asPostgres(["psql", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-c", "CREATE DATABASE race_test"]);
+    const created = pg!.createDatabase("race_test");
     expect(created.code, created.out).toBe(0);
     try {
-      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: url.replace(/\/postgres$/, "/race_test"), domain: "pg.test", adminPassword: "adminpass", embedHealthManager: false, limits: { loginLockMs: 60_000 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
+      c = await startController({ natsUrl: "", port: 0, dataDir: d, databaseUrl: created.url, domain: "pg.test", adminPassword: "adminpass", embedHealthManager: false, limits: { loginLockMs: 60_000 } }, { bus: createBus(broker.transport(), memoryLogger()), log: memoryLogger(), listen: false });
       const h = (path: string, init: RequestInit = {}) => c!.app.handle(new Request("http://controller.test" + path, init)).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
       const login = (username: string, password: string) => h("/v3/tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }) });
       const tok = (await login("admin", "adminpass")).json.access_token;

@@ -6,7 +6,7 @@
 // their agent forgets them.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBus, MemoryBroker, memoryLogger, type Bus } from "../../bus/index.ts";
@@ -16,7 +16,8 @@ import { migrate, migrations } from "../../controller/src/db/migrations.ts";
 import { openPostgres } from "../../controller/src/db/postgres.ts";
 import { openSqlite } from "../../controller/src/db/sqlite.ts";
 import { Store } from "../../controller/src/db/store.ts";
-import { eventually, freePort, waitForPort } from "../support/ports.ts";
+import { eventually } from "../support/ports.ts";
+import { canRunPostgres, startPostgresServer } from "../support/postgres-server.ts";
 import { FakeAgent } from "./fake-agent.ts";
 import { apiCaller, BASE, tarGz } from "./api-client.ts";
 
@@ -298,33 +299,15 @@ describe("migration 6: every existing app's settings become its web process (iss
     await db.close();
   });
 
-  const pgBin = (() => {
-    const root = "/usr/lib/postgresql";
-    if (!existsSync(root)) return undefined;
-    const v = readdirSync(root).sort().at(-1);
-    return v && existsSync(join(root, v, "bin/initdb")) ? join(root, v, "bin") : undefined;
-  })();
-  const canRun = !!pgBin && process.getuid?.() === 0 && Bun.spawnSync(["id", "postgres"]).exitCode === 0;
-  test.skipIf(!canRun)("on PostgreSQL", async () => {
-    const pg = mkdtempSync(join(tmpdir(), "skiff-pg6-"));
-    const asPostgres = (cmd: string[]) => {
-      const r = Bun.spawnSync(["runuser", "-u", "postgres", "--", ...cmd], { stdout: "pipe", stderr: "pipe" });
-      if (r.exitCode !== 0) throw new Error(r.stdout.toString() + r.stderr.toString());
-    };
-    chmodSync(pg, 0o755);
-    chownSync(pg, Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString()), Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString()));
-    const port = await freePort();
+  test.skipIf(!canRunPostgres)("on PostgreSQL", async () => {
+    const pg = await startPostgresServer("skiff-pg6-");
     try {
-      asPostgres([join(pgBin!, "initdb"), "-D", join(pg, "data"), "-A", "trust", "-U", "postgres", "--no-sync"]);
-      asPostgres([join(pgBin!, "pg_ctl"), "-D", join(pg, "data"), "-l", join(pg, "log"), "-w", "-o", `-p ${port} -k ${pg} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
-      await waitForPort(port);
-      const db = await openPostgres(`postgres://postgres@127.0.0.1:${port}/postgres`);
+      const db = await openPostgres(pg.url);
       await version5(db);
       await checkMigrated(db);
       await db.close();
     } finally {
-      Bun.spawnSync(["runuser", "-u", "postgres", "--", join(pgBin!, "pg_ctl"), "-D", join(pg, "data"), "-m", "immediate", "stop"], { stdout: "ignore", stderr: "ignore" });
-      rmSync(pg, { recursive: true, force: true });
+      pg.stop();
     }
   }, 60_000);
 });
