@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { pct, percentile, summarize, summaryFigures, type Summary } from "../lib/stats.ts";
 import { writeReport } from "../lib/report.ts";
 import { stopOnSignals } from "../lib/stop-signals.ts";
+import { comm, memoryKiB, processesBySession } from "../lib/process-table.ts";
 import { medianP99Chart } from "../lib/chart-data.ts";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -30,14 +31,6 @@ const MANY = quick ? 30 : 100;
 const QUIET_MS = quick ? 1_000 : 5_000;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
-/** Proportional set size: the process's private pages plus its share of the pages it shares. */
-const pssKiB = (pid: number) => {
-  try {
-    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-};
 /** Bytes charged to an instance's memory cgroup (its processes' pages and the kernel memory they use), or NaN. */
 function cgroupMemory(agentPid: number, agentId: string, instanceId: string): number {
   try {
@@ -95,30 +88,6 @@ interface PhaseResult {
   /** mean of what each tiny instance's memory cgroup holds, MiB (its processes and their kernel memory) */
   cgroupMiBPerInstance: number;
 }
-
-/** The processes of each session id (an instance's processes share the session its first one made). */
-function sessions(): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const n of readdirSync("/proc")) {
-    if (!/^\d+$/.test(n)) continue;
-    try {
-      const stat = readFileSync(`/proc/${n}/stat`, "latin1");
-      const sid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
-      let list = out.get(sid);
-      if (!list) out.set(sid, (list = []));
-      list.push(Number(n));
-    } catch {}
-  }
-  return out;
-}
-
-const comm = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
-  }
-};
 
 async function phase(mode: Mode): Promise<PhaseResult> {
   const dataDir = mkdtempSync(join(tmpdir(), "skiff-agent-bench-"));
@@ -236,9 +205,9 @@ async function phase(mode: Mode): Promise<PhaseResult> {
   const recs = readdirSync(records).map((f) => JSON.parse(readFileSync(join(records, f), "utf8")) as { id: string; pid: number });
   const leaders = recs.map((r) => r.pid);
   const charged = recs.map((r) => cgroupMemory(agent!.pid, agentId, r.id)).filter(Number.isFinite);
-  const bySession = sessions();
+  const bySession = processesBySession();
   let wrapperKiB = 0;
-  for (const leader of leaders) for (const pid of bySession.get(leader) ?? []) if (comm(pid) !== "sleep") wrapperKiB += pssKiB(pid);
+  for (const leader of leaders) for (const pid of bySession.get(leader) ?? []) if (comm(pid) !== "sleep") wrapperKiB += memoryKiB(pid).pss;
   b.publish(Subjects.deaStop, "dea.stop", { droplet: "tiny" });
   await until(() => (tinyRunning === 0 ? true : undefined), 30_000, "tiny instances stopped");
   for (const s of subs) s.unsubscribe();

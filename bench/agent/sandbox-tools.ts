@@ -4,10 +4,11 @@
 // the tool's own processes cost while `sleep` runs inside (RSS and PSS). Issue 25 chose by these.
 // Run (root): ./node_modules/.bin/bun bench/agent/sandbox-tools.ts [--runs N]
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chownSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, chownSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { percentile } from "../lib/stats.ts";
+import { comm, memoryKiB, processTree } from "../lib/process-table.ts";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 40;
@@ -63,38 +64,6 @@ const tools: Tool[] = [
   { name: "runc 1.1 (root, cgroups v1 by runc)", argv: (cmd, id) => ["runc", "run", "--bundle", ociBundle(`runc-${id}`, cmd), `skiff-bench-${id}`], needs: "root (or rootless), a rootfs dir and bundle per instance, a state dir (/run/runc); makes the cgroups itself; a Go binary" },
 ];
 
-function pssKiB(pid: number): { rss: number; pss: number } {
-  try {
-    const t = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-    return { rss: Number(/^Rss:\s+(\d+)/m.exec(t)?.[1] ?? 0), pss: Number(/^Pss:\s+(\d+)/m.exec(t)?.[1] ?? 0) };
-  } catch {
-    return { rss: 0, pss: 0 };
-  }
-}
-
-/** The processes below `root` (by parent pid), `root` included. */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const n of readdirSync("/proc")) {
-    if (!/^\d+$/.test(n)) continue;
-    try {
-      const s = readFileSync(`/proc/${n}/stat`, "latin1");
-      parent.set(Number(n), Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {}
-  }
-  const out = [root];
-  for (let k = 0; k < out.length; k++) for (const [pid, pp] of parent) if (pp === out[k]) out.push(pid);
-  return out;
-}
-
-const comm = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
-  }
-};
-
 const rows: string[] = [];
 for (const tool of tools) {
   const ms: number[] = [];
@@ -115,9 +84,9 @@ for (const tool of tools) {
   if (!failed) {
     const child = Bun.spawn(tool.argv(["/bin/sleep", "30"], "mem"), { stdout: "ignore", stderr: "ignore" });
     await Bun.sleep(1000);
-    for (const pid of tree(child.pid)) {
+    for (const pid of processTree(child.pid)) {
       if (comm(pid) === "sleep") continue;
-      const m = pssKiB(pid);
+      const m = memoryKiB(pid);
       mem = { rss: mem.rss + m.rss, pss: mem.pss + m.pss, procs: mem.procs + 1 };
     }
     for (const id of ["skiff-bench-mem", "skiff-bench-xmem"]) for (const c of ["crun", "runc"]) Bun.spawnSync([c, "kill", id, "KILL"], { stderr: "ignore" });
