@@ -37,3 +37,16 @@ export function summaryFigures(prefix: string, values: number[], s: Summary = su
     [`${prefix}.runs`]: s.runs,
   };
 }
+
+/** A spread as the tables show it: ± half the range, in percent of the median; "—" where there is none. */
+export const spreadCell = (f: number | null | undefined): string => (f === null || f === undefined || !Number.isFinite(f) ? "—" : `±${(f * 50).toFixed(0)}%`);
+
+/**
+ * A writer of flat report figures into `figures`, each under `<prefix>.<name>` (`<name>` without a
+ * prefix); what is not a finite number (null, undefined, NaN: a figure not measured) is left out.
+ */
+export function figureWriter(figures: Record<string, number>, prefix = ""): (name: string, v: number | null | undefined) => void {
+  return (name, v) => {
+    if (v !== null && v !== undefined && Number.isFinite(v)) figures[prefix ? `${prefix}.${name}` : name] = v;
+  };
+}

@@ -17,6 +17,7 @@ import { findMatcherWasm } from "../../router/src/matcher/wasm-matcher.ts";
 import { CONTENDER_NAMES, MAX_ROUTES, type ContenderName } from "./contenders.ts";
 import { measure, type Measurement, type Pauses } from "./measure-contender.ts";
 import { judgeTargets, TARGET_COLUMNS, writeBetweenMarkers } from "./targets.ts";
+import { figureWriter, spreadCell } from "../lib/stats.ts";
 
 const RESULT_PREFIX = "MATCHER_BENCH_RESULT ";
 const argv = process.argv.slice(2);
@@ -112,15 +113,12 @@ function fmt(v: number | null | undefined): string {
 
 const { writeReport, markdownTable } = await import("../lib/report.ts");
 const dash = (v: number | null) => v ?? "—";
-const spread = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : `±${(v * 50).toFixed(0)}%`);
 const pausesCell = (p: Pauses | undefined) => (p ? `${p.count} / ${p.total_ms.toFixed(1)} / ${p.max_ms.toFixed(1)}` : "—");
 const rows = results.filter((m) => m.contender !== "none");
 const figures: Record<string, number> = {};
 for (const m of results) {
   const key = `${m.runtime.split(" ")[0]}.${m.size}.${m.contender}`;
-  const put = (name: string, v: number | null | undefined) => {
-    if (v !== null && v !== undefined && Number.isFinite(v)) figures[`${key}.${name}`] = v;
-  };
+  const put = figureWriter(figures, key);
   for (const [k, v] of Object.entries(m.lookup_ns)) put(`lookup_${k}_ns`, v);
   for (const [k, v] of Object.entries(m.lookup_spread ?? {})) put(`lookup_${k}_spread`, v);
   put("insert_per_s", m.insert_per_s);
@@ -177,7 +175,7 @@ const { md, json } = writeReport({
     {
       title: "Lookup spread: ± half the min–max range of the lookup passes, as a percentage of the median above",
       columns: ["runtime", "routes", "contender", "hot exact hit", "warm exact, uncached", "exact-host hit", "context-path hit", "wildcard hit", "miss", "passes"],
-      rows: rows.map((m) => [m.runtime, m.size.toLocaleString("en-US"), m.contender, spread(m.lookup_spread?.hot), spread(m.lookup_spread?.warm), spread(m.lookup_spread?.exact), spread(m.lookup_spread?.path), spread(m.lookup_spread?.wildcard), spread(m.lookup_spread?.miss), quick ? "3" : "7"]),
+      rows: rows.map((m) => [m.runtime, m.size.toLocaleString("en-US"), m.contender, spreadCell(m.lookup_spread?.hot), spreadCell(m.lookup_spread?.warm), spreadCell(m.lookup_spread?.exact), spreadCell(m.lookup_spread?.path), spreadCell(m.lookup_spread?.wildcard), spreadCell(m.lookup_spread?.miss), quick ? "3" : "7"]),
     },
     {
       title: "Build, remove, memory",

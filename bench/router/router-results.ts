@@ -3,7 +3,7 @@
 // (router-bench.ts) measures, this file only arranges what it measured.
 
 import type { ChartSpec, Table } from "../lib/report.ts";
-import { summarize } from "../lib/stats.ts";
+import { figureWriter, spreadCell, summarize } from "../lib/stats.ts";
 
 /** One wrk run of one target in one round. */
 export interface Run {
@@ -58,7 +58,13 @@ export const BASE_ROUTES = 10;
 
 const median = (xs: number[]) => summarize(xs).median;
 const round1 = (n: number) => Math.round(n * 10) / 10;
-const fmtSpread = (f: number | null) => (f === null || !Number.isFinite(f) ? "—" : `±${(f * 50).toFixed(0)}%`);
+/** a over b to two places; NaN where either is missing */
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
+
+/** The columns every router table has after its throughput ones, and a result's cells for them. */
+const LATENCY_CPU_COLUMNS = ["p50 ms", "p99 ms", "p99.9 ms", "failures", "proxy CPU µs/req", "CPU spread"];
+const latencyCpuCells = (r: Result) => [r.p50ms, r.p99ms, r.p999ms, String(r.failures), r.cpuUsPerReq ?? NaN, spreadCell(r.cpuSpread)];
+const rssCell = (r: Result) => (r.rssMiB === null ? NaN : String(r.rssMiB));
 
 /** The medians and spreads of one target's rounds; `proxy` false for the backend direct (no proxy CPU). */
 export function summarizeRuns(target: string, size: number, connections: number, runs: Run[], proxy: boolean, rssMiB: number | null): Result {
@@ -113,7 +119,6 @@ export function routerCharts(title: string): ChartSpec[] {
 /** One table per response size: every target at every connection count, with ratios and spreads. */
 export function routerTables(results: Result[], sc: Scenario, notes: string): Table[] {
   const find = (t: string, r: Result) => results.find((x) => x.target === t && x.size === r.size && x.connections === r.connections);
-  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
   const base = withSkiffBase(sc);
   return sc.sizes.map((size) => {
     const title = tableTitle(sc, size);
@@ -121,8 +126,7 @@ export function routerTables(results: Result[], sc: Scenario, notes: string): Ta
       title,
       columns: [
         "target", "conns", "req/s", "req/s spread", "× nginx req/s", "× direct req/s", ...(base ? ["× skiff req/s"] : []),
-        "p50 ms", "p99 ms", "p99.9 ms", "failures",
-        "proxy CPU µs/req", "CPU spread", "user µs", "sys µs", "× nginx CPU", ...(base ? ["× skiff CPU"] : []), "RSS MiB",
+        ...LATENCY_CPU_COLUMNS, "user µs", "sys µs", "× nginx CPU", ...(base ? ["× skiff CPU"] : []), "RSS MiB",
       ],
       rows: results
         .filter((r) => r.size === size)
@@ -130,21 +134,16 @@ export function routerTables(results: Result[], sc: Scenario, notes: string): Ta
           targetLabel(r.target, sc),
           String(r.connections),
           r.rps,
-          fmtSpread(r.rpsSpread),
+          spreadCell(r.rpsSpread),
           ratio(r.rps, find("nginx", r)?.rps),
           ratio(r.rps, find("direct", r)?.rps),
           ...(base ? [ratio(r.rps, find("skiff", r)?.rps)] : []),
-          r.p50ms,
-          r.p99ms,
-          r.p999ms,
-          String(r.failures),
-          r.cpuUsPerReq ?? NaN,
-          fmtSpread(r.cpuSpread),
+          ...latencyCpuCells(r),
           r.userUsPerReq ?? NaN,
           r.sysUsPerReq ?? NaN,
           ratio(r.cpuUsPerReq, find("nginx", r)?.cpuUsPerReq),
           ...(base ? [ratio(r.cpuUsPerReq, find("skiff", r)?.cpuUsPerReq)] : []),
-          r.rssMiB === null ? NaN : String(r.rssMiB),
+          rssCell(r),
         ]),
       notes,
       charts: routerCharts(title),
@@ -159,32 +158,30 @@ export function routerTables(results: Result[], sc: Scenario, notes: string): Ta
 export function routerFigures(results: Result[], sc: Scenario): Record<string, number> {
   const figures: Record<string, number> = {};
   const fk = sc.post > 0 ? `post${sc.post}.` : "";
-  const put = (k: string, v: number | null) => {
-    if (v !== null && Number.isFinite(v)) figures[k] = v;
-  };
   for (const r of results) {
     const t = r.target === ROUTES_T ? `skiff_routes${sc.routes}` : r.target === CHURN_T ? `skiff_churn${sc.churn}` : r.target;
     const k = `${fk}${t}.b${r.size}.c${r.connections}`;
-    put(`${k}.req_s`, r.rps);
-    put(`${k}.req_s_spread`, r.rpsSpread);
-    put(`${k}.p50_ms`, r.p50ms);
-    put(`${k}.p99_ms`, r.p99ms);
-    put(`${k}.p999_ms`, r.p999ms);
-    put(`${k}.failures`, r.failures);
-    put(`${k}.cpu_us_per_req`, r.cpuUsPerReq);
-    put(`${k}.cpu_spread`, r.cpuSpread);
-    put(`${k}.user_us_per_req`, r.userUsPerReq);
-    put(`${k}.sys_us_per_req`, r.sysUsPerReq);
-    put(`${k}.rss_mib`, r.rssMiB);
-    put(`${k}.rounds`, r.rounds.length);
+    const put = figureWriter(figures, k);
+    put("req_s", r.rps);
+    put("req_s_spread", r.rpsSpread);
+    put("p50_ms", r.p50ms);
+    put("p99_ms", r.p99ms);
+    put("p999_ms", r.p999ms);
+    put("failures", r.failures);
+    put("cpu_us_per_req", r.cpuUsPerReq);
+    put("cpu_spread", r.cpuSpread);
+    put("user_us_per_req", r.userUsPerReq);
+    put("sys_us_per_req", r.sysUsPerReq);
+    put("rss_mib", r.rssMiB);
+    put("rounds", r.rounds.length);
     r.rounds.forEach((x, i) => {
-      const rk = `${k}.round${i + 1}`;
-      put(`${rk}.req_s`, x.rps);
-      put(`${rk}.p50_ms`, x.p50ms);
-      put(`${rk}.p99_ms`, x.p99ms);
-      put(`${rk}.p999_ms`, x.p999ms);
-      put(`${rk}.failures`, x.failures);
-      put(`${rk}.cpu_us_per_req`, x.cpuUs);
+      const putRound = figureWriter(figures, `${k}.round${i + 1}`);
+      putRound("req_s", x.rps);
+      putRound("p50_ms", x.p50ms);
+      putRound("p99_ms", x.p99ms);
+      putRound("p999_ms", x.p999ms);
+      putRound("failures", x.failures);
+      putRound("cpu_us_per_req", x.cpuUs);
     });
   }
   return figures;
@@ -212,7 +209,6 @@ export function scalingTitle(size: number): string {
  * `pins` names the CPUs each worker count was pinned to.
  */
 export function scalingTables(results: Result[], sizes: number[], pins: Record<number, string>, notes: string): Table[] {
-  const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : NaN);
   return sizes.map((size) => {
     const rows = results
       .filter((r) => r.size === size)
@@ -226,22 +222,17 @@ export function scalingTables(results: Result[], sizes: number[], pins: Record<n
           pins[workers] ?? "",
           String(r.connections),
           r.rps,
-          fmtSpread(r.rpsSpread),
+          spreadCell(r.rpsSpread),
           ratio(r.rps, nginx?.rps),
           workers === 1 ? NaN : one ? Math.round((r.rps / (workers * one.rps)) * 100) / 100 : NaN,
-          r.p50ms,
-          r.p99ms,
-          r.p999ms,
-          String(r.failures),
-          r.cpuUsPerReq ?? NaN,
-          fmtSpread(r.cpuSpread),
+          ...latencyCpuCells(r),
           ratio(r.cpuUsPerReq, nginx?.cpuUsPerReq),
-          r.rssMiB === null ? NaN : String(r.rssMiB),
+          rssCell(r),
         ];
       });
     return {
       title: scalingTitle(size),
-      columns: ["target", "workers", "CPUs", "conns", "req/s", "req/s spread", "× nginx req/s", "scaling efficiency", "p50 ms", "p99 ms", "p99.9 ms", "failures", "proxy CPU µs/req", "CPU spread", "× nginx CPU", "RSS MiB"],
+      columns: ["target", "workers", "CPUs", "conns", "req/s", "req/s spread", "× nginx req/s", "scaling efficiency", ...LATENCY_CPU_COLUMNS, "× nginx CPU", "RSS MiB"],
       rows,
       notes,
       charts: [
@@ -259,9 +250,7 @@ export function scalingFigures(results: Result[]): Record<string, number> {
   for (const r of results) {
     const { target, workers } = splitWorkers(r.target);
     const k = `scaling.${target}.w${workers}.b${r.size}.c${r.connections}`;
-    const put = (name: string, v: number | null) => {
-      if (v !== null && Number.isFinite(v)) figures[`${k}.${name}`] = v;
-    };
+    const put = figureWriter(figures, k);
     put("req_s", r.rps);
     put("req_s_spread", r.rpsSpread);
     put("p50_ms", r.p50ms);
