@@ -151,6 +151,18 @@ export function routerTables(results: Result[], sc: Scenario, notes: string): Ta
   });
 }
 
+/** The figures every result has, first in its keys: req/s and its spread, p50/p99/p99.9, failures, proxy CPU and its spread. */
+function putMedianFigures(put: ReturnType<typeof figureWriter>, r: Result): void {
+  put("req_s", r.rps);
+  put("req_s_spread", r.rpsSpread);
+  put("p50_ms", r.p50ms);
+  put("p99_ms", r.p99ms);
+  put("p999_ms", r.p999ms);
+  put("failures", r.failures);
+  put("cpu_us_per_req", r.cpuUsPerReq);
+  put("cpu_spread", r.cpuSpread);
+}
+
 /**
  * Flat figures: `[post<N>.]<target>.b<size>.c<conns>.<figure>` for the medians and spreads, and
  * `….round<i>.<figure>` for every round, so a reader of the JSON needs no table or note.
@@ -162,14 +174,7 @@ export function routerFigures(results: Result[], sc: Scenario): Record<string, n
     const t = r.target === ROUTES_T ? `skiff_routes${sc.routes}` : r.target === CHURN_T ? `skiff_churn${sc.churn}` : r.target;
     const k = `${fk}${t}.b${r.size}.c${r.connections}`;
     const put = figureWriter(figures, k);
-    put("req_s", r.rps);
-    put("req_s_spread", r.rpsSpread);
-    put("p50_ms", r.p50ms);
-    put("p99_ms", r.p99ms);
-    put("p999_ms", r.p999ms);
-    put("failures", r.failures);
-    put("cpu_us_per_req", r.cpuUsPerReq);
-    put("cpu_spread", r.cpuSpread);
+    putMedianFigures(put, r);
     put("user_us_per_req", r.userUsPerReq);
     put("sys_us_per_req", r.sysUsPerReq);
     put("rss_mib", r.rssMiB);
@@ -251,14 +256,7 @@ export function scalingFigures(results: Result[]): Record<string, number> {
     const { target, workers } = splitWorkers(r.target);
     const k = `scaling.${target}.w${workers}.b${r.size}.c${r.connections}`;
     const put = figureWriter(figures, k);
-    put("req_s", r.rps);
-    put("req_s_spread", r.rpsSpread);
-    put("p50_ms", r.p50ms);
-    put("p99_ms", r.p99ms);
-    put("p999_ms", r.p999ms);
-    put("failures", r.failures);
-    put("cpu_us_per_req", r.cpuUsPerReq);
-    put("cpu_spread", r.cpuSpread);
+    putMedianFigures(put, r);
     put("rss_mib", r.rssMiB);
     const one = atOneWorker(results, r, target, workers);
     if (workers > 1 && one) put("efficiency", Math.round((r.rps / (workers * one.rps)) * 1000) / 1000);
