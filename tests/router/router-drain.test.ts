@@ -3,20 +3,15 @@
 // the listen socket closes, the keep-alive connections left idle are closed cleanly (FIN) by the router
 // itself, not reset when the process exits.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Server as NetServer } from "node:net";
 import { eventually } from "../support/ports.ts";
 import { keepAliveClient } from "./keep-alive-client.ts";
-import { rawBackend, startHarness, startRouter, stopSuite, waitForStatus, type Harness } from "./router-harness.ts";
+import { harnessForFile } from "./file-harness.ts";
+import { rawBackend, startRouter, waitForStatus } from "./router-harness.ts";
 
-let h: Harness;
 const servers: NetServer[] = [];
-
-beforeAll(async () => {
-  h = await startHarness();
-}, 60_000);
-
-afterAll(() => stopSuite(h, servers));
+const h = harnessForFile(servers);
 
 /** A keep-alive client connection that records what arrives and how it ends; 5 s for each response. */
 const client = (port: number) => keepAliveClient(port, 5000);

@@ -4,19 +4,14 @@
 // status port opened first, and HAProxy in the cluster's drain-and-restart scenario had requests to
 // the restarted router refused and redispatched them (wredis=57 where it must be 0).
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { freePort } from "../support/ports.ts";
-import { startProcess, stopAllProcesses } from "../support/processes.ts";
-import { rawRequest, root, startHarness, stopSuite, type Harness } from "./router-harness.ts";
+import { startProcess } from "../support/processes.ts";
+import { harnessForFile } from "./file-harness.ts";
+import { rawRequest, root } from "./router-harness.ts";
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-}, 60_000);
-
-afterAll(() => stopSuite(h));
+const h = harnessForFile();
 
 /** Starts a router on known ports; polls /health until its first 200, then at once asks the proxy port. */
 async function firstHealthyMoment(): Promise<{ proxyAnswer: string; healthAfterMs: number }> {

@@ -1,25 +1,19 @@
 // How the router process starts: it refuses uWS's JS fallback and Bun, serves TLS through SSLApp
 // when a certificate is configured, and enforces the body-size limit.
 
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../support/ports.ts";
-import { root, startHarness, startRouter, stopSuite, waitForStatus, type Harness } from "./router-harness.ts";
+import { harnessForFile } from "./file-harness.ts";
+import { root, startRouter, waitForStatus } from "./router-harness.ts";
 
-let h: Harness;
+const h = harnessForFile();
 const dir = mkdtempSync(join(tmpdir(), "skiff-router-tls-"));
 
-beforeAll(async () => {
-  h = await startHarness();
-}, 60_000);
-
-afterAll(async () => {
-  await stopSuite(h);
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test("refuses to run on uWebSockets.js's JS fallback", () => {
   const r = spawnSync("node", [h.bundle], { env: { ...process.env, UWS_USE_FALLBACK: "1", SKIFF_NATS_URL: h.nats.url }, encoding: "utf8", timeout: 15_000 });

@@ -13,16 +13,11 @@ import { join } from "node:path";
 import { Subjects } from "../../bus/index.ts";
 import { eventually } from "../support/ports.ts";
 import { keepAliveClient, type KeepAliveClient } from "./keep-alive-client.ts";
-import { metricsText, rawBackend, root, startHarness, startRouter, stopSuite, waitForStatus, type Harness, type RunningRouter } from "./router-harness.ts";
+import { harnessForFile } from "./file-harness.ts";
+import { metricsText, rawBackend, root, startRouter, waitForStatus, type RunningRouter } from "./router-harness.ts";
 
-let h: Harness;
 const servers: NetServer[] = [];
-
-beforeAll(async () => {
-  h = await startHarness();
-}, 60_000);
-
-afterAll(() => stopSuite(h, servers));
+const h = harnessForFile(servers);
 
 /** Requests served by each worker slot, from /metrics. */
 async function perWorker(r: RunningRouter): Promise<number[]> {
