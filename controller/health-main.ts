@@ -12,6 +12,7 @@ import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { UrlSigner } from "./src/blobstore.ts";
 import { openDatabase } from "./src/db/open.ts";
+import { postgresUrlWithTls } from "./src/db/postgres-tls.ts";
 import { Store } from "./src/db/store.ts";
 import { ActualState } from "./src/health/actual-state.ts";
 import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
@@ -43,7 +44,7 @@ export function healthConfigFromEnv(env = process.env): HealthConfig {
     natsPass: env.SKIFF_NATS_PASS || undefined,
     natsTls: natsTlsFromEnv(env),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
-    databaseUrl: env.SKIFF_DATABASE_URL || undefined,
+    databaseUrl: postgresUrlWithTls(env.SKIFF_DATABASE_URL || undefined, env.SKIFF_TLS_CA || undefined),
     controllerUrl: env.SKIFF_CONTROLLER_URL || "http://127.0.0.1:9022",
     credentialsKey: env.SKIFF_CREDENTIALS_KEY || undefined,
   };

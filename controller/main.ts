@@ -15,6 +15,7 @@ import { Blobstore, UrlSigner } from "./src/blobstore.ts";
 import { BlobSweeper } from "./src/blob-sweep.ts";
 import { bootstrap } from "./src/bootstrap.ts";
 import { openDatabase } from "./src/db/open.ts";
+import { postgresUrlWithTls } from "./src/db/postgres-tls.ts";
 import { Store } from "./src/db/store.ts";
 import { ActualState } from "./src/health/actual-state.ts";
 import { HealthManager, type HealthManagerOptions } from "./src/health/manager.ts";
@@ -71,7 +72,7 @@ export function configFromEnv(env = process.env): ControllerConfig {
     tls: env.SKIFF_TLS_CERT && env.SKIFF_TLS_KEY ? { certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } : undefined,
     port: Number(env.SKIFF_CONTROLLER_PORT || 9022),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
-    databaseUrl: env.SKIFF_DATABASE_URL || undefined,
+    databaseUrl: postgresUrlWithTls(env.SKIFF_DATABASE_URL || undefined, env.SKIFF_TLS_CA || undefined),
     domain: (env.SKIFF_DOMAIN || "skiff.localhost").toLowerCase(),
     adminPassword: env.SKIFF_BOOTSTRAP_ADMIN_PASSWORD || undefined,
     embedHealthManager: env.SKIFF_EMBED_HEALTH_MANAGER === "1",
