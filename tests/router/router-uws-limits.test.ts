@@ -124,6 +124,16 @@ test("a chunk extension (RFC 9112 §7.1.1) is read by uWS 20.30 as digits of the
   expect(spaced.text).toStartWith("HTTP/1.1 200");
 });
 
+test("Expect: 100-continue: uWS 20.30 writes 100 Continue before each handler a request reaches, so a GET (the WebSocket route yields it to the proxy's) gets two, a POST one; the instance sees no Expect", async () => {
+  heads.length = 0;
+  const get = await rawRequest(router.port, `GET /expect HTTP/1.1\r\nHost: ${host}\r\nExpect: 100-continue\r\n\r\n`, 500);
+  expect(get.text).toStartWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n");
+  const post = await rawRequest(router.port, `POST /expect HTTP/1.1\r\nHost: ${host}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi`, 500);
+  expect(post.text).toStartWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n");
+  expect(heads).toHaveLength(2);
+  for (const head of heads) expect(head.toLowerCase()).not.toContain("expect:");
+});
+
 test("an HTTP/1.0 request gets no answer, and the connection stays open (until uWS's idle timeout)", async () => {
   heads.length = 0;
   const r = await rawRequest(router.port, `GET / HTTP/1.0\r\nHost: ${host}\r\n\r\n`, 1500);

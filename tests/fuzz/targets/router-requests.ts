@@ -297,6 +297,11 @@ export class RouterFuzz {
     if (router.process.exited !== undefined && (await Promise.race([router.process.exited.then(() => true), Bun.sleep(0).then(() => false)]))) violated(`the router exited${where()}`);
     const parsed = parseResponses(ex.text, ex.closed);
     if (parsed.garbage) violated(`the router sent something that is not an HTTP/1.1 response: ${JSON.stringify(parsed.garbage)}${where()}`);
+    // interim answers: only uWS's 100 Continue, and only to a request that asked for it (Expect: 100-continue;
+    // uWS writes one before each handler a request passes, so a GET without an upgrade gets two)
+    if (parsed.interim.some((status) => status !== 100)) violated(`an interim ${parsed.interim.join(", ")}${where()}`);
+    if (parsed.interim.length > 0 && !input.requests.some((r) => r.headers.some(([n, v]) => n.toLowerCase() === "expect" && v.toLowerCase() === "100-continue")))
+      violated(`a 100 Continue to requests that asked for none${where()}`);
     const fromBackend = parsed.responses.filter((r) => r.headers["x-fuzz-backend"] === "1");
     for (const r of parsed.responses) {
       if (r.headers["x-fuzz-backend"] === "1") {
