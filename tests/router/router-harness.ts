@@ -3,7 +3,7 @@
 // the cases fetch cannot express.
 
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { connect, createServer, type Server as NetServer, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { connectBus, createLogger, Subjects, type Bus, type RouterRegister } from "../../bus/index.ts";
@@ -19,11 +19,22 @@ const testWasm = process.env.SKIFF_ROUTER_TEST_WASM ? resolve(process.env.SKIFF_
  * elsewhere instead (an older commit's, to see a regression test fail there); it is left in place. */
 export function buildRouter(): string {
   if (process.env.SKIFF_ROUTER_TEST_BUNDLE) return resolve(process.env.SKIFF_ROUTER_TEST_BUNDLE);
+  sweepDeadRunsBundles();
   const outfile = join(root, "router", "dist", `.test-${process.pid}-${Math.random().toString(36).slice(2, 8)}.mjs`);
   execFileSync(join(root, "node_modules/.bin/bun"), ["build", join(root, "router/main.ts"), "--target=node", "--outfile", outfile, "--external", "uWebSockets.js", "--format=esm"], {
     stdio: "pipe",
   });
   return outfile;
+}
+
+/** Removes the bundles of test runs that were killed before their suites' end (their pid is gone). */
+function sweepDeadRunsBundles(): void {
+  const dist = join(root, "router", "dist");
+  if (!existsSync(dist)) return;
+  for (const name of readdirSync(dist)) {
+    const pid = /^\.test-(\d+)-[a-z0-9]+\.mjs$/.exec(name)?.[1];
+    if (pid && !existsSync(`/proc/${pid}`)) rmSync(join(dist, name), { force: true });
+  }
 }
 
 export interface RunningRouter {
