@@ -513,6 +513,17 @@ export const commands: Record<string, Command> = {
       out.say(`Created user ${u.username}.`);
     },
   },
+  "unlock-user": {
+    usage: "unlock-user USERNAME", summary: "End a user's login lockout before its time (admin)",
+    async run(a, out) {
+      const { api } = client();
+      const name = need(a, 0, "the username", this.usage);
+      const user = (await api.all<{ guid: string; username: string }>("/v3/users")).find((u) => u.username === name);
+      if (!user) throw new CliError(`no user named ${name}`);
+      await api.patch(`/v3/users/${user.guid}/status`, { locked: false });
+      out.say(`Unlocked ${name}: failed logins forgotten, the next login is checked as any other.`);
+    },
+  },
   "set-space-role": {
     usage: "set-space-role USERNAME ROLE (space_developer|space_manager|space_auditor)", summary: "Give a user a role in the targeted space (admin)",
     async run(a, out) {

@@ -45,7 +45,7 @@ beforeAll(async () => {
   locking = await start("locking", { loginLockMs: LOCK_MS, loginAttemptsPerAddress: 10_000 });
   limited = await start("limited", { loginAttemptsPerAddress: 3, loginAttemptWindowMs: 60_000 });
   admin = (await logIn(locking, "admin", "adminpass")).token!;
-  for (const u of ["victim", "twin", "steady", "clier"]) await callAs(locking, admin, "POST", "/v3/users", { username: u, password: `${u}-password` });
+  for (const u of ["victim", "twin", "steady", "clier", "unlocked", "cli-unlocked"]) await callAs(locking, admin, "POST", "/v3/users", { username: u, password: `${u}-password` });
 }, 30_000);
 
 afterAll(async () => {
@@ -115,6 +115,45 @@ describe("login lockout (issue 24)", () => {
     const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect(code).toBe(1);
     expect(err).toMatch(/this account is locked for \d+ s more, until .* Try again then\. \[CF-AccountLocked\]/);
+  }, 30_000);
+});
+
+describe("an admin ends a lockout before its time (UAA's PATCH /Users/{id}/status)", () => {
+  const userGuid = async (name: string) => (await callAs(locking, admin, "GET", "/v3/users?per_page=100")).resources.find((u: any) => u.username === name).guid as string;
+
+  test("PATCH /v3/users/:guid/status {locked: false}: the right password logs in at once, with an audit.user.unlock event; nobody else may, and locking by hand is refused", async () => {
+    for (let i = 0; i < 5; i++) await logIn(locking, "unlocked", "wrong-password");
+    expect((await logIn(locking, "unlocked", "unlocked-password")).title).toBe("CF-AccountLocked");
+    const guid = await userGuid("unlocked");
+    // a user cannot unlock anyone, themselves included; an admin cannot lock by hand; an unknown guid is 404
+    const other = (await logIn(locking, "steady", "steady-password")).token!;
+    expect((await callAs(locking, other, "PATCH", `/v3/users/${guid}/status`, { locked: false })).errors[0].title).toBe("CF-NotAuthorized");
+    expect((await callAs(locking, admin, "PATCH", `/v3/users/${guid}/status`, { locked: true })).errors[0].title).toBe("CF-UnprocessableEntity");
+    expect((await callAs(locking, admin, "PATCH", "/v3/users/no-such-guid/status", { locked: false })).errors[0].title).toBe("CF-ResourceNotFound");
+    expect((await logIn(locking, "unlocked", "unlocked-password")).title).toBe("CF-AccountLocked");
+
+    const r = await callAs(locking, admin, "PATCH", `/v3/users/${guid}/status`, { locked: false });
+    expect(r).toMatchObject({ guid, username: "unlocked", locked: false });
+    expect((await logIn(locking, "unlocked", "unlocked-password")).status).toBe(201);
+    const events = await callAs(locking, admin, "GET", `/v3/events?target_guids=${guid}&types=audit.user.unlock`);
+    expect(events.resources.map((e: any) => [e.type, e.actor.name])).toEqual([["audit.user.unlock", "admin"]]);
+  });
+
+  test("skiff unlock-user USERNAME", async () => {
+    for (let i = 0; i < 5; i++) await logIn(locking, "cli-unlocked", "wrong-password");
+    const home = join(dir, "home-admin");
+    // spawned, not spawnSync: the controller answering it runs in this process
+    const skiff = async (...args: string[]) => {
+      const p = Bun.spawn([join(resolve(import.meta.dir, "../.."), "cli/bin/skiff"), ...args], { env: { ...process.env, SKIFF_HOME: home }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { code, out: out + err };
+    };
+    expect((await skiff("login", "-a", locking.url, "-u", "admin", "-p", "adminpass")).code).toBe(0);
+    expect(await skiff("unlock-user", "nobody-such")).toMatchObject({ code: 1, out: expect.stringContaining("no user named nobody-such") });
+    const r = await skiff("unlock-user", "cli-unlocked");
+    expect(r.out).toContain("Unlocked cli-unlocked");
+    expect(r.code).toBe(0);
+    expect((await logIn(locking, "cli-unlocked", "cli-unlocked-password")).status).toBe(201);
   }, 30_000);
 });
 

@@ -56,6 +56,20 @@ export function orgRoutes(ctx: ControllerContext) {
       return presentUser(user);
     }, { body: t.Object({ username: t.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9._@+-]+$" }), password: t.String({ minLength: 8, maxLength: 1024 }), admin: t.Optional(t.Boolean()) }), detail: { summary: "Create a user (admin)" } })
 
+    // UAA's PATCH /Users/{id}/status: an admin ends a login lockout before its time (only unlocking is possible)
+    .patch("/v3/users/:guid/status", async ({ request, params, body }) => {
+      const access = await auth(request);
+      access.requireAdmin();
+      if (body.locked !== false) throw unprocessable("a user's status can only be set to locked: false (an account locks itself after failed logins)");
+      const user = await store.userByGuid(params.guid);
+      if (!user) throw notFound("User");
+      await store.tx(async (q) => {
+        await q.run(`DELETE FROM login_failures WHERE username = ?`, [user.username]);
+        await store.recordEvent(q, { type: "audit.user.unlock", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "user", target_guid: user.guid, target_name: user.username, space_guid: null, data: {} });
+      });
+      return { ...presentUser(user), locked: false };
+    }, { body: t.Object({ locked: t.Boolean() }), detail: { summary: "Unlock a user locked out by failed logins (admin)" } })
+
     .get("/v3/organizations", async ({ request, query }) => {
       const access = await auth(request);
       let orgs = await store.listOrgs();
