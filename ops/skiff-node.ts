@@ -83,15 +83,26 @@ function ensureDirs(layout: NodeLayout): void {
   mkdirSync(layout.runDir, { recursive: true, mode: 0o700 });
 }
 
-/** Installs what a role needs on this host (Debian): nats-server, the router's Node bundle. */
+/** Debian packages a role needs: [a path that proves it is installed, the package]. */
+const ROLE_PACKAGES: Partial<Record<Role, [string, string][]>> = {
+  nats: [["/usr/sbin/nats-server", "nats-server"]],
+  // a sandbox per instance, and the compiler for the agent's reaper (agent/native/reaper.c)
+  agent: [["/usr/bin/bwrap", "bubblewrap"], ["/usr/bin/cc", "gcc"], ["/usr/include/stdio.h", "libc6-dev"]],
+};
+/** What setup builds that a role runs: the router's Node bundle, the agent's native reaper. */
+const ROLE_BUILDS: Partial<Record<Role, string>> = { router: "router/dist/router.mjs", agent: "agent/native/dist/reaper.node" };
+
+/** Installs what a role needs on this host (Debian): its packages, then what setup builds for it. */
 function installFor(role: Role): void {
-  if (role === "nats" && spawnSync("bash", ["-c", "command -v nats-server"]).status !== 0) {
-    const r = spawnSync("apt-get", ["install", "-y", "nats-server"], { stdio: "inherit" });
-    if (r.status !== 0) throw new NodeError("could not install nats-server (apt-get install nats-server)");
+  const missing = (ROLE_PACKAGES[role] ?? []).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg);
+  if (missing.length) {
+    const r = spawnSync("apt-get", ["install", "-y", ...missing], { stdio: "inherit" });
+    if (r.status !== 0) throw new NodeError(`could not install ${missing.join(", ")} (apt-get install ${missing.join(" ")})`);
   }
-  if (role === "router" && !existsSync(resolve(home, "router/dist/router.mjs"))) {
+  const build = ROLE_BUILDS[role];
+  if (build && !existsSync(resolve(home, build))) {
     const r = spawnSync("node", ["scripts/setup.mjs", "--build-only"], { cwd: home, stdio: "inherit" });
-    if (r.status !== 0) throw new NodeError("could not build the router (node scripts/setup.mjs --build-only)");
+    if (r.status !== 0) throw new NodeError(`could not build ${build} (node scripts/setup.mjs --build-only)`);
   }
 }
 
