@@ -136,6 +136,35 @@ describe("NATS permissions per component (issue 27)", () => {
     expect(await discoverComponents(controller, 300)).toEqual([]);
   });
 
+  test("a reply in flight survives a reload of the server's config (nats-server forgets allow_responses grants then; skiff-node reloads on every join)", async () => {
+    const agent = buses.get("agentA")!;
+    const controller = buses.get("controller")!;
+    let reply: string | undefined;
+    const sub = agent.subscribe(stagingStartSubject("agent-a"), "staging.start", (_m, meta) => (reply = meta.reply));
+    await agent.flush();
+    const start = { app_id: "app1", task_id: "t2", properties: { buildpack: null, env: {}, resources: { memory: 256, disk: 1024 } }, download_uri: "https://x/p", upload_uri: "https://x/d" };
+    const replies = controller.requestMany(stagingStartSubject("agent-a"), "staging.start", start as never, "staging.reply", { timeoutMs: 1500 });
+    for (let i = 0; i < 50 && !reply; i++) await Bun.sleep(10);
+    expect(reply).toStartWith(`${inboxPrefixFor("controller")}.`);
+    const reloads = natsLog().split("Reloaded server configuration").length;
+    process.kill(nats.pid, "SIGHUP");
+    for (let i = 0; i < 100 && natsLog().split("Reloaded server configuration").length === reloads; i++) await Bun.sleep(10);
+    expect(natsLog().split("Reloaded server configuration").length).toBe(reloads + 1);
+    agent.publish(reply!, "staging.reply", { task_id: "t2", phase: "done", droplet_sha: "ab".repeat(32) } as never);
+    expect((await replies).map((r) => r.phase)).toEqual(["done"]);
+    sub.unsubscribe();
+  });
+
+  test("an answerer's reply grants reach only the inboxes of those it answers: an agent cannot publish into another agent's or a router's", async () => {
+    const agentA = buses.get("agentA")!;
+    for (const [listener, inbox] of [["agentB", `${inboxPrefixFor("agent-b")}.x`], ["router", `${inboxPrefixFor("router")}.x`]] as const)
+      expect(await heard(buses.get(listener)!, inbox, () => agentA.publishRaw(inbox, new Uint8Array([0xa0])))).toBe(0);
+    expect(natsLog()).toMatch(/Publish Violation - User "agent-a", Subject "_INBOX\.agent-b\.x"/);
+    // the controller's inbox it may publish into (it answers the controller), and the router an agent's
+    expect(await heard(buses.get("controller")!, `${inboxPrefixFor("controller")}.x`, () => agentA.publishRaw(`${inboxPrefixFor("controller")}.x`, new Uint8Array([0xa0])))).toBe(1);
+    expect(await heard(agentA, `${inboxPrefixFor("agent-a")}.x`, () => buses.get("router")!.publishRaw(`${inboxPrefixFor("agent-a")}.x`, new Uint8Array([0xa0])))).toBe(1);
+  });
+
   test("the generated block lists each user once, with its own inbox and no wildcard inbox", () => {
     const block = authorizationBlock([{ identity: ids.agentA, password: "p" }, { identity: ids.controller, password: "q" }]);
     expect(block).toContain(`"_INBOX.agent-a.>"`);

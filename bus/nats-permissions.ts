@@ -50,7 +50,33 @@ const agentBroadcasts = [
   Subjects.taskCancel,
 ];
 
-/** What each role publishes and subscribes to. Replies go through `responses`, never a wildcard inbox. */
+/**
+ * Whose requests each role answers, by the requester's role: the agents answer the controller's
+ * dea.find.droplet, dea.logs.recent and staging.<id>.start; the routers answer router.greet from
+ * agents, the controller and the route-registrar; every component answers the operator's
+ * vcap.component.discover. The answerer may publish into those users' inboxes (`_INBOX.<user>.>`)
+ * besides allow_responses, because nats-server (2.9.10, Debian's) forgets every allow_responses grant
+ * in flight when it reloads its config, and skiff-node reloads it on every join and leave: a staging
+ * in progress lost its progress replies then (tests: bus/nats-permissions.test.ts). Each request has
+ * an inbox of its own, `_INBOX.<user>.<random NUID>`, so the grant reaches no request the answerer
+ * was not sent.
+ */
+const ANSWERS_TO: Record<NatsRole, NatsRole[]> = {
+  agent: ["controller", "operator"],
+  router: ["agent", "controller", "route-registrar", "operator"],
+  controller: ["operator"],
+  health: ["operator"],
+  "route-registrar": ["operator"],
+  operator: [],
+};
+
+/** The inboxes `identity` may publish replies into, among `users`: those of the roles it answers. */
+export function replyInboxesFor(identity: NatsIdentity, users: readonly NatsIdentity[]): string[] {
+  const answers = ANSWERS_TO[identity.role];
+  return users.filter((u) => u.user !== identity.user && answers.includes(u.role)).map((u) => `${inboxPrefixFor(u.user)}.>`);
+}
+
+/** What each role publishes and subscribes to. Replies go through `responses` and replyInboxesFor, never a wildcard inbox. */
 export function permissionsFor(identity: NatsIdentity): NatsPermissions {
   const own = `${inboxPrefixFor(identity.user)}.>`;
   const discover = Subjects.componentDiscover;
@@ -151,9 +177,10 @@ export function authorizationBlock(users: readonly NatsUserEntry[]): string {
     seen.add(identity.user);
     if (!password) throw new Error(`NATS user ${identity.user} has no password`);
     const p = permissionsFor(identity);
+    const publish = [...p.publish, ...replyInboxesFor(identity, users.map((u) => u.identity))];
     return (
       `    { user: ${quote(identity.user)}, password: ${quote(password)}, permissions: {\n` +
-      `        publish: { allow: ${list(p.publish)} },\n` +
+      `        publish: { allow: ${list(publish)} },\n` +
       `        subscribe: { allow: ${list(p.subscribe)} },\n` +
       `        allow_responses: { max: ${p.responses.max}, expires: ${quote(p.responses.expires)} } } }`
     );
