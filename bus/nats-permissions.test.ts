@@ -140,7 +140,9 @@ describe("NATS permissions per component (issue 27)", () => {
     const agent = buses.get("agentA")!;
     const controller = buses.get("controller")!;
     let reply: string | undefined;
-    const sub = agent.subscribe(stagingStartSubject("agent-a"), "staging.start", (_m, meta) => (reply = meta.reply));
+    const sub = agent.subscribe(stagingStartSubject("agent-a"), "staging.start", (_m, meta) => {
+      reply = meta.reply;
+    });
     await agent.flush();
     const start = { app_id: "app1", task_id: "t2", properties: { buildpack: null, env: {}, resources: { memory: 256, disk: 1024 } }, download_uri: "https://x/p", upload_uri: "https://x/d" };
     const replies = controller.requestMany(stagingStartSubject("agent-a"), "staging.start", start as never, "staging.reply", { timeoutMs: 1500 });

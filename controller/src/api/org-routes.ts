@@ -64,7 +64,7 @@ export function orgRoutes(ctx: ControllerContext) {
       const user = await store.userByGuid(params.guid);
       if (!user) throw notFound("User");
       await store.tx(async (q) => {
-        await q.run(`DELETE FROM login_failures WHERE username = ?`, [user.username]);
+        await store.clearLoginFailures(user.username, q);
         await store.recordEvent(q, { type: "audit.user.unlock", actor_guid: access.user.guid, actor_name: access.user.username, target_type: "user", target_guid: user.guid, target_name: user.username, space_guid: null, data: {} });
       });
       return { ...presentUser(user), locked: false };

@@ -207,8 +207,8 @@ export class Store {
       return { locked: r.changes > 0, lockedUntil: Number(row?.locked_until ?? until) };
     });
   }
-  async clearLoginFailures(username: string): Promise<void> {
-    await this.db.run(`DELETE FROM login_failures WHERE username = ?`, [username]);
+  async clearLoginFailures(username: string, q: Queryable = this.db): Promise<void> {
+    await q.run(`DELETE FROM login_failures WHERE username = ?`, [username]);
   }
 
   // ---- orgs, spaces, roles ----
