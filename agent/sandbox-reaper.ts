@@ -79,8 +79,9 @@ export async function reapAllSandboxInits(ms = 2000): Promise<void> {
   if (!native) return; // not a subreaper: no init comes to the agent
   const until = Date.now() + ms;
   for (;;) {
-    reapSandboxInits();
-    if (children(process.pid).length === 0 || Date.now() >= until) return;
+    // one look at /proc a round: the exited inits reaped, whatever else is left waited for
+    const left = children(process.pid).filter((c) => !(c.sandboxInit && c.zombie && native!.reap(c.pid) > 0));
+    if (left.length === 0 || Date.now() >= until) return;
     await Bun.sleep(20);
   }
 }
