@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Sets up a machine for skiff, idempotently and quickly when nothing changed: Debian packages,
-// npm dependencies (Bun included), the WASM route matcher and the router's Node bundle.
+// npm dependencies (Bun included), the WASM route matcher, the router's Node bundle and the agent's
+// native reaper (agent/native/reaper.c).
 // Plain Node with no dependencies, because it runs before `npm install` has.
 //   node scripts/setup.mjs               everything the cluster and the tests need
-//   node scripts/setup.mjs --build-only  only rebuild the WASM and the router bundle
+//   node scripts/setup.mjs --build-only  only rebuild the WASM, the router bundle and the reaper
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
