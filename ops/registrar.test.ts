@@ -74,6 +74,18 @@ describe("the registrar (issue 27)", () => {
     expect(await Bun.password.verify(a.env.SKIFF_NATS_PASS!, cfg.users.find((u) => u.identity.user === "agent-a1")!.password)).toBe(true);
   });
 
+  test("credentials for an operator or a route-registrar: a NATS user of that role, a client certificate, revocable; never a host's role", async () => {
+    const reg = cluster({ t: Date.now() });
+    const c = await reg.issueCredentials({ role: "route-registrar", name: "lb-routes", csr: createKeyAndCsr("lb-routes").csrPem });
+    expect(c.env.SKIFF_NATS_USER).toBe("route-registrar-lb-routes");
+    expect(signedBy(c.cert_pem, c.ca_pem)).toBe(true);
+    expect(reg.natsConfig().users.map((u) => u.identity)).toEqual([{ role: "route-registrar", user: "route-registrar-lb-routes", agentId: undefined }]);
+    await expect(reg.issueCredentials({ role: "agent" as never, name: "x", csr: createKeyAndCsr("x").csrPem })).rejects.toThrow(/credentials are for/);
+    expect(await reg.revokeCredentials("route-registrar", "lb-routes")).toBe(true);
+    expect(reg.natsConfig().users).toEqual([]);
+    expect(await reg.revokeCredentials("route-registrar", "lb-routes")).toBe(false);
+  });
+
   test("renewing gives a new certificate for the same names; a wrong node secret gets nothing", async () => {
     const reg = cluster({ t: Date.now() });
     const a = await joinWith(reg, reg.createToken({ ttlMs: 60_000, uses: 1, roles: ["agent"] }), "agent", "a1");

@@ -14,11 +14,18 @@ import { sha256, spendToken, newToken, formatToken, type StoredToken } from "./j
 export const Roles = ["nats", "controller", "health", "router", "agent"] as const;
 export type Role = (typeof Roles)[number];
 
+/**
+ * NATS users that are not hosts: Cloud Foundry's route-registrar (JSON router.register for things skiff
+ * does not run) and an operator's (tests, debugging). The registrar's admin makes them; no join token.
+ */
+export const CredentialRoles = ["route-registrar", "operator"] as const;
+export type CredentialRole = (typeof CredentialRoles)[number];
+
 export const DefaultPorts = { registrar: 9023, controller: 9022, nats: 4222, natsCluster: 6222, natsMonitor: 8222, router: 8080, routerStatus: 8081 } as const;
 
 export interface Member {
   name: string;
-  role: Role;
+  role: Role | CredentialRole;
   address: string;
   natsUser?: string;
   natsHash?: string;
@@ -187,9 +194,29 @@ export class Registrar {
     return this.admit(req);
   }
 
-  private async admit(req: Omit<JoinRequest, "token_id" | "secret">): Promise<JoinAnswer> {
+  /** A NATS user (and a client certificate) for a route-registrar or an operator: the admin's call. */
+  async issueCredentials(req: { role: CredentialRole; name: string; csr: string }): Promise<JoinAnswer> {
+    if (!(CredentialRoles as readonly string[]).includes(req.role)) throw new JoinRefused(`credentials are for ${CredentialRoles.join(" or ")}, not ${req.role}`, 400);
+    if (!isSubjectToken(req.name) || req.name.length > 60) throw new JoinRefused(`a name may hold only letters, digits, - and _: ${req.name}`, 400);
+    return this.admit({ ...req, address: "" });
+  }
+
+  /** Takes a route-registrar's or an operator's NATS user away again. */
+  async revokeCredentials(role: string, name: string): Promise<boolean> {
     const s = this.state();
-    const certPem = signCsr(this.ca(), { csrPem: req.csr, commonName: req.name, ips: [req.address], dnsNames: [req.name], days: s.certDays });
+    const left = s.members.filter((m) => !(m.name === name && m.role === role && (CredentialRoles as readonly string[]).includes(m.role)));
+    if (left.length === s.members.length) return false;
+    s.members = left;
+    s.version++;
+    this.save(s);
+    this.wake();
+    await this.natsCaughtUp(s.version, "");
+    return true;
+  }
+
+  private async admit(req: { role: Role | CredentialRole; name: string; address: string; csr: string }): Promise<JoinAnswer> {
+    const s = this.state();
+    const certPem = signCsr(this.ca(), { csrPem: req.csr, commonName: req.name, ips: req.address ? [req.address] : [], dnsNames: [req.name], days: s.certDays });
     const nodeSecret = randomBytes(24).toString("base64url");
     const member: Member = { name: req.name, role: req.role, address: req.address, nodeSecretSha256: sha256(nodeSecret), certSerial: certInfo(certPem).serial, joinedAt: this.now() };
     let natsPass: string | undefined;
@@ -347,6 +374,14 @@ export function serveRegistrar(reg: Registrar, opts: { port: number; hostname?: 
           await reg.leave(String(b.name), String(b.role), nodeAuth(req));
           log("left", { name: b.name, role: b.role });
           return Response.json({ ok: true });
+        }
+        if (url.pathname === "/v1/credentials" || url.pathname === "/v1/credentials/revoke") {
+          if (!reg.adminOk(req.headers.get("authorization"))) return Response.json({ error: "the registrar's admin secret is wanted" }, { status: 401 });
+          const b = await json(req);
+          if (url.pathname.endsWith("/revoke")) return Response.json({ ok: await reg.revokeCredentials(String(b.role), String(b.name)) });
+          const answer = await reg.issueCredentials({ role: b.role as CredentialRole, name: String(b.name), csr: String(b.csr) });
+          log("issued credentials", { name: b.name, role: b.role });
+          return Response.json(answer);
         }
         if (req.method === "GET" && url.pathname === "/v1/nats-config") {
           const have = Number(url.searchParams.get("have") ?? 0);

@@ -11,6 +11,8 @@ export interface ServiceManager {
   readonly kind: "systemd" | "supervisor";
   /** daemon-reload, enable and start (systemctl enable --now) */
   enableNow(unit: string): Promise<void>;
+  /** start an enabled unit that is down (systemctl start) */
+  start(unit: string): Promise<void>;
   stop(unit: string): Promise<void>;
   /** stop, and no longer start at boot */
   disable(unit: string): Promise<void>;
@@ -42,6 +44,9 @@ class Systemd implements ServiceManager {
   async enableNow(unit: string) {
     this.run("daemon-reload");
     this.run("enable", "--now", unit);
+  }
+  async start(unit: string) {
+    this.run("start", unit);
   }
   async stop(unit: string) {
     this.run("stop", unit);
@@ -82,6 +87,9 @@ class SupervisorClient implements ServiceManager {
     rmSync(link, { force: true });
     symlinkSync(join(this.layout.unitDir, unit), link);
     await this.call("POST", "/scan");
+    await this.call("POST", `/units/${unit}/start`);
+  }
+  async start(unit: string) {
     await this.call("POST", `/units/${unit}/start`);
   }
   async stop(unit: string) {

@@ -12,7 +12,7 @@ import { agentRuntimeEnv } from "../agent/runtime-env.ts";
 import { createKeyAndCsr, fingerprint, issueCertificate } from "./cluster-ca.ts";
 import { parseDuration, parseToken } from "./join-token.ts";
 import { nodeLayout, unitName, type NodeLayout } from "./node-layout.ts";
-import { createCluster, DefaultPorts, Registrar, registrarFiles, Roles, serveRegistrar, writeAtomic, type JoinAnswer, type NatsConfigAnswer, type Role } from "./registrar.ts";
+import { createCluster, CredentialRoles, DefaultPorts, Registrar, registrarFiles, Roles, serveRegistrar, writeAtomic, type CredentialRole, type JoinAnswer, type NatsConfigAnswer, type Role } from "./registrar.ts";
 import { serviceManagerFor, type ServiceManager } from "./service-manager.ts";
 import { Supervisor } from "./supervisor.ts";
 import { envFileText, unitSpec, unitText, type Component, type InstallPaths } from "./units.ts";
@@ -257,6 +257,38 @@ export async function createTokenLocal(layout: NodeLayout, o: { ttl: string; use
   return token;
 }
 
+/**
+ * `credentials create`, on the registrar's host: a NATS user for a route-registrar or an operator, and a
+ * client certificate (the NATS hosts verify one), written to `out` with an env file that names them all.
+ */
+export async function createCredentials(layout: NodeLayout, o: { role: CredentialRole; name: string; out: string }): Promise<string> {
+  if (!(CredentialRoles as readonly string[]).includes(o.role)) throw new NodeError(`--role must be one of ${CredentialRoles.join(", ")}`);
+  const f = registrarFiles(layout.registrarDir);
+  if (!existsSync(f.adminSecret)) throw new NodeError(`no registrar on this host (${f.adminSecret}): make credentials on the first controller host`);
+  const reg = new Registrar(layout.registrarDir);
+  const { keyPem, csrPem } = createKeyAndCsr(o.name);
+  const answer = await registrarCall<JoinAnswer>(reg.state().registrarUrl, "/v1/credentials", {
+    ca: readFileSync(f.caCert, "utf8"),
+    auth: `Admin ${readFileSync(f.adminSecret, "utf8").trim()}`,
+    body: { role: o.role, name: o.name, csr: csrPem },
+  });
+  mkdirSync(o.out, { recursive: true, mode: 0o700 });
+  const files = { ca: resolve(o.out, "ca.pem"), cert: resolve(o.out, "client.pem"), key: resolve(o.out, "client.key"), env: resolve(o.out, "nats.env") };
+  writeAtomic(files.key, keyPem);
+  writeAtomic(files.cert, answer.cert_pem, 0o644);
+  writeAtomic(files.ca, answer.ca_pem, 0o644);
+  writeAtomic(files.env, envFileText({ ...answer.env, SKIFF_TLS_CA: files.ca, SKIFF_TLS_CERT: files.cert, SKIFF_TLS_KEY: files.key }, `skiff ${o.role} ${o.name}: written by skiff-node credentials create; 0600`));
+  return files.env;
+}
+
+export async function revokeCredentials(layout: NodeLayout, o: { role: string; name: string }): Promise<boolean> {
+  const f = registrarFiles(layout.registrarDir);
+  if (!existsSync(f.adminSecret)) throw new NodeError(`no registrar on this host (${f.adminSecret})`);
+  const reg = new Registrar(layout.registrarDir);
+  const { ok } = await registrarCall<{ ok: boolean }>(reg.state().registrarUrl, "/v1/credentials/revoke", { ca: readFileSync(f.caCert, "utf8"), auth: `Admin ${readFileSync(f.adminSecret, "utf8").trim()}`, body: o });
+  return ok;
+}
+
 /** nats-sync: keeps nats.conf's users and routes in step with the registrar, reloading nats-server. */
 async function natsSync(layout: NodeLayout): Promise<never> {
   console.log(JSON.stringify({ component: "nats-sync", msg: "ready" }));
@@ -351,6 +383,8 @@ const usage = `skiff-node — join a host to a skiff cluster
   skiff-node leave --role ROLE
   skiff-node rotate-certs
   skiff-node ca issue --name NAME --ip IP --out DIR      (on the registrar's host: e.g. PostgreSQL's certificate)
+  skiff-node credentials create|revoke --role route-registrar|operator --name NAME [--out DIR]
+                                                         (on the registrar's host: a NATS user that is not a host)
   skiff-node supervise                                   (runs the units where systemd does not)
 Every command takes --root DIR (default /): the file-system root it installs under.`;
 
@@ -392,6 +426,19 @@ export async function main(argv: string[]): Promise<number> {
       const { certInfo } = await import("./cluster-ca.ts");
       console.log(`new certificate, serial ${certInfo(await rotateCerts(layout)).serial}`);
       return 0;
+    }
+    case "credentials": {
+      if (sub === "create") {
+        const env = await createCredentials(layout, { role: need("role") as CredentialRole, name: need("name"), out: need("out") });
+        console.log(`wrote ${env} (NATS URL, user, password, and the client certificate's files)`);
+        return 0;
+      }
+      if (sub === "revoke") {
+        const ok = await revokeCredentials(layout, { role: need("role"), name: need("name") });
+        console.log(ok ? "revoked" : "no such credentials");
+        return ok ? 0 : 1;
+      }
+      break;
     }
     case "ca": {
       if (sub !== "issue") break;

@@ -117,7 +117,7 @@ export class Supervisor {
         r.ready = false;
         rmSync(join(this.layout.runDir, `${u.name}.pid`), { force: true });
         const clean = code === 0 || (signal !== null && cleanSignals.has(signal));
-        this.write(`${tag}| supervisor: ${u.name} exited (${signal ?? code})${r.stopping ? "" : clean ? "" : ", a failure"}`);
+        this.write(`${tag}| supervisor: ${u.name} (pid ${child.pid}) exited (${signal ?? code})${r.stopping ? "" : clean ? "" : ", a failure"}`);
         const again = r.wanted && !r.stopping && (u.restart === "always" || (u.restart === "on-failure" && !clean));
         r.failed = !clean && !again;
         r.settled = !again;

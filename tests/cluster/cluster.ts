@@ -1,17 +1,26 @@
-// A real multi-host skiff cluster on one machine (issue 10), on the hosts of topology.ts:
-// PostgreSQL, a 3-node nats-server cluster, the controller, two health managers, three agents in two
-// zones, two routers and HAProxy in front of them. Every component runs as its own process inside
-// its host's namespace, with the same env vars an operator would set.
+// A real multi-host skiff cluster on one machine (issues 10 and 27), on the hosts of topology.ts:
+// PostgreSQL, a 3-node nats-server cluster, the controller (with the registrar), two health managers,
+// three agents in two zones, two routers and HAProxy in front of them. Every skiff host comes up only
+// the way an operator brings one up: `skiff-node init` on the controller host, `skiff-node join` on
+// each, its components run from the unit files join wrote by the host's `skiff-node supervise`
+// (node-host.ts; no systemd in these namespaces), TLS on every link between hosts. PostgreSQL and
+// HAProxy are not skiff's: started directly, as an operator installs them (PostgreSQL with a
+// certificate from the cluster CA, clients verify-full).
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { SQL } from "bun";
+import { ApiClient } from "../../cli/src/client.ts";
+import type { NatsConfig } from "../../bus/nats-transport.ts";
+import { parseEnvFile } from "../../ops/units.ts";
 import { parseAccessLog, type AccessLine } from "./inherent.ts";
+import { NodeHost, repoRoot, type UnitProcess } from "./node-host.ts";
 import { Topology, type Host, type HostProcess } from "./topology.ts";
 
-export const repoRoot = resolve(import.meta.dir, "../..");
+export { repoRoot };
 const bun = process.execPath;
 
 /** Fixed ports: every host has its own namespace, so they never clash with anything. */
@@ -27,6 +36,19 @@ const Layout = {
   router1: 41, router2: 42,
   lb: 50,
 } as const;
+type HostName = keyof typeof Layout;
+
+/** The hosts skiff-node runs, and the role each joins as (the controller host also runs the registrar). */
+const Roles = {
+  controller: "controller",
+  nats1: "nats", nats2: "nats", nats3: "nats",
+  hm1: "health", hm2: "health",
+  agent1: "agent", agent2: "agent", agent3: "agent",
+  router1: "router", router2: "router",
+} as const;
+type SkiffHost = keyof typeof Roles;
+/** The component (unit) whose process a host's entry in `procs` is. */
+const mainComponent = { nats: "nats", controller: "controller", health: "health", agent: "agent", router: "router" } as const;
 
 export const agentZones: Record<string, string> = { agent1: "zone-a", agent2: "zone-a", agent3: "zone-b" };
 
@@ -40,16 +62,27 @@ export interface ClusterTimings {
 
 export const defaultTimings: ClusterTimings = { staleThresholdS: 20, pruneIntervalS: 5, registerMs: 5000, drainS: 2 };
 
+/** A process the scenarios may signal and wait for: a unit's (node-host.ts) or one started directly. */
+export type ClusterProcess = Pick<HostProcess | UnitProcess, "name" | "pid" | "exited" | "alive">;
+
+/** The API client with the cluster CA, for tests that call the API directly (the CLI takes SKIFF_TLS_CA). */
+class ClusterApiClient extends ApiClient {
+  constructor(api: string, token: string, private readonly ca: string) {
+    super(api, token);
+  }
+  override async raw(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    return fetch(this.api + path, { method, body: init.body, headers: this.headers(init.headers), signal: init.signal, tls: { ca: this.ca } } as RequestInit);
+  }
+}
+
 export class SkiffCluster {
   readonly dir: string;
   readonly domain = "skiff.test";
-  readonly adminPassword = randomBytes(12).toString("base64url");
-  readonly natsUser = "skiff";
-  readonly natsPass = randomBytes(12).toString("base64url");
   readonly pgPassword = randomBytes(12).toString("base64url");
   readonly statusUser = "router-status";
   readonly statusPass = randomBytes(12).toString("base64url");
-  readonly procs = new Map<string, HostProcess>();
+  readonly procs = new Map<string, ClusterProcess>();
+  readonly nodes = new Map<SkiffHost, NodeHost>();
   readonly timings: ClusterTimings;
   topology!: Topology;
 
@@ -59,55 +92,145 @@ export class SkiffCluster {
     this.timings = { ...defaultTimings, ...opts.timings };
   }
 
-  ip(host: keyof typeof Layout): string {
+  ip(host: HostName): string {
     return this.topology.address(Layout[host]);
   }
   get natsUrl(): string {
     return (["nats1", "nats2", "nats3"] as const).map((h) => `nats://${this.ip(h)}:${Ports.nats}`).join(",");
   }
   get controllerUrl(): string {
-    return `http://${this.ip("controller")}:${Ports.controller}`;
+    return `https://${this.ip("controller")}:${Ports.controller}`;
   }
   get lbUrl(): string {
     return `http://${this.ip("lb")}:${Ports.lb}`;
   }
+  /** Every skiff host is told this one at init (the registrar hands it to the controller and health managers). */
   get databaseUrl(): string {
-    return `postgres://postgres:${this.pgPassword}@${this.ip("db")}:${Ports.pg}/postgres`;
+    return `postgres://postgres:${this.pgPassword}@${this.ip("db")}:${Ports.pg}/postgres?sslmode=verify-full`;
+  }
+  /** The cluster CA (the same file on every host; this one is the registrar host's). */
+  get caFile(): string {
+    return this.node("controller").etc("ca.pem");
+  }
+  /** The admin password the controller was given by the registrar. */
+  get adminPassword(): string {
+    return parseEnvFile(readFileSync(this.node("controller").etc("controller.env"), "utf8")).SKIFF_BOOTSTRAP_ADMIN_PASSWORD!;
   }
   routerStatusUrl(router: "router1" | "router2"): string {
     return `http://${this.ip(router)}:${Ports.routerStatus}`;
   }
-  host(name: keyof typeof Layout): Host {
+  host(name: HostName): Host {
     return this.topology.host(name);
   }
-  proc(name: string): HostProcess {
+  node(name: SkiffHost): NodeHost {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no skiff host ${name}`);
+    return n;
+  }
+  proc(name: string): ClusterProcess {
     const p = this.procs.get(name);
     if (!p) throw new Error(`no process ${name}`);
     return p;
   }
 
-  private common(): Record<string, string> {
-    return {
-      SKIFF_NATS_URL: this.natsUrl,
-      SKIFF_NATS_USER: this.natsUser,
-      SKIFF_NATS_PASS: this.natsPass,
-      SKIFF_DOMAIN: this.domain,
-      SKIFF_CONTROLLER_URL: this.controllerUrl,
-      SKIFF_DATABASE_URL: this.databaseUrl,
-    };
+  /** An agent's name is its id (its NATS user may read only dea.<id>.*): the run's id keeps it unique. */
+  private nodeName(h: SkiffHost): string {
+    return Roles[h] === "agent" ? `${h}-${this.topology.id}` : h;
   }
 
   async start(): Promise<void> {
     this.topology = Topology.create({ logFile: this.logPath });
     for (const [name, n] of Object.entries(Layout)) this.topology.addHost(name, n);
-    await this.startPostgres();
-    await Promise.all((["nats1", "nats2", "nats3"] as const).map((h) => this.startNats(h)));
-    await this.waitNatsCluster();
-    await this.startController();
-    await Promise.all([this.startHealthManager("hm1"), this.startHealthManager("hm2")]);
-    await Promise.all([this.startRouter("router1"), this.startRouter("router2")]);
-    await Promise.all((["agent1", "agent2", "agent3"] as const).map((a) => this.startAgent(a)));
-    await this.startLoadBalancer();
+    const hostsDir = join(this.dir, "hosts");
+    mkdirSync(hostsDir);
+    chmodSync(hostsDir, 0o711);
+    for (const h of Object.keys(Roles) as SkiffHost[]) this.nodes.set(h, new NodeHost(this.host(h), join(hostsDir, h)));
+    // every skiff host "boots": its service manager runs, with nothing enabled yet
+    await Promise.all([...this.nodes.values()].map((n) => n.boot()));
+    const ctl = this.node("controller");
+    const init = await ctl.must(["init", "--name", `sk${this.topology.id}`, "--address", this.ip("controller"), "--domain", this.domain,
+      "--database-url", this.databaseUrl, "--token-uses", String(Object.keys(Roles).length), "--token-ttl", "10m"]);
+    const token = /--cluster (\S+)/.exec(init)?.[1];
+    if (!token) throw new Error(`skiff-node init printed no join token:\n${init}`);
+    await Promise.all([
+      this.startPostgres(),
+      (async () => {
+        // one NATS host after the other: each join waits until the NATS hosts already in have its route
+        for (const h of ["nats1", "nats2", "nats3"] as const) await this.join(h, token);
+        await this.waitNatsCluster();
+      })(),
+    ]);
+    await this.join("controller", token);
+    await Promise.all([
+      this.join("hm1", token),
+      this.join("hm2", token),
+      ...(["router1", "router2"] as const).map((h) => this.join(h, token, {
+        SKIFF_ROUTER_STATUS_USER: this.statusUser,
+        SKIFF_ROUTER_STATUS_PASS: this.statusPass,
+        SKIFF_ROUTER_DRAIN_SECONDS: String(this.timings.drainS),
+        SKIFF_ROUTER_STALE_THRESHOLD_SECONDS: String(this.timings.staleThresholdS),
+        SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS: String(this.timings.pruneIntervalS),
+        SKIFF_ROUTER_REGISTER_INTERVAL_SECONDS: String(Math.round(this.timings.registerMs / 1000)),
+        SKIFF_ROUTER_CONNECT_TIMEOUT_MS: "1000",
+        SKIFF_ROUTER_RESPONSE_TIMEOUT_MS: "10000",
+        // which endpoint each failed request went to: what tells an inherent failure from a lost retry
+        SKIFF_ROUTER_ACCESS_LOG: this.accessLogPath(h),
+      })),
+      ...(["agent1", "agent2", "agent3"] as const).map((h) => this.join(h, token, {
+        SKIFF_AGENT_ZONE: agentZones[h]!,
+        SKIFF_AGENT_REGISTER_MS: String(this.timings.registerMs),
+        SKIFF_AGENT_MEMORY_MB: "2048",
+      })),
+      // the test's own NATS user (it listens to registrations and asks agents for their instances)
+      ctl.must(["credentials", "create", "--role", "operator", "--name", "scenarios", "--out", this.operatorDir]),
+      this.startLoadBalancer(),
+    ]);
+    await this.assertTls();
+  }
+
+  /**
+   * The scenarios run on TLS links or not at all: every NATS node requires TLS of its clients (its INFO
+   * says so), and its route port speaks TLS at once (a route's handshake comes before any INFO) with a
+   * certificate from the cluster CA for its address.
+   */
+  private async assertTls(): Promise<void> {
+    const bus = this.busConfig("tls-check").tls!;
+    for (const h of ["nats1", "nats2", "nats3"] as const) {
+      const info = await firstLine(this.ip(h), Ports.nats);
+      if (!/"tls_required":true/.test(info)) throw new Error(`${h}:${Ports.nats} does not require TLS: ${info}`);
+      const route = await tlsHandshake(this.ip(h), Ports.natsCluster, { ca: readFileSync(bus.caFile, "utf8"), cert: readFileSync(bus.certFile!, "utf8"), key: readFileSync(bus.keyFile!, "utf8") });
+      if (route !== "ok") throw new Error(`${h}:${Ports.natsCluster} (cluster routes) did not complete a TLS handshake with the cluster CA: ${route}`);
+    }
+  }
+
+  /** `skiff-node join` on a host, with `--set` for each variable; its main component's process. */
+  private async join(h: SkiffHost, token: string, set: Record<string, string> = {}): Promise<UnitProcess> {
+    const n = this.node(h);
+    const args = ["join", "--role", Roles[h], "--cluster", token, "--name", this.nodeName(h), "--address", this.ip(h)];
+    for (const [k, v] of Object.entries(set)) args.push("--set", `${k}=${v}`);
+    await n.must(args);
+    const p = await n.ready(mainComponent[Roles[h]]);
+    this.procs.set(h, p);
+    return p;
+  }
+
+  /**
+   * A host's component up again: if the host was lost (its supervisor killed with it), the host boots
+   * and its service manager starts what is enabled; otherwise `systemctl start` (a unit that restarts
+   * on failure may be on its way back already).
+   */
+  private async startUnit(h: SkiffHost): Promise<UnitProcess> {
+    const n = this.node(h);
+    if (!n.supervisor?.alive()) await n.boot();
+    // the process this replaces (killed, or exited) is never the answer, even while it is still dying
+    const p = await n.start(mainComponent[Roles[h]], undefined, this.procs.get(h)?.pid);
+    this.procs.set(h, p);
+    return p;
+  }
+
+  /** Every process of a host, its service manager too: the host is lost, and nothing on it restarts. */
+  killHost(h: SkiffHost): number {
+    return this.node(h).killAll();
   }
 
   /** Every process's output, prefixed with its name; copied out of the run dir on stop. */
@@ -133,10 +256,13 @@ export class SkiffCluster {
   private async startPostgres(): Promise<void> {
     const pgDir = join(this.dir, "pg");
     mkdirSync(pgDir, { mode: 0o700 });
-    const pw = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
-    const uid = Number(pw.stdout.trim());
+    const uid = Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim());
     const gid = Number(spawnSync("id", ["-g", "postgres"], { encoding: "utf8" }).stdout.trim());
     chownSync(pgDir, uid, gid);
+    // its server certificate, from the cluster CA, made on the registrar's host as an operator would
+    const tls = join(pgDir, "tls");
+    await this.node("controller").must(["ca", "issue", "--name", "db", "--ip", this.ip("db"), "--out", tls]);
+    for (const f of [tls, ...readdirSync(tls).map((x) => join(tls, x))]) chownSync(f, uid, gid);
     const pwFile = join(pgDir, "pw");
     writeFileSync(pwFile, this.pgPassword, { mode: 0o600 });
     chownSync(pwFile, uid, gid);
@@ -144,105 +270,62 @@ export class SkiffCluster {
     const data = join(pgDir, "data");
     const init = spawnSync(join(bin, "initdb"), ["-D", data, "-U", "postgres", `--pwfile=${pwFile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], { uid, gid, encoding: "utf8" });
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    // only the run's /24 may connect, with a password
-    writeFileSync(join(data, "pg_hba.conf"), `local all all trust\nhost all all ${this.topology.address(0)}/24 scram-sha-256\n`);
+    // only the run's /24 may connect, over TLS, with a password
+    writeFileSync(join(data, "pg_hba.conf"), `local all all trust\nhostssl all all ${this.topology.address(0)}/24 scram-sha-256\n`);
     chownSync(join(data, "pg_hba.conf"), uid, gid);
     const p = this.host("db").spawn("postgres", "runuser", ["-u", "postgres", "--", join(bin, "postgres"), "-D", data, "-k", pgDir, "-p", String(Ports.pg),
-      "-c", `listen_addresses=${this.ip("db")}`, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"], {});
+      "-c", `listen_addresses=${this.ip("db")}`, "-c", "ssl=on", "-c", `ssl_cert_file=${join(tls, "server.pem")}`, "-c", `ssl_key_file=${join(tls, "server.key")}`,
+      "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"], {});
     this.procs.set("postgres", p);
     await waitFor(async () => spawnSync("ip", ["netns", "exec", this.host("db").ns, join(bin, "pg_isready"), "-q", "-h", this.ip("db"), "-p", String(Ports.pg)]).status === 0, 20_000, "postgres ready", p);
   }
 
-  async startNats(h: "nats1" | "nats2" | "nats3"): Promise<HostProcess> {
-    const ip = this.ip(h);
-    const others = (["nats1", "nats2", "nats3"] as const).filter((x) => x !== h).map((x) => `nats-route://${this.ip(x)}:${Ports.natsCluster}`);
-    const conf = join(this.dir, `${h}.conf`);
-    writeFileSync(conf, [
-      `server_name: ${h}`,
-      `listen: ${ip}:${Ports.nats}`,
-      `authorization { user: "${this.natsUser}", password: "${this.natsPass}" }`,
-      `max_payload: 1MB`,
-      `http: ${ip}:${Ports.natsMonitor}`,
-      `cluster { name: skiff, listen: ${ip}:${Ports.natsCluster}, routes: [${others.join(", ")}] }`,
-      ``,
-    ].join("\n"), { mode: 0o600 });
-    const p = this.host(h).spawn(h, "nats-server", ["-c", conf], {});
-    this.procs.set(h, p);
-    await waitFor(() => tcpOpen(ip, Ports.nats), 10_000, `${h} listening`, p);
-    return p;
-  }
-
-  /** Each node has routes to both others (nats-server logs "Route connection created"). */
+  /** Each NATS node has routes to both others (its /routez). */
   private async waitNatsCluster(): Promise<void> {
-    for (const h of ["nats1", "nats2", "nats3"]) {
-      const p = this.proc(h);
-      await waitFor(() => (p.output().match(/Route connection created/g) ?? []).length >= 2, 15_000, `${h} routes`, p);
-    }
+    for (const h of ["nats1", "nats2", "nats3"] as const) await waitFor(async () => (await this.natsRoutes(h)) === 2, 15_000, `${h} routes to both others`);
   }
 
-  async startController(): Promise<HostProcess> {
-    const p = this.host("controller").spawn("controller", bun, ["controller/main.ts"], {
-      ...this.common(),
-      SKIFF_CONTROLLER_PORT: String(Ports.controller),
-      SKIFF_CONTROLLER_PUBLIC_URL: this.controllerUrl,
-      SKIFF_DATA_DIR: join(this.dir, "controller"),
-      SKIFF_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
-    }, repoRoot);
-    this.procs.set("controller", p);
-    await waitReady(p, 30_000);
-    return p;
+  /** A NATS host lost and booted again (its supervisor starts nats-server and nats-sync). */
+  startNats(h: "nats1" | "nats2" | "nats3"): Promise<UnitProcess> {
+    return this.startUnit(h);
   }
 
-  async startHealthManager(h: "hm1" | "hm2"): Promise<HostProcess> {
-    const p = this.host(h).spawn(h, bun, ["controller/health-main.ts"], { ...this.common(), SKIFF_DATA_DIR: join(this.dir, h) }, repoRoot);
-    this.procs.set(h, p);
-    await waitReady(p, 30_000);
-    return p;
+  /** After a SIGKILL the controller's unit restarts on failure by itself (RestartSec=1); this waits for it. */
+  startController(): Promise<UnitProcess> {
+    return this.startUnit("controller");
   }
 
-  async startRouter(h: "router1" | "router2"): Promise<HostProcess> {
-    if (!existsSync(join(repoRoot, "router/dist/router.mjs"))) {
-      const b = spawnSync("node", ["scripts/setup.mjs", "--build-only"], { cwd: repoRoot, encoding: "utf8" });
-      if (b.status !== 0) throw new Error(`router build failed: ${b.stderr}`);
-    }
-    const p = this.host(h).spawn(h, "node", ["router/dist/router.mjs"], {
-      ...this.common(),
-      SKIFF_ROUTER_PORT: String(Ports.router),
-      SKIFF_ROUTER_STATUS_PORT: String(Ports.routerStatus),
-      SKIFF_ROUTER_STATUS_USER: this.statusUser,
-      SKIFF_ROUTER_STATUS_PASS: this.statusPass,
-      SKIFF_ROUTER_HOST: this.ip(h),
-      SKIFF_ROUTER_DRAIN_SECONDS: String(this.timings.drainS),
-      SKIFF_ROUTER_STALE_THRESHOLD_SECONDS: String(this.timings.staleThresholdS),
-      SKIFF_ROUTER_PRUNE_INTERVAL_SECONDS: String(this.timings.pruneIntervalS),
-      SKIFF_ROUTER_REGISTER_INTERVAL_SECONDS: String(Math.round(this.timings.registerMs / 1000)),
-      SKIFF_ROUTER_CONNECT_TIMEOUT_MS: "1000",
-      SKIFF_ROUTER_RESPONSE_TIMEOUT_MS: "10000",
-      // which endpoint each failed request went to: what tells an inherent failure from a lost retry
-      SKIFF_ROUTER_ACCESS_LOG: this.accessLogPath(h),
-    }, repoRoot);
-    this.procs.set(h, p);
-    await waitReady(p, 30_000);
-    return p;
+  startHealthManager(h: "hm1" | "hm2"): Promise<UnitProcess> {
+    return this.startUnit(h);
   }
 
-  async startAgent(h: "agent1" | "agent2" | "agent3"): Promise<HostProcess> {
-    const dir = join(this.dir, h);
-    mkdirSync(dir, { recursive: true });
-    chmodSync(dir, 0o711);
-    const p = this.host(h).spawn(h, bun, ["agent/main.ts"], {
-      ...this.common(),
-      SKIFF_AGENT_ID: `${h}-${this.topology.id}`,
-      SKIFF_AGENT_DIR: dir,
-      SKIFF_DATA_DIR: dir,
-      SKIFF_AGENT_ZONE: agentZones[h]!,
-      SKIFF_AGENT_IP: this.ip(h),
-      SKIFF_AGENT_REGISTER_MS: String(this.timings.registerMs),
-      SKIFF_AGENT_MEMORY_MB: "2048",
-    }, repoRoot);
-    this.procs.set(h, p);
-    await waitReady(p, 30_000);
-    return p;
+  /** A router that drained and exited cleanly stays down until started (systemctl start). */
+  startRouter(h: "router1" | "router2"): Promise<UnitProcess> {
+    return this.startUnit(h);
+  }
+
+  startAgent(h: "agent1" | "agent2" | "agent3"): Promise<UnitProcess> {
+    return this.startUnit(h);
+  }
+
+  private get operatorDir(): string {
+    return join(this.dir, "operator");
+  }
+
+  /** The test's NATS connection: its operator user (skiff-node credentials create), over TLS. */
+  busConfig(name: string): NatsConfig {
+    const env = parseEnvFile(readFileSync(join(this.operatorDir, "nats.env"), "utf8"));
+    return { servers: env.SKIFF_NATS_URL!.split(","), name, user: env.SKIFF_NATS_USER, pass: env.SKIFF_NATS_PASS, tls: { caFile: env.SKIFF_TLS_CA!, certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } };
+  }
+
+  /** The controller's database, as the test reads it (TLS, verify-full against the cluster CA). */
+  sql(): SQL {
+    return new SQL(this.databaseUrl, { tls: { ca: readFileSync(this.caFile, "utf8") } } as any);
+  }
+
+  /** The API with the CLI's saved token, over HTTPS. */
+  api(): ApiClient {
+    return new ClusterApiClient(this.controllerUrl, this.cliToken(), readFileSync(this.caFile, "utf8"));
   }
 
   private async startLoadBalancer(): Promise<void> {
@@ -292,7 +375,7 @@ export class SkiffCluster {
   async cli(args: string[]): Promise<{ code: number; output: string }> {
     const home = join(this.dir, "cli");
     mkdirSync(home, { recursive: true });
-    const proc = Bun.spawn([bun, "cli/main.ts", ...args], { cwd: repoRoot, env: { ...process.env, SKIFF_HOME: home }, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([bun, "cli/main.ts", ...args], { cwd: repoRoot, env: { ...process.env, SKIFF_HOME: home, SKIFF_TLS_CA: this.caFile }, stdout: "pipe", stderr: "pipe" });
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     const code = await proc.exited;
     return { code, output: out + err };
@@ -382,6 +465,31 @@ function pgBin(): string {
   return join(root, versions[0] ?? "15", "bin");
 }
 
+/** The first line a TCP server sends (nats-server's INFO), or "" within the timeout. */
+async function firstLine(host: string, port: number, timeoutMs = 2000): Promise<string> {
+  const { connect } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let text = "";
+    const done = () => (clearTimeout(t), s.destroy(), resolve(text.split("\n")[0]!));
+    const t = setTimeout(done, timeoutMs);
+    s.on("data", (d) => ((text += d.toString()), text.includes("\n") && done()));
+    s.once("error", done);
+  });
+}
+
+/** "ok" when a TLS handshake with `host:port` verifies its certificate (IP in the SAN) against `ca`, else why not. */
+async function tlsHandshake(host: string, port: number, creds: { ca: string; cert: string; key: string }, timeoutMs = 3000): Promise<string> {
+  const { connect } = await import("node:tls");
+  return new Promise((resolve) => {
+    const s = connect({ host, port, ...creds, servername: undefined, rejectUnauthorized: true });
+    const done = (why: string) => (clearTimeout(t), s.destroy(), resolve(why));
+    const t = setTimeout(() => done("timed out"), timeoutMs);
+    s.once("secureConnect", () => done(s.authorized ? "ok" : String(s.authorizationError)));
+    s.once("error", (err) => done(err.message));
+  });
+}
+
 export async function tcpOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   const { connect } = await import("node:net");
   return new Promise((resolve) => {
@@ -400,8 +508,4 @@ export async function waitFor(probe: () => Promise<boolean> | boolean, timeoutMs
     await Bun.sleep(50);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${p ? `:\n${p.output().slice(-3000)}` : ""}`);
-}
-
-export async function waitReady(p: HostProcess, timeoutMs: number): Promise<void> {
-  await waitFor(() => /\bready\b/.test(p.output()), timeoutMs, `${p.name} ready`, p);
 }

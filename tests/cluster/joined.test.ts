@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { certInfo } from "../../ops/cluster-ca.ts";
 import { parseEnvFile } from "../../ops/units.ts";
 import { LoadLoop } from "./load.ts";
-import { Topology, leftoversOf, type Host, type HostProcess } from "./topology.ts";
-import { repoRoot } from "./cluster.ts";
+import { NodeHost, repoRoot } from "./node-host.ts";
+import { Topology, leftoversOf } from "./topology.ts";
 
 const bun = process.execPath;
 const hosts = { ctl: 20, router1: 41, agent1: 31, agent2: 32 } as const;
@@ -22,7 +22,8 @@ type HostName = keyof typeof hosts;
 
 let topo: Topology;
 let dir: string;
-const supervisors = new Map<HostName, HostProcess>();
+const nodes = new Map<HostName, NodeHost>();
+const nodeOf = (h: HostName) => nodes.get(h)!;
 const rootOf = (h: HostName) => join(dir, "hosts", h);
 const etc = (h: HostName, f: string) => join(rootOf(h), "etc/skiff", f);
 const ip = (h: HostName) => topo.address(hosts[h]);
@@ -32,19 +33,8 @@ const marker = `skiff-source-marker-${crypto.randomUUID()}`;
 let appDir: string;
 
 /** skiff-node in a host's namespace; resolves with its exit code and output. */
-async function node(h: HostName, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string }> {
-  const p = Bun.spawn(["ip", "netns", "exec", topo.host(h).ns, bun, "ops/skiff-node.ts", ...args, "--root", rootOf(h)], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-  const [o, e] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
-  clearTimeout(timer);
-  return { code: await p.exited, out: o + e };
-}
-
-async function must(h: HostName, args: string[]): Promise<string> {
-  const r = await node(h, args);
-  if (r.code !== 0) throw new Error(`skiff-node ${args[0]} on ${h} failed (${r.code}):\n${r.out}\n--- supervisor:\n${supervisors.get(h)?.output().slice(-4000)}`);
-  return r.out;
-}
+const node = (h: HostName, args: string[], timeoutMs?: number) => nodeOf(h).node(args, timeoutMs);
+const must = (h: HostName, args: string[]) => nodeOf(h).must(args);
 
 async function token(opts: string[] = []): Promise<string> {
   return (await must("ctl", ["token", "create", ...opts])).trim().split("\n").pop()!;
@@ -68,15 +58,8 @@ beforeAll(async () => {
   topo = Topology.create({ logFile: join(dir, "cluster.log") });
   for (const [name, n] of Object.entries(hosts)) topo.addHost(name, n);
   // "booting" each host: its service manager, which starts whatever units are enabled
-  for (const h of Object.keys(hosts) as HostName[]) {
-    mkdirSync(rootOf(h), { recursive: true });
-    chmodSync(rootOf(h), 0o711);
-    supervisors.set(h, topo.host(h).spawn(`${h}`, bun, ["ops/skiff-node.ts", "supervise", "--root", rootOf(h)], {}, repoRoot));
-  }
-  for (const h of Object.keys(hosts) as HostName[]) {
-    const sock = join(rootOf(h), "run/skiff/supervisor.sock");
-    for (let i = 0; i < 200 && !existsSync(sock); i++) await Bun.sleep(50);
-  }
+  for (const h of Object.keys(hosts) as HostName[]) nodes.set(h, new NodeHost(topo.host(h), rootOf(h)));
+  await Promise.all([...nodes.values()].map((n) => n.boot()));
   // the capture starts before anything crosses the bridge
   capture = spawn("ip", ["netns", "exec", topo.bridgeNs, "tcpdump", "-i", "br0", "-s", "0", "-U", "-w", capFile()], { stdio: "ignore" });
   await Bun.sleep(500);
@@ -94,10 +77,16 @@ beforeAll(async () => {
   writeFileSync(join(appDir, "index.ts"), readFileSync(join(appDir, "index.ts"), "utf8") + `\n// ${marker}\n`);
 }, 300_000);
 
+/** Each host shuts down as systemd would: its supervisor stops the units in reverse order. */
+async function stopSupervisors(): Promise<void> {
+  const sups = [...nodes.values()].flatMap((n) => (n.supervisor ? [n.supervisor] : []));
+  for (const s of sups) if (s.alive()) process.kill(s.pid, "SIGTERM");
+  await Promise.race([Promise.all(sups.map((s) => s.exited)), Bun.sleep(30_000)]);
+}
+
 afterAll(async () => {
   if (capture?.pid) capture.kill("SIGTERM");
-  for (const s of supervisors.values()) if (s.alive()) process.kill(s.pid, "SIGTERM");
-  await Promise.race([Promise.all([...supervisors.values()].map((s) => s.exited)), Bun.sleep(30_000)]);
+  await stopSupervisors();
   await topo?.teardown();
   if (process.env.SKIFF_KEEP_JOINED) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
@@ -211,11 +200,8 @@ describe("a cluster joined host by host, TLS on every link (issue 27)", () => {
 
   test("teardown leaves nothing", async () => {
     const id = topo.id;
-    for (const s of supervisors.values()) if (s.alive()) process.kill(s.pid, "SIGTERM");
-    await Promise.race([Promise.all([...supervisors.values()].map((s) => s.exited)), Bun.sleep(30_000)]);
+    await stopSupervisors();
     await topo.teardown();
     expect(leftoversOf(id)).toEqual([]);
   }, 60_000);
 });
-
-export type { Host };

@@ -5,9 +5,7 @@
 // saved, and the scenarios assert there are none.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SQL } from "bun";
 import { connectBus, memoryLogger, Subjects, type Bus } from "../../bus/index.ts";
-import { ApiClient } from "../../cli/src/client.ts";
 import { SkiffCluster, repoRoot, waitFor } from "./cluster.ts";
 import { inherentFailures, type Fault } from "./inherent.ts";
 import { describeFailures, formatRow, LoadLoop, type LoadResult, type RequestFailure, type ScenarioResult } from "./load.ts";
@@ -93,7 +91,7 @@ beforeAll(async () => {
   c = new SkiffCluster();
   await c.start();
   appHost = `hello.${c.domain}`;
-  bus = await connectBus({ servers: c.natsUrl.split(","), name: "cluster-test", user: c.natsUser, pass: c.natsPass }, memoryLogger());
+  bus = await connectBus(c.busConfig("cluster-test"), memoryLogger());
   bus.subscribe(Subjects.routerRegister, "router.register", (m) => void registerHeard.set(m.host, performance.now()));
   bus.subscribe(Subjects.deaAdvertise, "dea.advertise", (m) => void agentHeard.set(m.id, performance.now()));
   bus.subscribe(Subjects.deaHeartbeat, "dea.heartbeat", (m) => void agentHeard.set(m.dea, performance.now()));
@@ -214,7 +212,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     expect(r.failed, describeFailures(r.failures)).toBe(0);
   }, 90_000);
 
-  test("kill a NATS node: clients move to the others, the bus keeps working, the node rejoins", async () => {
+  test("kill a NATS node (its host): clients move to the others, the bus keeps working, the node rejoins", async () => {
     const nodes = ["nats1", "nats2", "nats3"] as const;
     const perNode = await Promise.all(nodes.map((n) => c.natsClients(n)));
     const total = perNode.reduce((a, b) => a + b, 0);
@@ -226,9 +224,10 @@ describe("cluster failure scenarios (issue 10)", () => {
     const clients = async () => (await Promise.all(nodes.map((n) => c.natsClients(n)))).reduce((a, b) => a + b, 0);
     const loop = load();
     await Bun.sleep(1000);
-    c.mark(`SIGKILL ${victim} (${perNode[v]} of ${total} clients on it)`);
+    c.mark(`kill every process of host ${victim}, its supervisor too (${perNode[v]} of ${total} clients on it)`);
     const t0 = performance.now();
-    process.kill(c.proc(victim).pid, "SIGKILL");
+    // the host is lost with its service manager: nothing restarts nats-server until the host boots
+    c.killHost(victim);
     // heal: every client that was on the dead node has reconnected to one of the others
     while ((await clients()) < total && performance.now() - t0 < 30_000) await Bun.sleep(100);
     const heal = performance.now() - t0;
@@ -248,14 +247,14 @@ describe("cluster failure scenarios (issue 10)", () => {
     expect(down.code, down.output).toBe(0);
     await untilRoutes((e) => e.length === 3, 60_000, "back to 3 instances");
     const r = await loop.stop();
-    record(`SIGKILL NATS node (${victim}), scale 3→4 while down`, r, 0, heal,
-      `${perNode[v]} of ${total} bus clients were on it; heal = all reconnected to the others; restarted, it rejoined the cluster routes in ${(rejoin / 1000).toFixed(1)} s`);
+    record(`kill NATS host (${victim}), scale 3→4 while down`, r, 0, heal,
+      `${perNode[v]} of ${total} bus clients were on it; heal = all reconnected to the others; booted again, it rejoined the cluster routes in ${(rejoin / 1000).toFixed(1)} s`);
     expect(r.failed, describeFailures(r.failures)).toBe(0);
   }, 150_000);
 
-  test("kill the acting health manager: the other takes over the lease and heals", async () => {
+  test("kill the acting health manager (its host): the other takes over the lease and heals", async () => {
     const leaseHolder = async () => {
-      const sql = new SQL(c.databaseUrl);
+      const sql = c.sql();
       try {
         const [lease] = await sql`SELECT holder FROM leases WHERE name = 'health-manager'`;
         return String(lease?.holder ?? "");
@@ -271,8 +270,9 @@ describe("cluster failure scenarios (issue 10)", () => {
     const before = await endpoints("router1");
     const loop = load();
     await Bun.sleep(1000);
-    c.mark(`SIGKILL acting health manager ${acting}`);
-    process.kill(c.proc(acting!).pid, "SIGKILL");
+    c.mark(`kill every process of the acting health manager's host ${acting}, its supervisor too`);
+    // its supervisor goes with it: a restarted health manager on that host would compete for the lease
+    c.killHost(acting!);
     const t0 = performance.now();
     const victim = await served();
     const address = await addressOf(victim.index);
@@ -284,7 +284,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     const newHolder = await leaseHolder();
     const r = await loop.stop();
     const inherent = await inherentOf(r, { at, done, hits: (e) => e === address });
-    record(`SIGKILL acting health manager (${acting}) + an instance`, r, inherent.length, heal, `the lease moved to ${standby}; heal ≈ the lease's 10 s TTL: the standby acts once the dead holder's lease expires`);
+    record(`kill acting health manager's host (${acting}) + SIGKILL an instance`, r, inherent.length, heal, `the lease moved to ${standby}; heal ≈ the lease's 10 s TTL: the standby acts once the dead holder's lease expires`);
     await c.startHealthManager(acting!);
     expect(holds(newHolder, standby), `lease holder after: ${newHolder}`).toBe(true);
     expect(r.failed - inherent.length, describeFailures(r.failures)).toBe(0);
@@ -371,7 +371,7 @@ describe("cluster failure scenarios (issue 10)", () => {
   }, 300_000);
 
   test("SIGKILL the controller in the middle of acknowledged writes: every one survives; push works after", async () => {
-    const api = new ApiClient(c.controllerUrl, c.cliToken());
+    const api = c.api();
     const hello = (await api.get(`/v3/apps?names=hello`)).resources[0];
     const space: string = hello.relationships.space.data.guid;
     // writes go to a stopped app, so they churn nothing under the load: scale, set-env, route create
@@ -404,6 +404,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     await waitFor(() => acked.count >= 30, 20_000, "30 acknowledged writes");
     const t0 = performance.now();
     c.mark(`SIGKILL controller after ${acked.count} acknowledged writes`);
+    // the process only: its unit restarts on failure after RestartSec (1 s), as systemd would
     process.kill(c.proc("controller").pid, "SIGKILL");
     await Promise.race([writer, Bun.sleep(10_000)]);
     stopWriting = true;
@@ -432,7 +433,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     await api.del(`/v3/apps/${ledger.guid}`);
     const r = await loop.stop();
     record("SIGKILL + restart controller amid acknowledged writes", r, 0, heal,
-      `killed after ${acked.count} acknowledged writes (scale, set-env, route create on a stopped app), all visible after the restart${unacked ? `; the one in flight (${unacked.op}) unacknowledged` : ""}; \`skiff apps\` and a push of a second app work after; heal = kill → controller ready`);
+      `killed after ${acked.count} acknowledged writes (scale, set-env, route create on a stopped app), all visible after the restart${unacked ? `; the one in flight (${unacked.op}) unacknowledged` : ""}; \`skiff apps\` and a push of a second app work after; heal = kill → controller ready (its unit restarts it on failure after RestartSec 1 s)`);
     expect(acked.count).toBeGreaterThanOrEqual(30);
     expect(lostEnv, "acknowledged set-env lost").toEqual([]);
     expect(lostRoutes, "acknowledged routes lost").toEqual([]);
