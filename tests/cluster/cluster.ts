@@ -440,6 +440,63 @@ export class SkiffCluster {
     }
   }
 
+  /**
+   * Every NATS node's routes and client connections with their subscriptions (/routez?subs=1,
+   * /connz?subs=1), written to the cluster log: a failure that looks like a lost bus message leaves the
+   * interest graph behind for its reader.
+   */
+  async dumpNatsState(why: string): Promise<void> {
+    this.mark(`NATS state (${why})`);
+    for (const h of ["nats1", "nats2", "nats3"] as const) {
+      for (const path of ["routez?subs=1", "connz?subs=1&limit=100"]) {
+        const body = await fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/${path}`, { signal: AbortSignal.timeout(1000) })
+          .then((r) => r.text())
+          .catch((err: Error) => `unreachable: ${err.message}`);
+        appendFileSync(this.logPath, `${h} /${path}: ${body.replace(/\s+/g, " ")}\n`);
+      }
+    }
+  }
+
+  /**
+   * Interest one NATS node holds for a client subscription on another that the other never told it of
+   * (or withdrew): for every subject a client of node A subscribes to, node B's route from A must list
+   * it. Each gap is a subject whose messages published on B never reach A's subscriber.
+   */
+  async natsInterestGaps(): Promise<string[]> {
+    const nodes = ["nats1", "nats2", "nats3"] as const;
+    const get = async (h: string, path: string) => (await fetch(`http://${this.ip(h as SkiffHost)}:${Ports.natsMonitor}/${path}`, { signal: AbortSignal.timeout(2000) })).json() as Promise<any>;
+    const ids = new Map<string, string>();
+    const local = new Map<string, Map<string, string>>(); // node → subject → client name
+    const routed = new Map<string, Map<string, Set<string>>>(); // node → remote node → subjects
+    for (const h of nodes) {
+      try {
+        ids.set((await get(h, "varz")).server_id, h);
+        const subs = new Map<string, string>();
+        for (const conn of (await get(h, "connz?subs=1&limit=1000")).connections ?? []) for (const sub of conn.subscriptions_list ?? []) subs.set(sub, conn.name);
+        local.set(h, subs);
+        const byRemote = new Map<string, Set<string>>();
+        for (const r of (await get(h, "routez?subs=1")).routes ?? []) {
+          const set = byRemote.get(r.remote_id) ?? new Set<string>();
+          for (const sub of r.subscriptions_list ?? []) set.add(sub);
+          byRemote.set(r.remote_id, set);
+        }
+        routed.set(h, byRemote);
+      } catch {
+        // a node that does not answer (killed) has no clients to miss
+      }
+    }
+    const gaps: string[] = [];
+    for (const [a, subs] of local) {
+      const aId = [...ids].find(([, n]) => n === a)?.[0];
+      for (const [b, byRemote] of routed) {
+        if (b === a || !aId) continue;
+        const known = byRemote.get(aId);
+        for (const [subject, client] of subs) if (!known?.has(subject)) gaps.push(`${b} does not know ${a}'s ${client} wants ${subject}${known ? "" : " (no route)"}`);
+      }
+    }
+    return gaps;
+  }
+
   /** Established TCP connections from a router's host to `ip`: its pooled and busy upstream connections there. */
   upstreamConnections(router: "router1" | "router2", ip: string): number {
     return this.host(router).run(["ss", "-Htn", "state", "established", "dst", ip]).split("\n").filter((l) => l.trim()).length;
