@@ -6,6 +6,8 @@ export interface AgentConfig {
   natsServers: string[];
   natsUser?: string;
   natsPass?: string;
+  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
+  natsCreds?: string;
   /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
   natsTls?: NatsTlsConfig;
   dataDir: string;
@@ -68,6 +70,7 @@ export function readAgentConfig(env: Record<string, string | undefined>, argv: r
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsCreds: env.SKIFF_NATS_CREDS || undefined,
     natsTls: natsTlsFromEnv(env),
     dataDir: env.SKIFF_AGENT_DIR || env.SKIFF_DATA_DIR || "./.skiff/agent",
     id: env.SKIFF_AGENT_ID || undefined,

@@ -2,6 +2,7 @@
 // permissions derived from the subject table (subjects.ts), and the nats-server config that lists them
 // in one `authorization` block. Pure: no file system, no NATS; callers write the text where it goes.
 
+import type { NatsOperatorConfig } from "./nats-jwt.ts";
 import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, isSubjectToken, taskStartSubject } from "./subjects.ts";
 
 /** The components that connect to the bus, each its own NATS user. */
@@ -10,7 +11,10 @@ export type NatsRole = (typeof NatsRoles)[number];
 
 export interface NatsIdentity {
   role: NatsRole;
-  /** the NATS user name; an agent's is `agent-<id>` style and carries its id in `agentId` */
+  /**
+   * the NATS user name: `<role>.<name>` (natsUserName), so that a role's inboxes are one wildcard,
+   * `_INBOX.<role>.>`; an agent's carries its id in `agentId` too
+   */
   user: string;
   /** agents only: the id in `dea.<id>.start` and `staging.<id>.start` */
   agentId?: string;
@@ -35,6 +39,19 @@ export function inboxPrefixFor(user: string): string {
   return `_INBOX.${user}`;
 }
 
+/** A user's name: its role, then a name of one subject token (a host's, a credential's). */
+export function natsUserName(role: NatsRole, name: string): string {
+  if (!isSubjectToken(name)) throw new Error(`a NATS user's name must be one subject token (letters, digits, - and _): ${JSON.stringify(name)}`);
+  return `${role}.${name}`;
+}
+
+function checkIdentity(identity: NatsIdentity): void {
+  const [role, name, more] = identity.user.split(".");
+  if (role !== identity.role || !name || !isSubjectToken(name) || more !== undefined) {
+    throw new Error(`NATS user ${JSON.stringify(identity.user)} must be named ${identity.role}.<name>: its inbox must lie under _INBOX.${identity.role}`);
+  }
+}
+
 const every = "*"; // one subject token: any agent, any app
 const answers = { max: 1000, expires: "2m" };
 
@@ -54,12 +71,12 @@ const agentBroadcasts = [
  * Whose requests each role answers, by the requester's role: the agents answer the controller's
  * dea.find.droplet, dea.logs.recent and staging.<id>.start; the routers answer router.greet from
  * agents, the controller and the route-registrar; every component answers the operator's
- * vcap.component.discover. The answerer may publish into those users' inboxes (`_INBOX.<user>.>`)
+ * vcap.component.discover. The answerer may publish into those roles' inboxes (`_INBOX.<role>.>`)
  * besides allow_responses, because nats-server (2.9.10, Debian's) forgets every allow_responses grant
- * in flight when it reloads its config, and skiff-node reloads it on every join and leave: a staging
- * in progress lost its progress replies then (tests: bus/nats-permissions.test.ts). Each request has
- * an inbox of its own, `_INBOX.<user>.<random NUID>`, so the grant reaches no request the answerer
- * was not sent.
+ * in flight when it reloads its config (a leave, new cluster routes): a staging in progress lost its
+ * progress replies then (tests: bus/nats-permissions.test.ts). Each request has an inbox of its own,
+ * `_INBOX.<role>.<name>.<random NUID>`, so the grant reaches no request the answerer was not sent, and
+ * it names roles, not users, so a user's permissions never change when another host joins.
  */
 const ANSWERS_TO: Record<NatsRole, NatsRole[]> = {
   agent: ["controller", "operator"],
@@ -70,14 +87,19 @@ const ANSWERS_TO: Record<NatsRole, NatsRole[]> = {
   operator: [],
 };
 
-/** The inboxes `identity` may publish replies into, among `users`: those of the roles it answers. */
-export function replyInboxesFor(identity: NatsIdentity, users: readonly NatsIdentity[]): string[] {
-  const answers = ANSWERS_TO[identity.role];
-  return users.filter((u) => u.user !== identity.user && answers.includes(u.role)).map((u) => `${inboxPrefixFor(u.user)}.>`);
+/** The inboxes a role may publish replies into: those of the roles it answers. */
+export function replyInboxesFor(role: NatsRole): string[] {
+  return ANSWERS_TO[role].map((r) => `_INBOX.${r}.>`);
 }
 
-/** What each role publishes and subscribes to. Replies go through `responses` and replyInboxesFor, never a wildcard inbox. */
+/** What each role publishes and subscribes to; replies go through `responses` and the answered roles' inboxes (replyInboxesFor). */
 export function permissionsFor(identity: NatsIdentity): NatsPermissions {
+  checkIdentity(identity);
+  const p = ownPermissions(identity);
+  return { ...p, publish: [...p.publish, ...replyInboxesFor(identity.role)] };
+}
+
+function ownPermissions(identity: NatsIdentity): NatsPermissions {
   const own = `${inboxPrefixFor(identity.user)}.>`;
   const discover = Subjects.componentDiscover;
   const announce = Subjects.componentAnnounce;
@@ -152,7 +174,15 @@ export interface NatsServerConfigOptions {
   serverName?: string;
   /** host:port; port -1 lets the OS choose (read back from the ports file) */
   listen: string;
-  users: NatsUserEntry[];
+  /** an `authorization` block of these users (one machine, written once) … */
+  users?: NatsUserEntry[];
+  /** … or operator mode (a joined cluster, bus/nats-jwt.ts): users carry their permissions in their JWTs */
+  operator?: NatsOperatorConfig;
+  /**
+   * operator mode: a full resolver keeping account JWTs here, updated by claims updates on the bus
+   * (a revocation reaches every NATS host without a reload); without it, a memory resolver
+   */
+  resolverDir?: string;
   /** client TLS; clients must show a certificate from the same CA (verify) */
   tls?: NatsTlsFiles;
   /** monitoring port host:port */
@@ -172,20 +202,25 @@ function tlsBlock(t: NatsTlsFiles, indent: string): string {
 export function authorizationBlock(users: readonly NatsUserEntry[]): string {
   const seen = new Set<string>();
   const lines = users.map(({ identity, password }) => {
-    if (!/^[A-Za-z0-9_-]+$/.test(identity.user)) throw new Error(`a NATS user name may hold only letters, digits, - and _: ${identity.user}`);
     if (seen.has(identity.user)) throw new Error(`NATS user ${identity.user} is listed twice`);
     seen.add(identity.user);
     if (!password) throw new Error(`NATS user ${identity.user} has no password`);
     const p = permissionsFor(identity);
-    const publish = [...p.publish, ...replyInboxesFor(identity, users.map((u) => u.identity))];
     return (
       `    { user: ${quote(identity.user)}, password: ${quote(password)}, permissions: {\n` +
-      `        publish: { allow: ${list(publish)} },\n` +
+      `        publish: { allow: ${list(p.publish)} },\n` +
       `        subscribe: { allow: ${list(p.subscribe)} },\n` +
       `        allow_responses: { max: ${p.responses.max}, expires: ${quote(p.responses.expires)} } } }`
     );
   });
   return `authorization {\n  users = [\n${lines.join("\n")}\n  ]\n}`;
+}
+
+/** Operator mode: the operator's JWT, the system account, and the accounts preloaded in its resolver. */
+export function operatorBlock(o: NatsOperatorConfig, resolverDir?: string): string {
+  const preload = Object.entries(o.accounts).map(([pub, jwt]) => `  ${pub}: ${quote(jwt)}`);
+  const resolver = resolverDir ? `resolver: { type: full, dir: ${quote(resolverDir)}, allow_delete: false, interval: "2m" }` : `resolver: MEMORY`;
+  return [`operator: ${quote(o.operatorJwt)}`, `system_account: ${o.systemAccount}`, resolver, `resolver_preload: {`, ...preload, `}`].join("\n");
 }
 
 /** A whole nats-server config: listen, TLS, users, monitoring, cluster routes. */
@@ -194,7 +229,8 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
   if (o.serverName) lines.push(`server_name: ${quote(o.serverName)}`);
   lines.push(`listen: ${o.listen}`);
   if (o.tls) lines.push(tlsBlock(o.tls, ""));
-  lines.push(authorizationBlock(o.users));
+  if (o.operator) lines.push(operatorBlock(o.operator, o.resolverDir));
+  else lines.push(authorizationBlock(o.users ?? []));
   lines.push(`max_payload: ${o.maxPayload ?? "1MB"}`);
   if (o.http) lines.push(`http: ${o.http}`);
   if (o.cluster) {

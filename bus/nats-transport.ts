@@ -2,7 +2,8 @@
 // close. Subscriptions use callbacks so a message is handled in the tick it arrives.
 
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { connect, createInbox, type NatsConnection, type TlsOptions } from "nats";
+import { readFileSync } from "node:fs";
+import { connect, createInbox, credsAuthenticator, type NatsConnection, type TlsOptions } from "nats";
 import type { BusStatus, Transport } from "./bus.ts";
 import type { Logger } from "./log.ts";
 import { inboxPrefixFor } from "./nats-permissions.ts";
@@ -12,8 +13,14 @@ export interface NatsConfig {
   servers: string[];
   /** the client name nats-server shows, e.g. "router-3f2a" */
   name: string;
+  /** the user's name (`<role>.<name>`): its reply inboxes lie under `_INBOX.<user>` */
   user?: string;
   pass?: string;
+  /**
+   * a NATS .creds file (a user JWT and its seed, bus/nats-jwt.ts), a joined cluster's way in instead
+   * of a password; read again at each (re)connect, so new credentials are taken up without a restart
+   */
+  credsFile?: string;
   token?: string;
   /**
    * TLS to nats-server (issue 27): the cluster CA that signs the servers' certificates, and this host's
@@ -59,8 +66,7 @@ export async function connectNats(config: NatsConfig, log: Logger): Promise<Tran
     nc = await connect({
       servers: config.servers,
       name: config.name,
-      user: config.user,
-      pass: config.pass,
+      ...(config.credsFile ? { authenticator: credsAuthenticator(() => readFileSync(config.credsFile!)) } : { user: config.user, pass: config.pass }),
       token: config.token,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

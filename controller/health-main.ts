@@ -27,6 +27,8 @@ export interface HealthConfig {
   natsUrl: string;
   natsUser?: string;
   natsPass?: string;
+  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
+  natsCreds?: string;
   /** NATS over TLS with this host's certificate (issue 27) */
   natsTls?: NatsTlsConfig;
   dataDir: string;
@@ -42,6 +44,7 @@ export function healthConfigFromEnv(env = process.env): HealthConfig {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsCreds: env.SKIFF_NATS_CREDS || undefined,
     natsTls: natsTlsFromEnv(env),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
     databaseUrl: postgresUrlWithTls(env.SKIFF_DATABASE_URL || undefined, env.SKIFF_TLS_CA || undefined),
@@ -57,7 +60,7 @@ export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const secret = await store.settingOrInit("url_signing_secret", () => randomBytes(32).toString("hex"));
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log));
   const agents = new AgentRegistry();
   const actual = new ActualState();
   const feed = feedState(bus, agents, actual);

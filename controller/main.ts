@@ -35,6 +35,8 @@ export interface ControllerConfig {
   natsUrl: string;
   natsUser?: string;
   natsPass?: string;
+  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
+  natsCreds?: string;
   /** NATS over TLS with this host's certificate (issue 27) */
   natsTls?: NatsTlsConfig;
   /** HTTPS for the API and blob transfers: this host's certificate and key (SKIFF_TLS_CERT, SKIFF_TLS_KEY); SIGHUP reloads them */
@@ -68,6 +70,7 @@ export function configFromEnv(env = process.env): ControllerConfig {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsCreds: env.SKIFF_NATS_CREDS || undefined,
     natsTls: natsTlsFromEnv(env),
     tls: env.SKIFF_TLS_CERT && env.SKIFF_TLS_KEY ? { certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } : undefined,
     port: Number(env.SKIFF_CONTROLLER_PORT || 9022),
@@ -107,7 +110,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const boot = await bootstrap(store, { adminPassword: config.adminPassword, domain: config.domain });
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, tls: config.natsTls }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log));
   const blobs = new Blobstore(join(config.dataDir, "blobs"));
 
   const agents = new AgentRegistry();

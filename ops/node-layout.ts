@@ -15,6 +15,8 @@ export function nodeLayout(root = "/") {
     certFile: join(etc, "host.pem"),
     keyFile: join(etc, "host.key"),
     envFile: (component: string) => join(etc, `${component}.env`),
+    /** a role's NATS user: its JWT and seed, as nats.js reads a .creds file (0600) */
+    credsFile: (role: string) => join(etc, `${role}.creds`),
     natsConfig: join(etc, "nats.conf"),
     unitDir: join(r, "etc/systemd/system"),
     unitFile: (component: string) => join(r, "etc/systemd/system", unitName(component)),

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { certInfo, createKeyAndCsr, signedBy } from "./cluster-ca.ts";
 import { parseToken } from "./join-token.ts";
 import { createCluster, JoinRefused, Registrar } from "./registrar.ts";
+import { credsJwt, decodeJwt } from "../bus/nats-jwt.ts";
+import { permissionsFor } from "../bus/nats-permissions.ts";
 import { envFileText, parseEnvFile, parseUnit, unitSpec, unitText } from "./units.ts";
 
 const dirs: string[] = [];
@@ -36,7 +38,7 @@ describe("the registrar (issue 27)", () => {
     const reg = cluster(now);
     const token = reg.createToken({ ttlMs: 60_000, uses: 1, roles: ["agent"] });
     const ok = await joinWith(reg, token, "agent");
-    expect(ok.env.SKIFF_NATS_USER).toBe("agent-a1");
+    expect(ok.env.SKIFF_NATS_USER).toBe("agent.a1");
     expect(ok.env.SKIFF_AGENT_ID).toBe("a1");
     expect(signedBy(ok.cert_pem, ok.ca_pem)).toBe(true);
     expect(certInfo(ok.cert_pem).altNames).toContain("IP Address:198.18.0.31");
@@ -62,27 +64,53 @@ describe("the registrar (issue 27)", () => {
     expect(forged).not.toBe(token);
   });
 
-  test("the NATS config lists each joined component with its bcrypt hash, never a password", async () => {
+  test("a joined component gets a user JWT of its role's permissions signed by the account; NATS hosts' config holds no secret and does not change", async () => {
     const reg = cluster({ t: Date.now() });
     const token = reg.createToken({ ttlMs: 60_000, uses: 3, roles: ["agent", "router", "controller"] });
+    const before = reg.natsConfig();
     const a = await joinWith(reg, token, "agent", "a1");
-    await joinWith(reg, token, "router", "r1");
+    const r = await joinWith(reg, token, "router", "r1");
     const cfg = reg.natsConfig();
-    expect(cfg.users.map((u) => u.identity.user).sort()).toEqual(["agent-a1", "router-r1"]);
-    for (const u of cfg.users) expect(u.password).toMatch(/^\$2[aby]\$/);
-    expect(JSON.stringify(cfg)).not.toContain(a.env.SKIFF_NATS_PASS!);
-    expect(await Bun.password.verify(a.env.SKIFF_NATS_PASS!, cfg.users.find((u) => u.identity.user === "agent-a1")!.password)).toBe(true);
+    // joins bump nothing NATS hosts reload for
+    expect(cfg.version).toBe(before.version);
+    const user = decodeJwt(credsJwt(a.nats_creds!));
+    const account = Object.keys(cfg.operator.accounts).find((k) => k !== cfg.operator.systemAccount)!;
+    expect(user.iss).toBe(account);
+    expect(user.name).toBe("agent.a1");
+    expect(user.nats.pub.allow).toEqual(permissionsFor({ role: "agent", user: "agent.a1", agentId: "a1" }).publish);
+    expect(user.nats.pub.allow).not.toContain("dea.stop");
+    expect(decodeJwt(credsJwt(r.nats_creds!)).nats.pub.allow).not.toContain("router.register");
+    // the seeds reach only the member; what NATS hosts get is public
+    const seed = /SU[A-Z2-7]{56}/.exec(a.nats_creds!)![0];
+    expect(JSON.stringify(cfg)).not.toContain(seed);
+    expect(JSON.stringify(cfg)).not.toMatch(/S[OAU][A-Z2-7]{56}/);
+    expect(reg.state().members.find((m) => m.name === "a1")!.natsPublicKey).toBe(user.sub);
+  });
+
+  test("leaving, and joining again under the same name, revoke the old NATS user for every NATS host", async () => {
+    const now = { t: Date.now() };
+    const reg = cluster(now);
+    const token = reg.createToken({ ttlMs: 60_000, uses: 3, roles: ["agent"] });
+    const first = await joinWith(reg, token, "agent", "a1");
+    const v0 = reg.natsConfig().version;
+    const second = await joinWith(reg, token, "agent", "a1");
+    const revoked = () => decodeJwt(Object.entries(reg.natsConfig().operator.accounts).find(([k]) => k !== reg.natsConfig().operator.systemAccount)![1]).nats.revocations ?? {};
+    expect(reg.natsConfig().version).toBe(v0 + 1);
+    expect(Object.keys(revoked())).toEqual([decodeJwt(credsJwt(first.nats_creds!)).sub]);
+    await reg.leave("a1", "agent", second.node_secret);
+    expect(Object.keys(revoked()).sort()).toEqual([decodeJwt(credsJwt(first.nats_creds!)).sub, decodeJwt(credsJwt(second.nats_creds!)).sub].sort());
+    expect(reg.natsConfig().version).toBe(v0 + 2);
   });
 
   test("credentials for an operator or a route-registrar: a NATS user of that role, a client certificate, revocable; never a host's role", async () => {
     const reg = cluster({ t: Date.now() });
     const c = await reg.issueCredentials({ role: "route-registrar", name: "lb-routes", csr: createKeyAndCsr("lb-routes").csrPem });
-    expect(c.env.SKIFF_NATS_USER).toBe("route-registrar-lb-routes");
+    expect(c.env.SKIFF_NATS_USER).toBe("route-registrar.lb-routes");
+    expect(decodeJwt(credsJwt(c.nats_creds!)).nats.pub.allow).toEqual(permissionsFor({ role: "route-registrar", user: "route-registrar.lb-routes" }).publish);
     expect(signedBy(c.cert_pem, c.ca_pem)).toBe(true);
-    expect(reg.natsConfig().users.map((u) => u.identity)).toEqual([{ role: "route-registrar", user: "route-registrar-lb-routes", agentId: undefined }]);
     await expect(reg.issueCredentials({ role: "agent" as never, name: "x", csr: createKeyAndCsr("x").csrPem })).rejects.toThrow(/credentials are for/);
     expect(await reg.revokeCredentials("route-registrar", "lb-routes")).toBe(true);
-    expect(reg.natsConfig().users).toEqual([]);
+    expect(reg.state().natsRevoked).toHaveProperty(decodeJwt(credsJwt(c.nats_creds!)).sub);
     expect(await reg.revokeCredentials("route-registrar", "lb-routes")).toBe(false);
   });
 
@@ -110,7 +138,7 @@ describe("units and env files", () => {
     expect(parseUnit("skiff-nats.service", unitText(unitSpec("nats", paths))).reloadSignal).toBe("SIGHUP");
   });
   test("env files round-trip values with quotes and dollars", () => {
-    const env = { SKIFF_NATS_PASS: 'a"b$c\\d', SKIFF_X: "plain" };
+    const env = { SKIFF_NATS_CREDS: 'a"b$c\\d', SKIFF_X: "plain" };
     expect(parseEnvFile(envFileText(env, "t"))).toEqual(env);
     expect(() => envFileText({ "bad-name": "x" }, "t")).toThrow();
   });

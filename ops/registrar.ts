@@ -1,12 +1,15 @@
 // The registrar (issue 27): runs on the first controller host and holds what makes a cluster one — the
-// CA key, the list of member hosts with their NATS users (bcrypt hashes only), the join tokens (sha256
-// only) and the secrets the controllers and health managers share. Hosts join over HTTPS with a token
-// and a certificate request; NATS hosts long-poll it for the users and routes their config must list.
+// CA key, the NATS operator's and account's keys (bus/nats-jwt.ts), the list of member hosts with their
+// NATS users' public keys, the join tokens (sha256 only) and the secrets the controllers and health
+// managers share. Hosts join over HTTPS with a token and a certificate request and get a user JWT
+// signed by the account, which every NATS host trusts without a change to its config; NATS hosts
+// long-poll the registrar only for what does change it: cluster routes and revoked users.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { authorizationBlock, type NatsIdentity, type NatsRole, type NatsUserEntry } from "../bus/nats-permissions.ts";
+import { accountJwt, createTrust, decodeJwt, issueSystemUser, issueUser, operatorConfig, type NatsOperatorConfig, type NatsTrust } from "../bus/nats-jwt.ts";
+import { natsUserName, permissionsFor, type NatsIdentity, type NatsRole } from "../bus/nats-permissions.ts";
 import { isSubjectToken } from "../bus/subjects.ts";
 import { certInfo, createCa, fingerprint, issueCertificate, signCsr, type KeyPair } from "./cluster-ca.ts";
 import { sha256, spendToken, newToken, formatToken, type StoredToken } from "./join-token.ts";
@@ -28,7 +31,8 @@ export interface Member {
   role: Role | CredentialRole;
   address: string;
   natsUser?: string;
-  natsHash?: string;
+  /** the NATS user's public nkey (what a revocation names); its seed went to the member only */
+  natsPublicKey?: string;
   agentId?: string;
   nodeSecretSha256: string;
   certSerial: string;
@@ -43,8 +47,12 @@ export interface ClusterState {
   databaseUrl?: string;
   adminPassword: string;
   credentialsKey: string;
-  /** bumped whenever NATS users or routes change */
+  /** bumped whenever what NATS hosts' configs hold changes: routes, revoked users */
   version: number;
+  /** NATS users taken away (a leave, a rejoin under the same name): public key → when (s) */
+  natsRevoked: Record<string, number>;
+  /** skiff's account JWT with those revocations, issued anew (later each time) when they change */
+  natsAccountJwt: string;
   certDays: number;
   members: Member[];
 }
@@ -59,6 +67,8 @@ export function registrarFiles(dir: string) {
     state: join(dir, "cluster.json"),
     tokens: join(dir, "tokens.json"),
     adminSecret: join(dir, "admin-secret"),
+    /** the NATS operator's, system account's and skiff account's seeds */
+    natsTrust: join(dir, "nats-trust.json"),
   };
 }
 
@@ -82,6 +92,8 @@ export function createCluster(dir: string, opts: { name: string; address: string
   writeAtomic(f.key, own.keyPem);
   writeAtomic(f.cert, own.certPem);
   writeAtomic(f.adminSecret, randomBytes(24).toString("base64url") + "\n");
+  const trust = createTrust();
+  writeAtomic(f.natsTrust, JSON.stringify(trust, null, 2));
   const state: ClusterState = {
     name: opts.name,
     registrarUrl: `https://${opts.address}:${opts.port ?? DefaultPorts.registrar}`,
@@ -90,6 +102,8 @@ export function createCluster(dir: string, opts: { name: string; address: string
     adminPassword: randomBytes(18).toString("base64url"),
     credentialsKey: randomBytes(32).toString("base64"),
     version: 1,
+    natsRevoked: {},
+    natsAccountJwt: accountJwt(trust, {}, Math.floor(Date.now() / 1000)),
     certDays: opts.certDays ?? 90,
     members: [],
   };
@@ -115,11 +129,14 @@ export interface JoinAnswer {
   env: Record<string, string>;
   /** NATS hosts only: what their config lists */
   nats?: NatsConfigAnswer;
+  /** its NATS user's .creds file (JWT and seed), written 0600 by the member; a NATS host's is a system user's */
+  nats_creds?: string;
 }
 
 export interface NatsConfigAnswer {
   version: number;
-  users: NatsUserEntry[];
+  /** the operator, the accounts (with their revocations): public, the same for every NATS host */
+  operator: NatsOperatorConfig;
   /** the other NATS hosts' cluster addresses */
   routes: string[];
 }
@@ -150,6 +167,9 @@ export class Registrar {
   ca(): KeyPair {
     return { keyPem: readFileSync(this.files.caKey, "utf8"), certPem: readFileSync(this.files.caCert, "utf8") };
   }
+  private trust(): NatsTrust {
+    return JSON.parse(readFileSync(this.files.natsTrust, "utf8")) as NatsTrust;
+  }
   caFingerprint(): string {
     return fingerprint(readFileSync(this.files.caCert, "utf8"));
   }
@@ -177,11 +197,8 @@ export class Registrar {
 
   natsConfig(forName?: string): NatsConfigAnswer {
     const s = this.state();
-    const users = s.members
-      .filter((m) => m.natsUser && m.natsHash)
-      .map((m) => ({ identity: identityOf(m), password: m.natsHash! }));
     const routes = this.natsMembers(s).filter((m) => m.name !== forName).map((m) => `nats-route://${m.address}:${DefaultPorts.natsCluster}`);
-    return { version: s.version, users, routes };
+    return { version: s.version, operator: operatorConfig(this.trust(), s.natsAccountJwt), routes };
   }
 
   async join(req: JoinRequest): Promise<JoinAnswer> {
@@ -204,13 +221,9 @@ export class Registrar {
   /** Takes a route-registrar's or an operator's NATS user away again. */
   async revokeCredentials(role: string, name: string): Promise<boolean> {
     const s = this.state();
-    const left = s.members.filter((m) => !(m.name === name && m.role === role && (CredentialRoles as readonly string[]).includes(m.role)));
-    if (left.length === s.members.length) return false;
-    s.members = left;
-    s.version++;
-    this.save(s);
-    this.wake();
-    await this.natsCaughtUp(s.version, "");
+    const gone = s.members.filter((m) => m.name === name && m.role === role && (CredentialRoles as readonly string[]).includes(m.role));
+    if (gone.length === 0) return false;
+    await this.remove(s, gone, "");
     return true;
   }
 
@@ -219,37 +232,50 @@ export class Registrar {
     const certPem = signCsr(this.ca(), { csrPem: req.csr, commonName: req.name, ips: req.address ? [req.address] : [], dnsNames: [req.name], days: s.certDays });
     const nodeSecret = randomBytes(24).toString("base64url");
     const member: Member = { name: req.name, role: req.role, address: req.address, nodeSecretSha256: sha256(nodeSecret), certSerial: certInfo(certPem).serial, joinedAt: this.now() };
-    let natsPass: string | undefined;
+    let creds: string | undefined;
     if (req.role !== "nats") {
-      natsPass = randomBytes(18).toString("base64url");
-      member.natsUser = `${req.role}-${req.name}`;
-      member.natsHash = await Bun.password.hash(natsPass, { algorithm: "bcrypt", cost: 10 });
+      member.natsUser = natsUserName(req.role as NatsRole, req.name);
       if (req.role === "agent") member.agentId = req.name;
+      const user = issueUser(this.trust(), member.natsUser, permissionsFor(identityOf(member)), this.now());
+      member.natsPublicKey = user.publicKey;
+      creds = user.creds;
+    } else {
+      // nats-sync's: it hands the NATS host account updates (revocations) on the bus
+      const user = issueSystemUser(this.trust(), `nats-sync.${req.name}`, this.now());
+      member.natsPublicKey = user.publicKey;
+      creds = user.creds;
     }
-    // a host that joins again under the same name and role replaces its old self (its old NATS password goes)
+    // A host that joins again under the same name and role replaces its old self: its old NATS user is
+    // revoked. A new user needs no NATS host to change its config; a new NATS host's routes do.
     const fresh = this.state();
-    fresh.members = [...fresh.members.filter((m) => !(m.name === req.name && m.role === req.role)), member];
-    fresh.version++;
+    const replaced = fresh.members.filter((m) => m.name === req.name && m.role === req.role);
+    fresh.members = [...fresh.members.filter((m) => !replaced.includes(m)), member];
+    this.revoke(fresh, replaced);
+    const natsChanged = req.role === "nats" || replaced.some((m) => m.natsPublicKey && m.role !== "nats");
+    if (natsChanged) fresh.version++;
     this.save(fresh);
-    this.wake();
-    await this.natsCaughtUp(fresh.version, req.name);
-    const env = this.roleEnv(fresh, member, natsPass);
+    if (natsChanged) {
+      this.wake();
+      await this.natsCaughtUp(fresh.version, req.name);
+    }
+    const env = this.roleEnv(fresh, member);
     return {
       ca_pem: readFileSync(this.files.caCert, "utf8"),
       cert_pem: certPem,
       node_secret: nodeSecret,
       env,
       nats: req.role === "nats" ? this.natsConfig(req.name) : undefined,
+      nats_creds: creds,
     };
   }
 
   /** What the cluster decides of a component's environment. */
-  private roleEnv(s: ClusterState, m: Member, natsPass?: string): Record<string, string> {
+  private roleEnv(s: ClusterState, m: Member): Record<string, string> {
     const env: Record<string, string> = {};
     if (m.role !== "nats") {
       env.SKIFF_NATS_URL = this.natsUrls(s).join(",");
+      // the member writes its .creds file and adds SKIFF_NATS_CREDS naming it
       env.SKIFF_NATS_USER = m.natsUser!;
-      env.SKIFF_NATS_PASS = natsPass!;
     }
     const controllerUrl = this.controllerUrl(s);
     switch (m.role) {
@@ -304,11 +330,28 @@ export class Registrar {
   async leave(name: string, role: string, nodeSecret: string): Promise<void> {
     this.member(name, role, nodeSecret);
     const s = this.state();
-    s.members = s.members.filter((x) => !(x.name === name && x.role === role));
+    await this.remove(s, s.members.filter((x) => x.name === name && x.role === role), name);
+  }
+
+  /** Members gone: their NATS users revoked on every NATS host before this returns (at most 15 s). */
+  private async remove(s: ClusterState, gone: Member[], except: string): Promise<void> {
+    s.members = s.members.filter((m) => !gone.includes(m));
+    this.revoke(s, gone);
     s.version++;
     this.save(s);
     this.wake();
-    await this.natsCaughtUp(s.version, name);
+    await this.natsCaughtUp(s.version, except);
+  }
+
+  private revoke(s: ClusterState, gone: Member[]): void {
+    // nats-sync's system users are not in skiff's account; a NATS host that leaves stops serving anyway
+    const users = gone.filter((m) => m.natsPublicKey && m.role !== "nats");
+    if (users.length === 0) return;
+    // a user JWT issued at or before this second is refused (nats-server compares the JWT's iat)
+    const nowS = Math.ceil(this.now() / 1000);
+    for (const m of users) s.natsRevoked[m.natsPublicKey!] = nowS;
+    const lastIat = Number(decodeJwt(s.natsAccountJwt).iat);
+    s.natsAccountJwt = accountJwt(this.trust(), s.natsRevoked, Math.max(nowS, lastIat + 1));
   }
 
   /** NATS hosts long-poll for a version newer than the one they run, which acknowledges that one. */
@@ -389,7 +432,7 @@ export function serveRegistrar(reg: Registrar, opts: { port: number; hostname?: 
         }
         if (url.pathname === "/v1/tokens" || url.pathname === "/v1/members") {
           if (!reg.adminOk(req.headers.get("authorization"))) return Response.json({ error: "the registrar's admin secret is wanted" }, { status: 401 });
-          if (req.method === "GET") return Response.json(reg.state().members.map(({ nodeSecretSha256: _, natsHash: __, ...m }) => m));
+          if (req.method === "GET") return Response.json(reg.state().members.map(({ nodeSecretSha256: _, ...m }) => m));
           const b = await json(req);
           const token = reg.createToken({ ttlMs: Number(b.ttl_ms ?? 30 * 60_000), uses: Number(b.uses ?? 1), roles: (b.roles as string[]) ?? [...Roles] });
           return Response.json({ token });
@@ -405,6 +448,3 @@ export function serveRegistrar(reg: Registrar, opts: { port: number; hostname?: 
   log("ready", { port: server.port, url: reg.state().registrarUrl });
   return server;
 }
-
-/** The nats.conf users block for tests that want to read what the NATS hosts get. */
-export const usersBlock = (a: NatsConfigAnswer): string => authorizationBlock(a.users);

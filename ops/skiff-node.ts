@@ -7,6 +7,9 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { connect, credsAuthenticator, type TlsOptions } from "nats";
+import { ClaimsUpdateSubject } from "../bus/nats-jwt.ts";
 import { natsServerConfig } from "../bus/nats-permissions.ts";
 import { agentRuntimeEnv } from "../agent/runtime-env.ts";
 import { createKeyAndCsr, fingerprint, issueCertificate } from "./cluster-ca.ts";
@@ -148,13 +151,17 @@ async function pinnedCa(registrarUrl: string, pin: string): Promise<string> {
   return ca;
 }
 
+/** Where a NATS host's full resolver keeps account JWTs (updated by claims updates, never by hand). */
+const natsResolverDir = (layout: NodeLayout): string => resolve(layout.stateDir("nats"), "jwt");
+
 function natsConf(layout: NodeLayout, node: NodeFile, nats: NatsConfigAnswer): string {
   const tls = { cert: layout.certFile, key: layout.keyFile, ca: layout.caFile };
   return natsServerConfig({
     serverName: node.name,
     listen: `${node.address}:${DefaultPorts.nats}`,
     tls,
-    users: nats.users,
+    operator: nats.operator,
+    resolverDir: natsResolverDir(layout),
     http: `${node.address}:${DefaultPorts.natsMonitor}`,
     cluster: { name: "skiff", listen: `${node.address}:${DefaultPorts.natsCluster}`, routes: nats.routes, tls },
   });
@@ -189,10 +196,15 @@ export async function join(layout: NodeLayout, o: { role: Role; token: string; n
   writeAtomic(layout.caFile, answer.ca_pem, 0o644);
   writeAtomic(layout.keyFile, keyPem);
   writeAtomic(layout.certFile, answer.cert_pem, 0o644);
+  if (answer.nats_creds) {
+    writeAtomic(layout.credsFile(o.role), answer.nats_creds);
+    answer.env.SKIFF_NATS_CREDS = layout.credsFile(o.role);
+  }
   const node: NodeFile = existsSync(layout.nodeFile) ? readNode(layout) : { registrarUrl: token.registrarUrl, caFingerprint: token.caFingerprint, name: o.name, address: o.address, secrets: {} };
   node.secrets[o.role] = answer.node_secret;
   if (answer.nats) {
     node.natsVersion = answer.nats.version;
+    mkdirSync(natsResolverDir(layout), { recursive: true, mode: 0o700 });
     writeAtomic(layout.natsConfig, natsConf(layout, node, answer.nats));
   }
   writeAtomic(layout.nodeFile, JSON.stringify(node, null, 2));
@@ -273,11 +285,12 @@ export async function createCredentials(layout: NodeLayout, o: { role: Credentia
     body: { role: o.role, name: o.name, csr: csrPem },
   });
   mkdirSync(o.out, { recursive: true, mode: 0o700 });
-  const files = { ca: resolve(o.out, "ca.pem"), cert: resolve(o.out, "client.pem"), key: resolve(o.out, "client.key"), env: resolve(o.out, "nats.env") };
+  const files = { ca: resolve(o.out, "ca.pem"), cert: resolve(o.out, "client.pem"), key: resolve(o.out, "client.key"), creds: resolve(o.out, "nats.creds"), env: resolve(o.out, "nats.env") };
   writeAtomic(files.key, keyPem);
+  writeAtomic(files.creds, answer.nats_creds!);
   writeAtomic(files.cert, answer.cert_pem, 0o644);
   writeAtomic(files.ca, answer.ca_pem, 0o644);
-  writeAtomic(files.env, envFileText({ ...answer.env, SKIFF_TLS_CA: files.ca, SKIFF_TLS_CERT: files.cert, SKIFF_TLS_KEY: files.key }, `skiff ${o.role} ${o.name}: written by skiff-node credentials create; 0600`));
+  writeAtomic(files.env, envFileText({ ...answer.env, SKIFF_NATS_CREDS: files.creds, SKIFF_TLS_CA: files.ca, SKIFF_TLS_CERT: files.cert, SKIFF_TLS_KEY: files.key }, `skiff ${o.role} ${o.name}: written by skiff-node credentials create; 0600`));
   return files.env;
 }
 
@@ -289,7 +302,7 @@ export async function revokeCredentials(layout: NodeLayout, o: { role: string; n
   return ok;
 }
 
-/** nats-sync: keeps nats.conf's users and routes in step with the registrar, reloading nats-server. */
+/** nats-sync: keeps nats.conf's routes and revoked users in step with the registrar, reloading nats-server. */
 async function natsSync(layout: NodeLayout): Promise<never> {
   console.log(JSON.stringify({ component: "nats-sync", msg: "ready" }));
   for (;;) {
@@ -299,15 +312,42 @@ async function natsSync(layout: NodeLayout): Promise<never> {
       const have = node.natsVersion ?? 0;
       const answer = await registrarCall<NatsConfigAnswer>(node.registrarUrl, `/v1/nats-config?name=${encodeURIComponent(node.name)}&have=${have}`, { method: "GET", ca, auth: `Node ${node.secrets.nats}` });
       if (answer.version !== have) {
+        // the file is what nats-server reads when it next starts; the running one needs no reload: a new
+        // NATS host connects to the others itself (and they gossip), and revocations come as an update
         writeAtomic(layout.natsConfig, natsConf(layout, node, answer));
-        await serviceManagerFor(layout).reload(unitName("nats"));
+        await pushAccountUpdate(layout, node, answer);
         writeAtomic(layout.nodeFile, JSON.stringify({ ...readNode(layout), natsVersion: answer.version }, null, 2));
-        console.log(JSON.stringify({ component: "nats-sync", msg: "reloaded nats-server", version: answer.version, users: answer.users.length }));
+        console.log(JSON.stringify({ component: "nats-sync", msg: "in step with the registrar", version: answer.version, routes: answer.routes.length }));
       }
     } catch (err) {
       console.log(JSON.stringify({ component: "nats-sync", msg: "cannot sync with the registrar; retrying", error: (err as Error).message }));
       await Bun.sleep(2000);
     }
+  }
+}
+
+/**
+ * Hands the local nats-server skiff's account JWT as a claims update (as nats-sync's system user); it
+ * keeps it in its resolver and passes it to the cluster's other NATS hosts, and puts out any user it
+ * now revokes. An update no newer than what the server holds changes nothing.
+ */
+async function pushAccountUpdate(layout: NodeLayout, node: NodeFile, answer: NatsConfigAnswer): Promise<void> {
+  const account = Object.entries(answer.operator.accounts).find(([pub]) => pub !== answer.operator.systemAccount)?.[1];
+  if (!account) return;
+  const nc = await connect({
+    servers: [`nats://${node.address}:${DefaultPorts.nats}`],
+    authenticator: credsAuthenticator(readFileSync(layout.credsFile("nats"))),
+    inboxPrefix: `_INBOX.nats-sync.${node.name}`,
+    // the server's certificate must name this host's address (nats.js sends no SNI name for an IP)
+    tls: { caFile: layout.caFile, certFile: layout.certFile, keyFile: layout.keyFile, checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(node.address, cert) } as TlsOptions,
+    timeout: 5000,
+  });
+  try {
+    const res = await nc.request(ClaimsUpdateSubject, new TextEncoder().encode(account), { timeout: 5000 });
+    const body = JSON.parse(new TextDecoder().decode(res.data)) as { data?: { code?: number; message?: string }; error?: { code?: number; description?: string } };
+    if (body.error && !/not newer|same/i.test(body.error.description ?? "")) throw new NodeError(`nats-server refused the account update: ${body.error.description}`);
+  } finally {
+    await nc.close();
   }
 }
 
@@ -352,6 +392,7 @@ export async function leave(layout: NodeLayout, role: Role): Promise<void> {
     rmSync(layout.envFile(component), { force: true });
   }
   await registrarCall(node.registrarUrl, "/v1/leave", { ca: readFileSync(layout.caFile, "utf8"), auth: `Node ${secret}`, body: { name: node.name, role } });
+  rmSync(layout.credsFile(role), { force: true }); // revoked now on every NATS host
   delete node.secrets[role];
   writeAtomic(layout.nodeFile, JSON.stringify(node, null, 2));
   console.log(`${node.name} left the cluster as ${role}`);

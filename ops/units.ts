@@ -35,7 +35,7 @@ export interface InstallPaths {
 const descriptions: Record<Component, string> = {
   registrar: "skiff registrar: the cluster CA, NATS users and join tokens",
   nats: "skiff NATS server",
-  "nats-sync": "skiff NATS users and routes, kept in step with the registrar",
+  "nats-sync": "skiff NATS routes and revoked users, kept in step with the registrar",
   controller: "skiff controller (Cloud Controller)",
   health: "skiff health manager",
   router: "skiff router",

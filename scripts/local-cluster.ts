@@ -12,7 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { startLocalServices, type LocalServiceName, type LocalServices } from "../controller/broker/servers/index.ts";
 import { freeLoopbackPort } from "../controller/broker/servers/managed-process.ts";
 import { privateDir, restrictUmask, tightenTree, traverseOnlyDir, writePrivateFile } from "../bus/private-state.ts";
-import { natsServerConfig, type NatsIdentity, type NatsUserEntry } from "../bus/nats-permissions.ts";
+import { natsServerConfig, natsUserName, type NatsIdentity, type NatsUserEntry } from "../bus/nats-permissions.ts";
 import { stopChildren, stopChild } from "./stop-child.ts";
 import { agentRuntimeEnv } from "../agent/runtime-env.ts";
 import { stopsToRunBeforeExit } from "./stop-request.ts";
@@ -360,10 +360,10 @@ async function natsCredentials(paths: ReturnType<typeof clusterPaths>): Promise<
     ?? (existsSync(savedAgentId) ? readFileSync(savedAgentId, "utf8").trim() : `agent-${randomBytes(6).toString("hex")}`);
   const hash = (pass: string) => Bun.password.hash(pass, { algorithm: "bcrypt", cost: 10 });
   const wanted: Record<LocalNatsComponent, NatsIdentity> = {
-    controller: { role: "controller", user: "controller" },
-    health: { role: "health", user: "health" },
-    router: { role: "router", user: "router" },
-    agent: { role: "agent", user: agentId, agentId },
+    controller: { role: "controller", user: natsUserName("controller", "local") },
+    health: { role: "health", user: natsUserName("health", "local") },
+    router: { role: "router", user: natsUserName("router", "local") },
+    agent: { role: "agent", user: natsUserName("agent", agentId), agentId },
   };
   const components = {} as Record<LocalNatsComponent, NatsCredential>;
   for (const [name, identity] of Object.entries(wanted) as [LocalNatsComponent, NatsIdentity][]) {
@@ -373,7 +373,9 @@ async function natsCredentials(paths: ReturnType<typeof clusterPaths>): Promise<
   }
   // the operator keeps the user and password an older version made for every component
   const pass = old.pass ?? randomBytes(18).toString("base64url");
-  const file: NatsCredentialsFile = { user: old.user ?? "skiff", pass, hash: old.hash && old.pass ? old.hash : await hash(pass), components };
+  // users are named <role>.<name> since their inboxes lie under _INBOX.<role> (an older "skiff" is renamed)
+  const user = natsUserName("operator", "skiff");
+  const file: NatsCredentialsFile = { user, pass, hash: old.hash && old.pass ? old.hash : await hash(pass), components };
   const text = JSON.stringify(file, null, 2) + "\n";
   if (!existsSync(paths.natsCredentials) || readFileSync(paths.natsCredentials, "utf8") !== text) writePrivateFile(paths.natsCredentials, text);
   const users: NatsUserEntry[] = [

@@ -315,7 +315,7 @@ export class SkiffCluster {
   /** The test's NATS connection: its operator user (skiff-node credentials create), over TLS. */
   busConfig(name: string): NatsConfig {
     const env = parseEnvFile(readFileSync(join(this.operatorDir, "nats.env"), "utf8"));
-    return { servers: env.SKIFF_NATS_URL!.split(","), name, user: env.SKIFF_NATS_USER, pass: env.SKIFF_NATS_PASS, tls: { caFile: env.SKIFF_TLS_CA!, certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } };
+    return { servers: env.SKIFF_NATS_URL!.split(","), name, user: env.SKIFF_NATS_USER, credsFile: env.SKIFF_NATS_CREDS, tls: { caFile: env.SKIFF_TLS_CA!, certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } };
   }
 
   /** The controller's database, as the test reads it (TLS, verify-full against the cluster CA). */
@@ -543,7 +543,7 @@ async function tlsHandshake(host: string, port: number, creds: { ca: string; cer
     const done = (why: string) => (clearTimeout(t), s.destroy(), resolve(why));
     const t = setTimeout(() => done("timed out"), timeoutMs);
     s.once("secureConnect", () => done(s.authorized ? "ok" : String(s.authorizationError)));
-    s.once("error", (err) => done(err.message));
+    s.once("error", (err: Error) => done(err.message));
   });
 }
 

@@ -2,7 +2,7 @@
 // controller host, `skiff-node join` on every other, each host's components run from the unit files
 // skiff-node wrote (by `skiff-node supervise`, the stand-in for systemd: these namespaces have no systemd
 // as PID 1) — with TLS on every link. A capture on the bridge during a push, a scale and a route change
-// finds no NATS password, no token and no app source in the clear; expired and reused join tokens are
+// finds no NATS credentials, no token and no app source in the clear; expired and reused join tokens are
 // refused; rotating every host's certificate under load fails no request; a router and an agent leave.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -11,6 +11,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { certInfo } from "../../ops/cluster-ca.ts";
+import { connectBus, memoryLogger } from "../../bus/index.ts";
+import { credsJwt } from "../../bus/nats-jwt.ts";
 import { parseEnvFile } from "../../ops/units.ts";
 import { LoadLoop } from "./load.ts";
 import { NodeHost, repoRoot } from "./node-host.ts";
@@ -93,14 +95,14 @@ afterAll(async () => {
 }, 120_000);
 
 describe("a cluster joined host by host, TLS on every link (issue 27)", () => {
-  test("every host's components run from its unit files, with 0600 env files, and skiff-node status is healthy", async () => {
+  test("every host's components run from its unit files, with 0600 env and credential files, and skiff-node status is healthy", async () => {
     for (const h of Object.keys(hosts) as HostName[]) {
       const s = await node(h, ["status"]);
       expect(s.code, s.out).toBe(0);
     }
     for (const [h, c] of [["ctl", "controller"], ["ctl", "nats"], ["router1", "router"], ["agent1", "agent"]] as const) {
-      const f = etc(h, `${c}.env`);
-      expect(spawnSync("stat", ["-c", "%a", f], { encoding: "utf8" }).stdout.trim()).toBe("600");
+      // the env file, and the NATS user's credentials (a NATS host's: nats-sync's system user)
+      for (const f of [etc(h, `${c}.env`), etc(h, `${c}.creds`)]) expect(spawnSync("stat", ["-c", "%a", f], { encoding: "utf8" }).stdout.trim(), f).toBe("600");
       expect(existsSync(join(rootOf(h), "etc/systemd/system", `skiff-${c}.service`))).toBe(true);
     }
     // the agent starts with its JIT setting (issue 17's memory goal), as npm start's does
@@ -131,7 +133,7 @@ describe("a cluster joined host by host, TLS on every link (issue 27)", () => {
     expect(pinned.out).toMatch(/not the token's/);
   }, 120_000);
 
-  test("push, scale and a route change over TLS: the capture finds no NATS password, no token and no app source in the clear", async () => {
+  test("push, scale and a route change over TLS: the capture finds no NATS credentials, no token and no app source in the clear", async () => {
     const admin = parseEnvFile(readFileSync(etc("ctl", "controller.env"), "utf8")).SKIFF_BOOTSTRAP_ADMIN_PASSWORD!;
     const login = await cli(["login", "-a", `https://${ip("ctl")}:9022`, "-u", "admin", "-p", admin]);
     expect(login.code, login.output).toBe(0);
@@ -151,8 +153,13 @@ describe("a cluster joined host by host, TLS on every link (issue 27)", () => {
     const pcap = readFileSync(capFile());
     expect(pcap.length).toBeGreaterThan(10_000);
     const secrets: Record<string, string> = { "admin password": admin, "app source": marker };
-    for (const [h, c] of [["ctl", "controller"], ["router1", "router"], ["agent1", "agent"], ["agent2", "agent"]] as const)
-      secrets[`${c} NATS password (${h})`] = parseEnvFile(readFileSync(etc(h, `${c}.env`), "utf8")).SKIFF_NATS_PASS!;
+    // each component's NATS user: the seed that proves it (its JWT is a public certificate of sorts, but
+    // it is not sent in the clear either)
+    for (const [h, c] of [["ctl", "controller"], ["router1", "router"], ["agent1", "agent"], ["agent2", "agent"]] as const) {
+      const creds = readFileSync(parseEnvFile(readFileSync(etc(h, `${c}.env`), "utf8")).SKIFF_NATS_CREDS!, "utf8");
+      secrets[`${c} NATS seed (${h})`] = /SU[A-Z2-7]{56}/.exec(creds)![0];
+      secrets[`${c} NATS user JWT (${h})`] = credsJwt(creds);
+    }
     secrets["the CLI's token"] = (JSON.parse(readFileSync(join(dir, "cli", "config.json"), "utf8")) as { token: string }).token;
     for (const [what, s] of Object.entries(secrets)) {
       expect(s.length, what).toBeGreaterThan(8);
@@ -182,17 +189,29 @@ describe("a cluster joined host by host, TLS on every link (issue 27)", () => {
   }, 180_000);
 
   test("a router leaves (drains first) and an agent leaves (evacuates): their units and NATS users are gone", async () => {
+    const creds = { agent1: readFileSync(etc("agent1", "agent.creds"), "utf8"), agent2: readFileSync(etc("agent2", "agent.creds"), "utf8") };
+    const natsLog = join(rootOf("ctl"), "var/log/skiff/skiff-nats.log");
+    const reloads = () => readFileSync(natsLog, "utf8").split("Reloaded server configuration").length - 1;
+    const reloadsBefore = reloads();
     const left = await node("agent2", ["leave", "--role", "agent"]);
     expect(left.code, left.out).toBe(0);
     expect(existsSync(etc("agent2", "agent.env"))).toBe(false);
+    expect(existsSync(etc("agent2", "agent.creds"))).toBe(false);
+    // its NATS user is revoked on the NATS host by the time leave returns (an account update, no
+    // reload); a copy of its credentials gets nowhere, while agent1's still get in
+    const natsWith = async (h: "agent1" | "agent2") => {
+      writeFileSync(join(dir, `${h}.creds`), creds[h], { mode: 0o600 });
+      const bus = connectBus({ servers: [`nats://${ip("ctl")}:4222`], name: `${h}-copy`, user: `agent.${h}`, credsFile: join(dir, `${h}.creds`), tls: { caFile: etc("agent1", "ca.pem"), certFile: etc("agent1", "host.pem"), keyFile: etc("agent1", "host.key") } }, memoryLogger());
+      return Promise.race([bus.then(async (b) => (await b.close(), "connected"), (err: Error) => `refused: ${err.message}`), Bun.sleep(10_000).then(() => "no answer in 10 s")]);
+    };
+    expect(await natsWith("agent2")).toMatch(/^refused: .*[Aa]uthorization/);
+    expect(await natsWith("agent1")).toBe("connected");
+    // and nats-server was not reloaded for it (a reload makes every nkey client reconnect)
+    expect(reloads()).toBe(reloadsBefore);
     // the app still answers from agent1
     let ok = 0;
     for (let i = 0; i < 20; i++) ok += (await viaRouter().then((r) => r.status, () => 0)) === 200 ? 1 : 0;
     expect(ok).toBe(20);
-    const conf = readFileSync(etc("ctl", "nats.conf"), "utf8");
-    for (let i = 0; i < 50 && readFileSync(etc("ctl", "nats.conf"), "utf8").includes('"agent-agent2"'); i++) await Bun.sleep(100);
-    expect(readFileSync(etc("ctl", "nats.conf"), "utf8")).not.toContain('"agent-agent2"');
-    expect(conf).toContain('"agent-agent1"');
     const r = await node("router1", ["leave", "--role", "router"]);
     expect(r.code, r.out).toBe(0);
     expect(await viaRouter().then(() => "answered", () => "refused")).toBe("refused");

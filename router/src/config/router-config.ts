@@ -9,6 +9,8 @@ export interface RouterConfig {
   natsServers: string[];
   natsUser: string | undefined;
   natsPass: string | undefined;
+  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
+  natsCreds: string | undefined;
   /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
   natsTls: NatsTlsConfig | undefined;
   port: number;
@@ -76,6 +78,7 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     natsUser: env.SKIFF_NATS_USER || undefined,
     natsPass: env.SKIFF_NATS_PASS || undefined,
+    natsCreds: env.SKIFF_NATS_CREDS || undefined,
     natsTls: natsTlsFromEnv(env),
     port: port("SKIFF_ROUTER_PORT", 8080), // 0: the OS picks; the ready line reports the port bound
     statusPort: port("SKIFF_ROUTER_STATUS_PORT", 8081),
