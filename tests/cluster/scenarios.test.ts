@@ -22,6 +22,9 @@ let bus: Bus | undefined;
 let appHost: string;
 let appGuid: string;
 const results: ScenarioResult[] = [];
+/** lost NATS interest (cluster.ts natsInterestGaps), found after the scenarios */
+const interestGaps: string[] = [];
+let tornDown = false;
 /** when (performance.now()) the test last heard a router.register from each host address */
 const registerHeard = new Map<string, number>();
 /** when the test last heard an advertisement or heartbeat from each agent id */
@@ -131,10 +134,20 @@ afterAll(async () => {
 }, 60_000);
 
 describe("cluster failure scenarios (issue 10)", () => {
+  // After each scenario: does every NATS node still know every live subscription on the others? A gap
+  // seen twice, 2 s apart, is a lost interest (a route's view being exchanged is not), and the node
+  // would never again pass that subject to that subscriber (nats-server 2.9.10 after a reload of users,
+  // docs/operations.md "NATS users").
   afterEach(async () => {
-    const gaps = await c.natsInterestGaps();
+    if (tornDown) return;
+    let gaps = await c.natsInterestGaps();
+    if (gaps.length) {
+      await Bun.sleep(2000);
+      const again = new Set(await c.natsInterestGaps());
+      gaps = gaps.filter((g) => again.has(g));
+    }
     c.mark(`NATS interest gaps after the scenario: ${gaps.length ? gaps.join("; ") : "none"}`);
-    if (gaps.length) console.log(`NATS interest gaps: ${gaps.join("; ")}`);
+    interestGaps.push(...gaps.map((g) => `after scenario ${results.length}: ${g}`));
   });
   test("SIGKILL an app instance: the router retries elsewhere, the health manager restarts it", async () => {
     const before = await endpoints("router1");
@@ -472,6 +485,10 @@ describe("cluster failure scenarios (issue 10)", () => {
     expect(r.failed, describeFailures(r.failures)).toBe(0);
   }, 150_000);
 
+  test("no NATS node lost interest in a live subscriber on another, after any scenario", () => {
+    expect(interestGaps).toEqual([]);
+  });
+
   test("teardown leaves no namespace, link or process of the run", async () => {
     const id = c.topology.id;
     // every process on every host: the components and the app instances the agents started
@@ -479,6 +496,7 @@ describe("cluster failure scenarios (issue 10)", () => {
     expect(leftoversOf(id).length).toBeGreaterThan(0);
     expect(pids.length).toBeGreaterThan(10);
     await closeBus();
+    tornDown = true;
     await c.stop();
     expect(leftoversOf(id)).toEqual([]);
     for (let i = 0; i < 50 && pids.some(isRunning); i++) await Bun.sleep(50);
