@@ -4,7 +4,7 @@
 // reloading its config. That matters: nats-server 2.9.10 (Debian's) rebuilds its global account on a
 // reload of `authorization` users, and a client that connects while it does keeps the old account,
 // whose interest counts then drift from the new one's; when such a client leaves, the node withdraws
-// the interest of subscribers that remain (tests/cluster/scenarios.test.ts shows the gaps it left).
+// the interest of subscribers that remain (tests/cluster checks for such gaps after every scenario).
 // Leaving revokes the user: a new account JWT goes to the NATS hosts as a claims update (a full
 // resolver), so no NATS host reloads its config for a member joining or leaving either.
 // The JWT format is nats-io/jwt v2: header {typ, alg: ed25519-nkey}, claims {jti, iat, iss, sub, name,
@@ -48,7 +48,7 @@ export function encodeJwt(signer: KeyPair, claims: { sub: string; name: string; 
   return `${signing}.${b64url(signer.sign(text.encode(signing)))}`;
 }
 
-/** The claims of a JWT, unverified (nats-server verifies; this is for tests and status). */
+/** The claims of a JWT, unverified (nats-server verifies; this reads what skiff issued itself). */
 export function decodeJwt(jwt: string): Record<string, any> {
   const [, payload] = jwt.split(".");
   return JSON.parse(Buffer.from(payload ?? "", "base64url").toString("utf8"));
