@@ -185,6 +185,8 @@ for (const mode of ["users", "operator"] as const) describe(`NATS permissions pe
     const { discoverComponents } = await import("./component-discovery.ts");
     expect((await discoverComponents(buses.get("operator")!, 300)).length).toBe(Object.keys(ids).length);
     expect(await discoverComponents(controller, 300)).toEqual([]);
+    // and every component's announce at connect went through (the route-registrar's too)
+    expect(natsLog()).not.toMatch(/Publish Violation - [^\n]*Subject "vcap\.component\.announce"/);
   });
 
   // Users with passwords: the one-machine cluster's nats-server is reloaded by nothing skiff does, but an

@@ -148,7 +148,8 @@ function ownPermissions(identity: NatsIdentity): NatsPermissions {
     case "route-registrar":
       // Cloud Foundry's route-registrar (JSON router.register) for routes to things skiff does not run
       return {
-        publish: [Subjects.routerRegister, Subjects.routerUnregister, Subjects.routerGreet],
+        // announce: as every component that answers vcap.component.discover (skiff's own registrar clients do)
+        publish: [Subjects.routerRegister, Subjects.routerUnregister, Subjects.routerGreet, announce],
         subscribe: [Subjects.routerStart, discover, own],
         responses: answers,
       };
