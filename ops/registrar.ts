@@ -168,6 +168,9 @@ export class Registrar {
     return { keyPem: readFileSync(this.files.caKey, "utf8"), certPem: readFileSync(this.files.caCert, "utf8") };
   }
   private trust(): NatsTrust {
+    if (!existsSync(this.files.natsTrust)) {
+      throw new Error(`this cluster was made before NATS users were JWTs (no ${this.files.natsTrust}): make it again with skiff-node init and join each host (docs/operations.md, "Upgrade")`);
+    }
     return JSON.parse(readFileSync(this.files.natsTrust, "utf8")) as NatsTrust;
   }
   caFingerprint(): string {
