@@ -1,6 +1,8 @@
 // Who may publish and subscribe to what on the bus (issue 27): one NATS user per component, its
-// permissions derived from the subject table (subjects.ts), and the nats-server config that lists them
-// in one `authorization` block. Pure: no file system, no NATS; callers write the text where it goes.
+// permissions derived from the subject table (subjects.ts), and the nats-server config: one machine's
+// lists the users in one `authorization` block, a joined cluster's trusts an operator whose account
+// signs each user's JWT with these permissions (nats-jwt.ts). Pure: no file system, no NATS; callers
+// write the text where it goes.
 
 import type { NatsOperatorConfig } from "./nats-jwt.ts";
 import { deaStartSubject, logsSubject, stagingStartSubject, Subjects, isSubjectToken, taskStartSubject } from "./subjects.ts";
@@ -73,7 +75,7 @@ const agentBroadcasts = [
  * agents, the controller and the route-registrar; every component answers the operator's
  * vcap.component.discover. The answerer may publish into those roles' inboxes (`_INBOX.<role>.>`)
  * besides allow_responses, because nats-server (2.9.10, Debian's) forgets every allow_responses grant
- * in flight when it reloads its config (a leave, new cluster routes): a staging in progress lost its
+ * in flight when it reloads its config (an operator's SIGHUP, a certificate rotation): a staging in progress lost its
  * progress replies then (tests: bus/nats-permissions.test.ts). Each request has an inbox of its own,
  * `_INBOX.<role>.<name>.<random NUID>`, so the grant reaches no request the answerer was not sent, and
  * it names roles, not users, so a user's permissions never change when another host joins.
