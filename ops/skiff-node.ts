@@ -302,7 +302,7 @@ export async function revokeCredentials(layout: NodeLayout, o: { role: string; n
   return ok;
 }
 
-/** nats-sync: keeps nats.conf's routes and revoked users in step with the registrar, reloading nats-server. */
+/** nats-sync: keeps nats.conf's routes and revoked users in step with the registrar; nats-server gets revocations as account updates, never a reload. */
 async function natsSync(layout: NodeLayout): Promise<never> {
   console.log(JSON.stringify({ component: "nats-sync", msg: "ready" }));
   for (;;) {
