@@ -30,9 +30,10 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** One nats-server in `mode` with every identity connected. */
 class Fixture {
-  dir = mkdtempSync(join(tmpdir(), "skiff-nats-perm-"));
-  conf = join(this.dir, "nats.conf");
-  logFile = join(this.dir, "nats.log");
+  // made in start(): a filtered run (-t) constructs every describe's fixture but starts and stops only those it runs
+  dir = "";
+  conf = "";
+  logFile = "";
   nats!: NatsServer;
   monitorPort = 0;
   trust?: NatsTrust;
@@ -43,6 +44,9 @@ class Fixture {
   constructor(readonly mode: Mode) {}
 
   async start(): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), "skiff-nats-perm-"));
+    this.conf = join(this.dir, "nats.conf");
+    this.logFile = join(this.dir, "nats.log");
     if (this.mode === "operator") this.trust = createTrust();
     // bcrypt in the config for two of them: the server compares hashes as well as plain passwords
     const users = await Promise.all(
@@ -97,8 +101,7 @@ class Fixture {
   async stop(): Promise<void> {
     for (const b of this.buses.values()) await b.close().catch(() => {});
     await this.nats?.stop();
-    if (process.env.KEEP_NATS_LOG) require("node:fs").copyFileSync(this.logFile, `/root/lead/nats-perm-${this.mode}.log`);
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
