@@ -1,15 +1,11 @@
 // The agent's configuration, read once from the environment by main.ts (see docs in agent/README.md).
 
-import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
+import { natsCredentialsFromEnv, type NatsCredentials } from "../bus/nats-transport.ts";
 
 export interface AgentConfig {
   natsServers: string[];
-  natsUser?: string;
-  natsPass?: string;
-  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
-  natsCreds?: string;
-  /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
-  natsTls?: NatsTlsConfig;
+  /** its NATS user (a password or a .creds file) and TLS with this host's certificate (issue 27) */
+  nats?: NatsCredentials;
   dataDir: string;
   /** undefined: use the stable id saved in the data dir */
   id?: string;
@@ -68,10 +64,7 @@ export function readAgentConfig(env: Record<string, string | undefined>, argv: r
   const noSandbox = argv.includes("--no-sandbox") || env.SKIFF_AGENT_SANDBOX === "off";
   return {
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
-    natsUser: env.SKIFF_NATS_USER || undefined,
-    natsPass: env.SKIFF_NATS_PASS || undefined,
-    natsCreds: env.SKIFF_NATS_CREDS || undefined,
-    natsTls: natsTlsFromEnv(env),
+    nats: natsCredentialsFromEnv(env),
     dataDir: env.SKIFF_AGENT_DIR || env.SKIFF_DATA_DIR || "./.skiff/agent",
     id: env.SKIFF_AGENT_ID || undefined,
     zone: env.SKIFF_AGENT_ZONE || "default",

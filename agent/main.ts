@@ -151,7 +151,7 @@ if (config.sandbox !== "off") {
 const sandbox = await openSandbox();
 
 const memoryTrim = new MemoryTrim();
-const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log);
+const bus = await connectBus({ servers: config.natsServers, name: `agent-${id}`, ...config.nats }, log);
 const agent = new Agent(
   bus,
   new DropletCache(join(dataDir, "droplets"), config.maxArchiveBytes, config.dropletCacheCount),

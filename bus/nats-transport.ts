@@ -54,6 +54,14 @@ function serverIdentityCheck(servers: string[]): (host: string, cert: PeerCertif
   };
 }
 
+/** How a component proves itself to NATS: the fields of NatsConfig its environment gives. */
+export type NatsCredentials = Pick<NatsConfig, "user" | "pass" | "credsFile" | "tls">;
+
+/** SKIFF_NATS_USER with SKIFF_NATS_PASS (one machine) or SKIFF_NATS_CREDS (a joined cluster), and SKIFF_TLS_*. */
+export function natsCredentialsFromEnv(env: Record<string, string | undefined>): NatsCredentials {
+  return { user: env.SKIFF_NATS_USER || undefined, pass: env.SKIFF_NATS_PASS || undefined, credsFile: env.SKIFF_NATS_CREDS || undefined, tls: natsTlsFromEnv(env) };
+}
+
 export class BusConnectError extends Error {
   override name = "BusConnectError";
 }

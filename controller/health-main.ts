@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
 import { openPrivateState } from "../bus/private-state.ts";
-import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
+import { natsCredentialsFromEnv, type NatsCredentials } from "../bus/nats-transport.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { UrlSigner } from "./src/blobstore.ts";
 import { openDatabase } from "./src/db/open.ts";
@@ -25,12 +25,8 @@ import { runUntilSignalled } from "./src/run-until-signalled.ts";
 
 export interface HealthConfig {
   natsUrl: string;
-  natsUser?: string;
-  natsPass?: string;
-  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
-  natsCreds?: string;
-  /** NATS over TLS with this host's certificate (issue 27) */
-  natsTls?: NatsTlsConfig;
+  /** its NATS user (a password or a .creds file) and TLS with this host's certificate (issue 27) */
+  nats?: NatsCredentials;
   dataDir: string;
   databaseUrl?: string;
   controllerUrl: string;
@@ -42,10 +38,7 @@ export interface HealthConfig {
 export function healthConfigFromEnv(env = process.env): HealthConfig {
   return {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
-    natsUser: env.SKIFF_NATS_USER || undefined,
-    natsPass: env.SKIFF_NATS_PASS || undefined,
-    natsCreds: env.SKIFF_NATS_CREDS || undefined,
-    natsTls: natsTlsFromEnv(env),
+    nats: natsCredentialsFromEnv(env),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
     databaseUrl: postgresUrlWithTls(env.SKIFF_DATABASE_URL || undefined, env.SKIFF_TLS_CA || undefined),
     controllerUrl: env.SKIFF_CONTROLLER_URL || "http://127.0.0.1:9022",
@@ -60,7 +53,7 @@ export async function startHealthProcess(config: HealthConfig, opts: { bus?: Bus
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const secret = await store.settingOrInit("url_signing_secret", () => randomBytes(32).toString("hex"));
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `health-${hostname()}-${process.pid}`, ...config.nats }, log));
   const agents = new AgentRegistry();
   const actual = new ActualState();
   const feed = feedState(bus, agents, actual);

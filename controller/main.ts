@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { connectBus, createLogger, type Bus, type Logger } from "../bus/index.ts";
 import { openPrivateState } from "../bus/private-state.ts";
-import { natsTlsFromEnv, type NatsTlsConfig } from "../bus/nats-transport.ts";
+import { natsCredentialsFromEnv, type NatsCredentials } from "../bus/nats-transport.ts";
 import { AgentRegistry } from "./src/agent-registry.ts";
 import { buildApi } from "./src/api/server.ts";
 import { DEFAULT_LIMITS, loginLimitsFromEnv, type ControllerContext, type Limits } from "./src/api/context.ts";
@@ -33,12 +33,8 @@ import { runUntilSignalled } from "./src/run-until-signalled.ts";
 
 export interface ControllerConfig {
   natsUrl: string;
-  natsUser?: string;
-  natsPass?: string;
-  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
-  natsCreds?: string;
-  /** NATS over TLS with this host's certificate (issue 27) */
-  natsTls?: NatsTlsConfig;
+  /** its NATS user (a password or a .creds file) and TLS with this host's certificate (issue 27) */
+  nats?: NatsCredentials;
   /** HTTPS for the API and blob transfers: this host's certificate and key (SKIFF_TLS_CERT, SKIFF_TLS_KEY); SIGHUP reloads them */
   tls?: { certFile: string; keyFile: string };
   /** 0 picks a free port */
@@ -68,10 +64,7 @@ export interface ControllerConfig {
 export function configFromEnv(env = process.env): ControllerConfig {
   return {
     natsUrl: env.SKIFF_NATS_URL || "nats://127.0.0.1:4222",
-    natsUser: env.SKIFF_NATS_USER || undefined,
-    natsPass: env.SKIFF_NATS_PASS || undefined,
-    natsCreds: env.SKIFF_NATS_CREDS || undefined,
-    natsTls: natsTlsFromEnv(env),
+    nats: natsCredentialsFromEnv(env),
     tls: env.SKIFF_TLS_CERT && env.SKIFF_TLS_KEY ? { certFile: env.SKIFF_TLS_CERT, keyFile: env.SKIFF_TLS_KEY } : undefined,
     port: Number(env.SKIFF_CONTROLLER_PORT || 9022),
     dataDir: env.SKIFF_DATA_DIR || "./.skiff/controller",
@@ -110,7 +103,7 @@ export async function startController(config: ControllerConfig, opts: { bus?: Bu
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const store = new Store(db);
   const boot = await bootstrap(store, { adminPassword: config.adminPassword, domain: config.domain });
-  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log));
+  const bus = opts.bus ?? (await connectBus({ servers: config.natsUrl.split(","), name: `controller-${hostname()}-${process.pid}`, ...config.nats }, log));
   const blobs = new Blobstore(join(config.dataDir, "blobs"));
 
   const agents = new AgentRegistry();

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const scheme = config.tlsCert ? "https" : "http";
   const accessLogFd = config.accessLog ? await AccessLog.openFd(config.accessLog) : undefined;
 
-  const bus = await connectBus({ servers: config.natsServers, name: `router-${routerId.slice(0, 8)}`, user: config.natsUser, pass: config.natsPass, credsFile: config.natsCreds, tls: config.natsTls }, log);
+  const bus = await connectBus({ servers: config.natsServers, name: `router-${routerId.slice(0, 8)}`, ...config.nats }, log);
   const subscriber = new RouteSubscriber(
     bus,
     registry,

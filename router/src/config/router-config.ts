@@ -3,16 +3,12 @@
 
 import { availableParallelism } from "node:os";
 import { CidrList, CidrListError } from "./cidr-list.ts";
-import { natsTlsFromEnv, type NatsTlsConfig } from "../../../bus/nats-transport.ts";
+import { natsCredentialsFromEnv, type NatsCredentials } from "../../../bus/nats-transport.ts";
 
 export interface RouterConfig {
   natsServers: string[];
-  natsUser: string | undefined;
-  natsPass: string | undefined;
-  /** SKIFF_NATS_CREDS: a .creds file (a joined cluster's NATS user), used instead of a password */
-  natsCreds: string | undefined;
-  /** NATS over TLS with this host's certificate (SKIFF_TLS_CA/CERT/KEY, issue 27) */
-  natsTls: NatsTlsConfig | undefined;
+  /** its NATS user (a password or a .creds file) and TLS with this host's certificate (issue 27) */
+  nats: NatsCredentials;
   port: number;
   statusPort: number;
   statusUser: string;
@@ -76,10 +72,7 @@ export function readRouterConfig(env: Record<string, string | undefined>): Route
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new ConfigError("set both SKIFF_ROUTER_TLS_CERT and SKIFF_ROUTER_TLS_KEY, or neither");
   return {
     natsServers: (env.SKIFF_NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
-    natsUser: env.SKIFF_NATS_USER || undefined,
-    natsPass: env.SKIFF_NATS_PASS || undefined,
-    natsCreds: env.SKIFF_NATS_CREDS || undefined,
-    natsTls: natsTlsFromEnv(env),
+    nats: natsCredentialsFromEnv(env),
     port: port("SKIFF_ROUTER_PORT", 8080), // 0: the OS picks; the ready line reports the port bound
     statusPort: port("SKIFF_ROUTER_STATUS_PORT", 8081),
     statusUser: env.SKIFF_ROUTER_STATUS_USER || "router-status",
