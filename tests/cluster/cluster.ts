@@ -47,6 +47,8 @@ const Roles = {
   router1: "router", router2: "router",
 } as const;
 type SkiffHost = keyof typeof Roles;
+const natsHosts = ["nats1", "nats2", "nats3"] as const;
+type NatsHost = (typeof natsHosts)[number];
 /** The component (unit) whose process a host's entry in `procs` is. */
 const mainComponent = { nats: "nats", controller: "controller", health: "health", agent: "agent", router: "router" } as const;
 
@@ -96,7 +98,7 @@ export class SkiffCluster {
     return this.topology.address(Layout[host]);
   }
   get natsUrl(): string {
-    return (["nats1", "nats2", "nats3"] as const).map((h) => `nats://${this.ip(h)}:${Ports.nats}`).join(",");
+    return natsHosts.map((h) => `nats://${this.ip(h)}:${Ports.nats}`).join(",");
   }
   get controllerUrl(): string {
     return `https://${this.ip("controller")}:${Ports.controller}`;
@@ -156,7 +158,7 @@ export class SkiffCluster {
       this.startPostgres(),
       (async () => {
         // one NATS host after the other: each join waits until the NATS hosts already in have its route
-        for (const h of ["nats1", "nats2", "nats3"] as const) await this.join(h, token);
+        for (const h of natsHosts) await this.join(h, token);
         await this.waitNatsCluster();
       })(),
     ]);
@@ -195,7 +197,7 @@ export class SkiffCluster {
    */
   private async assertTls(): Promise<void> {
     const bus = this.busConfig("tls-check").tls!;
-    for (const h of ["nats1", "nats2", "nats3"] as const) {
+    for (const h of natsHosts) {
       const info = await firstLine(this.ip(h), Ports.nats);
       if (!/"tls_required":true/.test(info)) throw new Error(`${h}:${Ports.nats} does not require TLS: ${info}`);
       const route = await tlsHandshake(this.ip(h), Ports.natsCluster, { ca: readFileSync(bus.caFile, "utf8"), cert: readFileSync(bus.certFile!, "utf8"), key: readFileSync(bus.keyFile!, "utf8") });
@@ -282,11 +284,11 @@ export class SkiffCluster {
 
   /** Each NATS node has routes to both others (its /routez). */
   private async waitNatsCluster(): Promise<void> {
-    for (const h of ["nats1", "nats2", "nats3"] as const) await waitFor(async () => (await this.natsRoutes(h)) === 2, 15_000, `${h} routes to both others`);
+    for (const h of natsHosts) await waitFor(async () => (await this.natsRoutes(h)) === 2, 15_000, `${h} routes to both others`);
   }
 
   /** A NATS host lost and booted again (its supervisor starts nats-server and nats-sync). */
-  startNats(h: "nats1" | "nats2" | "nats3"): Promise<UnitProcess> {
+  startNats(h: NatsHost): Promise<UnitProcess> {
     return this.startUnit(h);
   }
 
@@ -381,11 +383,15 @@ export class SkiffCluster {
     return { code, output: out + err };
   }
 
+  /** A NATS node's monitoring endpoint (`connz?…`, `routez?…`, `varz`), as fetched; throws if it does not answer. */
+  private natsMonitor(h: NatsHost, path: string, timeoutMs = 1000): Promise<Response> {
+    return fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+  }
+
   /** Client connections (not cluster routes) a NATS node holds, from its monitoring port; 0 if down. */
-  async natsClients(h: "nats1" | "nats2" | "nats3"): Promise<number> {
+  async natsClients(h: NatsHost): Promise<number> {
     try {
-      const res = await fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/connz?limit=1`, { signal: AbortSignal.timeout(1000) });
-      return ((await res.json()) as { total: number }).total;
+      return ((await (await this.natsMonitor(h, "connz?limit=1")).json()) as { total: number }).total;
     } catch {
       return 0;
     }
@@ -431,10 +437,9 @@ export class SkiffCluster {
   }
 
   /** Cluster routes a NATS node holds to its peers (its /routez); -1 if it does not answer. */
-  async natsRoutes(h: "nats1" | "nats2" | "nats3"): Promise<number> {
+  async natsRoutes(h: NatsHost): Promise<number> {
     try {
-      const res = await fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/routez`, { signal: AbortSignal.timeout(1000) });
-      return ((await res.json()) as { num_routes: number }).num_routes;
+      return ((await (await this.natsMonitor(h, "routez")).json()) as { num_routes: number }).num_routes;
     } catch {
       return -1;
     }
@@ -447,9 +452,9 @@ export class SkiffCluster {
    */
   async dumpNatsState(why: string): Promise<void> {
     this.mark(`NATS state (${why})`);
-    for (const h of ["nats1", "nats2", "nats3"] as const) {
+    for (const h of natsHosts) {
       for (const path of ["routez?subs=1", "connz?subs=1&limit=100"]) {
-        const body = await fetch(`http://${this.ip(h)}:${Ports.natsMonitor}/${path}`, { signal: AbortSignal.timeout(1000) })
+        const body = await this.natsMonitor(h, path)
           .then((r) => r.text())
           .catch((err: Error) => `unreachable: ${err.message}`);
         appendFileSync(this.logPath, `${h} /${path}: ${body.replace(/\s+/g, " ")}\n`);
@@ -463,8 +468,8 @@ export class SkiffCluster {
    * it. Each gap is a subject whose messages published on B never reach A's subscriber.
    */
   async natsInterestGaps(): Promise<string[]> {
-    const nodes = ["nats1", "nats2", "nats3"] as const;
-    const get = async (h: string, path: string) => (await fetch(`http://${this.ip(h as SkiffHost)}:${Ports.natsMonitor}/${path}`, { signal: AbortSignal.timeout(2000) })).json() as Promise<any>;
+    const nodes = natsHosts;
+    const get = async (h: NatsHost, path: string) => (await this.natsMonitor(h, path, 2000)).json() as Promise<any>;
     const ids = new Map<string, string>();
     const local = new Map<string, Map<string, string>>(); // node → subject → client name
     const routed = new Map<string, Map<string, Set<string>>>(); // node → remote node → subjects
